@@ -1,0 +1,44 @@
+"""Build the Cython kernels in ext/ as rating._ext.<name>.
+
+Compiler directives live here and nowhere else. RATING_DEBUG=1 builds with
+bounds checks, wraparound checks and line tracing, for fuzzing and debugging.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("RATING_DEBUG", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "nonecheck": False,
+    "embedsignature": True,
+    "linetrace": DEBUG,
+}
+
+compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+compile_args += ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if DEBUG:
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+
+extensions = [
+    Extension(
+        f"rating._ext.{pyx.stem}",
+        [str(pyx)],
+        include_dirs=[np.get_include(), "ext"],
+        define_macros=macros,
+        extra_compile_args=compile_args,
+    )
+    for pyx in sorted(Path("ext").glob("*.pyx"))
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["ext"]))
