@@ -1,0 +1,47 @@
+"""Arrow schemas of what the engine writes: charge lines and anomalies."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from rating.site import PRICE_DECIMALS, Site
+
+# Components of a charge line; fee and tax lines are "fee:<name>" and "tax:<name>".
+COMPONENTS = ("energy", "slab_fee", "fixed_charge", "area_charge", "minimum_charge", "shared_area")
+
+
+def charges_schema(site: Site, meter_id_type: pa.DataType = pa.string()) -> pa.Schema:
+    """One row per charge line. `period_end` is the last day of the period
+    (inclusive); `slab` counts from 1; `amount` is rounded to the minor unit."""
+    return pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("meter_id", meter_id_type),  # null on account-level lines
+            ("tariff_id", pa.string()),
+            ("period_start", pa.date32()),
+            ("period_end", pa.date32()),
+            ("component", pa.string()),
+            ("tou_period", pa.string()),
+            ("slab", pa.int16()),
+            ("quantity", pa.decimal128(38, site.quantity_decimals)),
+            ("unit_price", pa.decimal128(38, PRICE_DECIMALS)),
+            ("amount", pa.decimal128(38, site.minor_unit_exponent)),
+        ]
+    )
+
+
+def anomalies_schema(site: Site, meter_id_type: pa.DataType = pa.string()) -> pa.Schema:
+    """One row per reading that was not priced as it came (or was a rollover).
+    `row` is the reading's 0-based position in the input."""
+    return pa.schema(
+        [
+            ("row", pa.int64()),
+            ("meter_id", meter_id_type),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("value", pa.decimal128(38, site.quantity_decimals)),
+            ("code", pa.string()),
+            ("reason", pa.string()),
+            ("delta", pa.decimal128(38, site.quantity_decimals)),
+            ("priced", pa.bool_()),
+        ]
+    )
