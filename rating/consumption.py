@@ -1,0 +1,217 @@
+"""Consumption: readings -> quantities per (meter, billing period, TOU period).
+
+Validates and lays out what the Cython kernel (`ext/_consumption.pyx`) needs,
+runs it, and turns its buckets back into touched periods. The kernel's
+semantics are in docs/semantics.md; `rating.reference` is its slow twin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from rating._ext._consumption import accumulate, survey
+from rating.errors import AmountOverflowError, InputError
+from rating.pricing import PeriodQuantities
+from rating.registry import Registry
+from rating.site import Site
+from rating.tariff import Tariff
+from rating.timeline import EPOCH_DAY, US_PER_SECOND, Timeline, build_timeline
+
+# Index = the kernel's code; 0 is "no anomaly".
+ANOMALY_CODES = (
+    "", "unknown_meter", "null_value", "out_of_range", "negative_quantity", "duplicate",
+    "conflicting_duplicate", "out_of_order", "negative_delta", "rollover", "spike",
+)
+ANOMALY_REASONS = {
+    "unknown_meter": "meter is not in the registry",
+    "null_value": "reading has no value",
+    "out_of_range": "register value outside 0 .. 10^register_digits",
+    "negative_quantity": "interval quantity is negative",
+    "duplicate": "same meter and timestamp as the previous reading, same value",
+    "conflicting_duplicate": "same meter and timestamp as the previous reading, other value",
+    "out_of_order": "older than the meter's last accepted reading",
+    "negative_delta": "register went backwards and is no rollover",
+    "rollover": "register rolled over; priced as consumption",
+    "spike": "consumption per hour above the meter's max_rate_per_hour",
+}
+ROLLOVER_CODE = ANOMALY_CODES.index("rollover")
+UNKNOWN_METER_INDEX = -1
+NULL_VALUE_INDEX = -2
+INT32_MAX = np.iinfo(np.int32).max
+
+# Mirrors MeterState in ext/_types.pxd field for field (64 bytes, aligned).
+STATE_DTYPE = np.dtype(
+    [
+        ("last_ts", "<i8"), ("last_value", "<i8"), ("rollover_qty", "<i8"), ("max_rate", "<i8"),
+        ("bucket_base", "<i8"), ("interval_us", "<i8"), ("multiplier", "<i4"), ("cursor", "<i4"),
+        ("timeline_end", "<i4"), ("has_last", "u1"), ("is_interval", "u1"),
+    ],
+    align=True,
+)
+assert STATE_DTYPE.itemsize == 64
+
+
+def new_meter_states(registry: Registry, site: Site) -> np.ndarray:
+    """One state record per registry meter, with its static settings filled in."""
+    columns = registry.columns(site)
+    if (columns["multiplier"] > INT32_MAX).any():
+        bad = registry.meters[int(np.argmax(columns["multiplier"] > INT32_MAX))]
+        raise InputError(f"multiplier of meter {bad.meter_id!r} exceeds {INT32_MAX}")
+    states = np.zeros(max(len(registry), 1), dtype=STATE_DTYPE)
+    n = len(registry)
+    states["rollover_qty"][:n] = columns["rollover_qty"]
+    states["max_rate"][:n] = columns["max_rate_qty_per_hour"]
+    states["multiplier"][:n] = columns["multiplier"]
+    states["interval_us"][:n] = columns["interval_minutes"] * 60 * US_PER_SECOND
+    states["is_interval"][:n] = columns["is_interval"]
+    return states
+
+
+@dataclass(frozen=True)
+class Anomalies:
+    """Rejected (or rollover) readings of one kernel run, in reading order."""
+
+    row: np.ndarray  # int64, position in the rated readings
+    code: np.ndarray  # uint8, index into ANOMALY_CODES
+    delta_qty: np.ndarray  # int64, the consumption the reading implied
+
+
+class TimelineKeys:
+    """Each meter's (billing cycle, tariff) pair: meters sharing it share a timeline."""
+
+    def __init__(self, registry: Registry, site: Site, tariffs: dict[str, Tariff]):
+        keys: dict[tuple, int] = {}
+        self.of_meter = np.empty(len(registry), dtype=np.int32)
+        for i, meter in enumerate(registry.meters):
+            cycle = registry.cycle_of(meter.account_id, site)
+            self.of_meter[i] = keys.setdefault((cycle, meter.tariff_id), len(keys))
+        self.keys = list(keys)
+        self.site = site
+        self.tariffs = tariffs
+
+    def build(self, key: int, start_us: int, end_us: int) -> Timeline:
+        cycle, tariff_id = self.keys[key]
+        return build_timeline(cycle, self.tariffs[tariff_id], self.site, start_us, end_us)
+
+
+def _time_range(first_us: int, last_us: int, states: np.ndarray, present: np.ndarray) -> tuple[int, int]:
+    """Earliest interval start and latest reading a run can touch."""
+    carried = states["has_last"][present] == 1
+    if carried.any():
+        first_us = min(first_us, int(states["last_ts"][present][carried].min()))
+    intervals = states["interval_us"][present][states["is_interval"][present] == 1]
+    if len(intervals):
+        first_us -= int(intervals.max())
+    return first_us, last_us
+
+
+def rate_consumption(
+    meter_index: np.ndarray,
+    ts_us: np.ndarray,
+    value_qty: np.ndarray,
+    states: np.ndarray,
+    keys: TimelineKeys,
+) -> tuple[PeriodQuantities, Anomalies]:
+    """Run the kernel over one batch on top of `states`, which it moves.
+
+    On an error `states` is unchanged: the kernel works on a copy that
+    replaces it only when the whole batch went through.
+    """
+    present = np.zeros(len(keys.of_meter), dtype=np.uint8)
+    first_us, last_us = survey(meter_index, ts_us, present)
+    present_meters = np.flatnonzero(present)
+    if len(present_meters) == 0:
+        return _empty_periods(), _anomalies_only(meter_index)
+    start_us, end_us = _time_range(first_us, last_us, states, present_meters)
+    work = states.copy()
+    layout = _Layout(keys, present_meters, start_us, end_us, work)
+    bucket_qty = np.zeros(layout.bucket_total, dtype=np.int64)
+    touched = np.zeros(layout.bucket_total, dtype=np.uint8)
+    anomaly_row = np.empty(len(meter_index), dtype=np.int64)
+    anomaly_code = np.empty(len(meter_index), dtype=np.uint8)
+    anomaly_delta = np.empty(len(meter_index), dtype=np.int64)
+    count, error, error_row = accumulate(
+        meter_index, ts_us, value_qty, work, layout.bounds_us, layout.slots,
+        layout.period_slots, bucket_qty, touched, anomaly_row, anomaly_code, anomaly_delta,
+    )
+    if error:
+        what = "consumption of one reading" if error == 1 else "a period's consumption"
+        raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range", where=f"row {error_row + 1}")
+    states[:] = work
+    anomalies = Anomalies(anomaly_row[:count].copy(), anomaly_code[:count].copy(), anomaly_delta[:count].copy())
+    return layout.touched_periods(bucket_qty, touched), anomalies
+
+
+class _Layout:
+    """Timelines of one run and each present meter's block of buckets."""
+
+    def __init__(self, keys: TimelineKeys, present: np.ndarray, start_us: int, end_us: int,
+                 states: np.ndarray):
+        key_of = keys.of_meter[present]
+        self.groups: list[tuple[Timeline, np.ndarray, np.ndarray]] = []
+        bounds, slots, period_slots = [], [], []
+        offset = 0
+        bucket_base = np.zeros(len(present), dtype=np.int64)
+        block_sizes = np.zeros(len(present), dtype=np.int64)
+        for key in np.unique(key_of):
+            timeline = keys.build(int(key), start_us, end_us)
+            members = key_of == key
+            block_sizes[members] = timeline.bucket_count
+            meters = present[members]
+            states["cursor"][meters] = offset
+            states["timeline_end"][meters] = offset + len(timeline.slots)
+            bounds.append(timeline.bounds_us)
+            # slots and bounds share positions; the extra slot is never read
+            slots.append(np.append(timeline.slots, 0))
+            period_slots.append(np.append(timeline.period_slots, 0))
+            self.groups.append((timeline, meters, members))
+            offset += len(timeline.bounds_us)
+        bucket_base[1:] = np.cumsum(block_sizes)[:-1]
+        self.bucket_total = int(block_sizes.sum())
+        states["bucket_base"][present] = bucket_base
+        self.bucket_base = bucket_base
+        self.bounds_us = np.concatenate(bounds)
+        self.slots = np.concatenate(slots).astype(np.int32)
+        self.period_slots = np.concatenate(period_slots).astype(np.int32)
+
+    def touched_periods(self, bucket_qty: np.ndarray, touched: np.ndarray) -> PeriodQuantities:
+        tou_width = max(t.tou_count for t, _, _ in self.groups)
+        parts = []
+        for timeline, meters, members in self.groups:
+            n_periods, tou = len(timeline.period_starts), timeline.tou_count
+            bases = self.bucket_base[members]
+            cells = bases[:, None] + np.arange(n_periods * tou)
+            qty = bucket_qty[cells].reshape(len(meters), n_periods, tou)
+            hit = touched[bases[:, None] + np.arange(n_periods) * tou] == 1
+            rows, periods = np.nonzero(hit)
+            padded = np.zeros((len(rows), tou_width), dtype=np.int64)
+            padded[:, :tou] = qty[rows, periods]
+            starts = np.array([_day_number(d) for d in timeline.period_starts], dtype=np.int32)
+            ends = np.array([_day_number(d) for d in timeline.period_ends], dtype=np.int32)
+            parts.append((meters[rows].astype(np.int32), starts[periods], ends[periods], padded))
+        return PeriodQuantities(
+            meter_index=np.concatenate([p[0] for p in parts]),
+            period_start=np.concatenate([p[1] for p in parts]),
+            period_end=np.concatenate([p[2] for p in parts]),
+            qty=np.concatenate([p[3] for p in parts]),
+        )
+
+
+def _day_number(day: dt.date) -> int:
+    return day.toordinal() - EPOCH_DAY
+
+
+def _empty_periods() -> PeriodQuantities:
+    return PeriodQuantities(
+        meter_index=np.empty(0, np.int32), period_start=np.empty(0, np.int32),
+        period_end=np.empty(0, np.int32), qty=np.empty((0, 1), np.int64),
+    )
+
+
+def _anomalies_only(meter_index: np.ndarray) -> Anomalies:
+    rows = np.flatnonzero(meter_index < 0)
+    codes = np.where(meter_index[rows] == UNKNOWN_METER_INDEX, 1, 2).astype(np.uint8)
+    return Anomalies(rows.astype(np.int64), codes, np.zeros(len(rows), dtype=np.int64))
