@@ -141,7 +141,9 @@ def rate_consumption(
         what = "consumption of one reading" if error == 1 else "a period's consumption"
         raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range", where=f"row {error_row + 1}")
     states[:] = work
-    anomalies = Anomalies(anomaly_row[:count].copy(), anomaly_code[:count].copy(), anomaly_delta[:count].copy())
+    anomalies = Anomalies(
+        anomaly_row[:count].copy(), anomaly_code[:count].copy(), anomaly_delta[:count].copy()
+    )
     return layout.touched_periods(bucket_qty, touched), anomalies
 
 

@@ -6,11 +6,13 @@ import pyarrow as pa
 
 from rating.site import PRICE_DECIMALS, Site
 
+STRING = pa.string()
+
 # Components of a charge line; fee and tax lines are "fee:<name>" and "tax:<name>".
 COMPONENTS = ("energy", "slab_fee", "fixed_charge", "area_charge", "minimum_charge", "shared_area")
 
 
-def charges_schema(site: Site, meter_id_type: pa.DataType = pa.string()) -> pa.Schema:
+def charges_schema(site: Site, meter_id_type: pa.DataType = STRING) -> pa.Schema:
     """One row per charge line. `period_end` is the last day of the period
     (inclusive); `slab` counts from 1; `amount` is rounded to the minor unit."""
     return pa.schema(
@@ -30,7 +32,7 @@ def charges_schema(site: Site, meter_id_type: pa.DataType = pa.string()) -> pa.S
     )
 
 
-def anomalies_schema(site: Site, meter_id_type: pa.DataType = pa.string()) -> pa.Schema:
+def anomalies_schema(site: Site, meter_id_type: pa.DataType = STRING) -> pa.Schema:
     """One row per reading that was not priced as it came (or was a rollover).
     `row` is the reading's 0-based position in the input."""
     return pa.schema(
