@@ -122,7 +122,8 @@ class _Interval:
 
 
 def _to_qty(value: Decimal, site: Site, *, row: int) -> int:
-    """A reading value as an integer count of the quantity unit."""
+    """A reading value as an integer count of the quantity unit; quantizing
+    is the edge's job, so a finer value is an InputError here."""
     units = value.scaleb(site.quantity_decimals)
     if units != units.to_integral_value():
         raise InputError(
@@ -223,6 +224,8 @@ def _consume(
         )
 
     for row, r in enumerate(readings):
+        if r.meter_id is None or r.ts is None:  # malformed input is an error, not an anomaly
+            raise InputError("meter_id and ts must not be null", where=f"reading row {row}")
         meter = meters.get(r.meter_id)
         if meter is None:  # a meter the registry does not know
             report(row, r, "unknown_meter")
@@ -473,7 +476,9 @@ def _round_money(value: Decimal, site: Site) -> Decimal:
 
 def _slab_bounds(slabs: SlabSet, days: int, site: Site, *, tariff_id: str) -> list[int | None]:
     """Cumulative upper bounds in quantity units; `per_day` bounds are
-    multiplied by the number of days of the billing period."""
+    multiplied by the number of days of the billing period.
+    CHOICE: a (scaled) bound finer than the quantity resolution, bounds that do
+    not increase, or a last slab that is not open are a TariffError."""
     bounds: list[int | None] = []
     for i, bound in enumerate(slabs.bounds(days)):
         if bound is None:
@@ -813,7 +818,8 @@ def reference_rate(
     ups = UNITS_PER_SECOND[ts_unit]
     zone = site.zone
     meters = {m.meter_id: m for m in registry.meters}
-    # An unknown tariff in the registry is an error, whether or not it is used.
+    # An unknown tariff in the registry is an error, whether or not it is used
+    # (CHOICE: checked up front, so the result never depends on which meters read).
     for m in registry.meters:
         _tariff(tariffs, m.tariff_id, f"meter {m.meter_id!r}")
     for a in registry.accounts.values():
@@ -825,6 +831,9 @@ def reference_rate(
 
         # Each part goes to the bucket (meter, billing period, tou period); a
         # (meter, billing period) with any segment of an accepted interval is touched.
+        # CHOICE: "touched" is judged per segment, not per part: a long interval
+        # touches every billing period it crosses even where its floor-rounded
+        # part is 0 (the meter was read across that period, so it is billed).
         buckets: dict[tuple[str | int, _Period], dict[int, int]] = {}
         for interval in intervals:
             meter = interval.meter
@@ -877,6 +886,9 @@ def reference_rate(
 
         # Account tariffs: once per (account, billing period) with a touched
         # meter period, with no consumption of their own and no meter_id.
+        # CHOICE: they are priced as the charge of all-zero TOU quantities, so an
+        # account tariff with energy slabs gets no energy line but would get the
+        # first slab's fee (Q = 0 is in the first slab).
         for account_id, period in account_periods:
             account = registry.accounts[account_id]
             if account.tariff_id is not None:

@@ -7,8 +7,10 @@ from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rating.errors import TariffError
+from rating.errors import InputError, TariffError
 from rating.reference import (
     RefAnomaly,
     RefLine,
@@ -736,6 +738,18 @@ def test_unknown_tariff_in_the_registry_is_an_error():
         rate([], {}, registry(meter()))
 
 
+def test_malformed_readings_are_errors():
+    t = tariff(energy=flat())
+    with pytest.raises(InputError):
+        rate([RefReading(None, 0, D(1))], t, registry(meter()))
+    with pytest.raises(InputError):
+        rate([RefReading("m1", None, D(1))], t, registry(meter()))
+    with pytest.raises(InputError):  # not quantized to the site's 0.001
+        rate([RefReading("m1", 0, D("0.0001"))], t, registry(meter()))
+    with pytest.raises(InputError):
+        rate([], t, registry(meter()), unit="minutes")
+
+
 def test_no_version_in_force_is_an_error():
     t = tariff("T", TariffVersion("T", dt.date(2024, 2, 1), energy=flat()))
     with pytest.raises(TariffError):
@@ -752,3 +766,99 @@ def test_same_result_in_every_time_unit():
         readings = reads(("2024-01-31T17:00", "0"), ("2024-02-01T19:00", "10.007"), unit=unit)
         results.append(rate(readings, t, registry(meter()), unit=unit)[0])
     assert results[0] == results[1] == results[2] == results[3]
+
+
+# --------------------------------------------------------------------------- DST, brute force
+
+
+def _transition_days(zone: ZoneInfo, year: int) -> list[dt.date]:
+    days = []
+    day = dt.date(year, 1, 1)
+    while day.year == year:
+        noon = dt.datetime.combine(day, dt.time(12), tzinfo=UTC_TZ)
+        if noon.astimezone(zone).utcoffset() != (noon + dt.timedelta(days=1)).astimezone(zone).utcoffset():
+            days += [day, day + dt.timedelta(days=1), day + dt.timedelta(days=2)]
+        day += dt.timedelta(days=1)
+    return sorted(set(days))
+
+
+UTC_TZ = dt.timezone.utc
+
+
+@pytest.mark.parametrize(
+    "zone_name",
+    ["America/New_York", "Europe/London", "Australia/Lord_Howe", "America/Santiago", "Asia/Beirut"],
+)
+def test_local_instant_is_the_first_instant_whose_wall_clock_reaches_it(zone_name):
+    """Brute force: a local time starts at the first instant whose wall clock is
+    >= it; that is the first occurrence of a repeated time and the end of a gap."""
+    zone = ZoneInfo(zone_name)
+    for day in _transition_days(zone, 2024):
+        start = int(dt.datetime.combine(day, dt.time(), tzinfo=UTC_TZ).timestamp()) - 86400
+        seconds = list(range(start, start + 3 * 86400, 60))  # transitions fall on whole minutes
+        walls = [dt.datetime.fromtimestamp(s, zone).replace(tzinfo=None) for s in seconds]
+        for minute in range(0, 1440, 15):
+            wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minute)
+            expected = next(s for s, w in zip(seconds, walls, strict=True) if w >= wall)
+            assert _local_instant(day, minute, zone, 1) == expected, (zone_name, wall)
+
+
+def test_midnight_inside_a_dst_gap_santiago():
+    # 2024-09-08 00:00 does not exist in America/Santiago: the day starts at 01:00 -03 (04:00Z)
+    site = Site(time_zone="America/Santiago")
+    t = tariff(tou=night_day_tou())
+    readings = reads(("2024-09-08T03:00+00:00", "0"), ("2024-09-08T06:00+00:00", "3"))
+    lines, _ = rate(readings, t, registry(meter()), site=site)
+    # Sep 7 23:00-24:00 day, then night 04:00Z-05:00Z (01:00-02:00 -03), then day
+    assert [(ln.tou_period, ln.quantity) for ln in lines] == [("night", D("1")), ("day", D("2"))]
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@given(
+    q=st.integers(0, 10**12),
+    t0=st.integers(-(10**12), 10**12),
+    span=st.integers(1, 10**9),
+    data=st.data(),
+)
+def test_split_parts_are_non_negative_sum_to_q_and_telescope(q, t0, span, data):
+    t1 = t0 + span
+    inner = sorted(set(data.draw(st.lists(st.integers(t0 + 1, t1 - 1), max_size=6)))) if span > 1 else []
+    parts = _split(q, t0, t1, inner)
+    assert all(p >= 0 for p in parts) and sum(parts) == q
+    # an extra boundary only splits one part in two: adjacent parts keep their sum
+    if len(inner) >= 1:
+        fewer = _split(q, t0, t1, inner[1:])
+        assert fewer[0] == parts[0] + parts[1] and fewer[1:] == parts[2:]
+
+
+@given(total=st.integers(0, 10**6), weights=st.lists(st.integers(0, 10**6), min_size=1, max_size=5))
+def test_largest_remainder_sums_and_stays_within_one_of_the_share(total, weights):
+    shares = _largest_remainder(total, weights)
+    if sum(weights) == 0:
+        assert shares == [0] * len(weights)
+        return
+    assert sum(shares) == total
+    for share, w in zip(shares, weights, strict=True):
+        exact_floor = total * w // sum(weights)
+        assert exact_floor <= share <= exact_floor + 1
+
+
+@given(
+    cut=st.integers(1, 30 * 24 - 1),
+    values=st.lists(st.integers(0, 10**6), min_size=1, max_size=4),
+)
+def test_chunked_readings_price_like_their_total_on_a_linear_tariff(cut, values):
+    """With a flat price and no other component, arrival order and chunking do not
+    matter: the period's energy is the sum of its deltas."""
+    t = tariff(energy=flat("1"))
+    start = at("2024-01-01T00:00")
+    readings = [RefReading("m1", start, D(0))]
+    total = 0
+    for i, v in enumerate(values):
+        total += v
+        readings.append(RefReading("m1", start + (i + 1) * cut * 60, D(total).scaleb(-3)))
+    lines, anomalies = rate(readings, t, registry(meter()))
+    assert anomalies == []
+    assert sum((ln.quantity for ln in lines), D(0)) == D(total).scaleb(-3)
