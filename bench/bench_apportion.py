@@ -1,0 +1,77 @@
+"""Apportion 1M units in 50k groups: units/s of the kernel and of the reference.
+
+    .venv/bin/python -m bench.bench_apportion [--units 1000000] [--groups 50000] [--repeats 7]
+
+Prints, from one run, the median over repeats of: the bare kernel
+(`rating._ext._apportion.split_largest_remainder`), the checked API
+(`rating.apportion.split`, validation and post-check included) and the
+pure-Python reference (`rating.apportion_reference`) on a sample of groups.
+Weights are floor areas in 0.001 m² (40-250 m²), totals are costs in paisa
+up to ₹1,00,000 per group, group sizes vary (random cut points, at least 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from rating._ext._apportion import split_largest_remainder
+from rating.apportion import split
+from rating.apportion_reference import split_groups_reference
+
+
+def make_groups(units: int, groups: int, seed: int = 20260101):
+    rng = np.random.default_rng(seed)
+    # groups - 1 distinct cut points: every group has at least one member
+    cuts = np.sort(rng.choice(np.arange(1, units), groups - 1, replace=False))
+    offsets = np.concatenate(([0], cuts, [units])).astype(np.int64)
+    weights = rng.integers(40_000, 250_001, units).astype(np.int64)
+    totals = rng.integers(0, 10_000_001, groups).astype(np.int64)
+    # keys: rank of the unit id within the site (unique within every group)
+    keys = rng.permutation(units).astype(np.int64)
+    return totals, offsets, weights, keys
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=1_000_000)
+    parser.add_argument("--groups", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sample-groups", type=int, default=1_000, help="groups the reference splits")
+    args = parser.parse_args()
+
+    totals, offsets, weights, keys = make_groups(args.units, args.groups)
+    shares = np.empty_like(weights)
+    kernel_s = median_seconds(
+        lambda: split_largest_remainder(offsets, totals, weights, keys, shares), args.repeats
+    )
+    api_s = median_seconds(lambda: split(totals, offsets, weights, keys), args.repeats)
+
+    g = min(args.sample_groups, args.groups)
+    end = int(offsets[g])
+    sample = (totals[:g].tolist(), offsets[: g + 1].tolist(), weights[:end].tolist(), keys[:end].tolist())
+    reference_s = median_seconds(lambda: split_groups_reference(*sample), max(1, args.repeats // 2))
+    # Same answer on the sample: the benchmark measures the thing the tests check.
+    assert shares[:end].tolist() == split_groups_reference(*sample)
+
+    print(f"apportion: {args.units:,} units in {args.groups:,} groups, median of {args.repeats}")
+    print(f"  kernel     {args.units / kernel_s:>14,.0f} units/s  ({kernel_s * 1e3:.1f} ms)")
+    print(f"  split()    {args.units / api_s:>14,.0f} units/s  ({api_s * 1e3:.1f} ms, checks included)")
+    print(f"  reference  {end / reference_s:>14,.0f} units/s  ({end:,} units in {g:,} groups)")
+    print(f"  kernel / reference: {(args.units / kernel_s) / (end / reference_s):,.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""The public rating API: `rate()` for a whole input, `Rater` batch by batch.
+
+Pipeline per batch: normalise readings (rating.readings) -> consumption
+kernel (rating.consumption) -> period totals carried across batches ->
+exact pricing (rating.pricing). An incremental charge is the priced totals
+after a batch minus before it, line by line (docs/semantics.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from rating.config import Config
+from rating.consumption import (
+    ANOMALY_CODES,
+    ANOMALY_REASONS,
+    NULL_VALUE_INDEX,
+    ROLLOVER_CODE,
+    UNKNOWN_METER_INDEX,
+    Anomalies,
+    TimelineKeys,
+    new_meter_states,
+    rate_consumption,
+)
+from rating.errors import InputError
+from rating.fixedpoint import decimal_array, decimal_units
+from rating.period_totals import PeriodTotals
+from rating.pricing import PeriodQuantities, price_periods
+from rating.readings import NormalizedReadings, iter_reading_batches, normalize_readings
+from rating.schema import anomalies_schema
+from rating.timeline import EPOCH_DAY
+
+UNKNOWN_METER_POLICIES = ("report", "error")
+# Anomalies that imply a consumption; the others have no delta.
+CODES_WITH_DELTA = [ANOMALY_CODES.index(c) for c in ("negative_delta", "rollover", "spike")]
+LINE_KEYS = ("account_id", "meter_id", "tariff_id", "period_start", "period_end", "component",
+             "tou_period", "slab")
+
+
+@dataclass(frozen=True)
+class RatingResult:
+    charges: pa.Table  # rating.schema.charges_schema
+    anomalies: pa.Table  # rating.schema.anomalies_schema
+    consumption: pa.Table  # one row per (meter, billing period, TOU period)
+
+
+class Rater:
+    """Rates readings batch after batch, carrying meter state and period totals.
+
+    `feed` returns what a batch adds to the charges (incremental rating);
+    `ingest` only advances the totals, for callers that price once at the end.
+    A batch that raises changes nothing.
+    """
+
+    def __init__(self, config: Config, *, unknown_meters: str = "report"):
+        if unknown_meters not in UNKNOWN_METER_POLICIES:
+            raise ValueError(f"unknown_meters must be one of {UNKNOWN_METER_POLICIES}")
+        self.config = config
+        self.unknown_meters = unknown_meters
+        self.states = new_meter_states(config.registry, config.site)
+        self.keys = TimelineKeys(config.registry, config.site, config.tariffs)
+        self.tou_width = max((t.tou_count for t in config.tariffs.values()), default=1)
+        self.totals = PeriodTotals.empty(self.tou_width)
+        self.rows_seen = 0
+
+    def ingest(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings") -> tuple[
+        PeriodQuantities, pa.Table
+    ]:
+        """Rate one batch into the carried totals; returns its own period
+        quantities and its anomalies table."""
+        readings = normalize_readings(
+            batch, registry=self.config.registry, site=self.config.site, where=where,
+            row_offset=self.rows_seen,
+        )
+        meter_index = self._kernel_meter_index(readings, where)
+        periods, anomalies = rate_consumption(
+            meter_index, readings.ts_us, readings.value_qty, self.states, self.keys
+        )
+        self.totals = self.totals.merge(periods)
+        table = self._anomalies_table(readings, anomalies)
+        self.rows_seen += len(readings.ts_us)
+        return periods, table
+
+    def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings") -> RatingResult:
+        """Rate one batch; the charges are what it adds, line by line."""
+        before = self.totals
+        periods, anomalies = self.ingest(batch, where=where)
+        touched = self.totals.select_like(periods)
+        charges = subtract_lines(self._price(touched), self._price(before.select_like(periods)))
+        return RatingResult(charges, anomalies, self.consumption_table(periods))
+
+    def charges(self) -> pa.Table:
+        """Charge lines of every period rated so far."""
+        return self._price(self.totals.as_quantities())
+
+    def consumption_table(self, periods: PeriodQuantities | None = None) -> pa.Table:
+        """Quantities per (meter, period, TOU period); all rated so far by default."""
+        periods = self.totals.as_quantities() if periods is None else periods
+        return consumption_table(periods, self.config)
+
+    def _price(self, periods: PeriodQuantities) -> pa.Table:
+        config = self.config
+        return price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
+
+    def _kernel_meter_index(self, readings: NormalizedReadings, where: str) -> np.ndarray:
+        meter_index = readings.meter_index.copy()
+        unknown = meter_index == UNKNOWN_METER_INDEX
+        if self.unknown_meters == "error" and unknown.any():
+            row = int(np.argmax(unknown))
+            raise InputError(
+                f"unknown meter {readings.meter_id[row].as_py()!r}",
+                where=f"{where} row {self.rows_seen + row + 1}",
+            )
+        meter_index[readings.value_null & ~unknown] = NULL_VALUE_INDEX
+        return meter_index
+
+    def _anomalies_table(self, readings: NormalizedReadings, anomalies: Anomalies) -> pa.Table:
+        site = self.config.site
+        rows = anomalies.row
+        codes = [ANOMALY_CODES[c] for c in anomalies.code.tolist()]
+        meter_ids = readings.meter_id.take(pa.array(rows, type=pa.int64()))
+        if pa.types.is_dictionary(meter_ids.type):
+            meter_ids = meter_ids.dictionary_decode()
+        meter_id_type = self.config.registry.meter_ids.type
+        schema = anomalies_schema(site, meter_id_type)
+        return pa.table(
+            {
+                "row": pa.array(rows + self.rows_seen, type=pa.int64()),
+                "meter_id": meter_ids.cast(meter_id_type),
+                "ts": pa.array(readings.ts_us[rows], type=pa.timestamp("us", tz="UTC")),
+                "value": decimal_array(readings.value_qty[rows], site.quantity_decimals,
+                                       readings.value_null[rows]),
+                "code": pa.array(codes, type=pa.string()),
+                "reason": pa.array([ANOMALY_REASONS[c] for c in codes], type=pa.string()),
+                "delta": decimal_array(anomalies.delta_qty, site.quantity_decimals,
+                                       ~np.isin(anomalies.code, CODES_WITH_DELTA)),
+                "priced": pa.array(anomalies.code == ROLLOVER_CODE, type=pa.bool_()),
+            },
+            schema=schema,
+        )
+
+
+def rate(
+    readings,
+    *,
+    config: Config,
+    unknown_meters: str = "report",
+    progress: Callable[[int], None] | None = None,
+) -> RatingResult:
+    """Rate every reading of `readings` (a table, batches, a reader or a file
+    path) at once. `progress`, if given, is called with each batch's row count."""
+    rater = Rater(config, unknown_meters=unknown_meters)
+    anomalies = []
+    for number, batch in enumerate(iter_reading_batches(readings)):
+        where = f"{readings} batch {number + 1}" if isinstance(readings, str) else "readings"
+        _periods, table = rater.ingest(batch, where=where)
+        anomalies.append(table)
+        if progress is not None:
+            progress(batch.num_rows)
+    schema = anomalies_schema(config.site, config.registry.meter_ids.type)
+    return RatingResult(
+        charges=rater.charges(),
+        anomalies=pa.concat_tables(anomalies) if anomalies else schema.empty_table(),
+        consumption=rater.consumption_table(),
+    )
+
+
+def consumption_table(periods: PeriodQuantities, config: Config) -> pa.Table:
+    """One row per (meter, touched period, TOU period of the version in force)."""
+    site, registry = config.site, config.registry
+    meters = registry.meters
+    rows: dict[str, list] = {k: [] for k in ("account_id", "meter_id", "tariff_id", "period_start",
+                                              "period_end", "tou_period")}
+    quantities = []
+    names_cache: dict[tuple[str, int], list[str | None]] = {}
+    for i, start, end in zip(periods.meter_index.tolist(), periods.period_start.tolist(),
+                             periods.period_end.tolist(), strict=True):
+        meter = meters[i]
+        names = names_cache.get((meter.tariff_id, start))
+        if names is None:
+            version = config.tariffs[meter.tariff_id].version_on(_date(start))
+            names = [p.name for p in version.tou.periods] if version.tou else [None]
+            names_cache[(meter.tariff_id, start)] = names
+        for name in names:
+            rows["account_id"].append(meter.account_id)
+            rows["meter_id"].append(meter.meter_id)
+            rows["tariff_id"].append(meter.tariff_id)
+            rows["period_start"].append(start)
+            rows["period_end"].append(end - 1)
+            rows["tou_period"].append(name)
+        quantities.append(len(names))
+    counts = np.array(quantities, dtype=np.int64)
+    mask = np.arange(periods.qty.shape[1])[None, :] < counts[:, None]
+    qty = periods.qty[mask] if len(counts) else np.empty(0, np.int64)
+    return pa.table(
+        {
+            "account_id": pa.array(rows["account_id"], pa.string()),
+            "meter_id": pa.array(rows["meter_id"], registry.meter_ids.type),
+            "tariff_id": pa.array(rows["tariff_id"], pa.string()),
+            "period_start": pa.array(rows["period_start"], pa.int32()).cast(pa.date32()),
+            "period_end": pa.array(rows["period_end"], pa.int32()).cast(pa.date32()),
+            "tou_period": pa.array(rows["tou_period"], pa.string()),
+            "quantity": decimal_array(qty, site.quantity_decimals),
+        }
+    )
+
+
+def _date(day_number: int) -> dt.date:
+    return dt.date.fromordinal(day_number + EPOCH_DAY)
+
+
+def subtract_lines(after: pa.Table, before: pa.Table) -> pa.Table:
+    """Line-by-line `after − before` of two charge tables; lines whose
+    amount and quantity do not change are left out."""
+    if before.num_rows == 0:
+        return after
+    schema = after.schema
+    qty_scale = schema.field("quantity").type.scale
+    amount_scale = schema.field("amount").type.scale
+    left, right = _with_join_keys(after), _with_join_keys(before)
+    joined = left.join(right, keys=["_key"], join_type="full outer", right_suffix="_before",
+                       coalesce_keys=True)
+    amount = _units(joined, "amount", amount_scale) - _units(joined, "amount_before", amount_scale)
+    qty = _units(joined, "quantity", qty_scale) - _units(joined, "quantity_before", qty_scale)
+    qty_null = joined.column("quantity").is_null().to_numpy(zero_copy_only=False) & joined.column(
+        "quantity_before").is_null().to_numpy(zero_copy_only=False)
+    columns = {}
+    for name in LINE_KEYS + ("unit_price",):
+        mine = joined.column(name)
+        columns[name] = mine.fill_null(joined.column(f"{name}_before")) if mine.null_count else mine
+    columns["quantity"] = decimal_array(qty, qty_scale, qty_null)
+    columns["amount"] = decimal_array(amount, amount_scale)
+    changed = (amount != 0) | (qty != 0)
+    table = pa.table(columns).select(schema.names).cast(schema)
+    order = np.argsort(joined.column("_order").fill_null(np.iinfo(np.int64).max).to_numpy(), kind="stable")
+    return table.take(pa.array(order[changed[order]]))
+
+
+def _with_join_keys(table: pa.Table) -> pa.Table:
+    """Adds one string key per line (nulls spelled out, since joins never match nulls)."""
+    parts = [table.column(k).cast(pa.string()).fill_null("\x00") for k in LINE_KEYS]
+    key = pa.compute.binary_join_element_wise(*parts, "\x1f")
+    return table.append_column("_key", key).append_column(
+        "_order", pa.array(np.arange(table.num_rows, dtype=np.int64))
+    )
+
+
+def _units(table: pa.Table, name: str, scale: int) -> np.ndarray:
+    column = table.column(name).combine_chunks()
+    units, mask = decimal_units(column, scale)
+    return np.where(mask, 0, units)

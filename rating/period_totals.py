@@ -1,0 +1,70 @@
+"""Consumption totals per (meter, billing period), carried from batch to batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rating.errors import AmountOverflowError
+from rating.pricing import PeriodQuantities
+
+_PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shift it to non-negative for the key
+
+
+def _keys(periods: PeriodQuantities) -> np.ndarray:
+    return (periods.meter_index.astype(np.int64) << 32) | (
+        periods.period_start.astype(np.int64) + _PERIOD_OFFSET
+    )
+
+
+@dataclass(frozen=True)
+class PeriodTotals:
+    """Sorted by (meter, period start), one row per touched period."""
+
+    periods: PeriodQuantities
+
+    @classmethod
+    def empty(cls, tou_width: int) -> PeriodTotals:
+        return cls(PeriodQuantities(
+            meter_index=np.empty(0, np.int32), period_start=np.empty(0, np.int32),
+            period_end=np.empty(0, np.int32), qty=np.empty((0, tou_width), np.int64),
+        ))
+
+    def __len__(self) -> int:
+        return len(self.periods.meter_index)
+
+    def merge(self, new: PeriodQuantities) -> PeriodTotals:
+        """These totals plus one batch's quantities (new periods join, known ones add)."""
+        old = self.periods
+        width = max(old.qty.shape[1], new.qty.shape[1])
+        keys = np.concatenate([_keys(old), _keys(new)])
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        qty = np.zeros((len(unique), width), dtype=np.int64)
+        stacked = np.zeros((len(keys), width), dtype=np.int64)
+        stacked[: len(old.qty), : old.qty.shape[1]] = old.qty
+        stacked[len(old.qty):, : new.qty.shape[1]] = new.qty
+        bound = np.abs(stacked).sum(axis=0, dtype=np.float64).max(initial=0)
+        if bound >= 2**62:  # a float bound is enough to know int64 sums cannot wrap
+            raise AmountOverflowError("a period's consumption exceeds the int64 fixed-point range")
+        np.add.at(qty, inverse, stacked)
+
+        def pick(name: str) -> np.ndarray:
+            return np.concatenate([getattr(old, name), getattr(new, name)])[first]
+
+        return PeriodTotals(PeriodQuantities(
+            meter_index=pick("meter_index"), period_start=pick("period_start"),
+            period_end=pick("period_end"), qty=qty,
+        ))
+
+    def select_like(self, periods: PeriodQuantities) -> PeriodQuantities:
+        """The carried totals of the (meter, period) pairs in `periods` that exist."""
+        mine = self.periods
+        hit = np.isin(_keys(mine), _keys(periods))
+        return PeriodQuantities(
+            meter_index=mine.meter_index[hit], period_start=mine.period_start[hit],
+            period_end=mine.period_end[hit], qty=mine.qty[hit],
+        )
+
+    def as_quantities(self) -> PeriodQuantities:
+        return self.periods
