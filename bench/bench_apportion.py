@@ -30,8 +30,11 @@ def make_groups(units: int, groups: int, seed: int = 20260101):
     offsets = np.concatenate(([0], cuts, [units])).astype(np.int64)
     weights = rng.integers(40_000, 250_001, units).astype(np.int64)
     totals = rng.integers(0, 10_000_001, groups).astype(np.int64)
-    # keys: rank of the unit id within the site (unique within every group)
+    # keys: rank of the unit id within the site, rising within every group as
+    # rating.apportion lays members out (sorted by group, then unit id)
+    group_of = np.repeat(np.arange(groups), np.diff(offsets))
     keys = rng.permutation(units).astype(np.int64)
+    keys = keys[np.lexsort((keys, group_of))]
     return totals, offsets, weights, keys
 
 
