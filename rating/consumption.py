@@ -115,10 +115,9 @@ def rate_consumption(
     states: np.ndarray,
     keys: TimelineKeys,
 ) -> tuple[PeriodQuantities, Anomalies]:
-    """Run the kernel over one batch on top of `states`, which it moves.
-
-    On an error `states` is unchanged: the kernel works on a copy that
-    replaces it only when the whole batch went through.
+    """Run the kernel over one batch on top of `states`, which it moves in
+    place. After an error `states` may be part-way: callers that must change
+    nothing on error pass a copy (as `rating.engine.Rater` does).
     """
     present = np.zeros(len(keys.of_meter), dtype=np.uint8)
     first_us, last_us = survey(meter_index, ts_us, present)
@@ -126,21 +125,19 @@ def rate_consumption(
     if len(present_meters) == 0:
         return _empty_periods(), _anomalies_only(meter_index)
     start_us, end_us = _time_range(first_us, last_us, states, present_meters)
-    work = states.copy()
-    layout = _Layout(keys, present_meters, start_us, end_us, work)
+    layout = _Layout(keys, present_meters, start_us, end_us, states)
     bucket_qty = np.zeros(layout.bucket_total, dtype=np.int64)
     touched = np.zeros(layout.bucket_total, dtype=np.uint8)
     anomaly_row = np.empty(len(meter_index), dtype=np.int64)
     anomaly_code = np.empty(len(meter_index), dtype=np.uint8)
     anomaly_delta = np.empty(len(meter_index), dtype=np.int64)
     count, error, error_row = accumulate(
-        meter_index, ts_us, value_qty, work, layout.bounds_us, layout.slots,
+        meter_index, ts_us, value_qty, states, layout.bounds_us, layout.slots,
         layout.period_slots, bucket_qty, touched, anomaly_row, anomaly_code, anomaly_delta,
     )
     if error:
         what = "consumption of one reading" if error == 1 else "a period's consumption"
         raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range", where=f"row {error_row + 1}")
-    states[:] = work
     anomalies = Anomalies(
         anomaly_row[:count].copy(), anomaly_code[:count].copy(), anomaly_delta[:count].copy()
     )

@@ -49,6 +49,24 @@ class RatingResult:
     consumption: pa.Table  # one row per (meter, billing period, TOU period)
 
 
+@dataclass(frozen=True)
+class RaterState:
+    """What a Rater carries between batches (see Rater.snapshot)."""
+
+    meter_states: np.ndarray  # rating.consumption.STATE_DTYPE, one per registry meter
+    totals: PeriodTotals
+    rows_seen: int
+
+
+@dataclass(frozen=True)
+class _Step:
+    states: np.ndarray
+    totals: PeriodTotals
+    periods: PeriodQuantities
+    anomalies: pa.Table
+    rows: int
+
+
 class Rater:
     """Rates readings batch after batch, carrying meter state and period totals.
 
@@ -73,26 +91,50 @@ class Rater:
     ]:
         """Rate one batch into the carried totals; returns its own period
         quantities and its anomalies table."""
+        step = self._advance(batch, where)
+        self._commit(step)
+        return step.periods, step.anomalies
+
+    def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings") -> RatingResult:
+        """Rate one batch; the charges are what it adds, line by line."""
+        step = self._advance(batch, where)
+        after = self._price(step.totals.select_like(step.periods))
+        before = self._price(self.totals.select_like(step.periods))
+        charges = subtract_lines(after, before)
+        self._commit(step)
+        return RatingResult(charges, step.anomalies, self.consumption_table(step.periods))
+
+    def snapshot(self) -> RaterState:
+        """Meter states and period totals, to persist beside a balance change."""
+        return RaterState(self.states.copy(), self.totals, self.rows_seen)
+
+    def restore(self, state: RaterState) -> None:
+        """Go back to a snapshot taken from a Rater of the same configuration."""
+        if state.meter_states.dtype != self.states.dtype or len(state.meter_states) != len(self.states):
+            raise ValueError("snapshot does not match this registry")
+        self.states = state.meter_states.copy()
+        self.totals = state.totals
+        self.rows_seen = state.rows_seen
+
+    def _advance(self, batch: pa.RecordBatch | pa.Table, where: str) -> _Step:
+        """Everything a batch changes, computed on copies: nothing is kept
+        unless `_commit` is called, so an error anywhere changes nothing."""
         readings = normalize_readings(
             batch, registry=self.config.registry, site=self.config.site, where=where,
             row_offset=self.rows_seen,
         )
         meter_index = self._kernel_meter_index(readings, where)
+        states = self.states.copy()
         periods, anomalies = rate_consumption(
-            meter_index, readings.ts_us, readings.value_qty, self.states, self.keys
+            meter_index, readings.ts_us, readings.value_qty, states, self.keys
         )
-        self.totals = self.totals.merge(periods)
-        table = self._anomalies_table(readings, anomalies)
-        self.rows_seen += len(readings.ts_us)
-        return periods, table
+        return _Step(states, self.totals.merge(periods), periods,
+                     self._anomalies_table(readings, anomalies), len(readings.ts_us))
 
-    def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings") -> RatingResult:
-        """Rate one batch; the charges are what it adds, line by line."""
-        before = self.totals
-        periods, anomalies = self.ingest(batch, where=where)
-        touched = self.totals.select_like(periods)
-        charges = subtract_lines(self._price(touched), self._price(before.select_like(periods)))
-        return RatingResult(charges, anomalies, self.consumption_table(periods))
+    def _commit(self, step: _Step) -> None:
+        self.states = step.states
+        self.totals = step.totals
+        self.rows_seen += step.rows
 
     def charges(self) -> pa.Table:
         """Charge lines of every period rated so far."""

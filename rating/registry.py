@@ -1,7 +1,8 @@
 """The meter and account registries, held as columns.
 
 Meters: meter_id, account_id, tariff_id, mode (register | interval),
-multiplier, register_digits, max_rate_per_hour, interval_minutes, unit.
+multiplier, register_digits, max_rate_per_hour, interval_minutes, unit,
+wallet (the prepaid wallet the meter debits: electricity, water, ...).
 Accounts: account_id, name, area, billing_cycle, tariff_id.
 Only the id columns are required; the rest have the defaults below.
 """
@@ -36,6 +37,7 @@ class Meter:
     max_rate_per_hour: Decimal | None = None
     interval_minutes: int = 15
     unit: str = ""
+    wallet: str = "main"
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def meters_from_table(table: pa.Table, *, where: str, site: Site) -> list[Meter]
         for name, default in [
             ("account_id", None), ("tariff_id", None), ("mode", "register"),
             ("multiplier", 1), ("register_digits", 0), ("max_rate_per_hour", None),
-            ("interval_minutes", 15), ("unit", ""),
+            ("interval_minutes", 15), ("unit", ""), ("wallet", "main"),
         ]
     }
     meters = []
@@ -184,6 +186,7 @@ def meters_from_table(table: pa.Table, *, where: str, site: Site) -> list[Meter]
                     cols["interval_minutes"][row], where=f"{at} interval_minutes", minimum=1
                 ),
                 unit=str(cols["unit"][row]),
+                wallet=str(cols["wallet"][row]),
             )
         )
     return meters

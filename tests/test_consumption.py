@@ -112,13 +112,12 @@ def test_state_carries_across_batches():
     assert periods.qty[0, 0] == 250
 
 
-def test_overflow_raises_and_leaves_state_unchanged():
+def test_overflow_stops_the_batch_and_names_the_row():
     registry, keys, states = setup(Meter("m", "a", "E", multiplier=2**31 - 1))
     run(registry, keys, states, [("m", "2026-11-02T10:00:00+05:30", 0)])
-    before = states.copy()
-    with pytest.raises(AmountOverflowError, match="row 1"):
-        run(registry, keys, states, [("m", "2026-11-02T10:15:00+05:30", 2**62)])
-    assert states.tobytes() == before.tobytes()
+    with pytest.raises(AmountOverflowError, match="row 2"):
+        run(registry, keys, states, [("m", "2026-11-02T10:15:00+05:30", 5),
+                                     ("m", "2026-11-02T10:30:00+05:30", 2**62)])
 
 
 def test_null_values_are_reported_not_priced():
