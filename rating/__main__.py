@@ -1,0 +1,7 @@
+"""`python -m rating ...` runs the command line, like the `rating` script."""
+
+import sys
+
+from rating.cli import main
+
+sys.exit(main())
