@@ -468,8 +468,9 @@ def _arrival_order(meters, times, values, null, rng) -> tuple[pa.Table, dict[str
     kind = meters["kind"]
     ids = meters["meter_id"]
     faults: dict[str, str] = {}
-    candidates = [i for i in np.flatnonzero(kind == "flat_e") if i != meters["rollover"]]
-    occupied = [i for i in candidates if values[-1, i] != values[0, i]]
+    flat_e = [int(i) for i in np.flatnonzero(kind == "flat_e")]
+    candidates = [i for i in flat_e if i != meters["rollover"]] or flat_e
+    occupied = [i for i in candidates if values[-1, i] != values[0, i]] or candidates
     pick = rng.choice(occupied, size=4, replace=len(occupied) < 4)
     neg_meter, spike_meter, null_meter, order_meter = (int(i) for i in pick)
 
