@@ -404,7 +404,9 @@ def _times(month: tuple[int, int]) -> _Times:
     count = (int(after.timestamp()) * 1_000_000 - start_us) // step_us + 1
     ts_us = start_us + np.arange(count, dtype=np.int64) * step_us
     # India keeps no daylight saving time, so local time is a fixed offset.
-    offset_us = int(first.utcoffset().total_seconds()) * 1_000_000
+    offset = first.utcoffset()
+    assert offset is not None  # an aware datetime
+    offset_us = int(offset.total_seconds()) * 1_000_000
     local_min = (ts_us[:-1] + offset_us) // 60_000_000
     day = local_min // 1440
     holidays = np.array([(d - dt.date(1970, 1, 1)).days for d in HOLIDAYS])

@@ -442,8 +442,13 @@ def count_readings(source) -> int | None:
             return None  # reading it will report the problem
         return None
     if isinstance(source, (list, tuple)):
-        counts = [count_readings(item) for item in source]
-        return None if any(c is None for c in counts) else sum(counts)  # type: ignore[misc]
+        total = 0
+        for item in source:
+            count = count_readings(item)
+            if count is None:
+                return None
+            total += count
+        return total
     return None
 
 

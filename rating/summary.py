@@ -45,7 +45,7 @@ def format_money(amount: Decimal, exponent: int, currency: str = "") -> str:
     whole, _, fraction = text.partition(".")
     if currency == "INR" and len(whole) > 3:
         head, tail = whole[:-3], whole[-3:]
-        groups = []
+        groups: list[str] = []
         while len(head) > 2:
             groups.insert(0, head[-2:])
             head = head[:-2]
@@ -108,7 +108,7 @@ def render_summary(
         for period in periods:
             if len(periods) > 1:
                 block.append(f"  {period.start} .. {period.end}")
-            previous = (None, None)
+            previous: tuple[str | None, str | None] = (None, None)
             for meter, tariff, component, quantity, unit, amount in period.lines:
                 same = (meter, tariff) == previous
                 previous = (meter, tariff)
