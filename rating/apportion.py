@@ -9,15 +9,24 @@ methods, the policies and the tie-break with worked examples.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from math import lcm
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rating._ext._apportion import split_largest_remainder
+from rating.config import Config
 from rating.errors import AmountOverflowError, InputError
+from rating.fixedpoint import decimal_array, decimal_units
+from rating.groups import WEIGHT_DECIMALS, Group, Groups
+from rating.pricing import PeriodQuantities
+from rating.schema import charges_schema
 
 INT64_MAX = np.iinfo(np.int64).max
 # A group's weights must sum below this (checked in float64 first, which
@@ -145,3 +154,541 @@ def split_amount(
     sign = -1 if units < 0 else 1
     shares = split([abs(int(units))], [0, len(ids)], integer_weights, np.arange(len(ids)))
     return {i: (sign * int(s) * resolution) for i, s in zip(ids, shares, strict=True)}
+
+
+# -- engine integration ---------------------------------------------------------
+#
+# The engine calls `prepare` on the consumption of the periods it is about to
+# price, adds `Prepared.quantity_delta` to its period totals (masters netted,
+# quantity-split common consumption moved onto the units' meters), prices, then
+# calls `shared_area_lines` with the charges to split the costs. Every split of
+# a (group, billing period) is one kernel group; all of them go through the
+# kernel in one call per basis.
+
+ROLE_SHARE = "share"  # a member's share
+ROLE_SOURCE = "source"  # the common meter's side: what left its account
+
+ANOMALY_REASONS = {
+    "unknown_unit": "member is not an account of the registry",
+    "cycle_mismatch": "the group's accounts do not share one billing cycle, so periods do not line up",
+    "negative_common": "sub-meters exceed the master meter: a metering problem, not a share",
+    "no_area": "member has no floor area (area method)",
+    "zero_weights": "every member's weight is zero: nothing to split by",
+    "no_target_meter": "quantity split: the member has no meter of the group's meter unit",
+}
+
+
+def shared_lines_schema(site, meter_id_type: pa.DataType | None = None) -> pa.Schema:
+    """`rating.schema.charges_schema` plus the columns that explain a share."""
+    extra = [
+        ("group_id", pa.string()),
+        ("method", pa.string()),  # area | consumption | equal | weight
+        ("basis", pa.string()),  # quantity | cost
+        ("role", pa.string()),  # share | source
+        ("base_quantity", pa.decimal128(38, site.quantity_decimals)),  # the group's common quantity
+        ("base_amount", pa.decimal128(38, site.minor_unit_exponent)),  # its cost (basis cost)
+        ("weight", pa.decimal128(38, WEIGHT_DECIMALS)),  # this member's weight
+        ("weight_total", pa.decimal128(38, WEIGHT_DECIMALS)),  # Σ weights of the group
+    ]
+    base = charges_schema(site, meter_id_type or pa.string())
+    return pa.schema(list(base) + [pa.field(n, t) for n, t in extra])
+
+
+def apportion_anomalies_schema(meter_id_type: pa.DataType | None = None) -> pa.Schema:
+    """One row per problem found while apportioning; `action` says what was done."""
+    return pa.schema(
+        [
+            ("group_id", pa.string()),
+            ("period_start", pa.date32()),  # null: the problem concerns every period
+            ("period_end", pa.date32()),
+            ("account_id", pa.string()),
+            ("meter_id", meter_id_type or pa.string()),
+            ("code", pa.string()),
+            ("reason", pa.string()),
+            ("action", pa.string()),  # held | excluded | clamped | zero_weight | equal_shares
+        ]
+    )
+
+
+@dataclass
+class _Split:
+    """One (group, billing period) to split: members sorted by account id."""
+
+    group: Group
+    start: int  # period start, days since 1970-01-01; end exclusive
+    end: int
+    base_qty: int  # common quantity (clamped to >= 0)
+    accounts: list[str]
+    weights: list[int]  # in weight units (see _weight_scale)
+    weight_scale: int  # decimals of the weight units
+    keys: list[int]
+    sources: list[tuple[int, int]]  # (meter index, quantity that left it) per source meter
+    targets: list[int] | None = None  # quantity basis: the member's target meter index
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `prepare` decided; hand it to `shared_area_lines` after pricing."""
+
+    quantity_delta: PeriodQuantities  # add to the period totals before pricing
+    anomalies: pa.Table  # apportion_anomalies_schema
+    quantity_lines: pa.Table  # shared_lines_schema: lines of the quantity-basis splits
+    cost_splits: list[_Split]
+    config: Config
+
+
+class _Consumption:
+    """The engine's consumption table as int64 quantities per (meter, period)."""
+
+    def __init__(self, table: pa.Table, config: Config, width: int):
+        site, registry = config.site, config.registry
+        self.meter = registry.index_of(table.column("meter_id").combine_chunks()).astype(np.int64)
+        if (self.meter < 0).any():
+            row = int(np.argmax(self.meter < 0))
+            raise InputError(f"consumption row {row + 1}: meter not in the registry")
+        self.start = table.column("period_start").cast(pa.int32()).to_numpy().astype(np.int64)
+        self.end = table.column("period_end").cast(pa.int32()).to_numpy().astype(np.int64) + 1
+        qty, null = decimal_units(table.column("quantity"), site.quantity_decimals, site.rounding)
+        if null.any():
+            raise InputError("consumption has a null quantity")
+        tou = _tou_index(table, config)
+        key = self.meter * (1 << 32) + (self.start + (1 << 31))
+        unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        self.qty = np.zeros((len(unique), width), dtype=np.int64)
+        np.add.at(self.qty, (inverse, tou), qty)
+        self.row_of = {int(k): i for i, k in enumerate(unique)}
+        self.periods: dict[int, dict[int, int]] = {}  # meter -> {start: end}
+        for m, start, end in zip(self.meter[first].tolist(), self.start[first].tolist(),
+                                 self.end[first].tolist(), strict=True):
+            self.periods.setdefault(m, {})[start] = end
+
+    def row(self, meter: int, start: int) -> int:
+        """Row of (meter, period) in `qty`, -1 if the meter has no consumption then."""
+        return self.row_of.get(meter * (1 << 32) + (start + (1 << 31)), -1)
+
+    def total(self, meter: int, start: int) -> int:
+        r = self.row(meter, start)
+        return 0 if r < 0 else int(self.qty[r].sum())
+
+    def vector(self, meter: int, start: int) -> np.ndarray:
+        """Quantity per TOU index of (meter, period); zeros if none."""
+        r = self.row(meter, start)
+        return np.zeros(self.qty.shape[1], dtype=np.int64) if r < 0 else self.qty[r]
+
+
+def _tou_index(table: pa.Table, config: Config) -> np.ndarray:
+    """Position of each row's tou_period in its tariff version's TOU periods."""
+    names = table.column("tou_period").fill_null("")
+    keys = pc.binary_join_element_wise(
+        table.column("tariff_id"), table.column("period_start").cast(pa.string()), names, "\x1f"
+    ).combine_chunks().dictionary_encode()
+    lookup = []
+    for key in keys.dictionary.to_pylist():
+        tariff_id, start, name = key.split("\x1f")
+        periods = _tou_names(config, tariff_id, dt.date.fromisoformat(start))
+        if name not in periods:
+            raise InputError(f"consumption: TOU period {name!r} is not in tariff {tariff_id!r}")
+        lookup.append(periods.index(name))
+    return np.asarray(lookup, dtype=np.int64)[keys.indices.to_numpy()]
+
+
+def _tou_names(config: Config, tariff_id: str, day: dt.date) -> list[str]:
+    version = config.tariffs[tariff_id].version_on(day)
+    return [p.name for p in version.tou.periods] if version.tou else [""]
+
+
+class _Site:
+    """Registry look-ups shared by every group of one `prepare` call."""
+
+    def __init__(self, config: Config, groups: Groups):
+        self.config = config
+        self.registry = registry = config.registry
+        self.rank = {a: i for i, a in enumerate(sorted(registry.accounts))}
+        self.meters_of: dict[str, list[int]] = {}
+        for i in sorted(range(len(registry.meters)), key=lambda i: _id_order(registry.meters[i].meter_id)):
+            self.meters_of.setdefault(registry.meters[i].account_id, []).append(i)
+        self.sources = {g.group_id: self.meter_indices(g.source_meters, g) for g in groups}
+        self.all_sources = {m for meters in self.sources.values() for m in meters}
+
+    def meter_indices(self, ids, group: Group) -> list[int]:
+        if not ids:
+            return []
+        found = self.registry.index_of(pa.array([str(i) for i in ids])).tolist()
+        for meter_id, index in zip(ids, found, strict=True):
+            if index < 0:
+                raise InputError(
+                    f"meter {meter_id!r} is not in the registry", where=f"group {group.group_id!r}"
+                )
+        return found
+
+    def unit(self, meter: int) -> str:
+        return self.registry.meters[meter].unit
+
+    def account(self, meter: int) -> str:
+        return self.registry.meters[meter].account_id
+
+    def own_meters(self, account: str, unit: str) -> list[int]:
+        """The account's meters of that unit that are no group's source, lowest id first."""
+        return [
+            m for m in self.meters_of.get(account, [])
+            if self.unit(m) == unit and m not in self.all_sources
+        ]
+
+
+def _id_order(meter_id) -> tuple:
+    return (0, meter_id, "") if isinstance(meter_id, int) else (1, 0, str(meter_id))
+
+
+class _Anomalies:
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, group: Group, start: int | None, end: int | None, code: str, action: str,
+            account: str | None = None, meter=None) -> None:
+        self.rows.append((group.group_id, start, None if end is None else end - 1, account, meter, code,
+                          ANOMALY_REASONS[code], action))
+
+    def table(self, meter_id_type: pa.DataType) -> pa.Table:
+        schema = apportion_anomalies_schema(meter_id_type)
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(schema)
+        return pa.Table.from_arrays(
+            [pa.array(list(c), type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
+        )
+
+
+class _Delta:
+    """Quantities to add per (meter, period) and TOU index before pricing."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.rows: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
+
+    def add(self, meter: int, start: int, end: int, qty: np.ndarray) -> None:
+        if not qty.any():
+            return
+        _, current = self.rows.get((meter, start), (end, np.zeros(self.width, dtype=np.int64)))
+        current = current.copy()
+        current[: len(qty)] += qty
+        self.rows[(meter, start)] = (end, current)
+
+    def periods(self) -> PeriodQuantities:
+        keys = sorted(self.rows)
+        return PeriodQuantities(
+            meter_index=np.array([k[0] for k in keys], dtype=np.int32),
+            period_start=np.array([k[1] for k in keys], dtype=np.int32),
+            period_end=np.array([self.rows[k][0] for k in keys], dtype=np.int32),
+            qty=np.array([self.rows[k][1] for k in keys], dtype=np.int64).reshape(len(keys), self.width),
+        )
+
+
+def prepare(consumption: pa.Table, groups: Groups, *, config: Config) -> Prepared:
+    """Plan every (group, billing period) split from the engine's consumption
+    table (one row per meter, billing period and TOU period, as
+    `rating.engine.consumption_table` makes it).
+
+    Returns the quantities the engine adds to its period totals before
+    pricing (master meters netted to master − Σ sub-meters; quantity-basis
+    common consumption moved from the common meters onto each member's own
+    meter), the anomalies found, the shared-area lines of the quantity-basis
+    groups, and the cost-basis splits that `shared_area_lines` finishes.
+    """
+    width = max((t.tou_count for t in config.tariffs.values()), default=1)
+    site = _Site(config, groups)
+    usage = _Consumption(consumption, config, width)
+    anomalies = _Anomalies()
+    delta = _Delta(width)
+    quantity_splits, cost_splits = [], []
+    for group in groups:
+        for split in _plan_group(group, site, usage, anomalies, delta):
+            (quantity_splits if group.basis == "quantity" else cost_splits).append(split)
+    quantity_lines = _quantity_lines(quantity_splits, site, usage, delta)
+    meter_type = config.registry.meter_ids.type
+    return Prepared(delta.periods(), anomalies.table(meter_type), quantity_lines, cost_splits, config)
+
+
+def _plan_group(group: Group, site: _Site, usage: _Consumption, anomalies: _Anomalies,
+                delta: _Delta) -> list[_Split]:
+    """The splits of one group, one per billing period of its source meters;
+    what cannot be split is reported and held (left on the source's account)."""
+    registry = site.registry
+    sources = site.sources[group.group_id]
+    master = sources[0] if group.master_meter is not None else None
+    unit = group.meter_unit if group.meter_unit is not None else site.unit(sources[0])
+    held_always = False
+    members = []
+    for m in group.members:
+        if m.account_id in registry.accounts:
+            members.append(m)
+        else:
+            action = "excluded" if group.on_unknown_unit == "exclude" else "held"
+            anomalies.add(group, None, None, "unknown_unit", action, account=m.account_id)
+            held_always |= action == "held"
+    members.sort(key=lambda m: m.account_id)
+    accounts = [m.account_id for m in members]
+    if master is None:
+        subs: list[int] = []
+    elif group.sub_meters is not None:
+        subs = site.meter_indices(group.sub_meters, group)
+    else:
+        subs = [s for a in accounts for s in site.own_meters(a, unit)]
+    cycles = {registry.cycle_of(site.account(m), site.config.site) for m in sources + subs}
+    cycles |= {registry.cycle_of(a, site.config.site) for a in accounts}
+    if len(cycles) > 1:
+        anomalies.add(group, None, None, "cycle_mismatch", "held")
+        held_always = True
+    targets = None
+    if group.basis == "quantity":
+        targets = []
+        for a in accounts:
+            own = site.own_meters(a, unit)
+            if not own:
+                anomalies.add(group, None, None, "no_target_meter", "held", account=a)
+                held_always = True
+            targets.append(own[0] if own else -1)
+    if not members:
+        held_always = True
+
+    periods: dict[int, int] = {}
+    for s in sources:
+        periods.update(usage.periods.get(s, {}))
+    splits = []
+    for start, end in sorted(periods.items()):
+        if master is not None:
+            net = usage.total(master, start) - sum(usage.total(s, start) for s in subs)
+        else:
+            net = sum(usage.total(s, start) for s in sources)
+        held = held_always
+        base = net
+        if net < 0:
+            action = "clamped" if group.on_negative == "clamp" else "held"
+            meter_id = None if master is None else registry.meters[master].meter_id
+            anomalies.add(group, start, end, "negative_common", action, meter=meter_id)
+            held |= action == "held"
+            base = 0
+        weighed = None if held else _weights(group, members, start, end, unit, site, usage, anomalies)
+        held = weighed is None
+        moved = not held and group.basis == "quantity"
+        if master is not None:  # the master is priced on what is left of it
+            raw = usage.vector(master, start)
+            left = 0 if moved else base
+            delta.add(master, start, end, _spread(left, raw) - raw)
+        elif moved:
+            for s in sources:
+                delta.add(s, start, end, -usage.vector(s, start))
+        if held:
+            continue
+        weights, scale = weighed
+        splits.append(_Split(
+            group=group, start=start, end=end, base_qty=base, accounts=accounts, weights=weights,
+            weight_scale=scale, keys=[site.rank[a] for a in accounts],
+            sources=[(s, base if master is not None else usage.total(s, start)) for s in sources],
+            targets=targets,
+        ))
+    return splits
+
+
+def _spread(total: int, profile: np.ndarray) -> np.ndarray:
+    """`total` over TOU indices in proportion to `profile` (all to the first if it is zero)."""
+    weights = np.maximum(profile, 0)
+    if not weights.any():
+        weights = np.zeros_like(profile)
+        weights[0] = 1
+    return split([total], [0, len(weights)], weights, np.arange(len(weights)))
+
+
+def _weights(group: Group, members, start: int, end: int, unit: str, site: _Site,
+             usage: _Consumption, anomalies: _Anomalies) -> tuple[list[int], int] | None:
+    """Each member's weight in integer units and the units' decimals, or None
+    when the group's policy holds this period."""
+    equal = ([1] * len(members), 0)
+    if group.method == "equal":
+        return equal
+    if group.method == "weight":
+        weights, scale = [_units(m.weight, WEIGHT_DECIMALS) for m in members], WEIGHT_DECIMALS
+    elif group.method == "area":
+        weights, scale = [], WEIGHT_DECIMALS
+        for m in members:
+            area = m.area if m.area is not None else site.registry.accounts[m.account_id].area
+            weights.append(_units(area, WEIGHT_DECIMALS, where=f"account {m.account_id!r} area"))
+        action = {"report": "held", "zero": "zero_weight", "equal": "equal_shares"}[group.on_missing_area]
+        for m, w in zip(members, weights, strict=True):
+            if w == 0:
+                anomalies.add(group, start, end, "no_area", action, account=m.account_id)
+        if 0 in weights and action != "zero_weight":
+            return None if action == "held" else equal
+    else:  # consumption of the members' own meters of the group's unit
+        scale = site.config.site.quantity_decimals
+        weights = [sum(usage.total(s, start) for s in site.own_meters(m.account_id, unit)) for m in members]
+    if not any(weights):
+        action = "equal_shares" if group.on_zero_weights == "equal" else "held"
+        anomalies.add(group, start, end, "zero_weights", action)
+        return equal if action == "equal_shares" else None
+    return weights, scale
+
+
+def _units(value: Decimal, decimals: int, *, where: str = "weight") -> int:
+    scaled = value.scaleb(decimals)
+    if scaled != scaled.to_integral_value() or scaled < 0 or scaled > WEIGHT_SUM_MAX:
+        raise InputError(f"must be a number >= 0 with at most {decimals} decimals, got {value}", where=where)
+    return int(scaled)
+
+
+class _Lines:
+    """Shared-area lines as Python columns; quantities and amounts in units."""
+
+    NAMES = ("account_id", "meter_id", "tariff_id", "start", "quantity", "amount", "split", "role",
+             "base_amount", "weight")
+
+    def __init__(self):
+        self.cols: dict[str, list] = {n: [] for n in self.NAMES}
+
+    def add(self, **values) -> None:
+        for name in self.NAMES:
+            self.cols[name].append(values.get(name))
+
+    def table(self, config: Config) -> pa.Table:
+        site, registry = config.site, config.registry
+        schema = shared_lines_schema(site, registry.meter_ids.type)
+        c = self.cols
+        splits: list[_Split] = c["split"]
+        n = len(splits)
+
+        def units(values, scale):
+            mask = np.array([v is None for v in values], dtype=bool)
+            filled = np.array([0 if v is None else v for v in values], dtype=np.int64)
+            return decimal_array(filled, scale, mask)
+
+        weight, weight_total = [], []
+        for split, w in zip(splits, c["weight"], strict=True):
+            factor = 10 ** (WEIGHT_DECIMALS - split.weight_scale)
+            total = sum(split.weights) * factor
+            if total > INT64_MAX:
+                raise AmountOverflowError(f"group {split.group.group_id!r}: weights too large to show")
+            weight.append(None if w is None else w * factor)
+            weight_total.append(None if w is None else total)
+        arrays = {
+            "account_id": pa.array(c["account_id"], pa.string()),
+            "meter_id": pa.array(c["meter_id"], registry.meter_ids.type),
+            "tariff_id": pa.array(c["tariff_id"], pa.string()),
+            "period_start": pa.array([s.start for s in splits], pa.int32()).cast(pa.date32()),
+            "period_end": pa.array([s.end - 1 for s in splits], pa.int32()).cast(pa.date32()),
+            "component": pa.array(["shared_area"] * n, pa.string()),
+            "tou_period": pa.nulls(n, pa.string()),
+            "slab": pa.nulls(n, pa.int16()),
+            "quantity": units(c["quantity"], site.quantity_decimals),
+            "unit_price": pa.nulls(n, schema.field("unit_price").type),
+            "amount": units(c["amount"], site.minor_unit_exponent),
+            "group_id": pa.array([s.group.group_id for s in splits], pa.string()),
+            "method": pa.array([s.group.method for s in splits], pa.string()),
+            "basis": pa.array([s.group.basis for s in splits], pa.string()),
+            "role": pa.array(c["role"], pa.string()),
+            "base_quantity": units([s.base_qty for s in splits], site.quantity_decimals),
+            "base_amount": units(c["base_amount"], site.minor_unit_exponent),
+            "weight": units(weight, WEIGHT_DECIMALS),
+            "weight_total": units(weight_total, WEIGHT_DECIMALS),
+        }
+        return pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
+
+
+def _layout(splits: list[_Split]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """offsets, weights and keys of all splits, for one kernel call."""
+    sizes = [len(s.weights) for s in splits]
+    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    weights = np.array([w for s in splits for w in s.weights], dtype=np.int64)
+    keys = np.array([k for s in splits for k in s.keys], dtype=np.int64)
+    return offsets, weights, keys
+
+
+def _quantity_lines(splits: list[_Split], site: _Site, usage: _Consumption, delta: _Delta) -> pa.Table:
+    """Split each quantity-basis common quantity over the members, add every
+    share to the member's target meter (spread over its TOU periods) and
+    write the explaining lines."""
+    config = site.config
+    lines = _Lines()
+    if not splits:
+        return lines.table(config)
+    offsets, weights, keys = _layout(splits)
+    shares = split([s.base_qty for s in splits], offsets, weights, keys).tolist()
+    # Spread each share over its target meter's TOU periods: all in one kernel call.
+    spread_totals, spread_weights, spread_sizes, owners = [], [], [], []
+    position = 0
+    for s in splits:
+        day = dt.date.fromordinal(dt.date(1970, 1, 1).toordinal() + s.start)
+        source_names = _tou_names(config, site.registry.meters[s.sources[0][0]].tariff_id, day)
+        source_profile = sum(usage.vector(m, s.start) for m, _ in s.sources)
+        for account, target, weight in zip(s.accounts, s.targets or [], s.weights, strict=True):
+            share = shares[position]
+            position += 1
+            names = _tou_names(config, site.registry.meters[target].tariff_id, day)
+            profile = source_profile if names == source_names else usage.vector(target, s.start)
+            profile = np.maximum(profile[: len(names)], 0)
+            if not profile.any():
+                profile = np.eye(1, len(names), dtype=np.int64)[0]
+            spread_totals.append(share)
+            spread_weights.append(profile)
+            spread_sizes.append(len(names))
+            owners.append((s, account, target, weight, share))
+        for meter, moved in s.sources:
+            lines.add(account_id=site.account(meter), meter_id=site.registry.meters[meter].meter_id,
+                      tariff_id=site.registry.meters[meter].tariff_id, quantity=-moved, amount=0,
+                      split=s, role=ROLE_SOURCE)
+    spread_offsets = np.concatenate(([0], np.cumsum(spread_sizes, dtype=np.int64)))
+    parts = split(spread_totals, spread_offsets, np.concatenate(spread_weights),
+                  np.concatenate([np.arange(k) for k in spread_sizes]))
+    for i, (s, account, target, weight, share) in enumerate(owners):
+        delta.add(target, s.start, s.end, parts[spread_offsets[i] : spread_offsets[i + 1]])
+        meter = site.registry.meters[target]
+        lines.add(account_id=account, meter_id=meter.meter_id, tariff_id=meter.tariff_id,
+                  quantity=share, amount=0, split=s, role=ROLE_SHARE, weight=weight)
+    return lines.table(config)
+
+
+def shared_area_lines(prepared: Prepared, charges: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The shared-area lines of every group and the apportionment anomalies.
+
+    `charges` are the charge lines priced on the period totals plus
+    `prepared.quantity_delta` (whole periods, not an incremental diff). A
+    cost-basis group splits the money of every line of its source meters in
+    the period; each member gets a `share` line and each source meter a
+    `source` line with the opposite amount, so the lines of one split sum to
+    zero. Lines follow `shared_lines_schema`; `.select(charges_schema names)`
+    gives plain charge lines.
+    """
+    config = prepared.config
+    lines = _Lines()
+    splits = prepared.cost_splits
+    if splits:
+        cost = _cost_by_meter_period(charges, config)
+        totals = [sum(cost.get((m, s.start), 0) for m, _ in s.sources) for s in splits]
+        sign = np.array([-1 if t < 0 else 1 for t in totals], dtype=np.int64)
+        offsets, weights, keys = _layout(splits)
+        money = split(np.abs(totals), offsets, weights, keys) * np.repeat(sign, np.diff(offsets))
+        qty = split([s.base_qty for s in splits], offsets, weights, keys)
+        registry = config.registry
+        for i, (s, total) in enumerate(zip(splits, totals, strict=True)):
+            tariff = registry.meters[s.sources[0][0]].tariff_id
+            for j, account in enumerate(s.accounts):
+                k = offsets[i] + j
+                lines.add(account_id=account, tariff_id=tariff, quantity=int(qty[k]), amount=int(money[k]),
+                          split=s, role=ROLE_SHARE, base_amount=total, weight=s.weights[j])
+            for meter, moved in s.sources:
+                m = registry.meters[meter]
+                lines.add(account_id=m.account_id, meter_id=m.meter_id, tariff_id=m.tariff_id,
+                          quantity=-moved, amount=-cost.get((meter, s.start), 0), split=s,
+                          role=ROLE_SOURCE, base_amount=total)
+    table = pa.concat_tables([prepared.quantity_lines, lines.table(config)])
+    return table, prepared.anomalies
+
+
+def _cost_by_meter_period(charges: pa.Table, config: Config) -> dict[tuple[int, int], int]:
+    """Σ amount (minor units) of the charge lines of each (meter, period start)."""
+    meter_ids = charges.column("meter_id").combine_chunks()
+    has_meter = meter_ids.is_valid().to_numpy(zero_copy_only=False)
+    meter = config.registry.index_of(meter_ids.filter(has_meter)) if has_meter.any() else np.zeros(0)
+    start = charges.column("period_start").cast(pa.int32()).to_numpy()[has_meter]
+    amount, _ = decimal_units(charges.column("amount"), config.site.minor_unit_exponent)
+    amount = amount[has_meter]
+    cost: dict[tuple[int, int], int] = {}
+    for m, d, a in zip(meter.tolist(), start.tolist(), amount.tolist(), strict=True):
+        cost[(m, d)] = cost.get((m, d), 0) + a
+    return cost
