@@ -61,6 +61,7 @@ def write_tables(outputs: Sequence[tuple[pa.Table, Path, str]]) -> None:
             os.close(handle)
             temporaries.append((Path(name), path))
             _write(table, Path(name), fmt)
+            os.chmod(name, _mode_for(path))
         for temporary, path in temporaries:
             os.replace(temporary, path)
     except BaseException:
@@ -68,6 +69,17 @@ def write_tables(outputs: Sequence[tuple[pa.Table, Path, str]]) -> None:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """An existing file keeps its permissions; a new one gets the umask's
+    (mkstemp's temporary files are private, 0600)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _write(table: pa.Table, path: Path, fmt: str) -> None:

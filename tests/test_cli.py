@@ -393,3 +393,15 @@ def test_money_without_minor_unit():
     from rating.summary import format_money
 
     assert format_money(Decimal("1234567"), 0, "JPY") == "1,234,567"
+
+
+def test_outputs_get_ordinary_permissions_and_keep_existing_ones(site, capsys):
+    (site / "a.parquet").write_bytes(b"old")
+    (site / "a.parquet").chmod(0o640)
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
+                     "--charges", site / "c.parquet", "--anomalies", site / "a.parquet")
+    assert code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (site / "c.parquet").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (site / "a.parquet").stat().st_mode & 0o777 == 0o640
