@@ -49,7 +49,8 @@ _INT64_MIN = np.iinfo(np.int64).min
 _TWO_POW_63 = float(2**63)
 _METER_ID_TYPES = "string, large_string, string_view, int64, int32, or a dictionary of those"
 _VALUE_TYPES = "float64, int64, decimal128 (float32 and narrower integers are widened)"
-_ZONE_SUFFIX = re.compile(r"(Z|[+-]\d\d(:?\d\d)?)\s*$")
+# A zone designator after a time of day: "...12:00Z", "...12:00:00.5+05:30", "...12:00-0400".
+_ZONE_SUFFIX = re.compile(r"\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)\s*$")
 _READING_SUFFIXES = (".parquet", ".arrow", ".feather", ".ipc", ".arrows", ".csv")
 
 

@@ -537,3 +537,26 @@ def test_ten_million_readings_normalise_quickly():
     elapsed = time.perf_counter() - start
     assert out.value_qty[-1] == (n - 1) * 125
     assert elapsed < 1.0
+
+
+def test_parse_timestamps_accepts_iso_variants_mixed_in_one_batch():
+    text = pa.array(["2025-05-01 00:15", "2025-05-01", "2025-05-01T01:00:00+0530",
+                     "2025-05-01T01:00:00.5Z", "2025-05-01T01:00-04:00"])
+    utc = dt.timezone.utc
+    assert parse_timestamps(text).to_pylist() == [
+        dt.datetime(2025, 5, 1, 0, 15, tzinfo=utc),
+        dt.datetime(2025, 5, 1, tzinfo=utc),
+        dt.datetime(2025, 4, 30, 19, 30, tzinfo=utc),
+        dt.datetime(2025, 5, 1, 1, 0, 0, 500000, tzinfo=utc),
+        dt.datetime(2025, 5, 1, 5, tzinfo=utc),
+    ]
+
+
+def test_csv_with_byte_order_mark_crlf_and_no_rows(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"\xef\xbb\xbfmeter_id,ts,value\r\n007,2025-05-01T00:00:00,1\r\n")
+    (item,) = iter_source_batches(path)
+    assert item.batch.column(0).to_pylist() == ["007"]  # text, not 7
+    assert item.batch.column(2).type == pa.int64()
+    path.write_text("meter_id,ts,value\n")
+    assert list(iter_reading_batches(path)) == []
