@@ -196,15 +196,22 @@ def _int_lookup(registry: Registry) -> tuple[int, np.ndarray] | None:
 
 
 def meter_indexes(meter_id: pa.Array, registry: Registry) -> np.ndarray:
-    """Registry index (int32) of each meter id, -1 where the registry lacks it.
+    """Registry index (int32) of each meter id, -1 where the registry lacks it
+    (or the id is null)."""
+    positions = _meter_indexes(meter_id, registry)
+    if meter_id.null_count:
+        positions = np.where(meter_id.is_null().to_numpy(zero_copy_only=False), -1, positions)
+    return positions.astype(np.int32, copy=False)
 
-    Dictionary ids are looked up once per dictionary entry; dense integer ids
+
+def _meter_indexes(meter_id: pa.Array, registry: Registry) -> np.ndarray:
+    """Dictionary ids are looked up once per dictionary entry; dense integer ids
     through a direct table; the rest by hashing (pyarrow `index_in`). When the
     readings' id type differs from the registry's (int64 readings, string
     registry or the reverse) ids are compared as text: meter 7 is "7".
     """
     if pa.types.is_dictionary(meter_id.type):
-        positions = meter_indexes(meter_id.dictionary, registry)
+        positions = _meter_indexes(meter_id.dictionary, registry)
         if len(positions) == 0:
             return np.full(len(meter_id), -1, dtype=np.int32)
         codes = _codes(meter_id) if meter_id.null_count == 0 else (

@@ -560,3 +560,10 @@ def test_csv_with_byte_order_mark_crlf_and_no_rows(tmp_path):
     assert item.batch.column(2).type == pa.int64()
     path.write_text("meter_id,ts,value\n")
     assert list(iter_reading_batches(path)) == []
+
+
+def test_meter_indexes_of_null_ids_are_minus_one():
+    assert meter_indexes(pa.array([None, 101, None], pa.int64()), INT_REG).tolist() == [-1, 0, -1]
+    assert meter_indexes(pa.array(["E-2", None]), STR_REG).tolist() == [1, -1]
+    ids = pa.DictionaryArray.from_arrays(pa.array([0, None, 1]), pa.array(["W-1", None]))
+    assert meter_indexes(ids, STR_REG).tolist() == [2, -1, -1]
