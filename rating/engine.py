@@ -31,7 +31,7 @@ from rating.errors import InputError
 from rating.fixedpoint import decimal_array, decimal_units
 from rating.period_totals import PeriodTotals
 from rating.pricing import PeriodQuantities, price_periods
-from rating.readings import NormalizedReadings, iter_reading_batches, normalize_readings
+from rating.readings import NormalizedReadings, iter_source_batches, normalize_readings
 from rating.schema import anomalies_schema
 from rating.timeline import EPOCH_DAY
 
@@ -86,18 +86,19 @@ class Rater:
         self.totals = PeriodTotals.empty(self.tou_width)
         self.rows_seen = 0
 
-    def ingest(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings") -> tuple[
-        PeriodQuantities, pa.Table
-    ]:
+    def ingest(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
+               row_offset: int | None = None) -> tuple[PeriodQuantities, pa.Table]:
         """Rate one batch into the carried totals; returns its own period
-        quantities and its anomalies table."""
-        step = self._advance(batch, where)
+        quantities and its anomalies table. Errors name `where` and the row,
+        counted from `row_offset` (default: rows rated so far)."""
+        step = self._advance(batch, where, row_offset)
         self._commit(step)
         return step.periods, step.anomalies
 
-    def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings") -> RatingResult:
+    def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
+             row_offset: int | None = None) -> RatingResult:
         """Rate one batch; the charges are what it adds, line by line."""
-        step = self._advance(batch, where)
+        step = self._advance(batch, where, row_offset)
         after = self._price(step.totals.select_like(step.periods))
         before = self._price(self.totals.select_like(step.periods))
         charges = subtract_lines(after, before)
@@ -116,14 +117,15 @@ class Rater:
         self.totals = state.totals
         self.rows_seen = state.rows_seen
 
-    def _advance(self, batch: pa.RecordBatch | pa.Table, where: str) -> _Step:
+    def _advance(self, batch: pa.RecordBatch | pa.Table, where: str, row_offset: int | None) -> _Step:
         """Everything a batch changes, computed on copies: nothing is kept
         unless `_commit` is called, so an error anywhere changes nothing."""
+        row_offset = self.rows_seen if row_offset is None else row_offset
         readings = normalize_readings(
             batch, registry=self.config.registry, site=self.config.site, where=where,
-            row_offset=self.rows_seen,
+            row_offset=row_offset,
         )
-        meter_index = self._kernel_meter_index(readings, where)
+        meter_index = self._kernel_meter_index(readings, where, row_offset)
         states = self.states.copy()
         periods, anomalies = rate_consumption(
             meter_index, readings.ts_us, readings.value_qty, states, self.keys
@@ -149,14 +151,14 @@ class Rater:
         config = self.config
         return price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
 
-    def _kernel_meter_index(self, readings: NormalizedReadings, where: str) -> np.ndarray:
+    def _kernel_meter_index(self, readings: NormalizedReadings, where: str, row_offset: int) -> np.ndarray:
         meter_index = readings.meter_index.copy()
         unknown = meter_index == UNKNOWN_METER_INDEX
         if self.unknown_meters == "error" and unknown.any():
             row = int(np.argmax(unknown))
             raise InputError(
                 f"unknown meter {readings.meter_id[row].as_py()!r}",
-                where=f"{where} row {self.rows_seen + row + 1}",
+                where=f"{where} row {row_offset + row + 1}",
             )
         meter_index[readings.value_null & ~unknown] = NULL_VALUE_INDEX
         return meter_index
@@ -198,12 +200,11 @@ def rate(
     path) at once. `progress`, if given, is called with each batch's row count."""
     rater = Rater(config, unknown_meters=unknown_meters)
     anomalies = []
-    for number, batch in enumerate(iter_reading_batches(readings)):
-        where = f"{readings} batch {number + 1}" if isinstance(readings, str) else "readings"
-        _periods, table = rater.ingest(batch, where=where)
+    for item in iter_source_batches(readings):
+        _periods, table = rater.ingest(item.batch, where=item.where, row_offset=item.row_offset)
         anomalies.append(table)
         if progress is not None:
-            progress(batch.num_rows)
+            progress(item.batch.num_rows)
     schema = anomalies_schema(config.site, config.registry.meter_ids.type)
     return RatingResult(
         charges=rater.charges(),

@@ -48,7 +48,8 @@ def round_div_array(numerator: np.ndarray, denominator: int, rule: str) -> np.nd
 def checked_mul(a: np.ndarray, b: np.ndarray | int, *, what: str) -> np.ndarray:
     """a * b in int64, raising instead of wrapping."""
     a = np.asarray(a, dtype=np.int64)
-    bound = np.abs(a).max(initial=0) * int(np.abs(np.asarray(b)).max(initial=0))
+    # Python ints: the bound itself must not wrap
+    bound = int(np.abs(a).max(initial=0)) * int(np.abs(np.asarray(b)).max(initial=0))
     if bound > INT64_MAX:
         raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range")
     return a * b
