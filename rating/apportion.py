@@ -397,7 +397,8 @@ def prepare(consumption: pa.Table, groups: Groups, *, config: Config) -> Prepare
     usage = _Consumption(consumption, config, width)
     anomalies = _Anomalies()
     delta = _Delta(width)
-    quantity_splits, cost_splits = [], []
+    quantity_splits: list[_Split] = []
+    cost_splits: list[_Split] = []
     for group in groups:
         for split in _plan_group(group, site, usage, anomalies, delta):
             (quantity_splits if group.basis == "quantity" else cost_splits).append(split)
@@ -475,7 +476,7 @@ def _plan_group(group: Group, site: _Site, usage: _Consumption, anomalies: _Anom
         elif moved:
             for s in sources:
                 delta.add(s, start, end, -usage.vector(s, start))
-        if held:
+        if weighed is None:
             continue
         weights, scale = weighed
         splits.append(_Split(
@@ -615,7 +616,7 @@ def _quantity_lines(splits: list[_Split], site: _Site, usage: _Consumption, delt
     for s in splits:
         day = dt.date.fromordinal(dt.date(1970, 1, 1).toordinal() + s.start)
         source_names = _tou_names(config, site.registry.meters[s.sources[0][0]].tariff_id, day)
-        source_profile = sum(usage.vector(m, s.start) for m, _ in s.sources)
+        source_profile = np.sum([usage.vector(m, s.start) for m, _ in s.sources], axis=0)
         for account, target, weight in zip(s.accounts, s.targets or [], s.weights, strict=True):
             share = shares[position]
             position += 1
@@ -637,8 +638,8 @@ def _quantity_lines(splits: list[_Split], site: _Site, usage: _Consumption, delt
                   np.concatenate([np.arange(k) for k in spread_sizes]))
     for i, (s, account, target, weight, share) in enumerate(owners):
         delta.add(target, s.start, s.end, parts[spread_offsets[i] : spread_offsets[i + 1]])
-        meter = site.registry.meters[target]
-        lines.add(account_id=account, meter_id=meter.meter_id, tariff_id=meter.tariff_id,
+        own = site.registry.meters[target]
+        lines.add(account_id=account, meter_id=own.meter_id, tariff_id=own.tariff_id,
                   quantity=share, amount=0, split=s, role=ROLE_SHARE, weight=weight)
     return lines.table(config)
 
