@@ -280,16 +280,16 @@ class _Lines:
     """Charge lines collected as column chunks, sorted and converted at the end."""
 
     _COLUMNS = ("row", "rank", "component", "tou", "tou_name", "slab",
-                "qty", "qty_null", "price", "price_null", "amount")
+                "qty", "qty_null", "price_micro", "price_null", "amount_minor")
 
     def __init__(self) -> None:
         self.components = _Names()
         self.tou_names = _Names()
         self._chunks: dict[str, list[np.ndarray]] = {name: [] for name in self._COLUMNS}
 
-    def add(self, rows: np.ndarray, component: str, rank: int, amount: np.ndarray, *,
+    def add(self, rows: np.ndarray, component: str, rank: int, amount_minor: np.ndarray, *,
             tou: np.ndarray | int, tou_names: tuple[str, ...], slab: np.ndarray | int,
-            qty: np.ndarray | None, price: np.ndarray | int | None) -> None:
+            qty: np.ndarray | None, price_micro: np.ndarray | int | None) -> None:
         n = len(rows)
         if n == 0:
             return
@@ -305,10 +305,10 @@ class _Lines:
             "slab": np.broadcast_to(np.asarray(slab, dtype=np.int64), (n,)),
             "qty": np.zeros(n, dtype=np.int64) if qty is None else qty,
             "qty_null": np.full(n, qty is None),
-            "price": np.zeros(n, dtype=np.int64) if price is None
-            else np.broadcast_to(np.asarray(price, dtype=np.int64), (n,)),
-            "price_null": np.full(n, price is None),
-            "amount": amount,
+            "price_micro": np.zeros(n, dtype=np.int64) if price_micro is None
+            else np.broadcast_to(np.asarray(price_micro, dtype=np.int64), (n,)),
+            "price_null": np.full(n, price_micro is None),
+            "amount_minor": amount_minor,
         }
         for name in self._COLUMNS:
             self._chunks[name].append(chunk[name])
@@ -319,7 +319,7 @@ class _Lines:
             return schema.empty_table()
         col = {name: np.concatenate(chunks) for name, chunks in self._chunks.items()}
         order = _line_order(rows.order()[col["row"]], col["rank"], col["tou"] - NO_TOU, col["slab"])
-        col = {name: values[order] for name, values in col.items()}
+        col = {name: values[order] for name, values in col.items() if name not in ("rank", "tou")}
         row = col["row"]
         meter = rows.meter[row]
         arrays = [
@@ -332,8 +332,8 @@ class _Lines:
             self.tou_names.array().take(pa.array(col["tou_name"], mask=col["tou_name"] < 0)),
             pa.array(col["slab"].astype(np.int16), mask=col["slab"] == NO_SLAB),
             decimal_array(col["qty"], site.quantity_decimals, col["qty_null"]),
-            decimal_array(col["price"], PRICE_DECIMALS, col["price_null"]),
-            decimal_array(col["amount"], site.minor_unit_exponent),
+            decimal_array(col["price_micro"], PRICE_DECIMALS, col["price_null"]),
+            decimal_array(col["amount_minor"], site.minor_unit_exponent),
         ]
         return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -386,15 +386,16 @@ class _Group:
         tou = self.version.tou
         self.tou_names = tuple(p.name for p in tou.periods) if tou else ()
 
-    def emit(self, component: str, local: np.ndarray, amount: np.ndarray, *,
+    def emit(self, component: str, local: np.ndarray, amount_minor: np.ndarray, *,
              tou: np.ndarray | int = NO_TOU, slab: np.ndarray | int = NO_SLAB,
-             qty: np.ndarray | None = None, price: np.ndarray | int | None = None) -> None:
-        self.lines.add(self.rows[local], component, self.rank[component], amount, tou=tou,
-                       tou_names=self.tou_names, slab=slab, qty=qty, price=price)
+             qty: np.ndarray | None = None, price_micro: np.ndarray | int | None = None) -> None:
+        """Lines of `component` for the group's rows `local` (positions in the group)."""
+        self.lines.add(self.rows[local], component, self.rank[component], amount_minor, tou=tou,
+                       tou_names=self.tou_names, slab=slab, qty=qty, price_micro=price_micro)
 
-    def charge(self, component: str, amount_per_row: np.ndarray) -> None:
+    def charge(self, component: str, amount_minor_per_row: np.ndarray) -> None:
         """Record amounts that minimum charges and taxes may name."""
-        self.totals.setdefault(component, []).append(amount_per_row)
+        self.totals.setdefault(component, []).append(amount_minor_per_row)
 
     def total(self, components: tuple[str, ...]) -> np.ndarray:
         return _sum_checked([t for c in components for t in self.totals.get(c, [])], len(self.rows))
@@ -463,21 +464,21 @@ class _Pricer:
                     where: str, tou: int) -> None:
         slabs = self._slab_prices(slab_set, group.label, where)
         held, reached = _slab_quantities(slabs, qty, group.days)
-        amount = self._line_amount(held, slabs.price_micro)
+        amount_minor = self._line_amount(held, slabs.price_micro)
         r, j = np.nonzero(held)
-        group.emit("energy", r, amount[r, j], tou=tou, slab=j + 1, qty=held[r, j],
-                   price=slabs.price_micro[j])
-        group.charge("energy", _sum_checked(list(amount.T), len(qty)))
+        group.emit("energy", r, amount_minor[r, j], tou=tou, slab=j + 1, qty=held[r, j],
+                   price_micro=slabs.price_micro[j])
+        group.charge("energy", _sum_checked(list(amount_minor.T), len(qty)))
         self._slab_fee_lines(group, slabs, reached, tou)
 
     def _tou_price_lines(self, group: _Group) -> None:
         periods = group.version.tou.periods
         price_micro = np.array([self._micro(p.price, group.label, f"tou.periods[{k}].price")
                                 for k, p in enumerate(periods)], dtype=np.int64)
-        amount = self._line_amount(group.qty, price_micro)
+        amount_minor = self._line_amount(group.qty, price_micro)
         r, k = np.nonzero(group.qty)
-        group.emit("energy", r, amount[r, k], tou=k, qty=group.qty[r, k], price=price_micro[k])
-        group.charge("energy", _sum_checked(list(amount.T), len(group.rows)))
+        group.emit("energy", r, amount_minor[r, k], tou=k, qty=group.qty[r, k], price_micro=price_micro[k])
+        group.charge("energy", _sum_checked(list(amount_minor.T), len(group.rows)))
 
     def _split_total_lines(self, group: _Group) -> None:
         periods = group.version.tou.periods
@@ -486,16 +487,16 @@ class _Pricer:
                                 for k, p in enumerate(periods)], dtype=np.int64)
         total_qty = _sum_checked(list(group.qty.T), len(group.rows))
         held, reached = _slab_quantities(slabs, total_qty, group.days)
-        amounts = []
+        amounts_minor = []
         for j, slab_price in enumerate(slabs.price_micro):
             parts = _largest_remainder(held[:, j], group.qty, total_qty)
             price_micro = slab_price + adder_micro
-            amount = self._line_amount(parts, price_micro)
+            amount_minor = self._line_amount(parts, price_micro)
             r, k = np.nonzero(parts)
-            group.emit("energy", r, amount[r, k], tou=k, slab=j + 1, qty=parts[r, k],
-                       price=price_micro[k])
-            amounts += list(amount.T)
-        group.charge("energy", _sum_checked(amounts, len(group.rows)))
+            group.emit("energy", r, amount_minor[r, k], tou=k, slab=j + 1, qty=parts[r, k],
+                       price_micro=price_micro[k])
+            amounts_minor += list(amount_minor.T)
+        group.charge("energy", _sum_checked(amounts_minor, len(group.rows)))
         self._slab_fee_lines(group, slabs, reached, NO_TOU)
 
     def _slab_fee_lines(self, group: _Group, slabs: _SlabPrices, reached: np.ndarray, tou: int) -> None:
@@ -533,7 +534,7 @@ class _Pricer:
             area_qty.append(round_div(num * 10**self.site.quantity_decimals, den, self.rule))
         per_row = _int64(amount_minor, "an area charge")[inverse]
         group.emit("area_charge", np.arange(len(group.rows)), per_row,
-                   qty=_int64(area_qty, "an account area")[inverse], price=rate_micro)
+                   qty=_int64(area_qty, "an account area")[inverse], price_micro=rate_micro)
         group.charge("area_charge", per_row)
 
     def _minimum_charge(self, group: _Group, minimum: Decimal) -> None:
