@@ -454,3 +454,10 @@ def test_bounds_finer_than_the_quantity_resolution_are_a_tariff_error():
     with pytest.raises(TariffError, match="finer than the site's quantity resolution") as info:
         price(text, "1", site=Site(quantity_decimals=0))
     assert info.value.where == "tariff T (2025-01-01) energy.slabs[0]"
+
+
+def test_per_day_bounds_finer_than_the_resolution_are_refused_in_every_month():
+    text = toml('[tariff.energy]\nlimit_basis = "per_day"\n'
+                'slabs = [{ upto = 0.5, price = 1 }, { price = 2 }]\n')
+    with pytest.raises(TariffError, match="finer than the site's quantity resolution"):
+        price(text, "1", site=Site(quantity_decimals=0), period=APR)  # 15 kWh in April, still refused
