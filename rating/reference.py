@@ -708,13 +708,16 @@ def _fixed_lines(version: TariffVersion, site: Site) -> list[_Charge]:
 
 def _area_lines(version: TariffVersion, account: Account, site: Site) -> list[_Charge]:
     """area_charge: rate × account area; quantity = area, unit_price = rate.
-    CHOICE: a line whenever the tariff sets a rate (even for area 0)."""
+    CHOICE: a line whenever the tariff sets a rate (even for area 0). The
+    amount uses the exact area; the quantity column shows the area at the
+    quantity resolution (rounded by the site's rule), as it is stored."""
     rate = version.area_charge_rate
     if rate is None:
         return []
+    shown_area = account.area.quantize(site.quantity_unit, rounding=site.rounding_mode, context=_ROUNDING)
     return [
         _Charge(
-            "area_charge", None, None, None, account.area, rate,
+            "area_charge", None, None, None, shown_area, rate,
             _round_money(account.area * rate, site),
         )
     ]
