@@ -240,7 +240,7 @@ class Prepared:
 class _Consumption:
     """The engine's consumption table as int64 quantities per (meter, period)."""
 
-    def __init__(self, table: pa.Table, config: Config, width: int):
+    def __init__(self, table: pa.Table, config: Config, width: int, sources: set[int]):
         site, registry = config.site, config.registry
         self.meter = registry.index_of(table.column("meter_id").combine_chunks()).astype(np.int64)
         if (self.meter < 0).any():
@@ -256,10 +256,12 @@ class _Consumption:
         unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         self.qty = np.zeros((len(unique), width), dtype=np.int64)
         np.add.at(self.qty, (inverse, tou), qty)
-        self.row_of = {int(k): i for i, k in enumerate(unique)}
-        self.periods: dict[int, dict[int, int]] = {}  # meter -> {start: end}
-        for m, start, end in zip(self.meter[first].tolist(), self.start[first].tolist(),
-                                 self.end[first].tolist(), strict=True):
+        self.row_of = dict(zip(unique.tolist(), range(len(unique)), strict=True))
+        self.row_totals = self.qty.sum(axis=1).tolist()
+        self.periods: dict[int, dict[int, int]] = {}  # source meter -> {start: end}
+        of_source = first[np.isin(self.meter[first], np.fromiter(sources, np.int64, len(sources)))]
+        for m, start, end in zip(self.meter[of_source].tolist(), self.start[of_source].tolist(),
+                                 self.end[of_source].tolist(), strict=True):
             self.periods.setdefault(m, {})[start] = end
 
     def row(self, meter: int, start: int) -> int:
@@ -267,8 +269,8 @@ class _Consumption:
         return self.row_of.get(meter * (1 << 32) + (start + (1 << 31)), -1)
 
     def total(self, meter: int, start: int) -> int:
-        r = self.row(meter, start)
-        return 0 if r < 0 else int(self.qty[r].sum())
+        r = self.row_of.get(meter * (1 << 32) + (start + (1 << 31)), -1)
+        return 0 if r < 0 else self.row_totals[r]
 
     def vector(self, meter: int, start: int) -> np.ndarray:
         """Quantity per TOU index of (meter, period); zeros if none."""
@@ -304,6 +306,8 @@ class _Site:
         self.config = config
         self.registry = registry = config.registry
         self.rank = {a: i for i, a in enumerate(sorted(registry.accounts))}
+        self.index_by_text = {str(m.meter_id): i for i, m in enumerate(registry.meters)}
+        self._tou_names: dict[tuple[str, int], list[str]] = {}
         self.meters_of: dict[str, list[int]] = {}
         for i in sorted(range(len(registry.meters)), key=lambda i: _id_order(registry.meters[i].meter_id)):
             self.meters_of.setdefault(registry.meters[i].account_id, []).append(i)
@@ -311,15 +315,25 @@ class _Site:
         self.all_sources = {m for meters in self.sources.values() for m in meters}
 
     def meter_indices(self, ids, group: Group) -> list[int]:
-        if not ids:
-            return []
-        found = self.registry.index_of(pa.array([str(i) for i in ids])).tolist()
-        for meter_id, index in zip(ids, found, strict=True):
-            if index < 0:
+        """Registry indices of meter ids given as text (a file) or as the registry's own ids."""
+        found = []
+        for meter_id in ids:
+            index = self.index_by_text.get(str(meter_id))
+            if index is None:
                 raise InputError(
                     f"meter {meter_id!r} is not in the registry", where=f"group {group.group_id!r}"
                 )
+            found.append(index)
         return found
+
+    def tou_names(self, meter: int, start: int) -> list[str]:
+        """TOU period names of the meter's tariff version in force on day `start`."""
+        key = (self.registry.meters[meter].tariff_id, start)
+        names = self._tou_names.get(key)
+        if names is None:
+            day = dt.date(1970, 1, 1) + dt.timedelta(days=start)
+            names = self._tou_names[key] = _tou_names(self.config, key[0], day)
+        return names
 
     def unit(self, meter: int) -> str:
         return self.registry.meters[meter].unit
@@ -366,10 +380,10 @@ class _Delta:
     def add(self, meter: int, start: int, end: int, qty: np.ndarray) -> None:
         if not qty.any():
             return
-        _, current = self.rows.get((meter, start), (end, np.zeros(self.width, dtype=np.int64)))
-        current = current.copy()
-        current[: len(qty)] += qty
-        self.rows[(meter, start)] = (end, current)
+        row = self.rows.get((meter, start))
+        if row is None:
+            row = self.rows[(meter, start)] = (end, np.zeros(self.width, dtype=np.int64))
+        row[1][: len(qty)] += qty
 
     def periods(self) -> PeriodQuantities:
         keys = sorted(self.rows)
@@ -394,7 +408,7 @@ def prepare(consumption: pa.Table, groups: Groups, *, config: Config) -> Prepare
     """
     width = max((t.tou_count for t in config.tariffs.values()), default=1)
     site = _Site(config, groups)
-    usage = _Consumption(consumption, config, width)
+    usage = _Consumption(consumption, config, width, site.all_sources)
     anomalies = _Anomalies()
     delta = _Delta(width)
     quantity_splits: list[_Split] = []
@@ -614,13 +628,15 @@ def _quantity_lines(splits: list[_Split], site: _Site, usage: _Consumption, delt
     spread_totals, spread_weights, spread_sizes, owners = [], [], [], []
     position = 0
     for s in splits:
-        day = dt.date.fromordinal(dt.date(1970, 1, 1).toordinal() + s.start)
-        source_names = _tou_names(config, site.registry.meters[s.sources[0][0]].tariff_id, day)
+        source_names = site.tou_names(s.sources[0][0], s.start)
         source_profile = np.sum([usage.vector(m, s.start) for m, _ in s.sources], axis=0)
         for account, target, weight in zip(s.accounts, s.targets or [], s.weights, strict=True):
             share = shares[position]
             position += 1
-            names = _tou_names(config, site.registry.meters[target].tariff_id, day)
+            names = site.tou_names(target, s.start)
+            owners.append((s, account, target, weight, share, len(names) > 1))
+            if len(names) == 1:  # nothing to spread
+                continue
             profile = source_profile if names == source_names else usage.vector(target, s.start)
             profile = np.maximum(profile[: len(names)], 0)
             if not profile.any():
@@ -628,16 +644,21 @@ def _quantity_lines(splits: list[_Split], site: _Site, usage: _Consumption, delt
             spread_totals.append(share)
             spread_weights.append(profile)
             spread_sizes.append(len(names))
-            owners.append((s, account, target, weight, share))
         for meter, moved in s.sources:
             lines.add(account_id=site.account(meter), meter_id=site.registry.meters[meter].meter_id,
                       tariff_id=site.registry.meters[meter].tariff_id, quantity=-moved, amount=0,
                       split=s, role=ROLE_SOURCE)
     spread_offsets = np.concatenate(([0], np.cumsum(spread_sizes, dtype=np.int64)))
-    parts = split(spread_totals, spread_offsets, np.concatenate(spread_weights),
-                  np.concatenate([np.arange(k) for k in spread_sizes]))
-    for i, (s, account, target, weight, share) in enumerate(owners):
-        delta.add(target, s.start, s.end, parts[spread_offsets[i] : spread_offsets[i + 1]])
+    parts = split(spread_totals, spread_offsets,
+                  np.concatenate(spread_weights) if spread_weights else [],
+                  np.concatenate([np.arange(k) for k in spread_sizes]) if spread_sizes else [])
+    spread = 0
+    for s, account, target, weight, share, spreads in owners:
+        if spreads:
+            delta.add(target, s.start, s.end, parts[spread_offsets[spread] : spread_offsets[spread + 1]])
+            spread += 1
+        else:
+            delta.add(target, s.start, s.end, np.array([share], dtype=np.int64))
         own = site.registry.meters[target]
         lines.add(account_id=account, meter_id=own.meter_id, tariff_id=own.tariff_id,
                   quantity=share, amount=0, split=s, role=ROLE_SHARE, weight=weight)
