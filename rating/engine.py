@@ -83,6 +83,10 @@ class Rater:
         self.states = new_meter_states(config.registry, config.site)
         self.keys = TimelineKeys(config.registry, config.site, config.tariffs)
         self.tou_width = max((t.tou_count for t in config.tariffs.values()), default=1)
+        account_ids = {a: i for i, a in enumerate(config.registry.accounts)}
+        self.account_of_meter = np.array(
+            [account_ids[m.account_id] for m in config.registry.meters], dtype=np.int32
+        )
         self.totals = PeriodTotals.empty(self.tou_width)
         self.rows_seen = 0
 
@@ -99,8 +103,8 @@ class Rater:
              row_offset: int | None = None) -> RatingResult:
         """Rate one batch; the charges are what it adds, line by line."""
         step = self._advance(batch, where, row_offset)
-        after = self._price(step.totals.select_like(step.periods))
-        before = self._price(self.totals.select_like(step.periods))
+        after = self._price(step.totals.select_like(step.periods, self.account_of_meter))
+        before = self._price(self.totals.select_like(step.periods, self.account_of_meter))
         charges = subtract_lines(after, before)
         self._commit(step)
         return RatingResult(charges, step.anomalies, self.consumption_table(step.periods))

@@ -18,6 +18,13 @@ def _keys(periods: PeriodQuantities) -> np.ndarray:
     )
 
 
+def _account_keys(meter_index: np.ndarray, period_start: np.ndarray,
+                  account_of_meter: np.ndarray) -> np.ndarray:
+    return (account_of_meter[meter_index].astype(np.int64) << 32) | (
+        period_start.astype(np.int64) + _PERIOD_OFFSET
+    )
+
+
 @dataclass(frozen=True)
 class PeriodTotals:
     """Sorted by (meter, period start), one row per touched period."""
@@ -57,10 +64,13 @@ class PeriodTotals:
             period_end=pick("period_end"), qty=qty,
         ))
 
-    def select_like(self, periods: PeriodQuantities) -> PeriodQuantities:
-        """The carried totals of the (meter, period) pairs in `periods` that exist."""
+    def select_like(self, periods: PeriodQuantities, account_of_meter: np.ndarray) -> PeriodQuantities:
+        """The carried totals of every meter whose account has a period in
+        `periods`, for those periods. Whole accounts, because account-level
+        lines (area charge, fees) depend on all of an account's meters."""
         mine = self.periods
-        hit = np.isin(_keys(mine), _keys(periods))
+        wanted = _account_keys(periods.meter_index, periods.period_start, account_of_meter)
+        hit = np.isin(_account_keys(mine.meter_index, mine.period_start, account_of_meter), wanted)
         return PeriodQuantities(
             meter_index=mine.meter_index[hit], period_start=mine.period_start[hit],
             period_end=mine.period_end[hit], qty=mine.qty[hit],

@@ -1,0 +1,112 @@
+import datetime as dt
+from decimal import Decimal as D
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from rating.config import Config
+from rating.engine import Rater, rate
+from rating.errors import InputError
+from rating.registry import Account, Meter, Registry
+from rating.site import Site
+from rating.tariff import Slab, SlabSet, Tariff, TariffVersion
+
+SITE = Site(time_zone="Asia/Kolkata")
+ENERGY = Tariff("E", "energy", (TariffVersion(
+    "E", dt.date(2020, 1, 1),
+    energy=SlabSet("graduated", "period", (Slab(D(100), D("3")), Slab(None, D("5")))),
+    fixed_charge=D("50")),))
+MAINTENANCE = Tariff("M", "maintenance", (TariffVersion(
+    "M", dt.date(2020, 1, 1), area_charge_rate=D("2.50"), fees=(("parking", D("500")),)),))
+
+
+def config() -> Config:
+    registry = Registry(
+        [Meter("e1", "A-101", "E"), Meter("w1", "A-101", "E")],
+        [Account("A-101", area=D("100"), tariff_id="M")],
+    )
+    return Config(site=SITE, registry=registry, tariffs={"E": ENERGY, "M": MAINTENANCE}, groups_path=None)
+
+
+def readings(*rows) -> pa.Table:
+    return pa.table({
+        "meter_id": pa.array([r[0] for r in rows], pa.string()),
+        "ts": pa.array([dt.datetime.fromisoformat(r[1]) for r in rows], pa.timestamp("us", tz="UTC")),
+        "value": pa.array([r[2] for r in rows], pa.float64()),
+    })
+
+
+def totals(charges: pa.Table) -> dict[tuple, D]:
+    out: dict[tuple, D] = {}
+    for line in charges.to_pylist():
+        key = (line["meter_id"], line["component"], line["slab"])
+        out[key] = out.get(key, D(0)) + line["amount"]
+    return out
+
+
+def test_one_month_of_one_meter_prices_slabs_fixed_and_account_lines():
+    result = rate(readings(("e1", "2026-11-02T00:00:00+05:30", 1000.0),
+                           ("e1", "2026-11-20T00:00:00+05:30", 1150.5)), config=config())
+    assert totals(result.charges) == {
+        ("e1", "energy", 1): D("300.00"), ("e1", "energy", 2): D("252.50"),
+        ("e1", "fixed_charge", None): D("50.00"),
+        (None, "area_charge", None): D("250.00"), (None, "fee:parking", None): D("500.00"),
+    }
+
+
+def test_account_lines_are_charged_once_when_a_second_meter_appears_in_a_later_batch():
+    rater = Rater(config())
+    first = rater.feed(readings(("e1", "2026-11-02T00:00:00+05:30", 0.0),
+                                ("e1", "2026-11-03T00:00:00+05:30", 10.0)))
+    second = rater.feed(readings(("w1", "2026-11-02T00:00:00+05:30", 0.0),
+                                 ("w1", "2026-11-03T00:00:00+05:30", 4.0)))
+    assert totals(first.charges)[(None, "fee:parking", None)] == D("500.00")
+    assert (None, "fee:parking", None) not in totals(second.charges)
+    assert totals(second.charges) == {
+        ("w1", "energy", 1): D("12.00"), ("w1", "fixed_charge", None): D("50.00"),
+    }
+
+
+def test_a_failing_batch_changes_nothing():
+    rater = Rater(config())
+    rater.feed(readings(("e1", "2026-11-02T00:00:00+05:30", 0.0)))
+    before = rater.snapshot()
+    bad = pa.table({"meter_id": pa.array(["e1", None]),
+                    "ts": pa.array([dt.datetime(2026, 11, 3), dt.datetime(2026, 11, 4)], pa.timestamp("us")),
+                    "value": pa.array([5.0, 6.0])})
+    with pytest.raises(InputError, match="row 3"):
+        rater.feed(bad)
+    after = rater.snapshot()
+    assert after.meter_states.tobytes() == before.meter_states.tobytes()
+    assert after.rows_seen == before.rows_seen == 1
+    assert rater.feed(readings(("e1", "2026-11-03T00:00:00+05:30", 5.0))).charges.num_rows > 0
+
+
+def test_unknown_meters_are_reported_or_refused():
+    table = readings(("e1", "2026-11-02T00:00:00+05:30", 0.0), ("zz", "2026-11-02T00:00:00+05:30", 1.0))
+    reported = rate(table, config=config())
+    assert reported.anomalies.column("code").to_pylist() == ["unknown_meter"]
+    assert reported.anomalies.column("row").to_pylist() == [1]
+    with pytest.raises(InputError, match="row 2: unknown meter 'zz'"):
+        rate(table, config=config(), unknown_meters="error")
+
+
+def test_errors_in_files_name_the_file_and_its_row(tmp_path):
+    path = tmp_path / "november.csv"
+    pacsv.write_csv(pa.table({"meter_id": ["e1", "e1"], "ts": ["2026-11-02T00:00:00Z", ""],
+                              "value": ["1", "2"]}), path)
+    with pytest.raises(InputError) as error:
+        rate(str(path), config=config())
+    assert "november.csv" in str(error.value) and "row 2" in str(error.value)
+
+
+def test_snapshot_and_restore_replay_a_batch_identically():
+    rater = Rater(config())
+    rater.feed(readings(("e1", "2026-11-02T00:00:00+05:30", 0.0)))
+    saved = rater.snapshot()
+    batch = readings(("e1", "2026-11-05T00:00:00+05:30", 120.0))
+    once = rater.feed(batch).charges
+    rater.restore(saved)
+    again = rater.feed(batch).charges
+    assert once.equals(again)
