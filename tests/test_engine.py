@@ -78,7 +78,7 @@ def test_a_failing_batch_changes_nothing():
     with pytest.raises(InputError, match="row 3"):
         rater.feed(bad)
     after = rater.snapshot()
-    assert after.meter_states.tobytes() == before.meter_states.tobytes()
+    assert (after.meter_states == before.meter_states).all()  # by field: padding bytes are arbitrary
     assert after.rows_seen == before.rows_seen == 1
     assert rater.feed(readings(("e1", "2026-11-03T00:00:00+05:30", 5.0))).charges.num_rows > 0
 
