@@ -164,7 +164,9 @@ class _RegistryColumns:
         missing = {t for t in self.tariff_ids if t not in tariffs}
         if not missing:
             return
-        owners = [(f"meter {m.meter_id!r}", m.tariff_id) for m in registry.meters]
+        owners: list[tuple[str, str | None]] = [
+            (f"meter {m.meter_id!r}", m.tariff_id) for m in registry.meters
+        ]
         owners += [(f"account {a.account_id!r}", a.tariff_id) for a in registry.accounts.values()]
         owner, tariff_id = next((o, t) for o, t in owners if t in missing)
         raise TariffError(f"{owner} refers to unknown tariff {tariff_id!r}")
@@ -472,6 +474,7 @@ class _Pricer:
         self._slab_fee_lines(group, slabs, reached, tou)
 
     def _tou_price_lines(self, group: _Group) -> None:
+        assert group.version.tou is not None and group.qty is not None  # the caller's dispatch
         periods = group.version.tou.periods
         price_micro = np.array([self._micro(p.price, group.label, f"tou.periods[{k}].price")
                                 for k, p in enumerate(periods)], dtype=np.int64)
@@ -481,6 +484,7 @@ class _Pricer:
         group.charge("energy", _sum_checked(list(amount_minor.T), len(group.rows)))
 
     def _split_total_lines(self, group: _Group) -> None:
+        assert group.version.tou is not None and group.qty is not None  # the caller's dispatch
         periods = group.version.tou.periods
         slabs = self._slab_prices(group.version.energy, group.label, "energy")
         adder_micro = np.array([self._micro(p.price or Decimal(0), group.label, f"tou.periods[{k}].price")

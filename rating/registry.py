@@ -9,6 +9,7 @@ Only the id columns are required; the rest have the defaults below.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -76,8 +77,7 @@ class Registry:
             raise InputError("duplicate account_id", where=f"{where} accounts")
         ids = [m.meter_id for m in meters]
         if len(set(ids)) != len(ids):
-            seen: set = set()
-            dup = next(i for i in ids if i in seen or seen.add(i))
+            dup = next(i for i, count in Counter(ids).items() if count > 1)
             raise InputError(f"duplicate meter_id {dup!r}", where=f"{where} meters")
         for m in meters:
             if m.account_id not in self.accounts:

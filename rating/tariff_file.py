@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, cast
 
 import tomllib
 
@@ -23,6 +23,7 @@ from rating.site import PRICE_DECIMALS
 from rating.tariff import (
     DAY_TYPES,
     MINUTES_PER_DAY,
+    DayType,
     Slab,
     SlabSet,
     Tariff,
@@ -336,7 +337,7 @@ def _schedule(row: Any, at: str, path: str, names: list[str]) -> TouRule:
             spans.append((start, end, names.index(name), f"{path}.spans.{name}[{j}]"))
     spans.sort()
     _check_day_cover(spans, at, f"{path}.spans")
-    return TouRule(frozenset(months), frozenset(day_types), tuple(s[:3] for s in spans))
+    return TouRule(frozenset(months), frozenset(cast(list[DayType], day_types)), tuple(s[:3] for s in spans))
 
 
 def _span_minutes(text: Any, at: str, path: str) -> tuple[int, int]:
