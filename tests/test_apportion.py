@@ -2,6 +2,7 @@
 engine integration (prepare, pricing, shared_area_lines) on a small society."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -432,3 +433,15 @@ def test_cost_shares_sum_exactly_to_the_common_cost(areas_milli, lift_milli):
     shares = [r for r in rows if r["role"] == "share"]
     assert sum(r["amount"] for r in shares) == shares[0]["base_amount"]
     assert sum(r["quantity"] for r in shares) == shares[0]["base_quantity"]
+
+
+def test_examples_in_the_documentation_run():
+    import doctest
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "apportionment.md"
+    text = re.sub(r"^```\w*$", "", docs.read_text(encoding="utf-8"), flags=re.M)  # fences end outputs
+    test = doctest.DocTestParser().get_doctest(text, {}, "apportionment.md", str(docs), 0)
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 4
