@@ -32,7 +32,7 @@ except IndexError as error:
 @pytest.fixture(scope="module")
 def debug_tree(tmp_path_factory) -> Path:
     tree = tmp_path_factory.mktemp("debug-build")
-    for name in ("rating", "ext", "tests", "bench"):
+    for name in ("rating", "ext", "tests", "bench", "docs", "examples"):
         shutil.copytree(ROOT / name, tree / name,
                         ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
     for name in ("setup.py", "pyproject.toml", "README.md"):
