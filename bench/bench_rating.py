@@ -103,24 +103,33 @@ def energy_total_minor(charges) -> int:
     return int(sum(amounts) * 100)
 
 
+def reference_inputs(readings: Readings) -> list[RefReading]:
+    """The readings as the Decimal reference takes them (values in kWh)."""
+    ids = readings.meter_index.tolist()
+    return [RefReading(meter_id=m, ts=t, value=Decimal(v) / 1000)
+            for m, t, v in zip(ids, readings.ts_us.tolist(), readings.value_qty.tolist(), strict=True)]
+
+
+def run_reference(config, sample: list[RefReading]):
+    return reference_rate(sample, ts_unit="us", site=config.site, registry=config.registry,
+                          tariffs=config.tariffs)
+
+
+def reference_agrees(config, readings: Readings, lines) -> bool:
+    """The kernel's charges on `readings` sum to the reference's `lines`."""
+    kernel = Scenario(config, readings).kernel()
+    return sum(line.amount for line in lines) == sum(kernel.column("amount").to_pylist())
+
+
 def reference_sample(meters: int, reads: int, repeats: int) -> tuple[float, int]:
     """Readings per second of the Decimal reference on a small workload, and
     a check that the kernel gives the same charges on it."""
     config = bench_config(meters)
     readings = register_readings(meters, reads, grouped=False, seed=11)
-    ids = readings.meter_index.tolist()
-    sample = [RefReading(meter_id=m, ts=t, value=Decimal(v) / 1000)
-              for m, t, v in zip(ids, readings.ts_us.tolist(), readings.value_qty.tolist(), strict=True)]
-
-    def run():
-        return reference_rate(sample, ts_unit="us", site=config.site, registry=config.registry,
-                              tariffs=config.tariffs)
-
-    seconds, _ = median_seconds(run, repeats)
-    lines, _ = run()
-    kernel = Scenario(config, readings).kernel()
-    same = sum(line.amount for line in lines) == sum(kernel.column("amount").to_pylist())
-    if not same:
+    sample = reference_inputs(readings)
+    seconds, _ = median_seconds(lambda: run_reference(config, sample), repeats)
+    lines, _ = run_reference(config, sample)
+    if not reference_agrees(config, readings, lines):
         raise SystemExit("the kernel and the reference disagree on the reference sample")
     return len(readings) / seconds, len(readings)
 
