@@ -101,15 +101,22 @@ def _rate_arguments(parser: argparse.ArgumentParser) -> None:
 def _output_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("outputs (none: only the summary is printed)")
     out.add_argument("--out", type=Path, metavar="DIR",
-                     help="write DIR/charges.<ext> and DIR/anomalies.<ext> (DIR is created)")
+                     help="write DIR/charges.<ext>, DIR/anomalies.<ext> and, for sites with "
+                          "groups, DIR/apportionment.<ext> (DIR is created)")
     out.add_argument("--charges", type=Path, metavar="FILE", help="write the charge lines to FILE")
     out.add_argument("--anomalies", type=Path, metavar="FILE", help="write the anomalies to FILE")
+    out.add_argument("--apportionment", type=Path, metavar="FILE",
+                     help="write the shared-area problems to FILE (sites with a groups file)")
     out.add_argument("--format", choices=("parquet", "csv", "arrow"),
                      help="output format (default: from each FILE's suffix; parquet with --out)")
     shown = parser.add_argument_group("summary")
     shown.add_argument("--no-summary", action="store_true", help="do not print the summary")
     shown.add_argument("--accounts", type=int, metavar="N",
                        help="show at most N accounts in detail (default: all)")
+
+
+# RatingResult tables a run can write, in this order.
+OUTPUT_TABLES = ("charges", "anomalies", "apportionment")
 
 
 @subcommand("rate", help="rate readings into charges and anomalies",
@@ -130,16 +137,15 @@ def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
     """(table name, path, format) to write; checked before any work is done."""
     from rating.output import EXTENSIONS, format_of
 
-    if args.out is not None and (args.charges is not None or args.anomalies is not None):
-        raise InputError("give either --out DIR or --charges/--anomalies FILE, not both")
+    if args.out is not None and any(getattr(args, name) is not None for name in OUTPUT_TABLES):
+        raise InputError("give either --out DIR or --charges/--anomalies/--apportionment FILE, not both")
     if args.accounts is not None and args.accounts < 0:
         raise InputError("--accounts must be 0 or more")
     if args.out is not None:
         fmt = args.format or "parquet"
-        return [(name, args.out / f"{name}{EXTENSIONS[fmt]}", fmt)
-                for name in ("charges", "anomalies")]
+        return [(name, args.out / f"{name}{EXTENSIONS[fmt]}", fmt) for name in OUTPUT_TABLES]
     planned = []
-    for name in ("charges", "anomalies"):
+    for name in OUTPUT_TABLES:
         path = getattr(args, name)
         if path is not None:
             planned.append((name, path, format_of(path, args.format)))
@@ -163,6 +169,8 @@ def _rate(readings: Sequence[Path], config, unknown_meters: str):
 def _write_outputs(result, outputs: list[tuple[str, Path, str]]) -> None:
     from rating.output import write_tables
 
+    # the apportionment table exists only for sites with groups
+    outputs = [output for output in outputs if getattr(result, output[0]) is not None]
     if not outputs:
         return
     created: list[Path] = []
@@ -248,7 +256,7 @@ def demo_command(args: argparse.Namespace) -> int:
         if args.out is not None:
             ext = EXTENSIONS[args.format]
             _write_outputs(result, [(name, folder / f"{name}{ext}", args.format)
-                                    for name in ("charges", "anomalies")])
+                                    for name in OUTPUT_TABLES])
         _print_summary(result, config, args.accounts)
         if args.out is None:
             sys.stderr.write("demo: pass --out DIR to keep the files and the results\n")
@@ -258,7 +266,7 @@ def demo_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 # Modules that register more subcommands when imported (serve, bench, topup...).
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.bench_command",)
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,
