@@ -12,6 +12,8 @@
 - `meters.csv`, `accounts.csv`: towers of flats, each with an electricity
   and a water register meter, and the society's own account holding the
   common-area master meter (CT ratio 100/5) and one lift meter per tower;
+- `groups.csv`: shared-area apportionment: each tower's lift bill split over
+  its flats by area, the common areas' kWh split equally over every flat;
 - `readings.parquet`: every meter read every 15 minutes for one month, in
   arrival order (by time, then meter), with realistic daily load shapes,
   summer air conditioning, vacant flats and a few injected faults: a
@@ -69,6 +71,7 @@ holidays = [{holidays}]  # day type "holiday" in time-of-day schedules
 tariffs = ["tariffs.toml"]
 meters = "meters.csv"
 accounts = "accounts.csv"
+groups = "groups.csv"            # shared-area apportionment (lifts, common areas)
 """
 
 _RESIDENTIAL = """\
@@ -250,6 +253,7 @@ def generate_demo(
     (folder / "tariffs.toml").write_text(TARIFFS_TOML, encoding="utf-8")
     _write_csv(_accounts_table(flats), folder / "accounts.csv")
     _write_csv(_meters_table(meters), folder / "meters.csv")
+    _write_csv(_groups_table(flats, towers), folder / "groups.csv")
     pq.write_table(readings, folder / "readings.parquet", row_group_size=256 * 1024)
     vacant = tuple(a for a, v in zip(flats["account_id"], flats["vacant"], strict=True) if v)
     return DemoSociety(
@@ -360,6 +364,24 @@ def _meters(flats: dict, towers: int, rng: np.random.Generator) -> dict:
         "max_rate_per_hour": rate, "unit": unit, "start": np.array(start),
         "rollover": rollover,
     }
+
+
+def _groups_table(flats: dict, towers: int) -> pa.Table:
+    """Each tower's lift bill split over its flats by area (the money), and the
+    common areas' kWh split equally over every flat, priced on each flat's own
+    slabs (docs/apportionment.md)."""
+    rows: dict[str, list] = {k: [] for k in ("group_id", "account_id", "method", "basis", "common_meters")}
+
+    def add(group: str, accounts, method: str, basis: str, meter: str) -> None:
+        for account in accounts:
+            for key, value in zip(rows, (group, account, method, basis, meter), strict=True):
+                rows[key].append(value)
+
+    for t, letter in enumerate(flats["letters"][:towers]):
+        tower_flats = [a for a, at in zip(flats["account_id"], flats["tower"], strict=True) if at == t]
+        add(f"lift-{letter}", tower_flats, "area", "cost", f"E-LIFT-{letter}")
+    add("common-areas", flats["account_id"], "equal", "quantity", "E-COMMON")
+    return pa.table(rows)
 
 
 def _meters_table(meters: dict) -> pa.Table:

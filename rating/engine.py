@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from rating.apportion import prepare, shared_area_lines, shared_lines_schema
 from rating.config import Config
 from rating.consumption import (
     ANOMALY_CODES,
@@ -29,6 +30,7 @@ from rating.consumption import (
 )
 from rating.errors import InputError
 from rating.fixedpoint import decimal_array, decimal_units
+from rating.groups import load_groups
 from rating.period_totals import PeriodTotals
 from rating.pricing import PeriodQuantities, price_periods
 from rating.readings import NormalizedReadings, iter_source_batches, normalize_readings
@@ -44,9 +46,10 @@ LINE_KEYS = ("account_id", "meter_id", "tariff_id", "period_start", "period_end"
 
 @dataclass(frozen=True)
 class RatingResult:
-    charges: pa.Table  # rating.schema.charges_schema
+    charges: pa.Table  # rating.schema.charges_schema (+ the shared-area columns with groups)
     anomalies: pa.Table  # rating.schema.anomalies_schema
-    consumption: pa.Table  # one row per (meter, billing period, TOU period)
+    consumption: pa.Table  # one row per (meter, billing period, TOU period), as metered
+    apportionment: pa.Table | None = None  # shared-area problems, when the site has groups
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,8 @@ class Rater:
              row_offset: int | None = None) -> RatingResult:
         """Rate one batch; the charges are what it adds, line by line."""
         step = self._advance(batch, where, row_offset)
-        after = self._price(step.totals.select_like(step.periods, self.account_of_meter))
-        before = self._price(self.totals.select_like(step.periods, self.account_of_meter))
+        after = self.price(step.totals.select_like(step.periods, self.account_of_meter))
+        before = self.price(self.totals.select_like(step.periods, self.account_of_meter))
         charges = subtract_lines(after, before)
         self._commit(step)
         return RatingResult(charges, step.anomalies, self.consumption_table(step.periods))
@@ -144,14 +147,15 @@ class Rater:
 
     def charges(self) -> pa.Table:
         """Charge lines of every period rated so far."""
-        return self._price(self.totals.as_quantities())
+        return self.price(self.totals.as_quantities())
 
     def consumption_table(self, periods: PeriodQuantities | None = None) -> pa.Table:
         """Quantities per (meter, period, TOU period); all rated so far by default."""
         periods = self.totals.as_quantities() if periods is None else periods
         return consumption_table(periods, self.config)
 
-    def _price(self, periods: PeriodQuantities) -> pa.Table:
+    def price(self, periods: PeriodQuantities) -> pa.Table:
+        """Charge lines of the given period quantities (nothing carried changes)."""
         config = self.config
         return price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
 
@@ -210,11 +214,29 @@ def rate(
         if progress is not None:
             progress(item.batch.num_rows)
     schema = anomalies_schema(config.site, config.registry.meter_ids.type)
+    charges, apportionment = (
+        apportioned_charges(rater) if config.groups_path is not None else (rater.charges(), None)
+    )
     return RatingResult(
-        charges=rater.charges(),
+        charges=charges,
         anomalies=pa.concat_tables(anomalies) if anomalies else schema.empty_table(),
         consumption=rater.consumption_table(),
+        apportionment=apportionment,
     )
+
+
+def apportioned_charges(rater: Rater) -> tuple[pa.Table, pa.Table]:
+    """Charges with the site's shared-area groups applied (docs/apportionment.md):
+    master meters netted and quantity shares added before pricing, cost shares
+    after. Needs whole periods, so it runs on everything rated so far."""
+    config = rater.config
+    prepared = prepare(rater.consumption_table(), load_groups(config.groups_path), config=config)
+    charges = rater.price(rater.totals.merge(prepared.quantity_delta).as_quantities())
+    lines, problems = shared_area_lines(prepared, charges)
+    schema = shared_lines_schema(config.site, config.registry.meter_ids.type)
+    table = pa.concat_tables([charges, lines.select(schema.names)], promote_options="default")
+    # shared lines next to their account's other lines (the sort is stable)
+    return table.cast(schema).sort_by([("account_id", "ascending")]), problems
 
 
 def consumption_table(periods: PeriodQuantities, config: Config) -> pa.Table:

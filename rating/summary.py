@@ -180,6 +180,10 @@ def _accounts(charges: pa.Table, config: Config) -> dict[str, _Account]:
         keys.index("meter_id"), "meter_id",
         pc.fill_null(charges.column("meter_id").cast(pa.string()), ACCOUNT_LEVEL),
     )
+    if "group_id" in charges.column_names:  # shared-area lines name their group
+        component = charges.column("component")
+        labelled = pc.binary_join_element_wise(component, charges.column("group_id"), ":")
+        table = table.set_column(keys.index("component"), "component", pc.coalesce(labelled, component))
     grouped = table.group_by(keys, use_threads=False).aggregate(
         [("quantity", "sum"), ("quantity", "count"), ("amount", "sum"), ("position", "min")]
     )

@@ -29,7 +29,7 @@ def small(tmp_path_factory):
 def test_generates_a_complete_site(small):
     society, config, _ = small
     assert {p.name for p in society.folder.iterdir()} == {
-        "site.toml", "tariffs.toml", "meters.csv", "accounts.csv", "readings.parquet"
+        "site.toml", "tariffs.toml", "meters.csv", "accounts.csv", "groups.csv", "readings.parquet"
     }
     assert society.flats == 12
     assert len(config.registry) == society.meters == 12 * 2 + 1 + 2  # + master + lift per tower
@@ -147,3 +147,14 @@ def test_rating_demo_without_out_leaves_nothing(tmp_path, capsys, monkeypatch):
 def test_bad_demo_size_is_exit_2(capsys):
     assert main(["demo", "--towers", "0"]) == 2
     assert capsys.readouterr().err == "rating: error: --towers must be 1..26\n"
+
+
+def test_lift_bills_are_shared_exactly_over_each_towers_flats(small):
+    _, _, result = small
+    shared = [line for line in result.charges.to_pylist() if line["component"] == "shared_area"]
+    for tower in ("A", "B"):
+        lines = [line for line in shared if line["group_id"] == f"lift-{tower}"]
+        shares = [line["amount"] for line in lines if line["role"] == "share"]
+        sources = [line["amount"] for line in lines if line["role"] == "source"]
+        assert len(shares) == 6 and len(sources) == 1
+        assert sum(shares) == -sources[0] > 0

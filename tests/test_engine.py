@@ -110,3 +110,26 @@ def test_snapshot_and_restore_replay_a_batch_identically():
     rater.restore(saved)
     again = rater.feed(batch).charges
     assert once.equals(again)
+
+
+def test_rate_applies_the_sites_groups_and_shares_add_up_to_the_source(tmp_path):
+    groups = tmp_path / "groups.csv"
+    groups.write_text("group_id,account_id,area,method,basis,common_meters\n"
+                      "lift,A-101,100,area,cost,LIFT\nlift,A-102,50,,,\nlift,A-103,50,,,\n")
+    registry = Registry(
+        [Meter("LIFT", "SOC", "E"), Meter("e1", "A-101", "E")],
+        [Account("SOC"), Account("A-101", area=D(100)), Account("A-102", area=D(50)),
+         Account("A-103", area=D(50))],
+    )
+    site_config = Config(site=SITE, registry=registry, tariffs={"E": ENERGY}, groups_path=groups)
+    result = rate(readings(("LIFT", "2026-11-02T00:00:00+05:30", 0.0),
+                           ("LIFT", "2026-11-03T00:00:00+05:30", 33.333),
+                           ("e1", "2026-11-02T00:00:00+05:30", 0.0)), config=site_config)
+    shared = [line for line in result.charges.to_pylist() if line["component"] == "shared_area"]
+    shares = {line["account_id"]: line["amount"] for line in shared if line["role"] == "share"}
+    source = [line["amount"] for line in shared if line["role"] == "source"]
+    lift_bill = D("33.333") * 3 + 50  # slab 1 at 3.00 plus the fixed charge
+    assert source == [-lift_bill.quantize(D("0.01"))]
+    assert sum(shares.values()) == lift_bill.quantize(D("0.01"))
+    assert shares == {"A-101": D("75.00"), "A-102": D("37.50"), "A-103": D("37.50")}
+    assert result.apportionment is not None and result.apportionment.num_rows == 0
