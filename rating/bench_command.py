@@ -97,7 +97,7 @@ def bench_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     out = args.out if args.out is not None else suite.default_out()
-    command = shlex.join(["rating", "bench", *sys.argv[2:]]) if _invoked_as_bench() else "rating bench"
+    command = _command_line(args)
     results = suite.run_suite(suite.plan_for(args.quick, args.repeats), out, only=only, command=command)
     sys.stdout.write(f"{out / 'report.md'}\n")
     if not results["ok"]:
@@ -108,8 +108,20 @@ def bench_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _invoked_as_bench() -> bool:
-    return len(sys.argv) >= 2 and sys.argv[1] == "bench"
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as a user would type it again (recorded in the results)."""
+    words = ["rating", "bench"]
+    if args.quick:
+        words.append("--quick")
+    if args.only:
+        words += ["--only", args.only]
+    if args.repeats is not None:
+        words += ["--repeats", str(args.repeats)]
+    if args.out is not None:
+        words += ["--out", str(args.out)]
+    if args.update_readme:
+        words.append("--update-readme")
+    return shlex.join(words)
 
 
 def _update_readme(report: ModuleType, results_dir: Path) -> int:
