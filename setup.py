@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 DEBUG = os.environ.get("RATING_DEBUG", "") not in ("", "0")
 
@@ -41,4 +42,18 @@ extensions = [
     for pyx in sorted(Path("ext").glob("*.pyx"))
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["ext"]))
+
+class BuildPyWithProtos(build_py):
+    """Generate the gRPC modules (rating/v1/*_pb2*.py) from proto/ first: they are build outputs."""
+
+    def run(self):
+        import runpy
+
+        runpy.run_path("rating/_protogen.py")["generate"]()
+        super().run()
+
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["ext"]),
+    cmdclass={"build_py": BuildPyWithProtos},
+)

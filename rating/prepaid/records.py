@@ -1,0 +1,190 @@
+"""What moves between the prepaid service, its balance store and its ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from rating.prepaid.wallets import EventType, Status
+
+DEDUCTIONS_SCHEMA = pa.schema([
+    ("account_id", pa.string()),
+    ("wallet", pa.string()),
+    ("amount_minor", pa.int64()),  # debited; negative is a credit
+    ("balance_minor", pa.int64()),  # after the batch
+    ("status", pa.string()),
+])
+MOVEMENT_KINDS = ("topup", "refund", "adjust")
+PAYMENT_METHODS = ("online", "cash", "cheque", "bank_transfer")
+
+
+@dataclass(frozen=True)
+class Entries:
+    """Ledger entries of one operation: signed balance changes (credit > 0)."""
+
+    account_ids: list[str]
+    wallets: list[str]
+    amounts_minor: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.account_ids)
+
+    @classmethod
+    def one(cls, account_id: str, wallet: str, amount_minor: int) -> Entries:
+        return cls([account_id], [wallet], np.array([amount_minor], dtype=np.int64))
+
+    @classmethod
+    def empty(cls) -> Entries:
+        return cls([], [], np.empty(0, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    account_id: str
+    wallet: str
+    balance_minor: int
+    at_us: int = 0  # UTC microseconds
+    cause: str = ""
+    cursor: int = 0  # event id in the ledger; 0 until recorded
+
+    def to_json(self) -> list:
+        return [int(self.type), self.account_id, self.wallet, self.balance_minor, self.at_us, self.cause]
+
+    @classmethod
+    def from_json(cls, row: list, cursor: int = 0) -> Event:
+        kind, account, wallet, balance, at_us, cause = row
+        return cls(EventType(kind), account, wallet, balance, at_us, cause, cursor)
+
+    @property
+    def at(self) -> dt.datetime:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=self.at_us)
+
+
+@dataclass(frozen=True)
+class WalletState:
+    account_id: str
+    wallet: str
+    balance_minor: int
+    status: Status
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a balance store returns for one operation: per entry, the balance
+    and state after it, and the events of the changes it made."""
+
+    balances_minor: np.ndarray  # int64, one per entry
+    statuses: np.ndarray  # int8 Status, one per entry
+    events: list[Event]
+
+
+@dataclass(frozen=True)
+class DeductionResult:
+    batch_id: str
+    sequence: int
+    deductions: pa.Table  # DEDUCTIONS_SCHEMA
+    events: list[Event]
+    readings: int
+    anomalies: pa.Table
+    replayed: bool = False
+
+    @property
+    def deducted_minor(self) -> int:
+        return int(np.asarray(self.deductions.column("amount_minor")).sum())
+
+    def to_bytes(self) -> bytes:
+        head = json.dumps({"batch_id": self.batch_id, "sequence": self.sequence, "readings": self.readings,
+                           "events": [e.to_json() for e in self.events]}).encode()
+        return pack_parts(head, table_bytes(self.deductions), table_bytes(self.anomalies))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, replayed: bool = True) -> DeductionResult:
+        head, deductions, anomalies = unpack_parts(data)
+        meta = json.loads(head)
+        return cls(meta["batch_id"], meta["sequence"], read_table_bytes(deductions),
+                   [Event.from_json(e) for e in meta["events"]], meta["readings"],
+                   read_table_bytes(anomalies), replayed)
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A top-up, refund or adjustment as the caller asked for it."""
+
+    kind: str  # MOVEMENT_KINDS
+    key: str  # idempotency key
+    account_id: str
+    wallet: str
+    amount_minor: int  # as asked: top-up and refund > 0, adjustment signed
+    method: str = ""
+    reason: str = ""
+    reference: str = ""
+
+    @property
+    def change_minor(self) -> int:
+        """The signed change of the balance."""
+        return -self.amount_minor if self.kind == "refund" else self.amount_minor
+
+    def canonical(self) -> bytes:
+        return json.dumps([self.kind, self.account_id, self.wallet, self.amount_minor, self.method,
+                           self.reason, self.reference]).encode()
+
+
+@dataclass(frozen=True)
+class MovementResult:
+    key: str
+    sequence: int
+    account_id: str
+    wallet: str
+    amount_minor: int  # signed change of the balance
+    balance_minor: int
+    status: Status
+    events: list[Event] = field(default_factory=list)
+    replayed: bool = False
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({
+            "key": self.key, "sequence": self.sequence, "account_id": self.account_id,
+            "wallet": self.wallet, "amount_minor": self.amount_minor, "balance_minor": self.balance_minor,
+            "status": int(self.status), "events": [e.to_json() for e in self.events],
+        }).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, replayed: bool = True) -> MovementResult:
+        d = json.loads(data)
+        return cls(d["key"], d["sequence"], d["account_id"], d["wallet"], d["amount_minor"],
+                   d["balance_minor"], Status(d["status"]), [Event.from_json(e) for e in d["events"]],
+                   replayed)
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def read_table_bytes(data: bytes) -> pa.Table:
+    return ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def pack_parts(*parts: bytes) -> bytes:
+    head = struct.pack(f"<I{len(parts)}Q", len(parts), *(len(p) for p in parts))
+    return head + b"".join(parts)
+
+
+def unpack_parts(data: bytes) -> list[bytes]:
+    (count,) = struct.unpack_from("<I", data)
+    sizes = struct.unpack_from(f"<{count}Q", data, 4)
+    offset = 4 + 8 * count
+    parts = []
+    for size in sizes:
+        parts.append(bytes(data[offset:offset + size]))
+        offset += size
+    return parts

@@ -1,0 +1,583 @@
+"""The prepaid service: deductions, movements, balances and events over a
+balance store and a ledger (docs/durability.md is the contract this keeps).
+
+Every operation goes the same way:
+1. validate; a retry of a known key returns the stored result;
+2. commit to the ledger, in one transaction: the key, the entries and, for a
+   deduction batch, the meter state it moved (the Rater moves in memory
+   first and goes back if the commit fails);
+3. apply to the balance store (idempotent by the operation's sequence);
+4. answer; the result and events are settled into the ledger in the background.
+A crash between 2 and 4 leaves a committed, unsettled operation, which
+`recover` (run at start) applies and settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from rating.errors import RatingError
+from rating.prepaid import errors
+from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, sha256
+from rating.prepaid.ledger import Ledger, LedgerUnavailable, LimitExceeded, NewOp, OpRow, Settlement
+from rating.prepaid.meterstate import StateImage
+from rating.prepaid.planning import DeductionPlanner
+from rating.prepaid.records import (
+    DEDUCTIONS_SCHEMA,
+    MOVEMENT_KINDS,
+    PAYMENT_METHODS,
+    Applied,
+    DeductionResult,
+    Entries,
+    Event,
+    Movement,
+    MovementResult,
+    WalletState,
+    pack_parts,
+    read_table_bytes,
+    table_bytes,
+    unpack_parts,
+)
+from rating.prepaid.sitedocs import SiteDocs
+from rating.prepaid.store import BalanceStore, StoreUnavailable
+from rating.prepaid.wallets import (
+    AMOUNT_LIMIT_MINOR,
+    WALLET_KINDS,
+    Status,
+    WalletPolicy,
+    check_wallet_name,
+    status_after_rebuild,
+)
+
+log = logging.getLogger("rating.prepaid")
+
+
+@dataclass(frozen=True)
+class Limits:
+    batch_rows_max: int = 1_000_000
+    apply_retry_s: float = 5.0  # how long an operation retries the store after its commit
+    checkpoint_every: int = 500  # deduction batches between whole meter-state checkpoints
+    settle_batch_max: int = 256
+    page_size_max: int = 10_000
+
+
+@dataclass(frozen=True)
+class BalanceFilter:
+    wallet: str = ""
+    below_threshold: bool = False
+    statuses: tuple[Status, ...] = ()
+
+
+class PrepaidService:
+    def __init__(self, store: BalanceStore, ledger: Ledger, *, docs: SiteDocs | None = None,
+                 limits: Limits = Limits(), clock: Callable[[], float] = time.time,
+                 rebuild_on_start: bool | None = None):
+        self.store, self.ledger, self.limits = store, ledger, limits
+        self._given_docs = docs
+        self._clock = clock
+        self._rebuild_on_start = store.name == "memory" if rebuild_on_start is None else rebuild_on_start
+        self._keys = KeyLocks()
+        self._rating = asyncio.Lock()  # plan + commit of deductions, in ledger order
+        self._settle_queue: asyncio.Queue[Settlement] = asyncio.Queue()
+        self._settler: asyncio.Task | None = None
+        self._events_changed = asyncio.Condition()
+        self._store_healthy = True
+        # Operations this process committed and has not settled yet: a retry of
+        # one waits for its settlement instead of applying it a second time.
+        self._unsettled: dict[int, asyncio.Event] = {}
+        self._stranded: dict[int, tuple[OpRow, Entries]] = {}  # committed, store down
+        self._stranded_signal = asyncio.Event()
+        self._retrier: asyncio.Task | None = None
+        self._since_checkpoint = 0
+        self._planner_stale = False  # a commit failed without saying whether it happened
+        self.config_version = 0
+
+    # ---- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.ledger.open()
+        stored = await self.ledger.load_config()
+        docs = self._given_docs
+        if docs is None:
+            docs = SiteDocs() if stored is None else SiteDocs.from_bytes(stored[1])
+            self.config_version = 0 if stored is None else stored[0]
+        elif stored is None or stored[1] != docs.to_bytes():
+            self.config_version = await self.ledger.save_config(docs.to_bytes())
+        else:
+            self.config_version = stored[0]
+        self._install(docs)
+        await self._reload_meter_state()
+        if self._rebuild_on_start:
+            await self.rebuild_store()
+        await self.recover()
+        self._settler = asyncio.create_task(self._settle_forever(), name="prepaid-settler")
+        self._retrier = asyncio.create_task(self._retry_stranded_forever(), name="prepaid-retrier")
+
+    def _install(self, docs: SiteDocs) -> None:
+        config, policy = docs.build()
+        self.docs, self.config, self.policy = docs, config, policy
+        self.planner = DeductionPlanner(config, policy)
+        self.wallet_names = sorted(set(WALLET_KINDS) | set(policy.wallets) | set(self.planner.wallet_names))
+        self.meter_wallets: dict[str, set[str]] = {}
+        for meter in config.registry.meters:
+            self.meter_wallets.setdefault(meter.account_id, set()).add(meter.wallet)
+
+    async def close(self) -> None:
+        """Settle what is queued, then close the backends."""
+        if self._settler is not None:
+            await self._settle_queue.join()
+        for task in (self._settler, self._retrier):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._settler = self._retrier = None
+        await self.store.close()
+        await self.ledger.close()
+
+    async def flush(self) -> None:
+        """Wait until every answered operation is settled in the ledger."""
+        await self._settle_queue.join()
+
+    async def recover(self) -> int:
+        """Apply and settle every committed operation that is not settled."""
+        pending = await self.ledger.pending()
+        for row in pending:
+            if row.kind == "sweep":
+                await self._finish_sweep(row)
+            else:
+                entries = await self.ledger.entries_of(row.seq)
+                applied = await self._apply(row, entries, deadline=None)
+                await self.ledger.settle([Settlement(row.seq, self._result_of(row, entries, applied),
+                                                     applied.events)])
+        if pending:
+            log.info("recovered %d committed operations", len(pending))
+            await self._notify_events()
+        return len(pending)
+
+    async def rebuild_store(self) -> int:
+        """Make the store hold exactly the ledger's settled balances and states."""
+        balances = await self.ledger.balances(settled_only=True)
+        last = await self.ledger.last_events()
+        states = [WalletState(a, w, b, status_after_rebuild(self.policy.of(w), last.get((a, w)), b))
+                  for a, w, b in balances]
+        try:
+            await self.store.replace_all(states)
+        except StoreUnavailable as exc:
+            raise errors.Unavailable(f"balance store: {exc}") from exc
+        return len(states)
+
+    # ---- deductions ---------------------------------------------------------------------------
+
+    async def deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
+                     deadline: float | None = None) -> DeductionResult:
+        """Rate one batch and debit each account wallet once (idempotent by batch id)."""
+        check_key(batch_id, "batch_id")
+        key = f"batch:{batch_id}"
+        async with self._keys.hold(key):
+            row = await self._find(key)
+            if row is not None:
+                return await self._replay_deduction(row, payload_sha256, batch_id)
+            if readings.num_rows > self.limits.batch_rows_max:
+                raise errors.TooLarge(f"batch has {readings.num_rows} readings; at most "
+                                      f"{self.limits.batch_rows_max}", limit="batch_rows_max")
+            await self._store_ready()
+            async with self._rating:
+                _check_deadline(deadline)
+                row, plan = await self._commit_deduction(key, batch_id, readings, payload_sha256)
+            if plan is None:  # another process committed it first
+                return await self._replay_deduction(row, payload_sha256, batch_id)
+            applied = await self._apply_committed(row, plan.entries, deadline=deadline)
+            result = self._deduction_result(row, batch_id, plan.entries, applied, plan.readings,
+                                            plan.anomalies)
+            self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
+            return result
+
+    async def _commit_deduction(self, key, batch_id, readings, payload_sha256):
+        if self._planner_stale:
+            await self._reload_meter_state()
+        planner = self.planner
+        try:
+            plan = planner.plan(readings, where=f"batch {batch_id!r}")
+        except RatingError as exc:
+            raise errors.InvalidArgument(str(exc), batch_id=batch_id) from None
+        self._since_checkpoint += 1
+        checkpoint = None
+        if self._since_checkpoint >= self.limits.checkpoint_every:
+            checkpoint = planner.checkpoint().to_bytes()
+        request = pack_parts(json.dumps({"batch_id": batch_id, "readings": plan.readings}).encode(),
+                             table_bytes(plan.anomalies))
+        op = NewOp(key, "deduct", payload_sha256, plan.entries, request=request,
+                   meter_state=plan.state.to_bytes(), checkpoint=checkpoint, created_us=self._now_us())
+        try:
+            row, created = await self.ledger.commit(op)
+        except BaseException as exc:
+            planner.rollback(plan)
+            # A lost connection may hide a commit that happened: reload the meter
+            # state from the ledger before the next batch is rated.
+            self._planner_stale = True
+            if isinstance(exc, LedgerUnavailable):
+                raise errors.Unavailable(f"ledger: {exc}") from exc
+            raise
+        if not created:
+            planner.rollback(plan)
+            return row, None
+        if checkpoint is not None:
+            self._since_checkpoint = 0
+        return row, plan
+
+    async def _reload_meter_state(self) -> None:
+        try:
+            images = [StateImage.from_bytes(b) for b in await self.ledger.meter_images()]
+        except LedgerUnavailable as exc:
+            raise errors.Unavailable(f"ledger: {exc}") from exc
+        self.planner.restore(images)
+        self._planner_stale = False
+
+    async def _replay_deduction(self, row: OpRow, payload_sha256: bytes, batch_id: str) -> DeductionResult:
+        check_replay(row, "deduct", payload_sha256, batch_id)
+        return DeductionResult.from_bytes(await self._settled_result(row))
+
+    async def _settled_result(self, row: OpRow) -> bytes:
+        """The stored result of a committed operation, once it is settled."""
+        if row.result is not None:
+            return row.result
+        waiter = self._unsettled.get(row.seq)
+        if waiter is not None:  # this process is applying or settling it
+            try:
+                await asyncio.wait_for(waiter.wait(), self.limits.apply_retry_s)
+            except asyncio.TimeoutError:
+                raise errors.Unavailable("the operation is committed but not applied yet (balance store "
+                                         "down?): retry later", committed=True, sequence=row.seq) from None
+            settled = await self._find(row.key)
+            assert settled is not None and settled.result is not None, "settled without a result"
+            return settled.result
+        # Committed by another process that did not settle it: apply (idempotent) and settle.
+        entries = await self.ledger.entries_of(row.seq)
+        applied = await self._apply(row, entries, deadline=None)
+        result = self._result_of(row, entries, applied)
+        await self.ledger.settle([Settlement(row.seq, result, applied.events)])
+        await self._notify_events()
+        return result
+
+    def _deduction_result(self, row: OpRow, batch_id: str, entries: Entries, applied: Applied,
+                          readings: int, anomalies: pa.Table, replayed: bool = False) -> DeductionResult:
+        names = {int(s): s.name.lower() for s in Status}
+        table = pa.table({
+            "account_id": pa.array(entries.account_ids, pa.string()),
+            "wallet": pa.array(entries.wallets, pa.string()),
+            "amount_minor": pa.array(-entries.amounts_minor, pa.int64()),
+            "balance_minor": pa.array(applied.balances_minor, pa.int64()),
+            "status": pa.array([names[s] for s in applied.statuses.tolist()], pa.string()),
+        }, schema=DEDUCTIONS_SCHEMA)
+        return DeductionResult(batch_id, row.seq, table, applied.events, readings, anomalies, replayed)
+
+    def _result_of(self, row: OpRow, entries: Entries, applied: Applied) -> bytes:
+        """The stored result of a committed operation, rebuilt from the ledger row."""
+        if row.kind == "deduct":
+            head, anomalies = unpack_parts(row.request)
+            meta = json.loads(head)
+            return self._deduction_result(row, meta["batch_id"], entries, applied, meta["readings"],
+                                          read_table_bytes(anomalies)).to_bytes()
+        kind, account, wallet, _amount, *_ = json.loads(row.request)
+        return MovementResult(row.key.removeprefix("move:"), row.seq, account, wallet,
+                              int(entries.amounts_minor[0]), int(applied.balances_minor[0]),
+                              Status(int(applied.statuses[0])), applied.events).to_bytes()
+
+    # ---- movements ----------------------------------------------------------------------------
+
+    async def move(self, movement: Movement, *, deadline: float | None = None) -> MovementResult:
+        """Top up, refund or adjust one wallet (idempotent by key)."""
+        self._check_movement(movement)
+        key = f"move:{movement.key}"
+        payload_sha256 = sha256(movement.canonical())
+        async with self._keys.hold(key):
+            row = await self._find(key)
+            if row is None:
+                await self._store_ready()
+                _check_deadline(deadline)
+                entries = Entries.one(movement.account_id, movement.wallet, movement.change_minor)
+                floor = (movement.account_id, movement.wallet, 0) if movement.kind == "refund" else None
+                op = NewOp(key, movement.kind, payload_sha256, entries, request=movement.canonical(),
+                           floor=floor, created_us=self._now_us())
+                try:
+                    row, created = await self.ledger.commit(op)
+                except LedgerUnavailable as exc:
+                    raise errors.Unavailable(f"ledger: {exc}") from exc
+                except LimitExceeded as exc:
+                    raise errors.InsufficientBalance(
+                        f"refund of {movement.amount_minor} exceeds the balance {exc.balance_minor} of "
+                        f"wallet {movement.wallet!r} of account {movement.account_id!r}",
+                        balance_minor=exc.balance_minor, amount_minor=movement.amount_minor) from None
+                if created:
+                    applied = await self._apply_committed(row, entries, deadline=deadline)
+                    result = MovementResult(movement.key, row.seq, movement.account_id, movement.wallet,
+                                            movement.change_minor, int(applied.balances_minor[0]),
+                                            Status(int(applied.statuses[0])), applied.events)
+                    self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
+                    return result
+            check_replay(row, movement.kind, payload_sha256, movement.key)
+            return MovementResult.from_bytes(await self._settled_result(row))
+
+    def _check_movement(self, m: Movement) -> None:
+        check_key(m.key, "idempotency_key")
+        if m.kind not in MOVEMENT_KINDS:
+            raise errors.InvalidArgument(f"unknown movement {m.kind!r}")
+        self._check_account(m.account_id)
+        self._check_wallet(m.wallet)
+        if m.method and m.method not in PAYMENT_METHODS:
+            raise errors.InvalidArgument(
+                f"unknown payment method {m.method!r}; use {', '.join(PAYMENT_METHODS)}", field="method")
+        if m.kind == "adjust":
+            if m.amount_minor == 0:
+                raise errors.InvalidArgument("an adjustment must not be 0", field="amount_minor")
+            if not m.reason:
+                raise errors.InvalidArgument("an adjustment needs a reason", field="reason")
+        elif m.amount_minor <= 0:
+            raise errors.InvalidArgument(f"a {m.kind} amount must be positive", field="amount_minor")
+        if abs(m.amount_minor) > AMOUNT_LIMIT_MINOR:
+            raise errors.InvalidArgument("amount_minor is above 2^53 - 1", field="amount_minor")
+
+    def _check_account(self, account_id: str) -> None:
+        if account_id not in self.config.registry.accounts:
+            raise errors.NotFound(f"unknown account {account_id!r}", account_id=account_id)
+
+    def _check_wallet(self, wallet: str) -> None:
+        try:
+            check_wallet_name(wallet)
+        except ValueError as exc:
+            raise errors.InvalidArgument(str(exc), field="wallet") from None
+        if wallet not in self.wallet_names:
+            raise errors.InvalidArgument(
+                f"unknown wallet {wallet!r}; this site has {', '.join(self.wallet_names)}", field="wallet")
+
+    # ---- deferred cut-offs --------------------------------------------------------------------
+
+    async def sweep(self) -> list[Event]:
+        """Cut off deferred wallets whose friendly hours are over."""
+        if await self.store.deferred_count() == 0:
+            return []
+        policies, friendly = self._policies(self.wallet_names)
+        if all(friendly[w] for w, p in policies.items() if p.cut_off):
+            return []
+        now_us = self._now_us()
+        row, _ = await self.ledger.commit(NewOp(f"sweep:{now_us}", "sweep", b"", Entries.empty(),
+                                                created_us=now_us))
+        return await self._finish_sweep(row)
+
+    async def _finish_sweep(self, row: OpRow) -> list[Event]:
+        policies, friendly = self._policies(self.wallet_names)
+        try:
+            changed, applied = await self.store.sweep(row.seq, policies, friendly)
+        except StoreUnavailable as exc:
+            raise errors.Unavailable(f"balance store: {exc}", committed=True) from exc
+        events = self._stamp(applied.events, "sweep")
+        result = json.dumps([[c.account_id, c.wallet, c.balance_minor, int(c.status)] for c in changed])
+        await self.ledger.settle([Settlement(row.seq, result.encode(), events)])
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.forget([row.seq])
+        await self._notify_events()
+        return events
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    async def balance(self, account_id: str) -> list[tuple[WalletState, WalletPolicy]]:
+        self._check_account(account_id)
+        try:
+            held = {s.wallet: s for s in await self.store.wallets(account_id)}
+        except StoreUnavailable as exc:
+            raise errors.Unavailable(f"balance store: {exc}") from exc
+        for meter_wallet in self.meter_wallets.get(account_id, ()):
+            held.setdefault(meter_wallet, WalletState(account_id, meter_wallet, 0, Status.OK))
+        return [(held[w], self.policy.of(w)) for w in sorted(held)]
+
+    async def list_balances(self, where: BalanceFilter, page_size: int, page_token: str = ""
+                            ) -> tuple[list[tuple[str, list[tuple[WalletState, WalletPolicy]]]], str]:
+        """Accounts (in id order) with their wallets that pass `where`; a page
+        starts after the account `page_token` names."""
+        page_size = min(page_size or 1000, self.limits.page_size_max)
+        by_account: dict[str, list] = {}
+        try:
+            async for page in self.store.scan():
+                for s in page:
+                    if s.account_id <= page_token and page_token:
+                        continue
+                    if where.wallet and s.wallet != where.wallet:
+                        continue
+                    policy = self.policy.of(s.wallet)
+                    if where.below_threshold and not s.balance_minor < policy.low_balance_minor:
+                        continue
+                    if where.statuses and s.status not in where.statuses:
+                        continue
+                    by_account.setdefault(s.account_id, []).append((s, policy))
+        except StoreUnavailable as exc:
+            raise errors.Unavailable(f"balance store: {exc}") from exc
+        accounts = sorted(by_account)
+        page = accounts[:page_size]
+        token = page[-1] if len(accounts) > page_size else ""
+        return [(a, sorted(by_account[a], key=lambda sp: sp[0].wallet)) for a in page], token
+
+    async def events(self, after: int = 0, *, types: tuple[int, ...] = (), account_id: str = "",
+                     stop_at_end: bool = False, poll_s: float = 1.0) -> AsyncIterator[Event]:
+        """Events after the cursor `after`, then new ones as they are recorded."""
+        cursor = after
+        while True:
+            rows = await self.ledger.events_after(cursor, types=types, account_id=account_id)
+            for event in rows:
+                cursor = event.cursor
+                yield event
+            if rows:
+                continue
+            if stop_at_end:
+                return
+            async with self._events_changed:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._events_changed.wait(), poll_s)
+
+    async def load_config(self, *, site_toml: str = "", tariffs_toml: tuple[str, ...] = (),
+                          meters: bytes = b"", accounts: bytes = b"") -> int:
+        """Replace parts of the configuration; meter state carries over by meter id."""
+        try:
+            docs = self.docs.merged(site_toml=site_toml, tariffs_toml=tariffs_toml, meters=meters,
+                                    accounts=accounts)
+            config, policy = docs.build()
+        except RatingError as exc:
+            raise errors.InvalidArgument(str(exc)) from None
+        async with self._rating:
+            carried = self.planner.checkpoint()
+            try:
+                version = await self.ledger.save_config(docs.to_bytes())
+            except LedgerUnavailable as exc:
+                raise errors.Unavailable(f"ledger: {exc}") from exc
+            old = self.planner
+            self._install(docs)
+            self.planner.restore([carried])
+            del old
+            self.config_version = version
+        return version
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    async def _find(self, key: str) -> OpRow | None:
+        try:
+            return await self.ledger.find(key)
+        except LedgerUnavailable as exc:
+            raise errors.Unavailable(f"ledger: {exc}") from exc
+
+    async def _store_ready(self) -> None:
+        """Refuse early (nothing committed) when the store is known to be down."""
+        if self._store_healthy:
+            return
+        try:
+            await self.store.ping()
+        except StoreUnavailable as exc:
+            raise errors.Unavailable(f"balance store: {exc}") from exc
+        self._store_healthy = True
+
+    def _policies(self, wallets) -> tuple[dict[str, WalletPolicy], dict[str, bool]]:
+        now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
+        policies = {w: self.policy.of(w) for w in set(wallets)}
+        site = self.config.site
+        return policies, {w: p.is_friendly(now, site) for w, p in policies.items()}
+
+    async def _apply_committed(self, row: OpRow, entries: Entries, *, deadline: float | None) -> Applied:
+        """Apply an operation this process just committed; if the store stays
+        down it is handed to the retry task and the caller gets Unavailable."""
+        self._unsettled[row.seq] = asyncio.Event()
+        try:
+            return await self._apply(row, entries, deadline=deadline)
+        except errors.Unavailable:
+            self._stranded[row.seq] = (row, entries)
+            self._stranded_signal.set()
+            raise
+
+    async def _retry_stranded_forever(self) -> None:
+        while True:
+            await self._stranded_signal.wait()
+            self._stranded_signal.clear()
+            while self._stranded:
+                seq = min(self._stranded)
+                row, entries = self._stranded[seq]
+                try:
+                    applied = await self._apply(row, entries, deadline=None)
+                except errors.Unavailable:
+                    await asyncio.sleep(0.5)
+                    continue
+                del self._stranded[seq]
+                self._settle_later(Settlement(seq, self._result_of(row, entries, applied), applied.events))
+                log.info("applied operation %d after the balance store came back", seq)
+
+    async def _apply(self, row: OpRow, entries: Entries, *, deadline: float | None) -> Applied:
+        """Apply a committed operation to the store, retrying until the deadline."""
+        policies, friendly = self._policies(entries.wallets)
+        give_up = time.monotonic() + self.limits.apply_retry_s
+        if deadline is not None:
+            give_up = min(give_up, deadline)
+        pause = 0.01
+        while True:
+            try:
+                applied = await self.store.apply(row.seq, entries, policies, friendly)
+                break
+            except StoreUnavailable as exc:
+                self._store_healthy = False
+                if time.monotonic() + pause > give_up:
+                    raise errors.Unavailable(
+                        f"balance store: {exc}; the operation is committed and will be applied when "
+                        "the store is back: retry with the same id for its result",
+                        committed=True, sequence=row.seq) from exc
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
+        cause = row.key.split(":", 1)[1]
+        return Applied(applied.balances_minor, applied.statuses, self._stamp(applied.events, cause))
+
+    def _stamp(self, events: list[Event], cause: str) -> list[Event]:
+        at_us = self._now_us()
+        return [Event(e.type, e.account_id, e.wallet, e.balance_minor, at_us, cause) for e in events]
+
+    def _now_us(self) -> int:
+        return int(round(self._clock() * 1_000_000))
+
+    def _settle_later(self, item: Settlement) -> None:
+        self._settle_queue.put_nowait(item)
+
+    async def _settle_forever(self) -> None:
+        queue = self._settle_queue
+        while True:
+            items = [await queue.get()]
+            while not queue.empty() and len(items) < self.limits.settle_batch_max:
+                items.append(queue.get_nowait())
+            pause = 0.05
+            while True:
+                try:
+                    await self.ledger.settle(items)
+                    break
+                except Exception as exc:  # keep trying: the answers went out, the results must land
+                    log.warning("settling %d operations failed (%s); retrying", len(items), exc)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 5.0)
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.forget([i.seq for i in items])
+            for item in items:
+                waiter = self._unsettled.pop(item.seq, None)
+                if waiter is not None:
+                    waiter.set()
+                queue.task_done()
+            await self._notify_events()
+
+    async def _notify_events(self) -> None:
+        async with self._events_changed:
+            self._events_changed.notify_all()
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise errors.DeadlineExceeded("deadline passed before the operation was committed")

@@ -1,0 +1,25 @@
+"""Shard tags: an account's shard is a stable hash of its id (64 shards).
+
+Every store key of an account carries its shard tag (`{s17}:bal:<account>`),
+so that one script call per batch per shard stays in one Redis Cluster slot,
+and a shard can later move to another server with its keys.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+SHARDS = 64
+
+
+def shard_of(account_id: str) -> int:
+    """CRC-32 of the UTF-8 id, modulo SHARDS: stable across processes and versions."""
+    return zlib.crc32(account_id.encode("utf-8")) % SHARDS
+
+
+def tag(shard: int) -> str:
+    return f"{{s{shard}}}"
+
+
+def balance_key(account_id: str, shard: int | None = None) -> str:
+    return f"{tag(shard_of(account_id) if shard is None else shard)}:bal:{account_id}"

@@ -1,0 +1,120 @@
+"""A site's configuration as documents: what LoadConfig receives and the ledger keeps.
+
+The server must rate with the same tariffs and registry after a restart, so
+the configuration it runs with is stored in the ledger as documents: the
+site file's text (`[site]` and `[prepaid]` tables), the tariff files' texts
+and the meter and account tables (Arrow IPC). `build` turns them into a
+`rating.config.Config` and a `PrepaidPolicy` with the same checks as
+`rating.config.load_config`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+import tomllib
+
+from rating.config import Config, check_tariff_ids
+from rating.errors import ConfigError, InputError, TariffError
+from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
+from rating.prepaid.wallets import PrepaidPolicy, policy_from_mapping
+from rating.registry import Registry, accounts_from_table, meters_from_table
+from rating.site import load_site_file, site_from_mapping
+from rating.tables import read_table
+from rating.tariff_file import tariffs_from_toml
+
+_EMPTY_METERS = pa.table({"meter_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),
+                          "tariff_id": pa.array([], pa.string())})
+_EMPTY_ACCOUNTS = pa.table({"account_id": pa.array([], pa.string())})
+
+
+@dataclass(frozen=True)
+class SiteDocs:
+    site_toml: str = ""
+    tariffs_toml: tuple[str, ...] = ()
+    meters: pa.Table = field(default_factory=lambda: _EMPTY_METERS)
+    accounts: pa.Table = field(default_factory=lambda: _EMPTY_ACCOUNTS)
+
+    @classmethod
+    def from_site_file(cls, path: str | Path) -> SiteDocs:
+        """Read a site file and the files it names (see rating.config)."""
+        path = Path(path)
+        load_site_file(path)  # the site file's own errors first, naming it
+        text = path.read_text(encoding="utf-8")
+        files = tomllib.loads(text).get("files") or {}
+        if not isinstance(files, dict) or not {"tariffs", "meters", "accounts"} <= set(files):
+            raise ConfigError("missing [files] table (tariffs, meters and accounts paths)", where=str(path))
+        tariffs = files["tariffs"] if isinstance(files["tariffs"], list) else [files["tariffs"]]
+        try:
+            texts = tuple((path.parent / name).read_text(encoding="utf-8") for name in tariffs)
+        except OSError as exc:
+            raise TariffError(f"cannot read tariff file: {exc}", where=str(path)) from None
+        return cls(text, texts, read_table(path.parent / files["meters"], strings=True),
+                   read_table(path.parent / files["accounts"], strings=True))
+
+    def merged(self, *, site_toml: str = "", tariffs_toml: tuple[str, ...] = (),
+               meters: bytes = b"", accounts: bytes = b"") -> SiteDocs:
+        """These documents with the parts given replaced (LoadConfig)."""
+        docs = self
+        if site_toml:
+            docs = replace(docs, site_toml=site_toml)
+        if tariffs_toml:
+            docs = replace(docs, tariffs_toml=tuple(tariffs_toml))
+        if meters:
+            docs = replace(docs, meters=table_from_bytes(meters, where="meters"))
+        if accounts:
+            docs = replace(docs, accounts=table_from_bytes(accounts, where="accounts"))
+        return docs
+
+    def build(self) -> tuple[Config, PrepaidPolicy]:
+        """Validate everything; errors name the document, row and field."""
+        try:
+            doc = tomllib.loads(self.site_toml, parse_float=Decimal)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", where="site") from None
+        site = site_from_mapping(doc.get("site", {}), where="site[site]")
+        policy = policy_from_mapping(doc.get("prepaid"), site, where="site[prepaid]")
+        tariffs: dict = {}
+        for i, text in enumerate(self.tariffs_toml):
+            for tariff_id, tariff in tariffs_from_toml(text, where=f"tariffs[{i}]").items():
+                if tariff_id in tariffs:
+                    raise TariffError(f"tariff {tariff_id!r} is defined twice", where=f"tariffs[{i}]")
+                tariffs[tariff_id] = tariff
+        meters = meters_from_table(self.meters, where="meters", site=site)
+        accounts = accounts_from_table(self.accounts, where="accounts")
+        registry = Registry(meters, accounts, where="meters")
+        check_tariff_ids(registry, tariffs, meters_path="meters", accounts_path="accounts")
+        return Config(site=site, registry=registry, tariffs=tariffs), policy
+
+    def to_bytes(self) -> bytes:
+        head = json.dumps({"site_toml": self.site_toml, "tariffs_toml": list(self.tariffs_toml)}).encode()
+        return pack_parts(head, table_bytes(self.meters), table_bytes(self.accounts))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SiteDocs:
+        head, meters, accounts = unpack_parts(data)
+        meta = json.loads(head)
+        return cls(meta["site_toml"], tuple(meta["tariffs_toml"]), read_table_bytes(meters),
+                   read_table_bytes(accounts))
+
+
+def table_from_bytes(data: bytes, *, where: str) -> pa.Table:
+    """Arrow IPC (stream or file) or CSV with a header row (read as text)."""
+    try:
+        if data[:6] == b"ARROW1":
+            return ipc.open_file(pa.py_buffer(data)).read_all()
+        if data[:4] == b"\xff\xff\xff\xff":
+            return ipc.open_stream(pa.py_buffer(data)).read_all()
+        header = pacsv.read_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(skip_rows_after_names=10**9))
+        convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in header.column_names},
+                                       strings_can_be_null=True)
+        return pacsv.read_csv(io.BytesIO(data), convert_options=convert)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"neither Arrow IPC nor CSV: {exc}", where=where) from None

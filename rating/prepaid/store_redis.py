@@ -1,0 +1,328 @@
+"""Redis balance store: atomic Lua scripts, one call per shard per operation,
+all of an operation's calls in one pipelined round trip.
+
+Keys (every key of an account carries its shard tag, rating.prepaid.shards):
+- `{s17}:bal:<account>`  hash: `<wallet>` balance in minor units, `<wallet>:s`
+  state (absent: OK);
+- `{s17}:deferred`       set of `<balance key>|<wallet>` waiting for a cut-off;
+- `{s17}:op:<seq>`       the shard's result of operation `seq`, which makes a
+  repeated call return the first result and change nothing (expires after
+  `marker_ttl_s`; forgotten once the ledger has settled the operation).
+
+The script runs `rating.prepaid.wallets.transition` in Lua; the contract
+tests hold it to the Python rules. Lua numbers are doubles: balances and
+amounts are exact below 2^53 minor units, which the service enforces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import numpy as np
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+
+from rating.prepaid.records import Applied, Entries, Event, WalletState
+from rating.prepaid.shards import SHARDS, shard_of, tag
+from rating.prepaid.store import BalanceStore, StoreUnavailable
+from rating.prepaid.wallets import EventType, Status, WalletPolicy
+
+_POLICIES = """
+local pol = {}
+local a = 3
+for _ = 1, tonumber(ARGV[2]) do
+  pol[ARGV[a]] = {tonumber(ARGV[a + 1]), -tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
+                  ARGV[a + 4] == '1', ARGV[a + 5] == '1'}
+  a = a + 6
+end
+"""
+
+# transition(policy, s, b, friendly) -> ns, appending "n:event" to ev (mirrors wallets.transition)
+_TRANSITION = """
+local function transition(p, s, b, friendly, n, ev)
+  local low, below, restore, cut = p[1], p[2], p[3], p[4]
+  if cut and b < below then
+    if s == 1 or s == 2 then
+      if s == 1 then ev[#ev + 1] = n .. ':1' end
+      if friendly then ev[#ev + 1] = n .. ':3'; return 3 end
+      ev[#ev + 1] = n .. ':2'
+      return 4
+    end
+    if s == 3 and not friendly then ev[#ev + 1] = n .. ':2'; return 4 end
+    return s
+  end
+  local settled = 1
+  if b < low then settled = 2 end
+  if s == 4 then
+    if b >= restore then ev[#ev + 1] = n .. ':4'; return settled end
+    return s
+  end
+  if s == 3 then ev[#ev + 1] = n .. ':4'; return settled end
+  if settled == 2 and s == 1 then ev[#ev + 1] = n .. ':1' end
+  return settled
+end
+
+local function set_state(key, w, s, ns, deferred)
+  if ns == s then return end
+  if ns == 1 then redis.call('HDEL', key, w .. ':s') else redis.call('HSET', key, w .. ':s', ns) end
+  if ns == 3 then redis.call('SADD', deferred, key .. '|' .. w)
+  elseif s == 3 then redis.call('SREM', deferred, key .. '|' .. w) end
+end
+"""
+
+# KEYS: marker, deferred set, balance hashes. ARGV: ttl, P, P x policy, then (wallet, delta) per hash.
+# Returns "balance:state,..." ";" "item:event,..." (items count from 1).
+APPLY_LUA = """
+local done = redis.call('GET', KEYS[1])
+if done then return done end
+""" + _POLICIES + _TRANSITION + """
+local out, ev = {}, {}
+for i = 3, #KEYS do
+  local key, w = KEYS[i], ARGV[a]
+  local b = redis.call('HINCRBY', key, w, ARGV[a + 1])
+  a = a + 2
+  local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
+  local ns = transition(pol[w], s, b, pol[w][5], i - 2, ev)
+  set_state(key, w, s, ns, KEYS[2])
+  out[i - 2] = string.format('%d:%d', b, ns)
+end
+local result = table.concat(out, ',') .. ';' .. table.concat(ev, ',')
+redis.call('SET', KEYS[1], result, 'EX', ARGV[1])
+return result
+"""
+
+# KEYS: marker, deferred set. ARGV: ttl, P, P x policy. Cuts off deferred wallets of
+# wallets not in friendly hours. Returns "member|balance:state" lines, ";", "line:event,...".
+SWEEP_LUA = """
+local done = redis.call('GET', KEYS[1])
+if done then return done end
+""" + _POLICIES + _TRANSITION + """
+local out, ev = {}, {}
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local key, w = string.match(m, '^(.*)|([^|]*)$')
+  local p = pol[w]
+  if p and not p[5] then
+    local b = tonumber(redis.call('HGET', key, w) or '0')
+    local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
+    local ns = transition(p, s, b, false, #out + 1, ev)
+    set_state(key, w, s, ns, KEYS[2])
+    out[#out + 1] = m .. '|' .. string.format('%d:%d', b, ns)
+  end
+end
+local result = table.concat(out, '\\n') .. ';' .. table.concat(ev, ',')
+redis.call('SET', KEYS[1], result, 'EX', ARGV[1])
+return result
+"""
+
+_DOWN = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
+
+
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
+class RedisStore(BalanceStore):
+    name = "redis"
+
+    def __init__(self, url: str, *, marker_ttl_s: int = 7 * 86400, timeout_s: float = 5.0):
+        self.url = url
+        self.marker_ttl_s = marker_ttl_s
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                             retry_on_timeout=False)
+        self._scripts = {"apply": (APPLY_LUA, _sha(APPLY_LUA)), "sweep": (SWEEP_LUA, _sha(SWEEP_LUA))}
+        self._shards_of_op: dict[int, list[int]] = {}
+        self._shard_cache: dict[str, int] = {}
+
+    def _shard(self, account_id: str) -> int:
+        shard = self._shard_cache.get(account_id)
+        if shard is None:
+            shard = self._shard_cache[account_id] = shard_of(account_id)
+        return shard
+
+    @staticmethod
+    def _policy_args(policies: dict[str, WalletPolicy], friendly: dict[str, bool]) -> list:
+        args: list = [len(policies)]
+        for name, p in policies.items():
+            args += [name, p.low_balance_minor, p.emergency_credit_minor, p.restore_above_minor,
+                     int(p.cut_off), int(friendly.get(name, True))]
+        return args
+
+    async def _run_shards(self, script: str, calls: dict[int, tuple[list, list]]) -> dict[int, bytes]:
+        """EVALSHA one script per shard in one pipeline; reload it if Redis lost it."""
+        source, sha = self._scripts[script]
+        results: dict[int, bytes] = {}
+        todo = dict(calls)
+        for _attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            order = list(todo)
+            for shard in order:
+                keys, args = todo[shard]
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            try:
+                replies = await pipe.execute(raise_on_error=False)
+            except _DOWN as exc:
+                raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+            missing = {}
+            for shard, reply in zip(order, replies, strict=True):
+                if isinstance(reply, rexc.NoScriptError):
+                    missing[shard] = todo[shard]
+                elif isinstance(reply, _DOWN):
+                    raise StoreUnavailable(f"redis {self.url}: {reply}")
+                elif isinstance(reply, Exception):
+                    raise reply
+                else:
+                    results[shard] = reply
+            if not missing:
+                return results
+            try:
+                await self.redis.script_load(source)
+            except _DOWN as exc:
+                raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+            todo = missing  # the calls that failed changed nothing: run them again
+        raise StoreUnavailable(f"redis {self.url}: script {script} could not be loaded")
+
+    async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
+                    friendly: dict[str, bool]) -> Applied:
+        n = len(entries)
+        balances = np.zeros(n, dtype=np.int64)
+        statuses = np.ones(n, dtype=np.int8)
+        if n == 0:
+            return Applied(balances, statuses, [])
+        by_shard: dict[int, list[int]] = {}
+        for i, account in enumerate(entries.account_ids):
+            by_shard.setdefault(self._shard(account), []).append(i)
+        head = [self.marker_ttl_s] + self._policy_args(policies, friendly)
+        amounts = entries.amounts_minor.tolist()
+        calls = {}
+        for shard, items in by_shard.items():
+            t = tag(shard)
+            keys = [f"{t}:op:{seq}", f"{t}:deferred"] + [f"{t}:bal:{entries.account_ids[i]}" for i in items]
+            args = list(head)
+            for i in items:
+                args += [entries.wallets[i], amounts[i]]
+            calls[shard] = (keys, args)
+        self._shards_of_op[seq] = list(by_shard)
+        replies = await self._run_shards("apply", calls)
+        tagged = []
+        for shard, items in by_shard.items():
+            cells, _, events = replies[shard].decode().partition(";")
+            for i, cell in zip(items, cells.split(","), strict=True):
+                b, s = cell.split(":")
+                balances[i], statuses[i] = int(b), int(s)
+            for item in filter(None, events.split(",")):
+                k, kind = item.split(":")
+                i = items[int(k) - 1]
+                tagged.append((i, len(tagged), Event(EventType(int(kind)), entries.account_ids[i],
+                                                     entries.wallets[i], int(balances[i]))))
+        tagged.sort(key=lambda t: (t[0], t[1]))  # entry order, as the in-process store emits them
+        return Applied(balances, statuses, [e for _, _, e in tagged])
+
+    async def sweep(self, seq: int, policies: dict[str, WalletPolicy],
+                    friendly: dict[str, bool]) -> tuple[list[WalletState], Applied]:
+        head = [self.marker_ttl_s] + self._policy_args(policies, friendly)
+        calls = {s: ([f"{tag(s)}:op:{seq}", f"{tag(s)}:deferred"], head) for s in range(SHARDS)}
+        self._shards_of_op[seq] = list(range(SHARDS))
+        replies = await self._run_shards("sweep", calls)
+        changed, events = [], []
+        for shard in range(SHARDS):
+            lines, _, kinds = replies[shard].decode().partition(";")
+            local = []
+            for line in filter(None, lines.split("\n")):
+                key, wallet, cell = line.rsplit("|", 2)
+                b, s = cell.split(":")
+                local.append(WalletState(key.split(":bal:", 1)[1], wallet, int(b), Status(int(s))))
+            for item in filter(None, kinds.split(",")):
+                k, kind = item.split(":")
+                state = local[int(k) - 1]
+                events.append(Event(EventType(int(kind)), state.account_id, state.wallet,
+                                    state.balance_minor))
+            changed += local
+        applied = Applied(np.array([c.balance_minor for c in changed], dtype=np.int64),
+                          np.array([c.status for c in changed], dtype=np.int8), events)
+        return changed, applied
+
+    async def deferred_count(self) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in range(SHARDS):
+            pipe.scard(f"{tag(shard)}:deferred")
+        try:
+            return sum(await pipe.execute())
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    async def wallets(self, account_id: str) -> list[WalletState]:
+        try:
+            fields = await self.redis.hgetall(f"{tag(self._shard(account_id))}:bal:{account_id}")
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+        return _states(account_id, fields)
+
+    async def scan(self, page_size: int = 1000) -> AsyncIterator[list[WalletState]]:
+        try:
+            cursor = 0
+            while True:
+                cursor, keys = await self.redis.scan(cursor, match="{s*}:bal:*", count=page_size)
+                if keys:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for key in keys:
+                        pipe.hgetall(key)
+                    page = []
+                    for key, fields in zip(keys, await pipe.execute(), strict=True):
+                        page += _states(key.decode().split(":bal:", 1)[1], fields)
+                    yield page
+                if cursor == 0:
+                    return
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    async def replace_all(self, states: list[WalletState]) -> None:
+        try:
+            cursor = 0
+            while True:
+                cursor, keys = await self.redis.scan(cursor, match="{s*}:*", count=1000)
+                if keys:
+                    await self.redis.unlink(*keys)
+                if cursor == 0:
+                    break
+            pipe = self.redis.pipeline(transaction=False)
+            for i, s in enumerate(states):
+                key = f"{tag(self._shard(s.account_id))}:bal:{s.account_id}"
+                mapping = {s.wallet: s.balance_minor}
+                if s.status != Status.OK:
+                    mapping[f"{s.wallet}:s"] = int(s.status)
+                pipe.hset(key, mapping=mapping)
+                if s.status == Status.DEFERRED:
+                    pipe.sadd(f"{tag(self._shard(s.account_id))}:deferred", f"{key}|{s.wallet}")
+                if i % 1000 == 999:
+                    await pipe.execute()
+            await pipe.execute()
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+        self._shards_of_op.clear()
+
+    async def forget(self, seqs: list[int]) -> None:
+        keys = []
+        for seq in seqs:
+            shards = self._shards_of_op.pop(seq, range(SHARDS))
+            keys += [f"{tag(s)}:op:{seq}" for s in shards]
+        if keys:
+            try:
+                await self.redis.unlink(*keys)
+            except _DOWN as exc:
+                raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    async def ping(self) -> None:
+        try:
+            await self.redis.ping()
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _states(account_id: str, fields: dict) -> list[WalletState]:
+    values = {k.decode(): int(v) for k, v in fields.items()}
+    return [WalletState(account_id, w, b, Status(values.get(f"{w}:s", 1)))
+            for w, b in sorted(values.items()) if not w.endswith(":s")]

@@ -1,0 +1,269 @@
+"""Wallets and their policy: thresholds, emergency credit, friendly hours, restore.
+
+An account (a unit) has wallets; each meter debits one (`wallet` in the
+meter registry). The policy of each wallet comes from the `[prepaid]` table
+of the site file:
+
+```toml
+[prepaid]
+account_lines_wallet = "maintenance"   # wallet debited by an account's own tariff lines
+
+[prepaid.defaults]                     # every wallet, unless it says otherwise
+friendly_hours = ["18:00-09:00"]       # local time; a cut-off falling here waits
+friendly_days = ["sunday", "holiday"]  # whole days on which cut-offs wait
+
+[prepaid.wallets.electricity]
+low_balance = 200           # warn below this (currency units)
+emergency_credit = 50       # supply continues down to -50
+restore_above = 0           # a movement lifting the balance to at least this restores supply
+cut_off = true
+```
+
+A cut-off only ever concerns the utility whose own wallet is exhausted; the
+maintenance and special maintenance fund wallets can never cut anything
+(collecting property fees by cutting water, power or gas is forbidden in
+some jurisdictions: China's Civil Code, art. 944).
+
+`transition` is the state machine of one wallet after a balance change. The
+in-process store runs it as written here; the Redis store runs the same rules
+in Lua, and the contract tests hold the two to the same results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from enum import IntEnum
+
+from rating.errors import ConfigError
+from rating.site import Site
+
+WALLET_KINDS = ("electricity", "water", "gas", "parking", "maintenance", "special_maintenance_fund")
+NEVER_CUT = frozenset({"maintenance", "special_maintenance_fund"})
+CUT_BY_DEFAULT = frozenset({"electricity", "water", "gas"})
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DAY_WORDS = frozenset(WEEKDAYS) | {"weekend", "holiday"}
+MINUTES_PER_DAY = 24 * 60
+# Balances are int64 in the ledger and doubles inside Redis Lua: 2^53 keeps both exact.
+AMOUNT_LIMIT_MINOR = 2**53 - 1
+WALLET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_SPAN = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+class Status(IntEnum):
+    """Wallet states; the numbers are the proto's WalletStatus values."""
+
+    OK = 1
+    LOW = 2
+    DEFERRED = 3  # exhausted inside friendly hours: the cut-off waits
+    CUT_OFF = 4
+
+
+class EventType(IntEnum):
+    """Balance events; the numbers are the proto's EventType values."""
+
+    LOW_BALANCE = 1
+    CUT_OFF = 2
+    CUT_OFF_DEFERRED = 3
+    RESTORED = 4
+
+
+@dataclass(frozen=True)
+class WalletPolicy:
+    name: str
+    low_balance_minor: int = 0
+    emergency_credit_minor: int = 0
+    restore_above_minor: int = 0
+    cut_off: bool = False
+    friendly_minutes: tuple[tuple[int, int], ...] = ()  # local [start, end) spans; end < start wraps
+    friendly_days: frozenset[str] = frozenset()
+
+    @property
+    def cut_below_minor(self) -> int:
+        """The supply is cut when the balance is below this."""
+        return -self.emergency_credit_minor
+
+    def is_friendly(self, now: dt.datetime, site: Site) -> bool:
+        """Whether a cut-off at `now` (aware) must wait."""
+        local = now.astimezone(site.zone)
+        day = local.date()
+        words = {WEEKDAYS[day.weekday()]}
+        if day.weekday() >= 5:
+            words.add("weekend")
+        if day in site.holidays:
+            words.add("holiday")
+        if words & self.friendly_days:
+            return True
+        minute = local.hour * 60 + local.minute
+        for start, end in self.friendly_minutes:
+            inside = start <= minute < end if start < end else (minute >= start or minute < end)
+            if inside:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class PrepaidPolicy:
+    wallets: dict[str, WalletPolicy] = field(default_factory=dict)
+    defaults: WalletPolicy = WalletPolicy(name="*")
+    account_lines_wallet: str = "maintenance"
+
+    def of(self, wallet: str) -> WalletPolicy:
+        """The policy of a wallet: its own table, else the defaults (cut-off by kind)."""
+        known = self.wallets.get(wallet)
+        if known is not None:
+            return known
+        return replace(self.defaults, name=wallet, cut_off=wallet in CUT_BY_DEFAULT)
+
+
+def transition(policy: WalletPolicy, status: Status, balance_minor: int,
+               friendly: bool) -> tuple[Status, list[EventType]]:
+    """A wallet's next state and the events of the change, after its balance
+    became `balance_minor`. `friendly`: a cut-off now must wait."""
+    if policy.cut_off and balance_minor < policy.cut_below_minor:
+        if status in (Status.OK, Status.LOW):
+            events = [EventType.LOW_BALANCE] if status == Status.OK else []
+            if friendly:
+                return Status.DEFERRED, events + [EventType.CUT_OFF_DEFERRED]
+            return Status.CUT_OFF, events + [EventType.CUT_OFF]
+        if status == Status.DEFERRED and not friendly:
+            return Status.CUT_OFF, [EventType.CUT_OFF]
+        return status, []
+    settled = Status.LOW if balance_minor < policy.low_balance_minor else Status.OK
+    if status == Status.CUT_OFF:
+        if balance_minor >= policy.restore_above_minor:
+            return settled, [EventType.RESTORED]
+        return status, []
+    if status == Status.DEFERRED:  # back in credit before the cut-off happened
+        return settled, [EventType.RESTORED]
+    if settled == Status.LOW and status == Status.OK:
+        return settled, [EventType.LOW_BALANCE]
+    return settled, []
+
+
+def status_after_rebuild(policy: WalletPolicy, last_event: EventType | None, balance_minor: int) -> Status:
+    """A wallet's state from its balance and its last event (rebuilding a store)."""
+    if last_event == EventType.CUT_OFF:
+        return Status.CUT_OFF
+    if last_event == EventType.CUT_OFF_DEFERRED:
+        return Status.DEFERRED
+    return Status.LOW if balance_minor < policy.low_balance_minor else Status.OK
+
+
+def check_wallet_name(name: str) -> str:
+    if not isinstance(name, str) or not WALLET_NAME.match(name):
+        raise ValueError(f"wallet name {name!r} must be 1-64 of a-z, 0-9 and _, starting with a letter")
+    return name
+
+
+# ---- reading the [prepaid] table --------------------------------------------------------------
+
+_POLICY_KEYS = {"low_balance", "emergency_credit", "restore_above", "cut_off", "friendly_hours",
+                "friendly_days"}
+_PREPAID_KEYS = {"account_lines_wallet", "defaults", "wallets"}
+
+
+def policy_from_mapping(data: dict | None, site: Site, *, where: str = "[prepaid]") -> PrepaidPolicy:
+    """Build the policy from a site file's `[prepaid]` table (absent: defaults)."""
+    if data is None:
+        return PrepaidPolicy()
+    if not isinstance(data, dict):
+        raise ConfigError("must be a table", where=where)
+    unknown = sorted(set(data) - _PREPAID_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}; known: {sorted(_PREPAID_KEYS)}", where=where)
+    lines_wallet = data.get("account_lines_wallet", "maintenance")
+    try:
+        check_wallet_name(lines_wallet)
+    except ValueError as exc:
+        raise ConfigError(str(exc), where=f"{where}.account_lines_wallet") from None
+    defaults = _wallet_policy("*", data.get("defaults", {}), WalletPolicy(name="*"), site,
+                              where=f"{where}.defaults")
+    wallets = {}
+    tables = data.get("wallets", {})
+    if not isinstance(tables, dict):
+        raise ConfigError("must be a table of wallet tables", where=f"{where}.wallets")
+    for name, table in tables.items():
+        at = f"{where}.wallets.{name}"
+        try:
+            check_wallet_name(name)
+        except ValueError as exc:
+            raise ConfigError(str(exc), where=at) from None
+        base = replace(defaults, name=name, cut_off=name in CUT_BY_DEFAULT)
+        wallets[name] = _wallet_policy(name, table, base, site, where=at)
+    return PrepaidPolicy(wallets=wallets, defaults=defaults, account_lines_wallet=lines_wallet)
+
+
+def _wallet_policy(name: str, table, base: WalletPolicy, site: Site, *, where: str) -> WalletPolicy:
+    if not isinstance(table, dict):
+        raise ConfigError("must be a table", where=where)
+    unknown = sorted(set(table) - _POLICY_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}; known: {sorted(_POLICY_KEYS)}", where=where)
+    values = {}
+    for key, attr in (("low_balance", "low_balance_minor"), ("emergency_credit", "emergency_credit_minor"),
+                      ("restore_above", "restore_above_minor")):
+        if key in table:
+            values[attr] = _money_minor(table[key], site, where=f"{where}.{key}")
+    if values.get("emergency_credit_minor", 0) < 0:
+        raise ConfigError("must be >= 0", where=f"{where}.emergency_credit")
+    if "cut_off" in table:
+        if not isinstance(table["cut_off"], bool):
+            raise ConfigError("must be true or false", where=f"{where}.cut_off")
+        values["cut_off"] = table["cut_off"]
+    if "friendly_hours" in table:
+        values["friendly_minutes"] = _spans(table["friendly_hours"], where=f"{where}.friendly_hours")
+    if "friendly_days" in table:
+        values["friendly_days"] = _days(table["friendly_days"], where=f"{where}.friendly_days")
+    policy = replace(base, **values)
+    if policy.cut_off and name in NEVER_CUT:
+        raise ConfigError(
+            f"the {name} wallet cannot cut a supply: a cut-off only concerns the utility whose own "
+            "wallet is exhausted, never other dues (e.g. China's Civil Code, art. 944)",
+            where=f"{where}.cut_off",
+        )
+    if policy.restore_above_minor < policy.cut_below_minor:
+        raise ConfigError("restore_above must be at least -emergency_credit", where=f"{where}.restore_above")
+    return policy
+
+
+def _money_minor(value, site: Site, *, where: str) -> int:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"not a number: {value!r}", where=where) from None
+    if isinstance(value, bool) or not amount.is_finite():
+        raise ConfigError(f"not a number: {value!r}", where=where)
+    minor = amount.scaleb(site.minor_unit_exponent)
+    if minor != minor.to_integral_value():
+        raise ConfigError(f"{value} has more decimals than the currency's minor unit", where=where)
+    if abs(minor) > AMOUNT_LIMIT_MINOR:
+        raise ConfigError(f"{value} is out of range", where=where)
+    return int(minor)
+
+
+def _spans(value, *, where: str) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, list):
+        raise ConfigError('must be a list of "HH:MM-HH:MM" spans', where=where)
+    spans = []
+    for i, text in enumerate(value):
+        match = _SPAN.match(str(text))
+        if not match:
+            raise ConfigError(f'{text!r} is not "HH:MM-HH:MM"', where=f"{where}[{i}]")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or end > MINUTES_PER_DAY or start == end:
+            raise ConfigError(f"{text!r} is not a span of the day", where=f"{where}[{i}]")
+        spans.append((start, end))
+    return tuple(spans)
+
+
+def _days(value, *, where: str) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("must be a list of day names", where=where)
+    bad = sorted(set(value) - DAY_WORDS)
+    if bad:
+        raise ConfigError(f"unknown day(s) {bad}; use weekday names, 'weekend' or 'holiday'", where=where)
+    return frozenset(value)

@@ -1,0 +1,455 @@
+"""The contract every backend pair keeps: embedded (memory + SQLite) and real
+(Redis with AOF + PostgreSQL), on the same tests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from rating.config import load_config
+from rating.engine import rate
+from rating.prepaid import errors
+from rating.prepaid.idempotency import sha256
+from rating.prepaid.ledger import Settlement
+from rating.prepaid.reconcile import reconcile
+from rating.prepaid.records import Entries, Movement, table_bytes
+from rating.prepaid.sitedocs import SiteDocs
+from rating.prepaid.store import StoreUnavailable
+from rating.prepaid.store_memory import MemoryStore
+from rating.prepaid.wallets import EventType, Status, WalletPolicy
+from tests.prepaid_site import batches, readings, write_site
+from tests.servers import NEEDS_SERVERS
+
+pytest_plugins = ["tests.prepaid_backends"]  # fixtures: backends, redis_server, postgres_server
+
+
+class Clock:
+    def __init__(self, when: dt.datetime):
+        self.now = when.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, when: dt.datetime) -> None:
+        self.now = when.timestamp()
+
+
+UTC = dt.timezone.utc
+AFTERNOON = dt.datetime(2025, 5, 5, 10, 0, tzinfo=UTC)  # Monday 15:30 in Kolkata: cut-offs happen
+NIGHT = dt.datetime(2025, 5, 5, 16, 0, tzinfo=UTC)  # Monday 21:30: friendly hours
+HOLIDAY_NOON = dt.datetime(2025, 5, 1, 6, 30, tzinfo=UTC)  # Maharashtra Day 12:00: friendly day
+
+
+@pytest.fixture
+def site(tmp_path):
+    return write_site(tmp_path / "site", flats=6)
+
+
+def deduct(service, batch_id, table):
+    return service.deduct(batch_id, table, sha256(table_bytes(table)))
+
+
+def ledger_balances(rows):
+    return {(a, w): b for a, w, b in rows if b}
+
+
+def expected_debits(site_file, table):
+    """Batch rating of the whole table, summed per (account, wallet)."""
+    config = load_config(site_file)
+    wallet_of = {m.meter_id: m.wallet for m in config.registry.meters}
+    charges = rate(table, config=config).charges
+    totals: Counter = Counter()
+    for account, meter, amount in zip(charges["account_id"].to_pylist(), charges["meter_id"].to_pylist(),
+                                      charges["amount"].to_pylist(), strict=True):
+        totals[(account, wallet_of.get(meter, "maintenance"))] += int(amount.scaleb(2))
+    return {k: v for k, v in totals.items() if v}
+
+
+def test_streamed_deductions_sum_exactly_to_batch_rating_and_balances_equal_the_ledger(backends, site):
+    table = readings(6, 30)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        debited: Counter = Counter()
+        for i, part in enumerate(batches(table, 37)):  # batches cut across meters and periods
+            result = await deduct(service, f"b{i}", part)
+            for row in result.deductions.to_pylist():
+                debited[(row["account_id"], row["wallet"])] += row["amount_minor"]
+        await service.close()
+        ledger, store = backends.ledger(), backends.store()
+        await ledger.open()
+        report = await reconcile(store, ledger) if backends.redis else None
+        balances = ledger_balances(await ledger.balances())
+        await ledger.close()
+        await store.close()
+        return debited, balances, report
+
+    debited, balances, report = asyncio.run(go())
+    assert {k: v for k, v in debited.items() if v} == expected_debits(site, table)
+    assert balances == {k: -v for k, v in debited.items() if v}
+    if report is not None:
+        assert report.ok and report.pending == 0, report.lines()
+
+
+def test_a_retried_batch_returns_its_first_result_and_a_changed_one_is_refused(backends, site):
+    table = readings(6, 8)
+    first, second = batches(table, 48)[:2]
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        a = await deduct(service, "b1", first)
+        b = await deduct(service, "b2", second)
+        counts = await service.ledger.counts()
+        again = await deduct(service, "b2", second)
+        await service.flush()
+        again_settled = await deduct(service, "b1", first)
+        with pytest.raises(errors.IdempotencyConflict) as conflict:
+            await deduct(service, "b1", second)
+        after = await service.ledger.counts()
+        await service.close()
+        return a, b, again, again_settled, counts, after, conflict.value
+
+    a, b, again, again_settled, counts, after, conflict = asyncio.run(go())
+    assert again.replayed and again.deductions.equals(b.deductions) and again.sequence == b.sequence
+    assert again_settled.replayed and again_settled.deductions.equals(a.deductions)
+    assert [e.to_json() for e in again_settled.events] == [e.to_json() for e in a.events]
+    assert (after["ops"], after["entries"]) == (counts["ops"], counts["entries"])
+    assert conflict.metadata["first_payload_sha256"] == sha256(table_bytes(first)).hex()
+    assert conflict.metadata["payload_sha256"] == sha256(table_bytes(second)).hex()
+
+
+def test_movements_are_idempotent_and_refunds_never_overdraw(backends, site):
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        top = Movement("topup", "t1", "F0001", "electricity", 25_000, "cash", "counter", "R-17")
+        first = await service.move(top)
+        again = await service.move(top)
+        with pytest.raises(errors.IdempotencyConflict):
+            await service.move(Movement("topup", "t1", "F0001", "electricity", 26_000, "cash", "counter"))
+        with pytest.raises(errors.IdempotencyConflict):  # same key, another kind
+            await service.move(Movement("refund", "t1", "F0001", "electricity", 25_000, "cash", "x"))
+        with pytest.raises(errors.InsufficientBalance):
+            await service.move(Movement("refund", "r1", "F0001", "electricity", 25_001, "bank_transfer", "x"))
+        refund = await service.move(
+            Movement("refund", "r2", "F0001", "electricity", 5_000, "cheque", "moving"))
+        adjust = await service.move(Movement("adjust", "a1", "F0001", "water", -700, "", "meter fault"))
+        with pytest.raises(errors.NotFound):
+            await service.move(Movement("topup", "t9", "NOPE", "electricity", 100, "cash"))
+        with pytest.raises(errors.InvalidArgument):
+            await service.move(Movement("topup", "t9", "F0001", "lottery", 100, "cash"))
+        with pytest.raises(errors.InvalidArgument):
+            await service.move(Movement("topup", "t9", "F0001", "water", 0, "cash"))
+        wallets = {s.wallet: s.balance_minor for s, _ in await service.balance("F0001")}
+        counts = await service.ledger.counts()
+        await service.close()
+        return first, again, refund, adjust, wallets, counts
+
+    first, again, refund, adjust, wallets, counts = asyncio.run(go())
+    assert not first.replayed and again.replayed and again.balance_minor == first.balance_minor == 25_000
+    assert refund.amount_minor == -5_000 and refund.balance_minor == 20_000
+    assert adjust.balance_minor == -700
+    assert wallets == {"electricity": 20_000, "water": -700}
+    assert counts["ops"] == 3 and counts["entries"] == 3
+
+
+def test_concurrent_duplicates_have_exactly_one_effect(backends, site):
+    table = readings(6, 4)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        top = Movement("topup", "dup", "F0002", "water", 1_000, "online", "app")
+        results = await asyncio.gather(*[deduct(service, "same", table) for _ in range(12)],
+                                       *[service.move(top) for _ in range(12)])
+        await service.flush()
+        wallets = {s.wallet: s.balance_minor for s, _ in await service.balance("F0002")}
+        counts = await service.ledger.counts()
+        await service.close()
+        return results, wallets, counts
+
+    results, wallets, counts = asyncio.run(go())
+    deductions, tops = results[:12], results[12:]
+    assert sum(not r.replayed for r in deductions) == 1 and sum(not r.replayed for r in tops) == 1
+    assert all(r.deductions.equals(deductions[0].deductions) for r in deductions)
+    assert len({r.balance_minor for r in tops}) == 1
+    assert counts["ops"] == 2
+    debit = {(r["account_id"], r["wallet"]): r["amount_minor"] for r in deductions[0].deductions.to_pylist()}
+    assert wallets["water"] == 1_000 - debit[("F0002", "water")]
+
+
+def test_low_balance_deferred_cut_off_sweep_and_restore(backends, site):
+    clock = Clock(AFTERNOON)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=clock)
+        await service.start()
+
+        async def adjust(key, amount):
+            return await service.move(Movement("adjust", key, "F0003", "electricity", amount, "", "test"))
+
+        seen = []
+        seen.append(await service.move(Movement("topup", "k0", "F0003", "electricity", 15_000, "cash")))
+        seen.append(await adjust("k1", -6_000))  # 9000 < 100.00: low
+        clock.set(NIGHT)
+        seen.append(await adjust("k2", -10_000))  # -1000: low, within the emergency credit of 20.00
+        seen.append(await adjust("k3", -1_500))  # -2500 < -2000: exhausted at night: deferred
+        assert await service.sweep() == []  # still night
+        clock.set(AFTERNOON)
+        swept = await service.sweep()
+        seen.append(await service.move(Movement("topup", "k4", "F0003", "electricity", 1_000, "cash")))
+        seen.append(await service.move(Movement("topup", "k5", "F0003", "electricity", 2_000, "cash")))
+        clock.set(HOLIDAY_NOON)
+        seen.append(await adjust("k6", -5_000))  # exhausted on a holiday: deferred again
+        clock.set(AFTERNOON)
+        await service.flush()
+        events = [e async for e in service.events(stop_at_end=True)]
+        middle = events[2].cursor
+        resumed = [e async for e in service.events(middle, stop_at_end=True)]
+        state = {s.wallet: s for s, _ in await service.balance("F0003")}["electricity"]
+        await service.close()
+        return seen, swept, events, resumed, state, middle
+
+    seen, swept, events, resumed, state, middle = asyncio.run(go())
+    assert [(r.balance_minor, r.status) for r in seen] == [
+        (15_000, Status.OK), (9_000, Status.LOW), (-1_000, Status.LOW), (-2_500, Status.DEFERRED),
+        (-1_500, Status.CUT_OFF), (500, Status.LOW), (-4_500, Status.DEFERRED)]
+    assert [e.type for e in swept] == [EventType.CUT_OFF]
+    assert [(e.type, e.balance_minor, e.cause) for e in events] == [
+        (EventType.LOW_BALANCE, 9_000, "k1"), (EventType.CUT_OFF_DEFERRED, -2_500, "k3"),
+        (EventType.CUT_OFF, -2_500, "sweep"), (EventType.RESTORED, 500, "k5"),
+        (EventType.CUT_OFF_DEFERRED, -4_500, "k6")]
+    assert [e.cursor for e in resumed] == [e.cursor for e in events if e.cursor > middle]
+    assert state.status == Status.DEFERRED
+
+
+def test_an_unknown_meter_is_refused_naming_it_and_changes_nothing(backends, site):
+    table = readings(6, 6)
+    good = batches(table, 36)
+    ids = good[1].column("meter_id").to_pylist()
+    bad = good[1].set_column(0, "meter_id", pa.array(ids[:5] + ["E-GHOST"] + ids[6:], pa.string()))
+
+    async def go(with_bad: bool):
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        await deduct(service, "g0", good[0])
+        await service.flush()
+        counts = await service.ledger.counts()
+        if with_bad:
+            with pytest.raises(errors.InvalidArgument) as info:
+                await deduct(service, "bad", bad)
+            assert "E-GHOST" in info.value.message and "row 6" in info.value.message
+            assert await service.ledger.counts() == counts
+        result = await deduct(service, "g1", good[1])
+        await service.close()
+        return result.deductions
+
+    with_bad = asyncio.run(go(True))
+    if backends.redis is not None:
+        import redis as sync_redis
+        sync_redis.Redis.from_url(backends.redis.url).flushall()
+        backends.schema += "b"
+    else:
+        (backends.folder / "ledger.db").unlink()
+    assert with_bad.equals(asyncio.run(go(False)))
+
+
+def test_a_restarted_service_continues_the_stream_where_the_ledger_left_it(backends, site):
+    table = readings(6, 24)
+    parts = batches(table, 29)
+
+    async def go():
+        debited: Counter = Counter()
+        for lo, hi in ((0, len(parts) // 2), (len(parts) // 2, len(parts))):
+            service = backends.service(SiteDocs.from_site_file(site) if lo == 0 else None,
+                                       clock=Clock(AFTERNOON), limits=service_limits)
+            await service.start()
+            for i in range(lo, hi):
+                for row in (await deduct(service, f"b{i}", parts[i])).deductions.to_pylist():
+                    debited[(row["account_id"], row["wallet"])] += row["amount_minor"]
+            await service.close()
+        return debited
+
+    from rating.prepaid.service import Limits
+    service_limits = Limits(checkpoint_every=3)  # restore from a checkpoint plus after-images
+    debited = asyncio.run(go())
+    assert {k: v for k, v in debited.items() if v} == expected_debits(site, table)
+
+
+class FailingStore:
+    """A store that dies after (or before) applying: a crash between the ledger
+    commit and the answer."""
+
+    def __init__(self, inner, *, apply_first: bool):
+        self.inner, self.apply_first = inner, apply_first
+        self.name = "failing"
+
+    async def apply(self, seq, entries, policies, friendly):
+        if self.apply_first:
+            await self.inner.apply(seq, entries, policies, friendly)
+        raise StoreUnavailable("crashed")
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("apply_first", [False, True], ids=["before-apply", "after-apply"])
+def test_an_operation_committed_but_not_answered_is_applied_once_by_recovery(backends, site, apply_first):
+    table = readings(6, 4)
+
+    async def go():
+        inner = backends.store()
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        service.store = FailingStore(inner, apply_first=apply_first)
+        service.limits = type(service.limits)(apply_retry_s=0.05)
+        await service.start()
+        with pytest.raises(errors.Unavailable) as info:
+            await deduct(service, "b0", table)
+        assert info.value.committed
+        for task in (service._settler, service._retrier):
+            task.cancel()
+        service._settler = service._retrier = None
+        await service.ledger.close()  # the process dies here, its store keeps what it applied
+        if backends.redis is None:
+            backends_store = inner  # the embedded store dies with the process: rebuilt from the ledger
+        else:
+            await inner.close()
+            backends_store = backends.store()
+        restarted = backends.service(clock=Clock(AFTERNOON))
+        restarted.store = backends_store if backends.redis else MemoryStore()
+        await restarted.start()
+        replay = await deduct(restarted, "b0", table)
+        report = await reconcile(restarted.store, restarted.ledger)
+        counts = await restarted.ledger.counts()
+        await restarted.close()
+        return replay, report, counts
+
+    replay, report, counts = asyncio.run(go())
+    assert replay.replayed and counts["ops"] == 1
+    assert report.ok and report.pending == 0, report.lines()
+    assert int(replay.deductions.column("balance_minor").to_numpy().sum()) == -replay.deducted_minor
+
+
+def test_rebuild_restores_balances_and_cut_off_states_from_the_ledger(backends, site):
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        await service.move(Movement("adjust", "a", "F0004", "water", -9_000, "", "fault"))  # cut off
+        await service.move(Movement("topup", "b", "F0004", "electricity", 9_000, "online"))
+        await deduct(service, "d", readings(6, 4))
+        await service.flush()
+        before = {(s.account_id, s.wallet): s async for page in service.store.scan() for s in page}
+        await service.store.replace_all([])
+        broken = await reconcile(service.store, service.ledger)
+        await service.rebuild_store()
+        fixed = await reconcile(service.store, service.ledger)
+        after = {(s.account_id, s.wallet): s async for page in service.store.scan() for s in page}
+        await service.close()
+        return before, broken, fixed, after
+
+    before, broken, fixed, after = asyncio.run(go())
+    assert not broken.ok and fixed.ok
+    assert after == before
+    assert after[("F0004", "water")].status == Status.CUT_OFF
+
+
+def test_loading_a_new_registry_keeps_the_meter_state_of_known_meters(backends, site, tmp_path):
+    table = readings(6, 12)
+    first, rest = table.slice(0, 72), table.slice(72)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        a = await deduct(service, "a", first)
+        meters = (site.parent / "meters.csv").read_bytes() + b"E-NEW,F0000,ELEC,register,electricity\n"
+        version = await service.load_config(meters=meters)
+        with pytest.raises(errors.InvalidArgument):
+            await service.load_config(meters=b"meter_id,account_id,tariff_id\nX,NOPE,ELEC\n")
+        b = await deduct(service, "b", rest)
+        await service.close()
+        restarted = backends.service(clock=Clock(AFTERNOON))
+        await restarted.start()
+        meters_known = len(restarted.config.registry.meters)
+        await restarted.close()
+        return a, b, version, meters_known
+
+    a, b, version, meters_known = asyncio.run(go())
+    assert version >= 2 and meters_known == 13
+    debited: Counter = Counter()
+    for result in (a, b):
+        for row in result.deductions.to_pylist():
+            debited[(row["account_id"], row["wallet"])] += row["amount_minor"]
+    assert {k: v for k, v in debited.items() if v} == expected_debits(site, table)
+
+
+@NEEDS_SERVERS
+def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_server):
+    """Random movements and friendly flags: Lua and Python agree on every balance,
+    state and event, and a repeated sequence number changes nothing."""
+    import redis as sync_redis
+
+    from rating.prepaid.store_redis import RedisStore
+
+    sync_redis.Redis.from_url(redis_server.url).flushall()
+    rng = random.Random(2025)
+    wallets = ["electricity", "water"]
+    policies = {"electricity": WalletPolicy("electricity", 1_000, 500, 200, True),
+                "water": WalletPolicy("water", 0, 0, -100, True)}
+    accounts = [f"A{i}" for i in range(7)] + ["odd|id:{x}"]
+
+    async def go():
+        memory, redis_store = MemoryStore(), RedisStore(redis_server.url)
+        for seq in range(1, 250):
+            n = rng.randint(1, 6)
+            pairs = rng.sample([(a, w) for a in accounts for w in wallets], n)
+            entries = Entries([a for a, _ in pairs], [w for _, w in pairs],
+                              np.array([rng.randint(-1_500, 1_200) for _ in pairs], dtype=np.int64))
+            friendly = {w: rng.random() < 0.4 for w in wallets}
+            m = await memory.apply(seq, entries, policies, friendly)
+            r = await redis_store.apply(seq, entries, policies, friendly)
+            assert m.balances_minor.tolist() == r.balances_minor.tolist()
+            assert m.statuses.tolist() == r.statuses.tolist()
+            assert [e.to_json() for e in m.events] == [e.to_json() for e in r.events]
+            again = await redis_store.apply(seq, entries, policies, friendly)
+            assert again.balances_minor.tolist() == r.balances_minor.tolist()
+            if seq % 25 == 0:
+                unfriendly = {w: False for w in wallets}
+                ms, _ = await memory.sweep(10_000 + seq, policies, unfriendly)
+                rs, _ = await redis_store.sweep(10_000 + seq, policies, unfriendly)
+                assert sorted(ms, key=repr) == sorted(rs, key=repr)
+        mine = sorted((s for page in [p async for p in memory.scan()] for s in page), key=repr)
+        theirs = sorted((s for page in [p async for p in redis_store.scan()] for s in page), key=repr)
+        assert mine == theirs
+        await redis_store.close()
+
+    asyncio.run(go())
+
+
+def test_settling_twice_records_events_once(backends, site):
+    async def go():
+        ledger = backends.ledger()
+        await ledger.open()
+        from rating.prepaid.ledger import NewOp
+        from rating.prepaid.records import Event
+        row, created = await ledger.commit(NewOp("k", "topup", b"x", Entries.one("A", "water", 5)))
+        again, created_again = await ledger.commit(NewOp("k", "topup", b"y", Entries.one("A", "water", 7)))
+        event = Event(EventType.RESTORED, "A", "water", 5, 1, "k")
+        await ledger.settle([Settlement(row.seq, b"r", [event])])
+        await ledger.settle([Settlement(row.seq, b"r", [event])])
+        counts = await ledger.counts()
+        found = await ledger.find("k")
+        await ledger.close()
+        return row, created, again, created_again, counts, found
+
+    row, created, again, created_again, counts, found = asyncio.run(go())
+    assert created and not created_again and again.seq == row.seq and again.payload_sha256 == b"x"
+    assert counts == {"ops": 1, "entries": 1, "events": 1}
+    assert found.applied and found.result == b"r"

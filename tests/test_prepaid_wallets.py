@@ -1,0 +1,119 @@
+"""Wallet policy: the [prepaid] table, friendly hours and the state machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from rating.errors import ConfigError
+from rating.prepaid.shards import SHARDS, balance_key, shard_of
+from rating.prepaid.wallets import (
+    EventType,
+    PrepaidPolicy,
+    Status,
+    WalletPolicy,
+    policy_from_mapping,
+    status_after_rebuild,
+    transition,
+)
+from rating.site import Site
+
+SITE = Site(time_zone="Asia/Kolkata", holidays=frozenset({dt.date(2025, 5, 1)}))
+E = EventType
+
+
+def at_local(year, month, day, hour, minute=0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=SITE.zone)
+
+
+def test_the_prepaid_table_reads_money_in_minor_units_and_spans_in_local_minutes():
+    policy = policy_from_mapping({
+        "account_lines_wallet": "maintenance",
+        "defaults": {"friendly_days": ["holiday"]},
+        "wallets": {"electricity": {"low_balance": "150.25", "emergency_credit": 50,
+                                    "restore_above": 10, "friendly_hours": ["18:00-09:00", "12:00-13:30"]},
+                    "parking": {"low_balance": 0}},
+    }, SITE)
+    electricity = policy.of("electricity")
+    assert (electricity.low_balance_minor, electricity.emergency_credit_minor,
+            electricity.restore_above_minor) == (15_025, 5_000, 1_000)
+    assert electricity.cut_off and electricity.friendly_minutes == ((1080, 540), (720, 810))
+    assert electricity.friendly_days == frozenset({"holiday"})  # from the defaults
+    assert not policy.of("parking").cut_off and not policy.of("maintenance").cut_off
+    assert policy.of("water").cut_off  # unlisted utility: defaults, cut-off by kind
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"wallets": {"maintenance": {"cut_off": True}}}, "art. 944"),
+    ({"wallets": {"special_maintenance_fund": {"cut_off": True}}}, "cannot cut"),
+    ({"wallets": {"electricity": {"low_balance": "1.005"}}}, "minor unit"),
+    ({"wallets": {"electricity": {"friendly_hours": ["25:00-01:00"]}}}, "span"),
+    ({"wallets": {"electricity": {"friendly_days": ["someday"]}}}, "unknown day"),
+    ({"wallets": {"electricity": {"emergency_credit": -1}}}, ">= 0"),
+    ({"wallets": {"electricity": {"emergency_credit": 10, "restore_above": -20}}}, "restore_above"),
+    ({"wallets": {"Electricity": {}}}, "wallet name"),
+    ({"wallet": {}}, "unknown key"),
+])
+def test_bad_prepaid_tables_are_refused_naming_the_field(table, message):
+    with pytest.raises(ConfigError) as info:
+        policy_from_mapping(table, SITE)
+    assert message in str(info.value)
+    assert "[prepaid]" in str(info.value)
+
+
+def test_friendly_hours_wrap_midnight_and_friendly_days_cover_holidays_and_weekdays():
+    p = WalletPolicy("electricity", cut_off=True, friendly_minutes=((18 * 60, 9 * 60),),
+                     friendly_days=frozenset({"sunday", "holiday"}))
+    assert p.is_friendly(at_local(2025, 5, 5, 21, 30), SITE)  # Monday night
+    assert p.is_friendly(at_local(2025, 5, 6, 8, 59), SITE)
+    assert not p.is_friendly(at_local(2025, 5, 6, 9, 0), SITE)
+    assert not p.is_friendly(at_local(2025, 5, 6, 17, 59), SITE)
+    assert p.is_friendly(at_local(2025, 5, 1, 12, 0), SITE)  # holiday
+    assert p.is_friendly(at_local(2025, 5, 4, 12, 0), SITE)  # Sunday
+    assert not p.is_friendly(at_local(2025, 5, 3, 12, 0), SITE)  # Saturday is not listed
+    # an aware UTC instant is judged in the site's zone: 16:00 UTC is 21:30 in Kolkata
+    assert p.is_friendly(dt.datetime(2025, 5, 5, 16, 0, tzinfo=dt.timezone.utc), SITE)
+
+
+P = WalletPolicy("electricity", low_balance_minor=100, emergency_credit_minor=50, restore_above_minor=20,
+                 cut_off=True)
+
+
+@pytest.mark.parametrize("status, balance, friendly, expected", [
+    (Status.OK, 100, False, (Status.OK, [])),
+    (Status.OK, 99, False, (Status.LOW, [E.LOW_BALANCE])),
+    (Status.LOW, 50, False, (Status.LOW, [])),
+    (Status.LOW, 150, False, (Status.OK, [])),
+    (Status.OK, -50, False, (Status.LOW, [E.LOW_BALANCE])),  # emergency credit reaches -50
+    (Status.OK, -51, False, (Status.CUT_OFF, [E.LOW_BALANCE, E.CUT_OFF])),
+    (Status.LOW, -51, True, (Status.DEFERRED, [E.CUT_OFF_DEFERRED])),
+    (Status.DEFERRED, -60, True, (Status.DEFERRED, [])),
+    (Status.DEFERRED, -60, False, (Status.CUT_OFF, [E.CUT_OFF])),
+    (Status.DEFERRED, 0, True, (Status.LOW, [E.RESTORED])),
+    (Status.CUT_OFF, -100, False, (Status.CUT_OFF, [])),
+    (Status.CUT_OFF, 19, False, (Status.CUT_OFF, [])),  # above the cut line, below restore_above
+    (Status.CUT_OFF, 20, True, (Status.LOW, [E.RESTORED])),
+    (Status.CUT_OFF, 500, False, (Status.OK, [E.RESTORED])),
+])
+def test_the_wallet_state_machine(status, balance, friendly, expected):
+    assert transition(P, status, balance, friendly) == expected
+
+
+def test_a_wallet_that_cannot_cut_only_warns():
+    maintenance = PrepaidPolicy().of("maintenance")
+    assert transition(maintenance, Status.OK, -10**9, False) == (Status.LOW, [E.LOW_BALANCE])
+
+
+def test_rebuilt_states_follow_the_last_event():
+    assert status_after_rebuild(P, E.CUT_OFF, 10**6) == Status.CUT_OFF
+    assert status_after_rebuild(P, E.CUT_OFF_DEFERRED, -100) == Status.DEFERRED
+    assert status_after_rebuild(P, E.RESTORED, 50) == Status.LOW
+    assert status_after_rebuild(P, None, 500) == Status.OK
+
+
+def test_shards_are_a_stable_hash_of_the_account_id():
+    assert shard_of("F0001") == shard_of("F0001") < SHARDS
+    assert balance_key("F0001") == f"{{s{shard_of('F0001')}}}:bal:F0001"
+    assert len({shard_of(f"A{i}") for i in range(2000)}) == SHARDS
+    assert shard_of("F0001") == 12  # crc32: the same in every process and version
