@@ -10,10 +10,14 @@ cdef extern from *:
     static inline int rating_add_overflow(int64_t a, int64_t b, int64_t *out) {
         return __builtin_add_overflow(a, b, out);
     }
+    static inline void rating_prefetch_write(const void *p) {
+        __builtin_prefetch(p, 1, 3);
+    }
     """
     ctypedef long long int128 "rating_int128"
     bint mul_overflow "rating_mul_overflow"(int64_t a, int64_t b, int64_t *out) noexcept nogil
     bint add_overflow "rating_add_overflow"(int64_t a, int64_t b, int64_t *out) noexcept nogil
+    void prefetch_write "rating_prefetch_write"(const void *p) noexcept nogil
 
 # Per-meter record of the consumption kernel: static settings and running
 # state in one 64-byte line, because the arrival-order loop touches a

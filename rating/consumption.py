@@ -38,6 +38,8 @@ ANOMALY_REASONS = {
     "spike": "consumption per hour above the meter's max_rate_per_hour",
 }
 ROLLOVER_CODE = ANOMALY_CODES.index("rollover")
+UNTOUCHED = np.iinfo(np.int64).min  # the kernel's mark of a bucket no reading reached
+CHUNK_ROWS = 1 << 20
 UNKNOWN_METER_INDEX = -1
 NULL_VALUE_INDEX = -2
 INT32_MAX = np.iinfo(np.int32).max
@@ -126,22 +128,36 @@ def rate_consumption(
         return _empty_periods(), _anomalies_only(meter_index)
     start_us, end_us = _time_range(first_us, last_us, states, present_meters)
     layout = _Layout(keys, present_meters, start_us, end_us, states)
-    bucket_qty = np.zeros(layout.bucket_total, dtype=np.int64)
-    touched = np.zeros(layout.bucket_total, dtype=np.uint8)
-    anomaly_row = np.empty(len(meter_index), dtype=np.int64)
-    anomaly_code = np.empty(len(meter_index), dtype=np.uint8)
-    anomaly_delta = np.empty(len(meter_index), dtype=np.int64)
-    count, error, error_row = accumulate(
-        meter_index, ts_us, value_qty, states, layout.bounds_us, layout.slots,
-        layout.period_slots, bucket_qty, touched, anomaly_row, anomaly_code, anomaly_delta,
+    bucket_qty = np.full(layout.bucket_total, UNTOUCHED, dtype=np.int64)
+    anomalies = _run_chunks(meter_index, ts_us, value_qty, states, layout, bucket_qty)
+    return layout.touched_periods(bucket_qty), anomalies
+
+
+def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_qty) -> Anomalies:
+    """The kernel over slices of CHUNK_ROWS readings, so its anomaly buffers
+    stay small whatever the batch size."""
+    size = min(len(meter_index), CHUNK_ROWS)
+    row, code, delta = (np.empty(size, np.int64), np.empty(size, np.uint8), np.empty(size, np.int64))
+    found: list[Anomalies] = []
+    for start in range(0, len(meter_index), CHUNK_ROWS):
+        chunk = slice(start, start + CHUNK_ROWS)
+        count, error, error_row = accumulate(
+            meter_index[chunk], ts_us[chunk], value_qty[chunk], states, layout.bounds_us,
+            layout.slots, bucket_qty, row, code, delta,
+        )
+        if error:
+            what = "consumption of one reading" if error == 1 else "a period's consumption"
+            raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range",
+                                      where=f"row {start + error_row + 1}")
+        if count:
+            found.append(Anomalies(row[:count] + start, code[:count].copy(), delta[:count].copy()))
+    if not found:
+        return Anomalies(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int64))
+    return Anomalies(
+        row=np.concatenate([a.row for a in found]),
+        code=np.concatenate([a.code for a in found]),
+        delta_qty=np.concatenate([a.delta_qty for a in found]),
     )
-    if error:
-        what = "consumption of one reading" if error == 1 else "a period's consumption"
-        raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range", where=f"row {error_row + 1}")
-    anomalies = Anomalies(
-        anomaly_row[:count].copy(), anomaly_code[:count].copy(), anomaly_delta[:count].copy()
-    )
-    return layout.touched_periods(bucket_qty, touched), anomalies
 
 
 class _Layout:
@@ -151,7 +167,7 @@ class _Layout:
                  states: np.ndarray):
         key_of = keys.of_meter[present]
         self.groups: list[tuple[Timeline, np.ndarray, np.ndarray]] = []
-        bounds, slots, period_slots = [], [], []
+        bounds, slots = [], []
         offset = 0
         bucket_base = np.zeros(len(present), dtype=np.int64)
         block_sizes = np.zeros(len(present), dtype=np.int64)
@@ -165,7 +181,6 @@ class _Layout:
             bounds.append(timeline.bounds_us)
             # slots and bounds share positions; the extra slot is never read
             slots.append(np.append(timeline.slots, 0))
-            period_slots.append(np.append(timeline.period_slots, 0))
             self.groups.append((timeline, meters, members))
             offset += len(timeline.bounds_us)
         bucket_base[1:] = np.cumsum(block_sizes)[:-1]
@@ -174,9 +189,9 @@ class _Layout:
         self.bucket_base = bucket_base
         self.bounds_us = np.concatenate(bounds)
         self.slots = np.concatenate(slots).astype(np.int32)
-        self.period_slots = np.concatenate(period_slots).astype(np.int32)
 
-    def touched_periods(self, bucket_qty: np.ndarray, touched: np.ndarray) -> PeriodQuantities:
+    def touched_periods(self, bucket_qty: np.ndarray) -> PeriodQuantities:
+        """(meter, period) pairs with any touched bucket; untouched TOU slots count 0."""
         tou_width = max(t.tou_count for t, _, _ in self.groups)
         parts = []
         for timeline, meters, members in self.groups:
@@ -184,8 +199,9 @@ class _Layout:
             bases = self.bucket_base[members]
             cells = bases[:, None] + np.arange(n_periods * tou)
             qty = bucket_qty[cells].reshape(len(meters), n_periods, tou)
-            hit = touched[bases[:, None] + np.arange(n_periods) * tou] == 1
-            rows, periods = np.nonzero(hit)
+            untouched = qty == UNTOUCHED
+            rows, periods = np.nonzero(~untouched.all(axis=2))
+            qty[untouched] = 0
             padded = np.zeros((len(rows), tou_width), dtype=np.int64)
             padded[:, :tou] = qty[rows, periods]
             starts = np.array([_day_number(d) for d in timeline.period_starts], dtype=np.int32)

@@ -26,7 +26,6 @@ _ONE_US = dt.timedelta(microseconds=1)
 class Timeline:
     bounds_us: np.ndarray  # int64 (S + 1,)
     slots: np.ndarray  # int32 (S,): bucket slot of each segment
-    period_slots: np.ndarray  # int32 (S,): slot of the segment's period (tou 0)
     period_starts: list[dt.date]  # local first day of each period
     period_ends: list[dt.date]  # local first day of the next period
     tou_count: int
@@ -97,7 +96,6 @@ def build_timeline(cycle: Cycle, tariff: Tariff, site: Site, start_us: int, end_
     last_day = local_date_of_us(end_us, site)
     bounds: list[int] = []
     slots: list[int] = []
-    period_slots: list[int] = []
     starts: list[dt.date] = []
     ends: list[dt.date] = []
     period_start = first
@@ -118,7 +116,6 @@ def build_timeline(cycle: Cycle, tariff: Tariff, site: Site, start_us: int, end_
                     continue  # same bucket continues across midnight
                 bounds.append(local_instant_us(day, start_minute, site))
                 slots.append(slot)
-                period_slots.append(base)
             day += dt.timedelta(days=1)
         starts.append(period_start)
         ends.append(period_end)
@@ -127,7 +124,6 @@ def build_timeline(cycle: Cycle, tariff: Tariff, site: Site, start_us: int, end_
     return Timeline(
         bounds_us=np.array(bounds, dtype=np.int64),
         slots=np.array(slots, dtype=np.int32),
-        period_slots=np.array(period_slots, dtype=np.int32),
         period_starts=starts,
         period_ends=ends,
         tou_count=tou_count,

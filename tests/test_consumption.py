@@ -127,3 +127,17 @@ def test_null_values_are_reported_not_priced():
                                           np.array([0]), states, keys)
     assert codes(anomalies) == [(0, "null_value", 0)]
     assert len(periods.meter_index) == 0
+
+
+def test_chunked_kernel_runs_give_the_same_result(monkeypatch):
+    rows = [("m", "2026-11-02T10:00:00+05:30", 0), ("m", "2026-11-02T10:15:00+05:30", 100),
+            ("m", "2026-11-02T10:15:00+05:30", 100), ("m", "2026-11-02T10:30:00+05:30", 50),
+            ("m", "2026-11-02T10:45:00+05:30", 400), ("x", "2026-11-02T10:45:00+05:30", 1)]
+    registry, keys, states = setup(Meter("m", "a", "E"))
+    whole, whole_anomalies = run(registry, keys, states, rows)
+    monkeypatch.setattr("rating.consumption.CHUNK_ROWS", 2)
+    registry, keys, states = setup(Meter("m", "a", "E"))
+    chunked, chunked_anomalies = run(registry, keys, states, rows)
+    assert codes(chunked_anomalies) == codes(whole_anomalies) == [
+        (2, "duplicate", 0), (3, "negative_delta", -50), (5, "unknown_meter", 0)]
+    assert chunked.qty.tolist() == whole.qty.tolist() == [[400]]

@@ -22,8 +22,7 @@ from rating.consumption import STATE_DTYPE
 one = np.zeros(1, np.int64)
 try:
     accumulate(np.zeros(1, np.int32), one, one, np.zeros(0, STATE_DTYPE), one,
-               np.zeros(1, np.int32), np.zeros(1, np.int32), one, np.zeros(1, np.uint8),
-               one, np.zeros(1, np.uint8), one)
+               np.zeros(1, np.int32), one, one, np.zeros(1, np.uint8), one)
 except IndexError as error:
     print("bounds checked:", error)
 """
