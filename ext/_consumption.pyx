@@ -5,7 +5,7 @@
 # "Splitting an interval over boundaries".
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
-from libc.stdint cimport INT64_MIN
+from libc.stdint cimport INT64_MAX, INT64_MIN
 
 from _types cimport MeterState, add_overflow, int128, mul_overflow, prefetch_write
 
@@ -217,22 +217,16 @@ def survey(const int32_t[::1] meter_index, const int64_t[::1] ts_us, uint8_t[::1
     """One pass before rating: marks present[m] for every known meter and
     returns (min ts, max ts) over readings of known meters ((0, -1) if none)."""
     cdef int64_t i, n = meter_index.shape[0]
-    cdef int64_t t, low = 0, high = -1
+    cdef int64_t t, low = INT64_MAX, high = INT64_MIN
     cdef int32_t m
-    cdef bint seen = False
     with nogil:
         for i in range(n):
             m = meter_index[i]
-            if m < 0:
-                continue
-            present[m] = 1
-            t = ts_us[i]
-            if not seen:
-                low = t
-                high = t
-                seen = True
-            elif t < low:
-                low = t
-            elif t > high:
-                high = t
+            if m >= 0:
+                present[m] = 1
+                t = ts_us[i]
+                low = t if t < low else low
+                high = t if t > high else high
+    if low > high:
+        return 0, -1
     return low, high
