@@ -57,8 +57,20 @@ class Backends:
 
     def ledger(self) -> Ledger:
         if self.postgres is None:
-            return SqliteLedger(self.folder / "ledger.db")
+            return SqliteLedger(self.folder / "data" / "ledger.db")
         return PostgresLedger(self.postgres.dsn, schema=self.schema)
+
+    def settings(self, **overrides):
+        """Server settings on these backends (any free port)."""
+        from rating.server.settings import Settings
+
+        values = dict(port=0, data_dir=str(self.folder / "data"), log_format="text",
+                      sweep_interval_s=3600.0, grace_s=5.0)
+        if self.redis is not None:
+            values.update(redis_url=self.redis.url, postgres_dsn=self.postgres.dsn,
+                          postgres_schema=self.schema)
+        values.update(overrides)
+        return Settings(**values).check()
 
     def service(self, docs: SiteDocs | None = None, *, clock=time.time, limits: Limits | None = None,
                 **kwargs) -> PrepaidService:

@@ -258,7 +258,7 @@ def test_an_unknown_meter_is_refused_naming_it_and_changes_nothing(backends, sit
         sync_redis.Redis.from_url(backends.redis.url).flushall()
         backends.schema += "b"
     else:
-        (backends.folder / "ledger.db").unlink()
+        (backends.folder / "data" / "ledger.db").unlink()
     assert with_bad.equals(asyncio.run(go(False)))
 
 

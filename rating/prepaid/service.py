@@ -90,13 +90,13 @@ class PrepaidService:
         self._settle_queue: asyncio.Queue[Settlement] = asyncio.Queue()
         self._settler: asyncio.Task | None = None
         self._events_changed = asyncio.Condition()
-        self._store_healthy = True
         # Operations this process committed and has not settled yet: a retry of
         # one waits for its settlement instead of applying it a second time.
         self._unsettled: dict[int, asyncio.Event] = {}
         self._stranded: dict[int, tuple[OpRow, Entries]] = {}  # committed, store down
         self._stranded_signal = asyncio.Event()
         self._retrier: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()  # commits and applies that outlive their callers
         self._since_checkpoint = 0
         self._planner_stale = False  # a commit failed without saying whether it happened
         self.config_version = 0
@@ -132,7 +132,9 @@ class PrepaidService:
             self.meter_wallets.setdefault(meter.account_id, set()).add(meter.wallet)
 
     async def close(self) -> None:
-        """Settle what is queued, then close the backends."""
+        """Finish what was begun, settle what is queued, then close the backends."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._settler is not None:
             await self._settle_queue.join()
         for task in (self._settler, self._retrier):
@@ -181,6 +183,16 @@ class PrepaidService:
     async def deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
                      deadline: float | None = None) -> DeductionResult:
         """Rate one batch and debit each account wallet once (idempotent by batch id)."""
+        begun = await self.begin_deduct(batch_id, readings, payload_sha256, deadline=deadline)
+        return await self.finish_deduct(begun)
+
+    async def begin_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
+                           deadline: float | None = None) -> DeductionResult | asyncio.Future:
+        """Rate and commit one batch; returns its result if it is a retry, else
+        a future of the result while the store applies it. A stream begins its
+        next batch while this one is applied: batches are rated in the order
+        they begin. Once the commit starts, cancelling the caller does not stop
+        it: the operation is committed, applied and settled all the same."""
         check_key(batch_id, "batch_id")
         key = f"batch:{batch_id}"
         async with self._keys.hold(key):
@@ -191,16 +203,37 @@ class PrepaidService:
                 raise errors.TooLarge(f"batch has {readings.num_rows} readings; at most "
                                       f"{self.limits.batch_rows_max}", limit="batch_rows_max")
             await self._store_ready()
-            async with self._rating:
-                _check_deadline(deadline)
-                row, plan = await self._commit_deduction(key, batch_id, readings, payload_sha256)
-            if plan is None:  # another process committed it first
+            work = self._spawn(self._commit_then_apply(key, batch_id, readings, payload_sha256, deadline))
+            row, applying = await asyncio.shield(work)
+            if applying is None:  # another process committed it first
                 return await self._replay_deduction(row, payload_sha256, batch_id)
-            applied = await self._apply_committed(row, plan.entries, deadline=deadline)
-            result = self._deduction_result(row, batch_id, plan.entries, applied, plan.readings,
-                                            plan.anomalies)
-            self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
-            return result
+            return applying
+
+    async def finish_deduct(self, begun: DeductionResult | asyncio.Future) -> DeductionResult:
+        if isinstance(begun, DeductionResult):
+            return begun
+        return await asyncio.shield(begun)
+
+    async def _commit_then_apply(self, key, batch_id, readings, payload_sha256, deadline):
+        async with self._rating:
+            _check_deadline(deadline)
+            row, plan = await self._commit_deduction(key, batch_id, readings, payload_sha256)
+        if plan is None:
+            return row, None
+        return row, self._spawn(self._apply_deduction(row, batch_id, plan, deadline))
+
+    async def _apply_deduction(self, row: OpRow, batch_id: str, plan, deadline) -> DeductionResult:
+        applied = await self._apply_committed(row, plan.entries, deadline=deadline)
+        result = self._deduction_result(row, batch_id, plan.entries, applied, plan.readings, plan.anomalies)
+        self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
+        return result
+
+    def _spawn(self, coro) -> asyncio.Task:
+        """A task that runs to its end even if whoever awaits it is cancelled."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _commit_deduction(self, key, batch_id, readings, payload_sha256):
         if self._planner_stale:
@@ -305,28 +338,36 @@ class PrepaidService:
             if row is None:
                 await self._store_ready()
                 _check_deadline(deadline)
-                entries = Entries.one(movement.account_id, movement.wallet, movement.change_minor)
-                floor = (movement.account_id, movement.wallet, 0) if movement.kind == "refund" else None
-                op = NewOp(key, movement.kind, payload_sha256, entries, request=movement.canonical(),
-                           floor=floor, created_us=self._now_us())
-                try:
-                    row, created = await self.ledger.commit(op)
-                except LedgerUnavailable as exc:
-                    raise errors.Unavailable(f"ledger: {exc}") from exc
-                except LimitExceeded as exc:
-                    raise errors.InsufficientBalance(
-                        f"refund of {movement.amount_minor} exceeds the balance {exc.balance_minor} of "
-                        f"wallet {movement.wallet!r} of account {movement.account_id!r}",
-                        balance_minor=exc.balance_minor, amount_minor=movement.amount_minor) from None
-                if created:
-                    applied = await self._apply_committed(row, entries, deadline=deadline)
-                    result = MovementResult(movement.key, row.seq, movement.account_id, movement.wallet,
-                                            movement.change_minor, int(applied.balances_minor[0]),
-                                            Status(int(applied.statuses[0])), applied.events)
-                    self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
+                work = self._spawn(self._commit_movement(key, movement, payload_sha256, deadline))
+                row, result = await asyncio.shield(work)
+                if result is not None:
                     return result
             check_replay(row, movement.kind, payload_sha256, movement.key)
             return MovementResult.from_bytes(await self._settled_result(row))
+
+    async def _commit_movement(self, key: str, movement: Movement, payload_sha256: bytes,
+                               deadline: float | None) -> tuple[OpRow, MovementResult | None]:
+        entries = Entries.one(movement.account_id, movement.wallet, movement.change_minor)
+        floor = (movement.account_id, movement.wallet, 0) if movement.kind == "refund" else None
+        op = NewOp(key, movement.kind, payload_sha256, entries, request=movement.canonical(),
+                   floor=floor, created_us=self._now_us())
+        try:
+            row, created = await self.ledger.commit(op)
+        except LedgerUnavailable as exc:
+            raise errors.Unavailable(f"ledger: {exc}") from exc
+        except LimitExceeded as exc:
+            raise errors.InsufficientBalance(
+                f"refund of {movement.amount_minor} exceeds the balance {exc.balance_minor} of "
+                f"wallet {movement.wallet!r} of account {movement.account_id!r}",
+                balance_minor=exc.balance_minor, amount_minor=movement.amount_minor) from None
+        if not created:
+            return row, None
+        applied = await self._apply_committed(row, entries, deadline=deadline)
+        result = MovementResult(movement.key, row.seq, movement.account_id, movement.wallet,
+                                movement.change_minor, int(applied.balances_minor[0]),
+                                Status(int(applied.statuses[0])), applied.events)
+        self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
+        return row, result
 
     def _check_movement(self, m: Movement) -> None:
         check_key(m.key, "idempotency_key")
@@ -474,14 +515,13 @@ class PrepaidService:
             raise errors.Unavailable(f"ledger: {exc}") from exc
 
     async def _store_ready(self) -> None:
-        """Refuse early (nothing committed) when the store is known to be down."""
-        if self._store_healthy:
-            return
+        """Refuse before committing (nothing applied) when the store is down: one
+        ping per operation narrows "committed but not applied" to a store that
+        dies in the milliseconds between this ping and the apply."""
         try:
             await self.store.ping()
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
-        self._store_healthy = True
 
     def _policies(self, wallets) -> tuple[dict[str, WalletPolicy], dict[str, bool]]:
         now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
@@ -528,7 +568,6 @@ class PrepaidService:
                 applied = await self.store.apply(row.seq, entries, policies, friendly)
                 break
             except StoreUnavailable as exc:
-                self._store_healthy = False
                 if time.monotonic() + pause > give_up:
                     raise errors.Unavailable(
                         f"balance store: {exc}; the operation is committed and will be applied when "

@@ -1,0 +1,11 @@
+"""The gRPC server (grpc.aio): a thin shell over rating.prepaid and rating.engine.
+
+- settings.py      what the server runs with: flags, environment, a config file
+- status.py        errors -> gRPC status codes with google.rpc-style details
+- arrow_io.py      Arrow IPC bytes <-> tables, validated
+- interceptors.py  bearer-token authentication and the access log
+- servicers.py     RatingService and PrepaidService handlers
+- health.py        grpc.health.v1.Health
+- reflection.py    grpc.reflection v1 and v1alpha
+- app.py           building, starting and draining the server; structured logs
+"""

@@ -1,0 +1,183 @@
+"""Build, start and drain the gRPC server; structured logs.
+
+`serve(settings)` runs until SIGTERM or SIGINT, then drains: health turns
+NOT_SERVING, streams stop taking new batches and answer the ones they hold,
+in-flight calls get `grace_s` to finish, answered operations are settled
+into the ledger, and the backends are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from rating.prepaid import errors
+from rating.prepaid.ledger import Ledger
+from rating.prepaid.service import Limits, PrepaidService
+from rating.prepaid.sitedocs import SiteDocs
+from rating.prepaid.store import BalanceStore
+from rating.server.health import HealthServicer, Serving
+from rating.server.interceptors import BearerAuth
+from rating.server.reflection import add_reflection
+from rating.server.servicers import PrepaidServicer, RatingServicer
+from rating.server.settings import Settings
+from rating.v1 import health_pb2_grpc, rating_pb2, rating_pb2_grpc
+
+log = logging.getLogger("rating.server")
+SERVICES = [rating_pb2.DESCRIPTOR.services_by_name[name].full_name
+            for name in ("RatingService", "PrepaidService")]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg and the record's `fields`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": round(record.created, 6), "level": record.levelname.lower(), "logger": record.name,
+                 "msg": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("rating")
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    root.propagate = False
+
+
+def backends(settings: Settings) -> tuple[BalanceStore, Ledger]:
+    if settings.redis_url:
+        from rating.prepaid.store_redis import RedisStore
+        store: BalanceStore = RedisStore(settings.redis_url)
+    else:
+        from rating.prepaid.store_memory import MemoryStore
+        store = MemoryStore()
+    if settings.postgres_dsn:
+        from rating.prepaid.ledger_postgres import PostgresLedger
+        ledger: Ledger = PostgresLedger(settings.postgres_dsn, schema=settings.postgres_schema)
+    else:
+        from rating.prepaid.ledger_sqlite import SqliteLedger
+        ledger = SqliteLedger(Path(settings.data_dir) / "ledger.db")
+    return store, ledger
+
+
+def make_service(settings: Settings, **kwargs) -> PrepaidService:
+    store, ledger = backends(settings)
+    docs = SiteDocs.from_site_file(settings.site) if settings.site else None
+    limits = Limits(batch_rows_max=settings.batch_rows_max, apply_retry_s=settings.apply_retry_s)
+    return PrepaidService(store, ledger, docs=docs, limits=limits, **kwargs)
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, int]]:
+    ms = lambda seconds: int(seconds * 1000)  # noqa: E731
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", ms(settings.keepalive_time_s)),
+        ("grpc.keepalive_timeout_ms", ms(settings.keepalive_timeout_s)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.min_ping_interval_s)),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.so_reuseport", 0),  # a port in use is an error, not a second listener
+    ]
+    if settings.max_connection_idle_s > 0:
+        options.append(("grpc.max_connection_idle_ms", ms(settings.max_connection_idle_s)))
+    return options
+
+
+def credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if not settings.tls_cert:
+        return None
+    key, cert = Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes()
+    ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
+                                       require_client_auth=ca is not None)
+
+
+class Running:
+    """A started server and what it needs to stop."""
+
+    def __init__(self, server: grpc.aio.Server, service: PrepaidService, prepaid: PrepaidServicer,
+                 health: HealthServicer, port: int, settings: Settings):
+        self.server, self.service, self.prepaid, self.health = server, service, prepaid, health
+        self.port, self.settings = port, settings
+        self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                swept = await self.service.sweep()
+                if swept:
+                    log.info("cut off %d wallets after their friendly hours", len(swept))
+            except errors.PrepaidError as exc:
+                log.warning("sweep of deferred cut-offs failed: %s", exc.message)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        grace_s = self.settings.grace_s if grace_s is None else grace_s
+        started = time.monotonic()
+        log.info("draining", extra={"fields": {"grace_s": grace_s}})
+        await self.health.set_all(Serving.NOT_SERVING)
+        self.prepaid.draining.set()
+        self._sweeper.cancel()
+        await self.server.stop(grace_s)
+        await self.service.close()
+        log.info("stopped", extra={"fields": {"drain_ms": round((time.monotonic() - started) * 1000, 1)}})
+
+
+async def start(settings: Settings, service: PrepaidService | None = None) -> Running:
+    """Start the backends and the server; returns once it listens."""
+    service = service or make_service(settings)
+    await service.start()
+    tokens = settings.all_tokens()
+    server = grpc.aio.server(options=grpc_options(settings), interceptors=[BearerAuth(tokens)],
+                             maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
+    prepaid = PrepaidServicer(service, stream_window=settings.stream_window)
+    rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
+    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
+    health = HealthServicer(SERVICES)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    add_reflection(server, [*SERVICES, "grpc.health.v1.Health"])
+    address = f"{settings.host}:{settings.port}"
+    creds = credentials(settings)
+    port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+    await server.start()
+    if settings.port_file:
+        tmp = Path(f"{settings.port_file}.tmp")
+        tmp.write_text(str(port))
+        os.replace(tmp, settings.port_file)
+    log.info("serving", extra={"fields": {
+        "address": f"{settings.host}:{port}", "tls": bool(creds), "mutual_tls": bool(settings.tls_client_ca),
+        "auth": "bearer" if tokens else "off", "store": service.store.name, "ledger": service.ledger.name,
+        "meters": len(service.config.registry.meters), "config_version": service.config_version}})
+    if not tokens:
+        log.warning("no bearer tokens configured: authentication is off")
+    return Running(server, service, prepaid, health, port, settings)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop."""
+    running = await start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()

@@ -1,0 +1,29 @@
+"""Arrow IPC bytes in and out of the API, validated before anything reads them."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from rating.prepaid.errors import InvalidArgument
+from rating.prepaid.records import table_bytes
+
+__all__ = ["read_ipc", "table_bytes"]
+
+
+def read_ipc(data: bytes, *, what: str = "readings") -> pa.Table:
+    """A table from Arrow IPC stream or file bytes; INVALID_ARGUMENT when they
+    are empty, not Arrow IPC, or structurally invalid (checked in full, so no
+    kernel ever reads a bad offset or length)."""
+    if not data:
+        raise InvalidArgument(f"{what} is empty: send an Arrow IPC stream", field=what)
+    buffer = pa.py_buffer(data)
+    try:
+        if data[:6] == b"ARROW1":
+            table = ipc.open_file(buffer).read_all()
+        else:
+            table = ipc.open_stream(buffer).read_all()
+        table.validate(full=True)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidArgument(f"{what} is not valid Arrow IPC: {exc}", field=what) from None
+    return table

@@ -1,0 +1,284 @@
+"""RatingService and PrepaidService handlers: decode, call rating.prepaid, encode.
+
+No business rule lives here. Errors become statuses in one place
+(rating.server.status); every call is logged once, with its outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import deque
+
+from google.protobuf import timestamp_pb2
+
+from rating.engine import rate
+from rating.prepaid import errors
+from rating.prepaid.idempotency import sha256
+from rating.prepaid.records import DeductionResult, Event, Movement, WalletState
+from rating.prepaid.service import BalanceFilter, PrepaidService
+from rating.prepaid.wallets import Status, WalletPolicy
+from rating.server.arrow_io import read_ipc, table_bytes
+from rating.server.status import abort, as_prepaid_error, code_of
+from rating.v1 import rating_pb2 as pb
+from rating.v1 import rating_pb2_grpc
+
+log = logging.getLogger("rating.server")
+
+METHODS = {pb.PAYMENT_METHOD_UNSPECIFIED: "", pb.PAYMENT_METHOD_ONLINE: "online",
+           pb.PAYMENT_METHOD_CASH: "cash", pb.PAYMENT_METHOD_CHEQUE: "cheque",
+           pb.PAYMENT_METHOD_BANK_TRANSFER: "bank_transfer"}
+_END = object()
+
+
+def _deadline(context) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+def _log_call(method: str, started: float, code: str, **fields) -> None:
+    level = logging.INFO if code in ("OK", "CANCELLED") else logging.WARNING
+    log.log(level, "%s %s", method, code,
+            extra={"fields": {"method": method, "code": code,
+                              "duration_ms": round((time.monotonic() - started) * 1000, 3), **fields}})
+
+
+def unary(method: str):
+    """Map errors to statuses and log the call."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        async def handler(self, request, context):
+            started = time.monotonic()
+            try:
+                response = await fn(self, request, context)
+            except (errors.PrepaidError, ValueError) as exc:
+                error = as_prepaid_error(exc)
+                _log_call(method, started, code_of(error).name, reason=error.reason, error=error.message)
+                await abort(context, error)
+            _log_call(method, started, "OK")
+            return response
+        return handler
+    return wrap
+
+
+def streaming(method: str):
+    def wrap(fn):
+        @functools.wraps(fn)
+        async def handler(self, request, context):
+            started, sent = time.monotonic(), 0
+            try:
+                async for response in fn(self, request, context):
+                    sent += 1
+                    yield response
+            except (errors.PrepaidError, ValueError) as exc:
+                error = as_prepaid_error(exc)
+                _log_call(method, started, code_of(error).name, reason=error.reason, error=error.message,
+                          responses=sent)
+                await abort(context, error)
+            except asyncio.CancelledError:
+                _log_call(method, started, "CANCELLED", responses=sent)
+                raise
+            _log_call(method, started, "OK", responses=sent)
+        return handler
+    return wrap
+
+
+def _timestamp(at_us: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=at_us // 1_000_000, nanos=(at_us % 1_000_000) * 1000)
+
+
+def event_message(e: Event) -> pb.BalanceEvent:
+    return pb.BalanceEvent(cursor=str(e.cursor) if e.cursor else "", type=int(e.type),
+                           account_id=e.account_id, wallet=e.wallet, balance_minor=e.balance_minor,
+                           at=_timestamp(e.at_us), cause=e.cause)
+
+
+def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductResponse:
+    return pb.DeductResponse(
+        batch_id=result.batch_id, sequence=result.sequence, deductions=table_bytes(result.deductions),
+        events=[event_message(e) for e in result.events], readings=result.readings,
+        anomalies=result.anomalies.num_rows, anomaly_rows=table_bytes(result.anomalies),
+        deducted_minor=result.deducted_minor, replayed=result.replayed, window=window)
+
+
+def wallet_message(state: WalletState, policy: WalletPolicy) -> pb.WalletBalance:
+    return pb.WalletBalance(wallet=state.wallet, balance_minor=state.balance_minor, status=int(state.status),
+                            low_balance_minor=policy.low_balance_minor,
+                            cut_off_below_minor=policy.cut_below_minor if policy.cut_off else 0)
+
+
+class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
+    def __init__(self, service: PrepaidService):
+        self.service = service
+
+    @unary("RateBatch")
+    async def RateBatch(self, request, context):
+        table = read_ipc(request.readings)
+        config = self.service.config
+        result = await asyncio.to_thread(rate, table, config=config)  # stateless: off the event loop
+        return pb.RateBatchResponse(charges=table_bytes(result.charges),
+                                    anomalies=table_bytes(result.anomalies), readings=table.num_rows)
+
+
+class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
+    def __init__(self, service: PrepaidService, *, stream_window: int = 8):
+        self.service = service
+        self.stream_window = stream_window
+        self.draining = asyncio.Event()
+
+    # ---- deductions --------------------------------------------------------------------------
+
+    @unary("Deduct")
+    async def Deduct(self, request, context):
+        table = read_ipc(request.readings)
+        result = await self.service.deduct(request.batch_id, table, sha256(request.readings),
+                                           deadline=_deadline(context))
+        return deduct_response(result)
+
+    @streaming("StreamDeduct")
+    async def StreamDeduct(self, request_iterator, context):
+        """Batches are rated and committed in the order they arrive; while one
+        is applied to the balance store the next is already rated. Answers go
+        out in order. At most `stream_window` batches wait unanswered: the
+        reader stops taking messages and HTTP/2 flow control holds the client.
+        An error ends the stream after the answers of the batches before it."""
+        window = self.stream_window
+        inbox: asyncio.Queue = asyncio.Queue(maxsize=window)
+        reader = asyncio.ensure_future(self._pump(request_iterator, inbox))
+        inflight: deque[asyncio.Future] = deque()
+        next_request: asyncio.Future | None = None
+        ended = failure = None
+        try:
+            while True:
+                if next_request is None and not ended and failure is None and len(inflight) < window:
+                    next_request = asyncio.ensure_future(inbox.get())
+                waiting = [f for f in (next_request, inflight[0] if inflight else None) if f is not None]
+                if not waiting:
+                    break
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if inflight and inflight[0].done():
+                    yield deduct_response(await self.service.finish_deduct(inflight.popleft()), window=window)
+                    continue
+                if next_request is None or not next_request.done():
+                    continue
+                request, next_request = next_request.result(), None
+                if request is _END:
+                    ended = True
+                elif isinstance(request, BaseException):
+                    failure = request
+                else:
+                    try:
+                        begun = await self.service.begin_deduct(
+                            request.batch_id, read_ipc(request.readings), sha256(request.readings))
+                    except (errors.PrepaidError, ValueError) as exc:
+                        failure = exc  # answer the batches before it first
+                        continue
+                    if isinstance(begun, DeductionResult):
+                        done = asyncio.get_running_loop().create_future()
+                        done.set_result(begun)
+                        begun = done
+                    inflight.append(begun)
+            if failure is not None:
+                raise failure
+            if self.draining.is_set():
+                raise errors.Unavailable("the server is shutting down: resend the batches not answered")
+        finally:
+            reader.cancel()
+            if next_request is not None:
+                next_request.cancel()
+
+    async def _pump(self, request_iterator, inbox: asyncio.Queue) -> None:
+        try:
+            async for request in request_iterator:
+                if self.draining.is_set():
+                    break
+                await inbox.put(request)
+            await inbox.put(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the client went away or sent garbage
+            await inbox.put(exc)
+
+    # ---- movements ---------------------------------------------------------------------------
+
+    async def _move(self, kind: str, request, context) -> pb.MovementResponse:
+        method = METHODS.get(request.method)
+        if method is None:
+            raise errors.InvalidArgument(f"unknown payment method {request.method}", field="method")
+        movement = Movement(kind, request.idempotency_key, request.account_id, request.wallet,
+                            request.amount_minor, method, request.reason, request.reference)
+        r = await self.service.move(movement, deadline=_deadline(context))
+        return pb.MovementResponse(idempotency_key=r.key, sequence=r.sequence, account_id=r.account_id,
+                                   wallet=r.wallet, amount_minor=r.amount_minor,
+                                   balance_minor=r.balance_minor, status=int(r.status),
+                                   events=[event_message(e) for e in r.events], replayed=r.replayed)
+
+    @unary("TopUp")
+    async def TopUp(self, request, context):
+        return await self._move("topup", request, context)
+
+    @unary("Refund")
+    async def Refund(self, request, context):
+        return await self._move("refund", request, context)
+
+    @unary("Adjust")
+    async def Adjust(self, request, context):
+        return await self._move("adjust", request, context)
+
+    # ---- balances and events -----------------------------------------------------------------
+
+    def _account_message(self, account_id: str, wallets) -> pb.AccountBalance:
+        site = self.service.config.site
+        return pb.AccountBalance(account_id=account_id, wallets=[wallet_message(s, p) for s, p in wallets],
+                                 currency=site.currency, minor_unit_exponent=site.minor_unit_exponent)
+
+    @unary("GetBalance")
+    async def GetBalance(self, request, context):
+        return self._account_message(request.account_id, await self.service.balance(request.account_id))
+
+    @unary("ListBalances")
+    async def ListBalances(self, request, context):
+        if request.page_size < 0:
+            raise errors.InvalidArgument("page_size must not be negative", field="page_size")
+        statuses = tuple(Status(s) for s in request.statuses if s in {int(v) for v in Status})
+        where = BalanceFilter(wallet=request.wallet, below_threshold=request.below_threshold,
+                              statuses=statuses)
+        accounts, token = await self.service.list_balances(where, request.page_size, request.page_token)
+        return pb.ListBalancesResponse(accounts=[self._account_message(a, w) for a, w in accounts],
+                                       next_page_token=token)
+
+    @streaming("WatchEvents")
+    async def WatchEvents(self, request, context):
+        try:
+            after = int(request.after_cursor or 0)
+        except ValueError:
+            raise errors.InvalidArgument(f"bad cursor {request.after_cursor!r}",
+                                         field="after_cursor") from None
+        events = self.service.events(after, types=tuple(request.types), account_id=request.account_id,
+                                     stop_at_end=request.stop_at_end)
+        draining = asyncio.ensure_future(self.draining.wait())
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(events, None))
+                await asyncio.wait([step, draining], return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    step.cancel()
+                    raise errors.Unavailable("the server is shutting down: resume from the last cursor")
+                event = step.result()
+                if event is None:
+                    return
+                yield event_message(event)
+        finally:
+            draining.cancel()
+            await events.aclose()
+
+    @unary("LoadConfig")
+    async def LoadConfig(self, request, context):
+        version = await self.service.load_config(
+            site_toml=request.site_toml, tariffs_toml=tuple(request.tariffs_toml), meters=request.meters,
+            accounts=request.accounts)
+        config = self.service.config
+        return pb.LoadConfigResponse(version=version, meters=len(config.registry.meters),
+                                     accounts=len(config.registry.accounts), tariffs=len(config.tariffs))

@@ -1,0 +1,138 @@
+"""What the server runs with, from (lowest first) defaults, a config file's
+`[server]` table, `RATING_<NAME>` environment variables and command-line flags.
+
+With nothing set, `rating serve` runs the embedded default: an in-process
+balance store and an SQLite ledger in `./rating-data/`, on 127.0.0.1:50051,
+without authentication. `redis_url` and `postgres_dsn` switch either backend
+to the real one.
+
+```toml
+[server]
+host = "0.0.0.0"
+port = 50051
+site = "site.toml"
+redis_url = "redis://127.0.0.1:6379/0"
+postgres_dsn = "postgresql://rating@127.0.0.1/rating"
+token_file = "/etc/rating/tokens"      # one bearer token per line
+tls_cert = "server.pem"
+tls_key = "server.key"
+tls_client_ca = "clients-ca.pem"       # set: clients must present a certificate (mutual TLS)
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import tomllib
+
+from rating.errors import ConfigError
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 50051  # 0: any free port (see port_file)
+    port_file: str = ""  # write the bound port here once serving
+    site: str = ""  # site file; empty: the configuration last stored in the ledger
+    data_dir: str = "rating-data"  # embedded default: the SQLite ledger lives here
+    redis_url: str = ""
+    postgres_dsn: str = ""
+    postgres_schema: str = "rating"
+    tokens: tuple[str, ...] = ()  # bearer tokens; none: no authentication (loopback use)
+    token_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    max_message_bytes: int = 64 * MIB
+    max_concurrent_rpcs: int = 1000
+    batch_rows_max: int = 1_000_000
+    stream_window: int = 8  # batches a stream may have unanswered
+    keepalive_time_s: float = 60.0
+    keepalive_timeout_s: float = 20.0
+    min_ping_interval_s: float = 10.0
+    max_connection_idle_s: float = 0.0  # 0: never close idle connections
+    grace_s: float = 30.0  # how long shutdown waits for in-flight calls and streams
+    apply_retry_s: float = 5.0  # how long an operation retries a down balance store after its commit
+    sweep_interval_s: float = 60.0  # how often deferred cut-offs are checked
+    log_format: str = "json"  # json | text
+    log_level: str = "info"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url and not self.postgres_dsn
+
+    def all_tokens(self) -> tuple[str, ...]:
+        tokens = list(self.tokens)
+        if self.token_file:
+            try:
+                text = Path(self.token_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot read token file: {exc.strerror}", where=self.token_file) from None
+            tokens += [line.strip() for line in text.splitlines()
+                       if line.strip() and not line.startswith("#")]
+        return tuple(tokens)
+
+    def check(self) -> Settings:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        if self.log_format not in ("json", "text"):
+            raise ConfigError(f"log_format must be json or text, got {self.log_format!r}")
+        for name in ("max_message_bytes", "max_concurrent_rpcs", "batch_rows_max", "stream_window"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        return self
+
+
+def _convert(name: str, kind, value):
+    try:
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind == tuple[str, ...]:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: cannot read {value!r} as {getattr(kind, '__name__', kind)}") from None
+
+
+_TYPES = {f.name: {"int": int, "float": float, "str": str}.get(f.type, tuple[str, ...])
+          for f in fields(Settings)}
+
+
+def load_settings(*, file: str | Path | None = None, env: dict[str, str] | None = None,
+                  flags: dict | None = None) -> Settings:
+    """Defaults < file's [server] table < RATING_* environment < flags (None: not given)."""
+    values: dict = {}
+    if file:
+        path = Path(file)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file: {exc.strerror}", where=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from None
+        table = doc.get("server", {})
+        unknown = sorted(set(table) - set(_TYPES))
+        if unknown:
+            raise ConfigError(f"unknown key(s) {unknown}", where=f"{path}[server]")
+        values.update({k: _convert(k, _TYPES[k], v) for k, v in table.items()})
+    env = os.environ if env is None else env
+    for name, kind in _TYPES.items():
+        key = f"RATING_{name.upper()}"
+        if env.get(key):
+            values[name] = _convert(key, kind, env[key])
+    for name, value in (flags or {}).items():
+        if value is not None:
+            values[name] = _convert(name, _TYPES[name], value)
+    return dataclasses.replace(Settings(), **values).check()
