@@ -8,13 +8,14 @@ from rating.site import PRICE_DECIMALS, Site
 
 STRING = pa.string()
 
-# Components of a charge line; fee and tax lines are "fee:<name>" and "tax:<name>".
-COMPONENTS = ("energy", "slab_fee", "fixed_charge", "area_charge", "minimum_charge", "shared_area")
 
 
 def charges_schema(site: Site, meter_id_type: pa.DataType = STRING) -> pa.Schema:
     """One row per charge line. `period_end` is the last day of the period
-    (inclusive); `slab` counts from 1; `amount` is rounded to the minor unit."""
+    (inclusive); `slab` counts from 1; `amount` is rounded to the minor unit.
+    Components: energy, slab_fee, fixed_charge, area_charge, fee:<name>,
+    minimum_charge, tax:<name> (docs/tariffs.md) and shared_area
+    (docs/apportionment.md)."""
     return pa.schema(
         [
             ("account_id", pa.string()),
