@@ -95,6 +95,7 @@ class RedisServer(_Process):
         if self.binary is None:
             raise RuntimeError("redis-server not found")
         self.folder = Path(folder or tempfile.mkdtemp(prefix="rating-redis-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.appendfsync = appendfsync
 
@@ -128,6 +129,7 @@ class PostgresServer(_Process):
         if self.bin is None:
             raise RuntimeError("PostgreSQL binaries (initdb, postgres) not found")
         self.folder = Path(folder or tempfile.mkdtemp(prefix="rating-pg-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.data = self.folder / "data"
         self.port = free_port()
         self.user = "rating"

@@ -356,3 +356,27 @@ def test_a_call_past_its_deadline_is_refused_or_completes_once(backends, site):
     first, again, ops = asyncio.run(go())
     assert first in (S.DEADLINE_EXCEEDED, S.OK)
     assert again.sequence == 1 and ops["ops"] == 1
+
+
+def test_concurrent_duplicate_calls_over_grpc_have_one_effect(backends, site):
+    table = readings(6, 6)
+
+    async def go():
+        running = await started(backends, site)
+        target = f"127.0.0.1:{running.port}"
+        clients = [AsyncRatingClient(target) for _ in range(4)]  # separate connections
+        calls = [c.deduct("same-batch", table) for c in clients for _ in range(4)]
+        calls += [c.topup("F0005", "water", 2_500, key="same-key", method="online") for c in clients
+                  for _ in range(4)]
+        results = await asyncio.gather(*calls)
+        for c in clients:
+            await c.close()
+        ops = await counts(running)
+        await running.stop(1)
+        return results, ops
+
+    results, ops = asyncio.run(go())
+    deductions, topups = results[:16], results[16:]
+    assert sum(not r.replayed for r in deductions) == 1 and sum(not t.replayed for t in topups) == 1
+    assert len({r.sequence for r in deductions}) == 1 and len({t.balance_minor for t in topups}) == 1
+    assert ops["ops"] == 2
