@@ -47,16 +47,15 @@ class StateImage:
 
 
 def moved_meters(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Registry indexes whose reading state differs (scratch fields ignored)."""
-    changed = np.zeros(len(after), dtype=bool)
-    for name in _DYNAMIC:
-        changed |= before[name] != after[name]
-    return np.flatnonzero(changed)
+    """Registry indexes whose reading state moved. An accepted reading always
+    changes `last_ts` (duplicates and older readings are refused) or, for a
+    first reading, `has_last`; the scratch fields are ignored."""
+    return np.flatnonzero((before["last_ts"] != after["last_ts"]) | (before["has_last"] != after["has_last"]))
 
 
-def image_of(rater: Rater, meters: np.ndarray, periods: PeriodQuantities | None) -> StateImage:
-    """The state of `meters` and the totals of the (meter, period) pairs of
-    `periods` (all totals when None), as the Rater holds them now."""
+def image_of(rater: Rater, meters: np.ndarray, rows: np.ndarray | None) -> StateImage:
+    """The state of `meters` and the period totals at `rows` of the Rater's
+    totals (all totals when None), as the Rater holds them now."""
     registry = rater.config.registry
     states = rater.states
     ids = registry.meter_ids.take(pa.array(meters, type=pa.int64()))
@@ -67,10 +66,8 @@ def image_of(rater: Rater, meters: np.ndarray, periods: PeriodQuantities | None)
         "has_last": pa.array(states["has_last"][meters]),
     })
     totals = rater.totals.as_quantities()
-    if periods is not None:  # exactly the (meter, period) pairs the batch touched
-        hit = np.isin(_keys(totals), _keys(periods))
-        totals = PeriodQuantities(meter_index=totals.meter_index[hit], period_start=totals.period_start[hit],
-                                  period_end=totals.period_end[hit], qty=totals.qty[hit])
+    if rows is not None:
+        totals = take_rows(totals, rows)
     columns = {
         "meter_id": registry.meter_ids.take(pa.array(totals.meter_index.astype(np.int64))),
         "period_start": pa.array(totals.period_start),
@@ -81,9 +78,15 @@ def image_of(rater: Rater, meters: np.ndarray, periods: PeriodQuantities | None)
     return StateImage(rater.rows_seen, meter_table, pa.table(columns))
 
 
-def _keys(periods: PeriodQuantities) -> np.ndarray:
+def period_keys(periods: PeriodQuantities) -> np.ndarray:
+    """(meter, period start) as one int64, in PeriodTotals' sort order."""
     start = periods.period_start.astype(np.int64) + _PERIOD_OFFSET
     return (periods.meter_index.astype(np.int64) << 32) | start
+
+
+def take_rows(periods: PeriodQuantities, rows: np.ndarray) -> PeriodQuantities:
+    return PeriodQuantities(meter_index=periods.meter_index[rows], period_start=periods.period_start[rows],
+                            period_end=periods.period_end[rows], qty=periods.qty[rows])
 
 
 def checkpoint_of(rater: Rater) -> StateImage:
@@ -119,7 +122,7 @@ def restore(rater: Rater, images: list[StateImage]) -> None:
             for k in range(min(width, totals.num_columns - 3)):
                 q[:, k] = totals.column(f"q{k}").to_numpy()[known]
             qty.append(q)
-            keys.append(_keys(PeriodQuantities(idx[known], start, start, q)))
+            keys.append(period_keys(PeriodQuantities(idx[known], start, start, q)))
     if keys:
         all_keys = np.concatenate(keys)
         # the last image of each key wins: unique over the reversed order keeps first = latest

@@ -27,11 +27,18 @@ from rating.engine import Rater, RaterState
 from rating.errors import AmountOverflowError
 from rating.fixedpoint import decimal_units
 from rating.period_totals import PeriodTotals
-from rating.prepaid.meterstate import StateImage, checkpoint_of, image_of, moved_meters, restore
+from rating.prepaid.meterstate import (
+    StateImage,
+    checkpoint_of,
+    image_of,
+    moved_meters,
+    period_keys,
+    restore,
+    take_rows,
+)
 from rating.prepaid.records import Entries
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, PrepaidPolicy
 from rating.pricing import PeriodQuantities, price_periods
-from rating.readings import meter_indexes
 
 _PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shifted non-negative inside a key
 
@@ -60,9 +67,15 @@ class DeductionPlanner:
         self._account_of_meter = np.array([account_index[m.account_id] for m in registry.meters],
                                           dtype=np.int64)
         self._lines_wallet = wallet_code[policy.account_lines_wallet]
+        # the meters of each account, as ranges of one array (CSR)
+        self._meters_by_account = np.argsort(self._account_of_meter, kind="stable")
+        counts = np.bincount(self._account_of_meter, minlength=len(self.account_ids))
+        self._account_start = np.concatenate([[0], np.cumsum(counts)])
+        self._keys_cache: tuple[object, np.ndarray] | None = None
 
     def plan(self, batch: pa.Table | pa.RecordBatch, *, where: str = "readings") -> Plan:
-        """Rate `batch`; the Rater moves (see `rollback`)."""
+        """Rate `batch`; the Rater moves (see `rollback`). Every step costs in
+        proportion to the batch, not to the registry."""
         rater = self.rater
         # The Rater replaces its arrays on every batch and never writes into
         # them, so references are a snapshot (no 6 MB copy per batch).
@@ -71,7 +84,7 @@ class DeductionPlanner:
         try:
             entries = self._entries(periods, before)
             moved = moved_meters(before.meter_states, rater.states)
-            state = image_of(rater, moved, periods)
+            state = image_of(rater, moved, self._touched_rows(rater.totals, periods))
         except BaseException:
             rater.restore(before)
             raise
@@ -90,9 +103,8 @@ class DeductionPlanner:
     def _entries(self, periods: PeriodQuantities, before: RaterState) -> Entries:
         if len(periods.meter_index) == 0:
             return Entries.empty()
-        wanted = self._account_period_keys(periods)
-        after_keys, after_minor = self._sums(self._whole_accounts(self.rater.totals, wanted))
-        before_keys, before_minor = self._sums(self._whole_accounts(before.totals, wanted))
+        after_keys, after_minor = self._sums(self._whole_accounts(self.rater.totals, periods))
+        before_keys, before_minor = self._sums(self._whole_accounts(before.totals, periods))
         keys, inverse = np.unique(np.concatenate([after_keys, before_keys]), return_inverse=True)
         debit = np.zeros(len(keys), dtype=np.int64)
         np.add.at(debit, inverse, np.concatenate([after_minor, -before_minor]))
@@ -105,18 +117,42 @@ class DeductionPlanner:
         wallets = [self.wallet_names[k] for k in (keys % n_wallets).tolist()]
         return Entries(accounts, wallets, -debit)
 
+    def _sorted_keys(self, totals: PeriodTotals) -> np.ndarray:
+        """The sorted (meter, period) keys of `totals`; the last two are cached,
+        since this batch's "after" is the next batch's "before"."""
+        cached = self._keys_cache
+        if cached is not None and cached[0] is totals:
+            return cached[1]
+        keys = period_keys(totals.as_quantities())
+        self._keys_cache = (totals, keys)
+        return keys
+
+    def _touched_rows(self, totals: PeriodTotals, periods: PeriodQuantities) -> np.ndarray:
+        """Rows of `totals` holding exactly the (meter, period) pairs of `periods`."""
+        keys = self._sorted_keys(totals)
+        wanted = period_keys(periods)
+        rows = np.searchsorted(keys, wanted)
+        found = rows < len(keys)
+        found[found] = keys[rows[found]] == wanted[found]
+        return rows[found]
+
+    def _whole_accounts(self, totals: PeriodTotals, periods: PeriodQuantities) -> PeriodQuantities:
+        """The carried totals of every meter of each (account, period) the batch
+        touched: an account's own lines (area charge, fees, minimum) depend on
+        all of its meters, so they are priced together (as Rater.feed does).
+        Found by binary search over the sorted keys: no pass over all totals."""
+        accounts = np.unique(self._account_of_meter[periods.meter_index])
+        lo, hi = self._account_start[accounts], self._account_start[accounts + 1]
+        meters = self._meters_by_account[_ranges(lo, hi)].astype(np.int64)
+        keys = self._sorted_keys(totals)
+        rows = _ranges(np.searchsorted(keys, meters << 32), np.searchsorted(keys, (meters + 1) << 32))
+        mine = take_rows(totals.as_quantities(), rows)
+        wanted = self._account_period_keys(periods)
+        return take_rows(mine, np.flatnonzero(np.isin(self._account_period_keys(mine), wanted)))
+
     def _account_period_keys(self, periods: PeriodQuantities) -> np.ndarray:
         account = self._account_of_meter[periods.meter_index]
         return (account << 32) | (periods.period_start.astype(np.int64) + _PERIOD_OFFSET)
-
-    def _whole_accounts(self, totals: PeriodTotals, wanted: np.ndarray) -> PeriodQuantities:
-        """The carried totals of every meter of each (account, period) in
-        `wanted`: an account's own lines (area charge, fees, minimum) depend
-        on all of its meters, so they are priced together (as Rater.feed does)."""
-        mine = totals.as_quantities()
-        hit = np.isin(self._account_period_keys(mine), wanted)
-        return PeriodQuantities(meter_index=mine.meter_index[hit], period_start=mine.period_start[hit],
-                                period_end=mine.period_end[hit], qty=mine.qty[hit])
 
     def _sums(self, periods: PeriodQuantities) -> tuple[np.ndarray, np.ndarray]:
         """(account, wallet) key and amount in minor units of every charge line."""
@@ -125,12 +161,35 @@ class DeductionPlanner:
         config = self.config
         lines = price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
         amount, _ = decimal_units(lines.column("amount"), config.site.minor_unit_exponent)
-        meter = meter_indexes(lines.column("meter_id").combine_chunks(), config.registry)
+        # Look line ids up among this batch's meters and accounts only: hashing a
+        # few thousand ids beats hashing the whole registry on every batch.
+        meters = np.unique(periods.meter_index).astype(np.int64)
+        meter = _position(lines.column("meter_id"), config.registry.meter_ids.take(pa.array(meters)), meters)
         on_meter = meter >= 0
-        account = np.where(
-            on_meter, self._account_of_meter[np.where(on_meter, meter, 0)],
-            pc.index_in(lines.column("account_id"), value_set=self._accounts)
-            .fill_null(-1).to_numpy(zero_copy_only=False),
-        )
-        wallet = np.where(on_meter, self._wallet_of_meter[np.where(on_meter, meter, 0)], self._lines_wallet)
+        safe = np.where(on_meter, meter, 0)
+        account = self._account_of_meter[safe]
+        if not on_meter.all():  # an account's own tariff lines carry no meter
+            accounts = np.unique(self._account_of_meter[meters])
+            ids = self._accounts.take(pa.array(accounts))
+            account = np.where(on_meter, account, _position(lines.column("account_id"), ids, accounts))
+        wallet = np.where(on_meter, self._wallet_of_meter[safe], self._lines_wallet)
         return account * len(self.wallet_names) + wallet, amount
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(lo[i], hi[i])."""
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return np.arange(total, dtype=np.int64) + starts
+
+
+def _position(column: pa.ChunkedArray, ids: pa.Array, values: np.ndarray) -> np.ndarray:
+    """values[i] where column equals ids[i]; -1 for nulls and ids not found."""
+    found = pc.index_in(column, value_set=ids).to_numpy(zero_copy_only=False)
+    hit = ~np.isnan(found) if found.dtype.kind == "f" else np.ones(len(found), dtype=bool)
+    out = np.full(len(found), -1, dtype=np.int64)
+    out[hit] = values[found[hit].astype(np.int64)]
+    return out
