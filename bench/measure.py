@@ -8,7 +8,7 @@ slower than `slow_run_s` on warm-up gets `min_repeats` runs instead of
 `repeats`. Figures are medians; the spread is the interquartile range and
 the min/max of the runs.
 
-Peak memory: the peak of new allocations during one separate run, beyond
+Peak memory: the peak of new allocations during the warm-up run, beyond
 its inputs: numpy and Python allocations through `tracemalloc` plus the
 Arrow memory pool's high-water mark (a proxy pool per run). Cython kernels
 allocate nothing themselves (their buffers are numpy arrays).
@@ -31,6 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
+_PROXY_POOLS: list[pa.MemoryPool] = []
 
 
 @dataclass
@@ -63,20 +64,27 @@ def timed(run: Callable[[], object]) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def peak_bytes(run: Callable[[], object]) -> int:
-    """New allocations at their peak during one run (tracemalloc + Arrow pool)."""
+def run_with_peak(run: Callable[[], object]) -> tuple[object, float, int]:
+    """One run: its result, its seconds and its new allocations at their peak
+    (tracemalloc + Arrow pool). The seconds include tracemalloc's overhead
+    (small for array code, large for the Decimal reference): a warm-up only."""
     base = pa.default_memory_pool()
     pool = pa.proxy_memory_pool(base)
+    # Buffers allocated through a pool free themselves through it, and results
+    # (or state a scenario caches, like a ready Rater) outlive the run: the
+    # proxy must live as long as the process. Each is a few bytes.
+    _PROXY_POOLS.append(pool)
     pa.set_memory_pool(pool)
     tracemalloc.start()
     try:
+        start = time.perf_counter()
         result = run()
+        seconds = time.perf_counter() - start
         _, traced_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
         pa.set_memory_pool(base)
-    del result
-    return traced_peak + pool.max_memory()
+    return result, seconds, traced_peak + pool.max_memory()
 
 
 def figure(items: int, unit: str, runs_s: list[float], *, sampled: bool = False) -> dict:

@@ -24,7 +24,13 @@ returning
     }
 
 `quick` asks for seconds, not minutes (CI smoke run); `work_dir` is an
-empty folder for data directories and logs. The suite turns each figure into
+empty folder for data directories and logs.
+
+The raw PostgreSQL COPY ceiling is measured here unless the hook gives a
+`postgres_copy_ceiling` figure itself: `copy_records_to_table` of
+pre-built rows, 10,000 per call, into a table shaped like the ledger's
+`entries` (same columns and indexes, rating/prepaid/ledger_postgres.py),
+on a throwaway server (tests/servers.py: free port, fsync off). The suite turns each figure into
 its median throughput with spread, HDR percentiles (p50, p90, p99, p99.9,
 max) of the latencies, and each end-to-end figure's ratio to every ceiling.
 Until `bench/bench_service.py` provides the hook, the scenario records why
@@ -35,8 +41,11 @@ from __future__ import annotations
 
 import importlib
 import math
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+import numpy as np
 
 from bench.measure import figure
 
@@ -102,7 +111,83 @@ def normalise(raw: dict) -> dict:
     return {"servers": dict(raw.get("servers", {})), "figures": figures}
 
 
-def service_scenario(*, quick: bool, work_dir: Path, log: Callable[[str], None]) -> dict:
+COPY_BATCH_ROWS = 10_000
+ENTRIES_TABLE = """
+CREATE TABLE entries (
+    seq bigint NOT NULL,
+    account_id text NOT NULL,
+    wallet text NOT NULL,
+    amount_minor bigint NOT NULL
+);
+CREATE INDEX entries_wallet ON entries (account_id, wallet);
+CREATE INDEX entries_seq ON entries USING brin (seq);
+"""
+
+
+def postgres_copy_ceiling(*, quick: bool, work_dir: Path) -> tuple[dict, str]:
+    """The raw COPY ceiling as a hook figure, and the server's version."""
+    import asyncio
+
+    from tests.servers import PostgresServer
+
+    rows = 40_000 if quick else 400_000
+    repeats = 2 if quick else 5
+    rng = np.random.default_rng(5)
+    accounts = [f"A-{i:06d}" for i in rng.integers(0, 100_000, rows)]
+    wallets = ["energy", "water"]
+    amounts = rng.integers(-50_000, -1, rows).tolist()
+    records = [(i // 100, accounts[i], wallets[i & 1], amounts[i]) for i in range(rows)]
+    batches = [records[i:i + COPY_BATCH_ROWS] for i in range(0, rows, COPY_BATCH_ROWS)]
+
+    async def measure(dsn: str) -> tuple[list[float], list[float], str]:
+        import asyncpg
+
+        con = await asyncpg.connect(dsn)
+        try:
+            version = await con.fetchval("SHOW server_version")
+            runs_s, latencies_us = [], []
+            for _ in range(repeats + 1):  # the first is a warm-up
+                await con.execute("DROP TABLE IF EXISTS entries")
+                await con.execute(ENTRIES_TABLE)
+                began = time.perf_counter()
+                for batch in batches:
+                    start = time.perf_counter()
+                    await con.copy_records_to_table(
+                        "entries", records=batch, columns=("seq", "account_id", "wallet", "amount_minor"))
+                    latencies_us.append((time.perf_counter() - start) * 1e6)
+                runs_s.append(time.perf_counter() - began)
+            count = await con.fetchval("SELECT count(*) FROM entries")
+            if count != rows:
+                raise RuntimeError(f"COPY ceiling: {count} rows in the table, {rows} sent")
+            return runs_s[1:], latencies_us[len(batches):], str(version)
+        finally:
+            await con.close()
+
+    server = PostgresServer(work_dir / "postgres").start()
+    try:
+        runs_s, latencies_us, version = asyncio.run(measure(server.dsn))
+    finally:
+        server.close()
+    return {
+        "label": f"PostgreSQL COPY ceiling ({COPY_BATCH_ROWS:,} rows per call, ledger-shaped table)",
+        "kind": "ceiling",
+        "unit": "rows/s",
+        "items": rows,
+        "runs_s": runs_s,
+        "latencies_us": latencies_us,
+    }, version
+
+
+def _copy_ceiling_unavailable() -> str | None:
+    try:
+        from tests.servers import postgres_bin
+    except ImportError as exc:  # a checkout without the test helpers or pytest
+        return f"tests/servers.py cannot be imported ({exc})"
+    return None if postgres_bin() is not None else "PostgreSQL binaries (initdb, postgres) not found"
+
+
+def service_scenario(*, quick: bool, work_dir: Path, log: Callable[[str], None],
+                     copy_ceiling: bool = True) -> dict:
     scenario = {
         "title": "Service: streaming deduction end to end, beside the raw ceilings",
         "description": "Prepaid streaming deduction through the gRPC service (embedded default; "
@@ -113,15 +198,31 @@ def service_scenario(*, quick: bool, work_dir: Path, log: Callable[[str], None])
         "item_unit": "deductions",
         "points": [],
     }
+    work_dir.mkdir(parents=True, exist_ok=True)
+    raw: dict = {"servers": {}, "figures": {}}
+    skipped: dict[str, str] = {}
     hook, reason = _load_hook()
     if hook is None:
-        log(f"  service   skipped: {reason}")
-        scenario["skipped"] = reason
+        log(f"  service   end to end skipped: {reason}")
+        skipped["end_to_end"] = reason
+    else:
+        raw = hook(quick=quick, work_dir=work_dir / "hook")
+    if copy_ceiling and "postgres_copy_ceiling" not in raw.get("figures", {}):
+        unavailable = _copy_ceiling_unavailable()
+        if unavailable is not None:
+            log(f"  service   COPY ceiling skipped: {unavailable}")
+            skipped["postgres_copy_ceiling"] = unavailable
+        else:
+            copy_figure, version = postgres_copy_ceiling(quick=quick, work_dir=work_dir)
+            raw = {"servers": {**raw.get("servers", {}), "postgresql": version},
+                   "figures": {**raw["figures"], "postgres_copy_ceiling": copy_figure}}
+    if not raw["figures"]:
+        scenario["skipped"] = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         return scenario
-    work_dir.mkdir(parents=True, exist_ok=True)
-    result = normalise(hook(quick=quick, work_dir=work_dir))
+    result = normalise(raw)
     scenario["servers"] = result["servers"]
-    scenario["points"] = [{"x": "service", "label": "service", "figures": result["figures"], "skipped": {}}]
+    scenario["points"] = [{"x": "service", "label": "service", "figures": result["figures"],
+                           "skipped": skipped}]
     log("  service   " + "  ".join(f"{name} {f['median']:,.0f} {f['unit']}"
                                    for name, f in result["figures"].items()))
     return scenario

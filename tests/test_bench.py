@@ -116,7 +116,8 @@ def _fake_service(**figures) -> types.ModuleType:
 
 def test_service_hook_missing_is_recorded_not_fatal(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, suite_service.SERVICE_MODULE, types.ModuleType("empty"))
-    scenario = suite_service.service_scenario(quick=True, work_dir=tmp_path, log=lambda _: None)
+    scenario = suite_service.service_scenario(quick=True, work_dir=tmp_path, log=lambda _: None,
+                                              copy_ceiling=False)
     assert "has no suite_figures" in scenario["skipped"]
     assert scenario["points"] == []
 
@@ -130,7 +131,8 @@ def test_service_hook_figures_percentiles_and_ceiling_ratios(tmp_path, monkeypat
                               "runs_s": [0.5, 0.5, 0.6]},
     )
     monkeypatch.setitem(sys.modules, suite_service.SERVICE_MODULE, module)
-    scenario = suite_service.service_scenario(quick=True, work_dir=tmp_path / "svc", log=lambda _: None)
+    scenario = suite_service.service_scenario(quick=True, work_dir=tmp_path / "svc", log=lambda _: None,
+                                              copy_ceiling=False)
     (point,) = scenario["points"]
     stream = point["figures"]["stream_embedded"]
     assert stream["median"] == pytest.approx(100_000 / 2.0)
@@ -193,3 +195,18 @@ def test_update_readme_needs_exactly_one_block(quick_run, tmp_path):
 def test_the_repository_readme_has_the_block():
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
+
+
+def test_quick_run_measures_the_postgres_copy_ceiling(quick_run):
+    from tests.servers import postgres_bin
+
+    service = json.loads((quick_run / "results.json").read_text())["scenarios"]["service"]
+    if postgres_bin() is None:
+        assert "postgres_copy_ceiling" in service.get("skipped", "") or \
+            "postgres_copy_ceiling" in service["points"][0]["skipped"]
+        return
+    (point,) = service["points"]
+    copy = point["figures"]["postgres_copy_ceiling"]
+    assert copy["kind"] == "ceiling" and copy["unit"] == "rows/s" and copy["median"] > 0
+    assert copy["latency_us"]["count"] == copy["items"] // suite_service.COPY_BATCH_ROWS * len(copy["runs_s"])
+    assert service["servers"]["postgresql"]
