@@ -428,8 +428,7 @@ class Run:
     def service_scenario(self) -> dict:
         from bench.suite_service import service_scenario
 
-        return service_scenario(quick=self.plan.mode == "quick", work_dir=self.out / "service",
-                                log=self.log)
+        return service_scenario(quick=self.plan.mode == "quick", log=self.log)
 
 
 def _grouped(readings: Readings) -> Readings:

@@ -24,7 +24,9 @@ returning
     }
 
 `quick` asks for seconds, not minutes (CI smoke run); `work_dir` is an
-empty folder for data directories and logs.
+empty temporary folder for data directories and logs, readable by other
+users (PostgreSQL refuses to run as root and runs as `postgres`), removed
+after the hook returns.
 
 The raw PostgreSQL COPY ceiling is measured here unless the hook gives a
 `postgres_copy_ceiling` figure itself: `copy_records_to_table` of
@@ -41,6 +43,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -124,7 +128,7 @@ CREATE INDEX entries_seq ON entries USING brin (seq);
 """
 
 
-def postgres_copy_ceiling(*, quick: bool, work_dir: Path) -> tuple[dict, str]:
+def postgres_copy_ceiling(*, quick: bool) -> tuple[dict, str]:
     """The raw COPY ceiling as a hook figure, and the server's version."""
     import asyncio
 
@@ -163,7 +167,7 @@ def postgres_copy_ceiling(*, quick: bool, work_dir: Path) -> tuple[dict, str]:
         finally:
             await con.close()
 
-    server = PostgresServer(work_dir / "postgres").start()
+    server = PostgresServer().start()  # its own temporary folder, which the server's user can reach
     try:
         runs_s, latencies_us, version = asyncio.run(measure(server.dsn))
     finally:
@@ -186,8 +190,7 @@ def _copy_ceiling_unavailable() -> str | None:
     return None if postgres_bin() is not None else "PostgreSQL binaries (initdb, postgres) not found"
 
 
-def service_scenario(*, quick: bool, work_dir: Path, log: Callable[[str], None],
-                     copy_ceiling: bool = True) -> dict:
+def service_scenario(*, quick: bool, log: Callable[[str], None], copy_ceiling: bool = True) -> dict:
     scenario = {
         "title": "Service: streaming deduction end to end, beside the raw ceilings",
         "description": "Prepaid streaming deduction through the gRPC service (embedded default; "
@@ -198,7 +201,6 @@ def service_scenario(*, quick: bool, work_dir: Path, log: Callable[[str], None],
         "item_unit": "deductions",
         "points": [],
     }
-    work_dir.mkdir(parents=True, exist_ok=True)
     raw: dict = {"servers": {}, "figures": {}}
     skipped: dict[str, str] = {}
     hook, reason = _load_hook()
@@ -206,14 +208,16 @@ def service_scenario(*, quick: bool, work_dir: Path, log: Callable[[str], None],
         log(f"  service   end to end skipped: {reason}")
         skipped["end_to_end"] = reason
     else:
-        raw = hook(quick=quick, work_dir=work_dir / "hook")
+        with tempfile.TemporaryDirectory(prefix="rating-bench-service-") as work_dir:
+            os.chmod(work_dir, 0o755)
+            raw = hook(quick=quick, work_dir=Path(work_dir))
     if copy_ceiling and "postgres_copy_ceiling" not in raw.get("figures", {}):
         unavailable = _copy_ceiling_unavailable()
         if unavailable is not None:
             log(f"  service   COPY ceiling skipped: {unavailable}")
             skipped["postgres_copy_ceiling"] = unavailable
         else:
-            copy_figure, version = postgres_copy_ceiling(quick=quick, work_dir=work_dir)
+            copy_figure, version = postgres_copy_ceiling(quick=quick)
             raw = {"servers": {**raw.get("servers", {}), "postgresql": version},
                    "figures": {**raw["figures"], "postgres_copy_ceiling": copy_figure}}
     if not raw["figures"]:

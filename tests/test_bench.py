@@ -116,8 +116,7 @@ def _fake_service(**figures) -> types.ModuleType:
 
 def test_service_hook_missing_is_recorded_not_fatal(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, suite_service.SERVICE_MODULE, types.ModuleType("empty"))
-    scenario = suite_service.service_scenario(quick=True, work_dir=tmp_path, log=lambda _: None,
-                                              copy_ceiling=False)
+    scenario = suite_service.service_scenario(quick=True, log=lambda _: None, copy_ceiling=False)
     assert "has no suite_figures" in scenario["skipped"]
     assert scenario["points"] == []
 
@@ -131,8 +130,7 @@ def test_service_hook_figures_percentiles_and_ceiling_ratios(tmp_path, monkeypat
                               "runs_s": [0.5, 0.5, 0.6]},
     )
     monkeypatch.setitem(sys.modules, suite_service.SERVICE_MODULE, module)
-    scenario = suite_service.service_scenario(quick=True, work_dir=tmp_path / "svc", log=lambda _: None,
-                                              copy_ceiling=False)
+    scenario = suite_service.service_scenario(quick=True, log=lambda _: None, copy_ceiling=False)
     (point,) = scenario["points"]
     stream = point["figures"]["stream_embedded"]
     assert stream["median"] == pytest.approx(100_000 / 2.0)
