@@ -166,7 +166,9 @@ def _git(*args: str) -> str | None:
 
 def machine() -> dict:
     """Where and with what the figures were measured."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # dirty: tracked changes, or new files where code that runs lives
+    status = _git("status", "--porcelain", "--untracked-files=all", "--", "rating", "ext", "bench",
+                  "setup.py", "pyproject.toml")
     packages = ("rating", "numpy", "pyarrow", "cython", "matplotlib", "hdrhistogram",
                 "pytest-benchmark", "redis", "asyncpg", "grpcio")
     return {

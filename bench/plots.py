@@ -7,6 +7,7 @@ limit line. Colours are fixed per implementation across plots.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 LIMIT = "bandwidth"
 COLORS = {
@@ -46,6 +47,19 @@ def _si(value: float, _position=None) -> str:
         if abs(value) >= factor:
             return f"{value / factor:g}{suffix}"
     return f"{value:g}"
+
+
+def _si_axis(axis) -> None:
+    """SI labels on a log axis (after the data is drawn); minor ticks are
+    labelled too when the axis spans less than a decade, which may hold no
+    major tick at all."""
+    axis.set_major_formatter(FuncFormatter(_si))
+    low, high = sorted(axis.get_view_interval())
+    if low > 0 and high / low < 10:
+        axis.set_minor_formatter(FuncFormatter(_si))
+        axis.set_tick_params(which="minor", labelsize=7)
+    else:
+        axis.set_minor_formatter(NullFormatter())
 
 
 def _impls(points: list[dict]) -> list[str]:
@@ -95,7 +109,7 @@ def curve_plot(scenario: dict, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel(f"{scenario['x']['name']} (log)")
     ax.set_ylabel(f"{unit}/s (log), median and min-max")
-    ax.yaxis.set_major_formatter(FuncFormatter(_si))
+    _si_axis(ax.yaxis)
     ax.xaxis.set_major_formatter(FuncFormatter(_si))
     _finish(fig, ax, scenario["title"], path)
 
@@ -124,7 +138,7 @@ def category_plot(scenario: dict, path: Path) -> None:
     ax.set_xticks(range(len(points)), [p["label"] for p in points])
     ax.set_yscale("log")
     ax.set_ylabel(f"{scenario['item_unit']}/s (log), median and min-max")
-    ax.yaxis.set_major_formatter(FuncFormatter(_si))
+    _si_axis(ax.yaxis)
     _finish(fig, ax, scenario["title"], path)
 
 
@@ -155,27 +169,31 @@ def service_plot(scenario: dict, path: Path) -> None:
     (point,) = scenario["points"]
     figures = point["figures"]
     with_latency = {n: f for n, f in figures.items() if f.get("latency_us", {}).get("count")}
-    fig, axes = plt.subplots(1, 2 if with_latency else 1, figsize=(11 if with_latency else 7.5, 4.6))
+    size = (13 if with_latency else 8, max(1.6 + 0.45 * len(figures), 4.2))
+    fig, axes = plt.subplots(1, 2 if with_latency else 1, figsize=size,
+                             gridspec_kw={"width_ratios": [1.4, 1]} if with_latency else None)
     ax = axes[0] if with_latency else axes
-    names = list(figures)
+    names = list(figures)[::-1]
     colors = ["#1f77b4" if figures[n]["kind"] == "end_to_end" else "#7f7f7f" for n in names]
-    ax.bar(range(len(names)), [figures[n]["median"] for n in names], color=colors)
-    ax.set_xticks(range(len(names)), [figures[n]["label"] for n in names], rotation=20, ha="right",
-                  fontsize=7)
-    ax.set_yscale("log")
-    ax.set_ylabel("per second (log); grey: raw ceilings")
-    ax.yaxis.set_major_formatter(FuncFormatter(_si))
-    ax.grid(True, which="both", alpha=0.25)
+    ax.barh(range(len(names)), [figures[n]["median"] for n in names], color=colors)
+    ax.set_yticks(range(len(names)), [textwrap.fill(f"{figures[n]['label']} [{figures[n]['unit']}]", 42)
+                                      for n in names], fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("per second (log), median; grey: raw ceilings")
+    _si_axis(ax.xaxis)
+    ax.grid(True, which="both", axis="x", alpha=0.25)
     ax.set_title("Throughput", fontsize=11)
     if with_latency:
         lat = axes[1]
         keys = ["p50", "p90", "p99", "p99_9", "max"]
         for f in with_latency.values():
-            lat.plot(keys, [f["latency_us"][k] / 1000 for k in keys], marker="o", label=f["label"])
+            lat.plot(keys, [f["latency_us"][k] / 1000 for k in keys], marker="o",
+                     label=textwrap.fill(f["label"], 50))
         lat.set_yscale("log")
-        lat.set_ylabel("latency, ms (log)")
+        lat.set_ylabel("latency per call, ms (log)")
+        _si_axis(lat.yaxis)
         lat.grid(True, which="both", alpha=0.25)
-        lat.legend(fontsize=8)
+        lat.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1))
         lat.set_title("Latency percentiles (HDR histogram)", fontsize=11)
     fig.suptitle(scenario["title"], fontsize=11)
     fig.tight_layout()

@@ -157,7 +157,8 @@ def write_report(results: dict, out: Path) -> Path:
         f"- Date: {results['created_utc']} (UTC); commit {commit_line(results)}",
         f"- Machine: {machine_line(results)}",
         f"- Load average at the end: {results['machine'].get('load_average')}",
-        f"- Method: {results['method']['timing']}. Peak memory: {results['method']['peak_memory']}.",
+        f"- Method: {results['method']['timing']}. Peak memory: {results['method']['peak_memory']}. "
+        f"Scope: {results['method'].get('scope', '')}.",
         "",
     ]
     failed = [c for c in results["checks"] if not c["ok"]]

@@ -511,6 +511,9 @@ def run_suite(plan: Plan, out: Path, *, only: tuple[str, ...] = SCENARIOS, comma
                            "inputs: tracemalloc (numpy, Python) + the Arrow memory pool's peak",
             "ratio_to_kernel": "throughput of the implementation / throughput of the kernel at the "
                                "same point (the reference: its sample's throughput)",
+            "scope": "the kernel and Rater figures include building the charges table (decimal128 "
+                     "amounts, ids, dates, one line per slab); numpy and pyarrow stop at int64 amounts "
+                     "per (meter, period, slab); all four give the same total to the minor unit",
         },
         "scenarios": scenarios,
         "checks": run.checks,
