@@ -23,6 +23,7 @@ without nulls are read straight from their Arrow buffers.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import weakref
 from collections.abc import Iterable, Iterator
@@ -176,6 +177,25 @@ def _is_text(dtype: pa.DataType) -> bool:
 _lookup_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+_TEXT_INDEX_MIN = 4096  # larger text registries: a dict built once beats hashing them per batch
+_text_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _text_lookup(meter_id: pa.Array, registry_ids: pa.Array, registry: Registry) -> np.ndarray:
+    """Registry positions of text ids through a dict built once per registry;
+    each distinct id of the batch is looked up once (index_in would hash the
+    whole registry again on every batch). Nulls are masked by the caller."""
+    index = _text_cache.get(registry)
+    if index is None:
+        index = _text_cache[registry] = {v: i for i, v in enumerate(registry_ids.to_pylist())}
+    encoded = meter_id.dictionary_encode()
+    values = encoded.dictionary.to_pylist()
+    if not values:
+        return np.full(len(meter_id), -1, dtype=np.int32)
+    positions = np.fromiter(map(index.get, values, itertools.repeat(-1)), dtype=np.int32, count=len(values))
+    return positions[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+
+
 def _int_lookup(registry: Registry) -> tuple[int, np.ndarray] | None:
     """(lowest id, table) mapping `id - lowest` to the registry index, with a
     trailing -1 slot for ids out of range; None when integer ids are too sparse."""
@@ -235,6 +255,8 @@ def _meter_indexes(meter_id: pa.Array, registry: Registry) -> np.ndarray:
     if meter_id.type != registry_ids.type:
         meter_id = meter_id.cast(pa.string())
         registry_ids = registry_ids.cast(pa.string())
+    if registry_ids.type == pa.string() and len(registry_ids) > _TEXT_INDEX_MIN:
+        return _text_lookup(meter_id, registry_ids, registry)
     found = pc.index_in(meter_id, value_set=registry_ids)
     positions = _buffer_view(found, np.int32)
     if found.null_count:

@@ -46,6 +46,17 @@ def wait_port(port: int, timeout_s: float = 20.0, proc: subprocess.Popen | None 
     raise TimeoutError(f"nothing listens on port {port} after {timeout_s} s")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the process that started it dies
+    (Linux), so a killed test run leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def redis_binary() -> str | None:
     return shutil.which("redis-server")
 
@@ -109,7 +120,7 @@ class RedisServer(_Process):
                 "--daemonize", "no", "--logfile", str(self.folder / "redis.log"),
                 "--protected-mode", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         wait_port(self.port, proc=self.proc)
         return self
 
@@ -150,13 +161,13 @@ class PostgresServer(_Process):
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
 
     def _demote(self):
-        if self._uid is None:
-            return None
         uid, gid = self._uid, self._gid
 
         def demote() -> None:
-            os.setgid(gid)
-            os.setuid(uid)
+            if uid is not None:
+                os.setgid(gid)
+                os.setuid(uid)
+            _die_with_parent()  # after setuid, which clears it
         return demote
 
     def start(self) -> PostgresServer:

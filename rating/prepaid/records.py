@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import struct
 from dataclasses import dataclass, field
@@ -99,10 +100,18 @@ class DeductionResult:
     def deducted_minor(self) -> int:
         return int(np.asarray(self.deductions.column("amount_minor")).sum())
 
+    @functools.cached_property
+    def deductions_ipc(self) -> bytes:
+        return table_bytes(self.deductions)
+
+    @functools.cached_property
+    def anomalies_ipc(self) -> bytes:
+        return table_bytes(self.anomalies)
+
     def to_bytes(self) -> bytes:
         head = json.dumps({"batch_id": self.batch_id, "sequence": self.sequence, "readings": self.readings,
                            "events": [e.to_json() for e in self.events]}).encode()
-        return pack_parts(head, table_bytes(self.deductions), table_bytes(self.anomalies))
+        return pack_parts(head, self.deductions_ipc, self.anomalies_ipc)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, replayed: bool = True) -> DeductionResult:

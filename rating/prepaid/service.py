@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from rating.errors import RatingError
@@ -59,6 +60,7 @@ from rating.prepaid.wallets import (
 )
 
 log = logging.getLogger("rating.prepaid")
+STATUS_NAMES = pa.array(["unspecified"] + [s.name.lower() for s in Status])  # by Status value
 
 
 @dataclass(frozen=True)
@@ -304,13 +306,12 @@ class PrepaidService:
 
     def _deduction_result(self, row: OpRow, batch_id: str, entries: Entries, applied: Applied,
                           readings: int, anomalies: pa.Table, replayed: bool = False) -> DeductionResult:
-        names = {int(s): s.name.lower() for s in Status}
         table = pa.table({
             "account_id": pa.array(entries.account_ids, pa.string()),
             "wallet": pa.array(entries.wallets, pa.string()),
             "amount_minor": pa.array(-entries.amounts_minor, pa.int64()),
             "balance_minor": pa.array(applied.balances_minor, pa.int64()),
-            "status": pa.array([names[s] for s in applied.statuses.tolist()], pa.string()),
+            "status": STATUS_NAMES.take(pa.array(applied.statuses.astype(np.int64))),
         }, schema=DEDUCTIONS_SCHEMA)
         return DeductionResult(batch_id, row.seq, table, applied.events, readings, anomalies, replayed)
 

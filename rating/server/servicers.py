@@ -97,9 +97,9 @@ def event_message(e: Event) -> pb.BalanceEvent:
 
 def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductResponse:
     return pb.DeductResponse(
-        batch_id=result.batch_id, sequence=result.sequence, deductions=table_bytes(result.deductions),
+        batch_id=result.batch_id, sequence=result.sequence, deductions=result.deductions_ipc,
         events=[event_message(e) for e in result.events], readings=result.readings,
-        anomalies=result.anomalies.num_rows, anomaly_rows=table_bytes(result.anomalies),
+        anomalies=result.anomalies.num_rows, anomaly_rows=result.anomalies_ipc,
         deducted_minor=result.deducted_minor, replayed=result.replayed, window=window)
 
 
