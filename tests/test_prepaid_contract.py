@@ -453,3 +453,34 @@ def test_settling_twice_records_events_once(backends, site):
     assert created and not created_again and again.seq == row.seq and again.payload_sha256 == b"x"
     assert counts == {"ops": 1, "entries": 1, "events": 1}
     assert found.applied and found.result == b"r"
+
+
+def test_an_operation_unsettled_longer_than_the_store_remembers_is_applied_once(backends, site):
+    table = readings(6, 4)
+    later = Clock(AFTERNOON + dt.timedelta(days=8))  # past the store's 7-day memory of operations
+
+    async def go():
+        inner = backends.store()
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        service.store = FailingStore(inner, apply_first=True)
+        service.limits = type(service.limits)(apply_retry_s=0.05)
+        await service.start()
+        with pytest.raises(errors.Unavailable):
+            await deduct(service, "b0", table)
+        for task in (service._settler, service._retrier):
+            task.cancel()
+        await service.ledger.close()
+        if backends.redis is not None:
+            import redis as sync_redis
+            r = sync_redis.Redis.from_url(backends.redis.url)
+            for key in r.scan_iter(match="{s*}:op:*"):
+                r.delete(key)  # the store forgot it applied the operation
+            await inner.close()
+        restarted = backends.service(clock=later)
+        await restarted.start()
+        report = await reconcile(restarted.store, restarted.ledger)
+        await restarted.close()
+        return report
+
+    report = asyncio.run(go())
+    assert report.ok and report.pending == 0, report.lines()

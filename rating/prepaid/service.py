@@ -118,7 +118,7 @@ class PrepaidService:
             self.config_version = stored[0]
         self._install(docs)
         await self._reload_meter_state()
-        if self._rebuild_on_start:
+        if self._rebuild_on_start or await self._markers_may_have_expired():
             await self.rebuild_store()
         await self.recover()
         self._settler = asyncio.create_task(self._settle_forever(), name="prepaid-settler")
@@ -167,6 +167,17 @@ class PrepaidService:
             log.info("recovered %d committed operations", len(pending))
             await self._notify_events()
         return len(pending)
+
+    async def _markers_may_have_expired(self) -> bool:
+        """An unsettled operation older than the store's memory of applied
+        operations might be applied twice: rebuild the store instead."""
+        ttl = self.store.marker_ttl_s
+        pending = await self.ledger.pending() if ttl else []
+        if pending and self._now_us() - pending[0].created_us > ttl * 1_000_000:
+            log.warning("operation %d has waited longer than the store remembers applied operations "
+                        "(%d s): rebuilding the store from the ledger", pending[0].seq, ttl)
+            return True
+        return False
 
     async def rebuild_store(self) -> int:
         """Make the store hold exactly the ledger's settled balances and states."""

@@ -28,6 +28,7 @@ class StoreUnavailable(Exception):
 
 class BalanceStore(ABC):
     name = "store"
+    marker_ttl_s: float | None = None  # how long `apply` remembers an operation (None: until forgotten)
 
     @abstractmethod
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
