@@ -484,3 +484,53 @@ def test_an_operation_unsettled_longer_than_the_store_remembers_is_applied_once(
 
     report = asyncio.run(go())
     assert report.ok and report.pending == 0, report.lines()
+
+
+class FlakyLedger:
+    """A ledger whose commit of one batch fails once, as if the database went away."""
+
+    def __init__(self, inner, fail_key: str, gate: asyncio.Event):
+        self.inner, self.fail_key, self.gate, self.failed = inner, fail_key, gate, False
+        self.name = inner.name
+
+    async def commit(self, op):
+        if op.key == self.fail_key and not self.failed:
+            self.failed = True
+            await self.gate.wait()  # fail only once the later batches are rated
+            from rating.prepaid.ledger import LedgerUnavailable
+            raise LedgerUnavailable("connection lost")
+        return await self.inner.commit(op)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_failed_commit_voids_the_batches_rated_after_it_and_a_resend_rates_them_once(backends, site):
+    table = readings(6, 20)
+    parts = batches(table, 24)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        gate = asyncio.Event()
+        service.ledger = FlakyLedger(service.ledger, "batch:b3", gate)
+        await service.start()
+        begun = [await service.begin_deduct(f"b{i}", p, sha256(table_bytes(p)))
+                 for i, p in enumerate(parts[:7])]
+        gate.set()
+        outcomes = []
+        for future in begun:  # b0..b6 were all rated before b3's commit failed
+            try:
+                outcomes.append(await service.finish_deduct(future))
+            except errors.Unavailable as exc:
+                outcomes.append(exc)
+        resent = [await deduct(service, f"b{i}", p) for i, p in enumerate(parts) if i >= 3]
+        debited: Counter = Counter()
+        for result in [o for o in outcomes[:3]] + resent:
+            for row in result.deductions.to_pylist():
+                debited[(row["account_id"], row["wallet"])] += row["amount_minor"]
+        await service.close()
+        return outcomes, debited
+
+    outcomes, debited = asyncio.run(go())
+    assert [type(o).__name__ for o in outcomes] == ["DeductionResult"] * 3 + ["Unavailable"] * 4
+    assert dict(+debited) == expected_debits(site, table)

@@ -96,7 +96,8 @@ class Ledger(ABC):
         Raises LimitExceeded or LedgerUnavailable with nothing written."""
 
     @abstractmethod
-    async def entries_of(self, seq: int) -> Entries: ...
+    async def entries_of(self, seq: int) -> Entries:
+        """An operation's entries ordered by (account_id, wallet), by code point."""
 
     @abstractmethod
     async def settle(self, items: list[Settlement]) -> None:

@@ -161,7 +161,7 @@ class PostgresLedger(Ledger):
     async def entries_of(self, seq: int) -> Entries:
         rows = await self._call(lambda con: con.fetch(
             f"SELECT account_id, wallet, amount_minor FROM {self._t('entries')} WHERE seq = $1 "
-            "ORDER BY ctid", seq))
+            'ORDER BY account_id COLLATE "C", wallet COLLATE "C"', seq))
         return Entries([r[0] for r in rows], [r[1] for r in rows],
                        np.array([r[2] for r in rows], dtype=np.int64))
 

@@ -159,7 +159,8 @@ class SqliteLedger(Ledger):
 
     async def entries_of(self, seq: int) -> Entries:
         rows = await self._run(lambda: self.db.execute(
-            "SELECT account_id, wallet, amount_minor FROM entries WHERE seq = ? ORDER BY rowid", (seq,)
+            "SELECT account_id, wallet, amount_minor FROM entries WHERE seq = ? ORDER BY account_id, wallet",
+            (seq,)
         ).fetchall())
         return Entries([r[0] for r in rows], [r[1] for r in rows],
                        np.array([r[2] for r in rows], dtype=np.int64))

@@ -38,7 +38,8 @@ class StateImage:
 
     def to_bytes(self) -> bytes:
         head = json.dumps({"rows_seen": self.rows_seen}).encode()
-        return pack_parts(head, table_bytes(self.meters), table_bytes(self.totals))
+        return pack_parts(head, table_bytes(self.meters, compression="zstd"),
+                          table_bytes(self.totals, compression="zstd"))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StateImage:

@@ -58,7 +58,9 @@ class DeductionPlanner:
         self.policy = policy
         self.rater = Rater(config, unknown_meters="error")
         registry = config.registry
-        self.account_ids = list(registry.accounts)
+        # Sorted, so that a batch's entries come out ordered by (account, wallet)
+        # as the ledger lists them back (Ledger.entries_of).
+        self.account_ids = sorted(registry.accounts)
         self._accounts = pa.array(self.account_ids, type=pa.string())
         account_index = {a: i for i, a in enumerate(self.account_ids)}
         self.wallet_names = sorted({m.wallet for m in registry.meters} | {policy.account_lines_wallet})

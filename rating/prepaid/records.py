@@ -109,17 +109,40 @@ class DeductionResult:
         return table_bytes(self.anomalies)
 
     def to_bytes(self) -> bytes:
+        """The stored form, compact: account, wallet and amount of each row are
+        the operation's ledger entries (in the same order), so only balances
+        and states are kept, with the anomalies compressed."""
         head = json.dumps({"batch_id": self.batch_id, "sequence": self.sequence, "readings": self.readings,
                            "events": [e.to_json() for e in self.events]}).encode()
-        return pack_parts(head, self.deductions_ipc, self.anomalies_ipc)
+        balances = np.asarray(self.deductions.column("balance_minor"), dtype="<i8")
+        states = np.array([STATUS_VALUE[s] for s in self.deductions.column("status").to_pylist()],
+                          dtype=np.int8)
+        return pack_parts(head, balances.tobytes(), states.tobytes(),
+                          table_bytes(self.anomalies, compression="zstd"))
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, replayed: bool = True) -> DeductionResult:
-        head, deductions, anomalies = unpack_parts(data)
+    def from_bytes(cls, data: bytes, entries: Entries, *, replayed: bool = True) -> DeductionResult:
+        head, balances, states, anomalies = unpack_parts(data)
         meta = json.loads(head)
-        return cls(meta["batch_id"], meta["sequence"], read_table_bytes(deductions),
-                   [Event.from_json(e) for e in meta["events"]], meta["readings"],
-                   read_table_bytes(anomalies), replayed)
+        table = deductions_table(entries, np.frombuffer(balances, dtype="<i8"),
+                                 np.frombuffer(states, dtype=np.int8))
+        return cls(meta["batch_id"], meta["sequence"], table, [Event.from_json(e) for e in meta["events"]],
+                   meta["readings"], read_table_bytes(anomalies), replayed)
+
+
+STATUS_NAMES = pa.array(["unspecified"] + [s.name.lower() for s in Status])  # by Status value
+STATUS_VALUE = {name: value for value, name in enumerate(STATUS_NAMES.to_pylist())}
+
+
+def deductions_table(entries: Entries, balances_minor: np.ndarray, statuses: np.ndarray) -> pa.Table:
+    """What a batch did to each wallet (DEDUCTIONS_SCHEMA), in entry order."""
+    return pa.table({
+        "account_id": pa.array(entries.account_ids, pa.string()),
+        "wallet": pa.array(entries.wallets, pa.string()),
+        "amount_minor": pa.array(-entries.amounts_minor, pa.int64()),
+        "balance_minor": pa.array(balances_minor, pa.int64()),
+        "status": STATUS_NAMES.take(pa.array(statuses.astype(np.int64))),
+    }, schema=DEDUCTIONS_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -172,9 +195,11 @@ class MovementResult:
                    replayed)
 
 
-def table_bytes(table: pa.Table) -> bytes:
+def table_bytes(table: pa.Table, *, compression: str | None = None) -> bytes:
+    """Arrow IPC stream bytes; `compression` ("zstd", "lz4") for what the ledger keeps."""
     sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema) as writer:
+    options = ipc.IpcWriteOptions(compression=compression)
+    with ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 
 from rating.errors import RatingError
@@ -33,7 +32,6 @@ from rating.prepaid.ledger import Ledger, LedgerUnavailable, LimitExceeded, NewO
 from rating.prepaid.meterstate import StateImage
 from rating.prepaid.planning import DeductionPlanner
 from rating.prepaid.records import (
-    DEDUCTIONS_SCHEMA,
     MOVEMENT_KINDS,
     PAYMENT_METHODS,
     Applied,
@@ -43,6 +41,7 @@ from rating.prepaid.records import (
     Movement,
     MovementResult,
     WalletState,
+    deductions_table,
     pack_parts,
     read_table_bytes,
     table_bytes,
@@ -60,7 +59,6 @@ from rating.prepaid.wallets import (
 )
 
 log = logging.getLogger("rating.prepaid")
-STATUS_NAMES = pa.array(["unspecified"] + [s.name.lower() for s in Status])  # by Status value
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,15 @@ class Limits:
     checkpoint_every: int = 500  # deduction batches between whole meter-state checkpoints
     settle_batch_max: int = 256
     page_size_max: int = 10_000
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """A rated batch's place in the commit order."""
+
+    generation: int
+    previous: asyncio.Future | None
+    done: asyncio.Future
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ class PrepaidService:
         self._tasks: set[asyncio.Task] = set()  # commits and applies that outlive their callers
         self._since_checkpoint = 0
         self._planner_stale = False  # a commit failed without saying whether it happened
+        self._generation = 0  # bumped when a commit fails: the batches rated after it are void
+        self._commit_tail: asyncio.Future | None = None  # the last rated batch's commit
         self.config_version = 0
 
     # ---- life cycle ---------------------------------------------------------------------------
@@ -201,56 +210,43 @@ class PrepaidService:
 
     async def begin_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
                            deadline: float | None = None) -> DeductionResult | asyncio.Future:
-        """Rate and commit one batch; returns its result if it is a retry, else
-        a future of the result while the store applies it. A stream begins its
-        next batch while this one is applied: batches are rated in the order
-        they begin. Once the commit starts, cancelling the caller does not stop
-        it: the operation is committed, applied and settled all the same."""
+        """Rate one batch; returns its result if it is a retry, else a future of
+        the result while it is committed and applied. A stream begins its next
+        batch right away: batches are rated in the order they begin and
+        committed in that order, so the rating of one overlaps the commit of
+        the one before. If a commit fails, the Rater goes back to before that
+        batch and the batches rated after it fail too (resend from it). Once
+        rated, cancelling the caller does not stop the operation."""
         check_key(batch_id, "batch_id")
         key = f"batch:{batch_id}"
-        async with self._keys.hold(key):
+        release = await self._keys.acquire(key)  # held until the commit is decided
+        try:
             row = await self._find(key)
             if row is not None:
+                release()
                 return await self._replay_deduction(row, payload_sha256, batch_id)
             if readings.num_rows > self.limits.batch_rows_max:
                 raise errors.TooLarge(f"batch has {readings.num_rows} readings; at most "
                                       f"{self.limits.batch_rows_max}", limit="batch_rows_max")
             await self._store_ready()
-            work = self._spawn(self._commit_then_apply(key, batch_id, readings, payload_sha256, deadline))
-            row, applying = await asyncio.shield(work)
-            if applying is None:  # another process committed it first
-                return await self._replay_deduction(row, payload_sha256, batch_id)
-            return applying
+            async with self._rating:
+                _check_deadline(deadline)
+                if self._planner_stale:
+                    await self._reload_meter_state()
+                plan, op = self._plan_deduction(key, batch_id, readings, payload_sha256)
+                turn = _Turn(self._generation, self._commit_tail, asyncio.get_running_loop().create_future())
+                self._commit_tail = turn.done
+        except BaseException:
+            release()
+            raise
+        return self._spawn(self._commit_then_apply(batch_id, plan, op, turn, release, deadline))
 
     async def finish_deduct(self, begun: DeductionResult | asyncio.Future) -> DeductionResult:
         if isinstance(begun, DeductionResult):
             return begun
         return await asyncio.shield(begun)
 
-    async def _commit_then_apply(self, key, batch_id, readings, payload_sha256, deadline):
-        async with self._rating:
-            _check_deadline(deadline)
-            row, plan = await self._commit_deduction(key, batch_id, readings, payload_sha256)
-        if plan is None:
-            return row, None
-        return row, self._spawn(self._apply_deduction(row, batch_id, plan, deadline))
-
-    async def _apply_deduction(self, row: OpRow, batch_id: str, plan, deadline) -> DeductionResult:
-        applied = await self._apply_committed(row, plan.entries, deadline=deadline)
-        result = self._deduction_result(row, batch_id, plan.entries, applied, plan.readings, plan.anomalies)
-        self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
-        return result
-
-    def _spawn(self, coro) -> asyncio.Task:
-        """A task that runs to its end even if whoever awaits it is cancelled."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _commit_deduction(self, key, batch_id, readings, payload_sha256):
-        if self._planner_stale:
-            await self._reload_meter_state()
+    def _plan_deduction(self, key, batch_id, readings, payload_sha256):
         planner = self.planner
         try:
             plan = planner.plan(readings, where=f"batch {batch_id!r}")
@@ -260,26 +256,55 @@ class PrepaidService:
         checkpoint = None
         if self._since_checkpoint >= self.limits.checkpoint_every:
             checkpoint = planner.checkpoint().to_bytes()
+            self._since_checkpoint = 0
         request = pack_parts(json.dumps({"batch_id": batch_id, "readings": plan.readings}).encode(),
                              table_bytes(plan.anomalies))
         op = NewOp(key, "deduct", payload_sha256, plan.entries, request=request,
                    meter_state=plan.state.to_bytes(), checkpoint=checkpoint, created_us=self._now_us())
+        return plan, op
+
+    async def _commit_then_apply(self, batch_id: str, plan, op: NewOp, turn: _Turn, release,
+                                 deadline: float | None) -> DeductionResult:
         try:
-            row, created = await self.ledger.commit(op)
-        except BaseException as exc:
-            planner.rollback(plan)
-            # A lost connection may hide a commit that happened: reload the meter
-            # state from the ledger before the next batch is rated.
-            self._planner_stale = True
-            if isinstance(exc, LedgerUnavailable):
-                raise errors.Unavailable(f"ledger: {exc}") from exc
-            raise
+            if turn.previous is not None:
+                await asyncio.wait([turn.previous])  # commits go in rating order
+            if turn.generation != self._generation:
+                raise errors.Unavailable("an earlier batch failed to commit and was undone; resend from it",
+                                         batch_id=batch_id)
+            try:
+                row, created = await self.ledger.commit(op)
+            except BaseException as exc:
+                self._undo(plan)
+                if isinstance(exc, LedgerUnavailable):
+                    raise errors.Unavailable(f"ledger: {exc}", batch_id=batch_id) from exc
+                raise
+            if not created:  # another process committed this batch first: its state is in the ledger
+                self._undo(plan)
+        finally:
+            turn.done.set_result(None)
+            release()
         if not created:
-            planner.rollback(plan)
-            return row, None
-        if checkpoint is not None:
-            self._since_checkpoint = 0
-        return row, plan
+            return await self._replay_deduction(row, op.payload_sha256, batch_id)
+        applied = await self._apply_committed(row, plan.entries, deadline=deadline)
+        result = self._deduction_result(row, batch_id, plan.entries, applied, plan.readings, plan.anomalies)
+        self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
+        return result
+
+    def _undo(self, plan) -> None:
+        """A batch did not commit: go back to before it; the batches rated on
+        top of it (same generation) will fail. A lost connection may hide a
+        commit that happened, so the Rater is reloaded from the ledger before
+        the next batch is rated."""
+        self.planner.rollback(plan)
+        self._generation += 1
+        self._planner_stale = True
+
+    def _spawn(self, coro) -> asyncio.Task:
+        """A task that runs to its end even if whoever awaits it is cancelled."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _reload_meter_state(self) -> None:
         try:
@@ -291,7 +316,8 @@ class PrepaidService:
 
     async def _replay_deduction(self, row: OpRow, payload_sha256: bytes, batch_id: str) -> DeductionResult:
         check_replay(row, "deduct", payload_sha256, batch_id)
-        return DeductionResult.from_bytes(await self._settled_result(row))
+        result = await self._settled_result(row)
+        return DeductionResult.from_bytes(result, await self._entries_of(row.seq))
 
     async def _settled_result(self, row: OpRow) -> bytes:
         """The stored result of a committed operation, once it is settled."""
@@ -317,13 +343,7 @@ class PrepaidService:
 
     def _deduction_result(self, row: OpRow, batch_id: str, entries: Entries, applied: Applied,
                           readings: int, anomalies: pa.Table, replayed: bool = False) -> DeductionResult:
-        table = pa.table({
-            "account_id": pa.array(entries.account_ids, pa.string()),
-            "wallet": pa.array(entries.wallets, pa.string()),
-            "amount_minor": pa.array(-entries.amounts_minor, pa.int64()),
-            "balance_minor": pa.array(applied.balances_minor, pa.int64()),
-            "status": STATUS_NAMES.take(pa.array(applied.statuses.astype(np.int64))),
-        }, schema=DEDUCTIONS_SCHEMA)
+        table = deductions_table(entries, applied.balances_minor, applied.statuses)
         return DeductionResult(batch_id, row.seq, table, applied.events, readings, anomalies, replayed)
 
     def _result_of(self, row: OpRow, entries: Entries, applied: Applied) -> bytes:
@@ -333,6 +353,7 @@ class PrepaidService:
             meta = json.loads(head)
             return self._deduction_result(row, meta["batch_id"], entries, applied, meta["readings"],
                                           read_table_bytes(anomalies)).to_bytes()
+        # movements: one entry
         kind, account, wallet, _amount, *_ = json.loads(row.request)
         return MovementResult(row.key.removeprefix("move:"), row.seq, account, wallet,
                               int(entries.amounts_minor[0]), int(applied.balances_minor[0]),
@@ -506,6 +527,10 @@ class PrepaidService:
         except RatingError as exc:
             raise errors.InvalidArgument(str(exc)) from None
         async with self._rating:
+            if self._commit_tail is not None:  # let the rated batches commit (or fail) first
+                await asyncio.wait([self._commit_tail])
+            if self._planner_stale:
+                await self._reload_meter_state()
             carried = self.planner.checkpoint()
             try:
                 version = await self.ledger.save_config(docs.to_bytes())
@@ -519,6 +544,12 @@ class PrepaidService:
         return version
 
     # ---- internals ----------------------------------------------------------------------------
+
+    async def _entries_of(self, seq: int) -> Entries:
+        try:
+            return await self.ledger.entries_of(seq)
+        except LedgerUnavailable as exc:
+            raise errors.Unavailable(f"ledger: {exc}") from exc
 
     async def _find(self, key: str) -> OpRow | None:
         try:
