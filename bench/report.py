@@ -42,6 +42,11 @@ def ratio(value: float | None) -> str:
     return f"1/{1 / value:,.0f}"
 
 
+def milliseconds(microseconds: float) -> str:
+    value = microseconds / 1000
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def mib(value: float | None) -> str:
     return "" if value is None else f"{value / 2**20:,.1f}"
 
@@ -210,7 +215,7 @@ def service_lines(scenario: dict) -> list[str]:
     for f in point["figures"].values():
         lat = f.get("latency_us", {})
         ceilings = ", ".join(f"{ratio(r)} of {n}" for n, r in f.get("ratio_to_ceiling", {}).items())
-        percentiles = [f"{lat[k] / 1000:.3g}" if lat.get(k) is not None else ""
+        percentiles = [milliseconds(lat[k]) if lat.get(k) is not None else ""
                        for k in ("p50", "p99", "p99_9")]
         rows.append([f["label"], f["kind"], f"{rate(f['median'])} {f['unit']}",
                      f"{f['spread']['iqr_pct']:.0f} %", *percentiles, ceilings])
@@ -235,6 +240,7 @@ def readme_block(results: dict, image_dir: str) -> str:
         f"{machine_line(results)}. Medians of {results['plan']['repeats']} runs (3 for runs over "
         f"{results['plan']['slow_run_s']:g} s), every implementation on the same data in the same run, "
         "checked to agree to the paisa before it is timed. "
+        f"{results['method'].get('scope', '').capitalize()}. "
         f"Full report: [docs/bench/report.md]({image_dir}/report.md); "
         f"every figure with its runs: [results.json]({image_dir}/results.json).",
         "",

@@ -33,6 +33,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -495,6 +496,8 @@ def run_suite(plan: Plan, out: Path, *, only: tuple[str, ...] = SCENARIOS, comma
             scenario_started = time.perf_counter()
             scenarios[name] = makers[name]()
             scenarios[name]["duration_s"] = time.perf_counter() - scenario_started
+            # others' work on a shared machine shows here: read figures beside it
+            scenarios[name]["load_average_after"] = list(os.getloadavg())
             gc.collect()
     results = {
         "schema": SCHEMA,
