@@ -182,6 +182,7 @@ def machine() -> dict:
         "versions": {name: _version(name) for name in packages},
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
+        "git_dirty_files": [line[3:] for line in (status or "").splitlines()][:50],
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 

@@ -73,7 +73,10 @@ def machine_line(results: dict) -> str:
 def commit_line(results: dict) -> str:
     m = results["machine"]
     commit = (m.get("git_commit") or "unknown")[:10]
-    return commit + (" (with uncommitted changes)" if m.get("git_dirty") else "")
+    dirty = m.get("git_dirty_files") or []
+    if not m.get("git_dirty"):
+        return commit
+    return f"{commit} (with uncommitted changes to {', '.join(dirty[:4])}{' ...' if len(dirty) > 4 else ''})"
 
 
 # ------------------------------------------------------------------ key figures
