@@ -161,7 +161,7 @@ def _git(*args: str) -> str | None:
         out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    return out.stdout.rstrip() if out.returncode == 0 else None  # porcelain lines may start with " "
 
 
 def machine() -> dict:
