@@ -157,10 +157,10 @@ def test_delhi_tax_tie_follows_the_site_rounding(rounding, tax):
     assert lines[-1]["amount"] == Decimal(tax)
 
 
-def test_guangzhou_tiered_water():
-    # 26 × 2.88 + 8 × 3.87 + 6 × 4.86 = 74.88 + 30.96 + 29.16.
-    lines = price(load_tariffs(EXAMPLES / "cn_guangzhou_water.toml"), "40")
-    assert [ln["amount"] for ln in lines] == [Decimal("74.88"), Decimal("30.96"), Decimal("29.16")]
+def test_guangzhou_panyu_tiered_water_and_sewage():
+    # 26 × 2.70 + 8 × 4.06 + 6 × 8.10 = 70.20 + 32.48 + 48.60.
+    lines = price(load_tariffs(EXAMPLES / "cn_guangzhou_panyu_water.toml"), "40")
+    assert [ln["amount"] for ln in lines] == [Decimal("70.20"), Decimal("32.48"), Decimal("48.60")]
 
 
 @pytest.mark.parametrize("rounding, area_charge, gst", [
