@@ -47,11 +47,16 @@ class StateImage:
         return cls(json.loads(head)["rows_seen"], read_table_bytes(meters), read_table_bytes(totals))
 
 
-def moved_meters(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Registry indexes whose reading state moved. An accepted reading always
-    changes `last_ts` (duplicates and older readings are refused) or, for a
-    first reading, `has_last`; the scratch fields are ignored."""
-    return np.flatnonzero((before["last_ts"] != after["last_ts"]) | (before["has_last"] != after["has_last"]))
+def moved_meters(before: np.ndarray, after: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Registry indexes whose reading state moved, among `present` (the
+    batch's meters; None: all). An accepted reading always changes `last_ts`
+    (duplicates and older readings are refused) or, for a first reading,
+    `has_last`; the scratch fields are ignored."""
+    if present is None:
+        present = np.arange(len(after))
+    moved = (before["last_ts"][present] != after["last_ts"][present]) | (
+        before["has_last"][present] != after["has_last"][present])
+    return present[moved]
 
 
 def image_of(rater: Rater, meters: np.ndarray, rows: np.ndarray | None) -> StateImage:

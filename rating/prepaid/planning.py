@@ -39,6 +39,7 @@ from rating.prepaid.meterstate import (
 from rating.prepaid.records import Entries
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, PrepaidPolicy
 from rating.pricing import PeriodQuantities, price_periods
+from rating.readings import meter_indexes
 
 _PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shifted non-negative inside a key
 
@@ -85,7 +86,9 @@ class DeductionPlanner:
         periods, anomalies = rater.ingest(batch, where=where, row_offset=0)
         try:
             entries = self._entries(periods, before)
-            moved = moved_meters(before.meter_states, rater.states)
+            present = meter_indexes(_column(batch, "meter_id"), self.config.registry)
+            present = np.unique(present[present >= 0])
+            moved = moved_meters(before.meter_states, rater.states, present)
             state = image_of(rater, moved, self._touched_rows(rater.totals, periods))
         except BaseException:
             rater.restore(before)
@@ -176,6 +179,11 @@ class DeductionPlanner:
             account = np.where(on_meter, account, _position(lines.column("account_id"), ids, accounts))
         wallet = np.where(on_meter, self._wallet_of_meter[safe], self._lines_wallet)
         return account * len(self.wallet_names) + wallet, amount
+
+
+def _column(batch: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
+    column = batch.column(name)
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ amounts are exact below 2^53 minor units, which the service enforces.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -126,6 +127,7 @@ return result
 """
 
 _DOWN = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
+_first = operator.itemgetter(0)
 _ITEM = np.dtype([("balance", "<i8"), ("state", "u1")])
 _EVENT = np.dtype([("item", "<i4"), ("type", "u1")])
 
@@ -216,7 +218,7 @@ class RedisStore(BalanceStore):
         if None in known:
             known = [k if k is not None else self._key(a)
                      for k, a in zip(known, entries.account_ids, strict=True)]
-        shards = np.fromiter((k[0] for k in known), dtype=np.int64, count=n)
+        shards = np.fromiter(map(_first, known), dtype=np.int64, count=n)
         order = np.argsort(shards, kind="stable")
         bounds = np.flatnonzero(np.diff(shards[order])) + 1
         by_shard = {int(shards[part[0]]): part for part in np.split(order, bounds)}
