@@ -380,3 +380,36 @@ def test_concurrent_duplicate_calls_over_grpc_have_one_effect(backends, site):
     assert sum(not r.replayed for r in deductions) == 1 and sum(not t.replayed for t in topups) == 1
     assert len({r.sequence for r in deductions}) == 1 and len({t.balance_minor for t in topups}) == 1
     assert ops["ops"] == 2
+
+
+def test_list_balances_filters_and_pages(backends, site):
+    async def go():
+        running = await started(backends, site)
+        async with AsyncRatingClient(f"127.0.0.1:{running.port}") as client:
+            await client.topup("F0000", "electricity", 50_000, key="t0")  # ok
+            await client.topup("F0001", "electricity", 5_000, key="t1")  # low (below 100.00)
+            await client.adjust("F0002", "electricity", -3_000, key="a2", reason="test")  # cut off
+            await client.adjust("F0003", "water", -100, key="a3", reason="test")  # water cut off
+            await client.topup("F0004", "electricity", 20_000, key="t4")  # ok
+
+            async def listed(**kw):
+                pages, token = [], ""
+                while True:
+                    reply = await client.prepaid.ListBalances(rating_pb2.ListBalancesRequest(page_token=token,
+                                                                                            **kw))
+                    pages.append([(a.account_id, [w.wallet for w in a.wallets]) for a in reply.accounts])
+                    token = reply.next_page_token
+                    if not token:
+                        return pages
+
+            below = await listed(wallet="electricity", below_threshold=True)
+            cut = await listed(statuses=[rating_pb2.WALLET_STATUS_CUT_OFF])
+            paged = await listed(page_size=2)
+        await running.stop(1)
+        return below, cut, paged
+
+    below, cut, paged = asyncio.run(go())
+    assert below == [[("F0001", ["electricity"]), ("F0002", ["electricity"])]]
+    assert cut == [[("F0002", ["electricity"]), ("F0003", ["water"])]]
+    assert [len(p) for p in paged] == [2, 2, 1]
+    assert [a for page in paged for a, _ in page] == ["F0000", "F0001", "F0002", "F0003", "F0004"]
