@@ -230,6 +230,7 @@ def apportioned_charges(rater: Rater) -> tuple[pa.Table, pa.Table]:
     master meters netted and quantity shares added before pricing, cost shares
     after. Needs whole periods, so it runs on everything rated so far."""
     config = rater.config
+    assert config.groups_path is not None, "only for sites with a groups file"
     prepared = prepare(rater.consumption_table(), load_groups(config.groups_path), config=config)
     charges = rater.price(rater.totals.merge(prepared.quantity_delta).as_quantities())
     lines, problems = shared_area_lines(prepared, charges)

@@ -561,7 +561,9 @@ class _Pricer:
 
     # -- tariff numbers in fixed point --
 
-    def _micro(self, value: Decimal, label: str, where: str) -> int:
+    def _micro(self, value: Decimal | None, label: str, where: str) -> int:
+        if value is None:
+            raise TariffError("has no price", where=f"{label} {where}")
         return _units(value, PRICE_DECIMALS, f"{label} {where}", "the 10^-6 price resolution")
 
     def _slab_prices(self, slab_set: SlabSet | None, label: str, where: str) -> _SlabPrices:
