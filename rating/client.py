@@ -28,7 +28,7 @@ import grpc
 import pyarrow as pa
 
 from rating.prepaid.records import read_table_bytes, table_bytes
-from rating.server.status import error_info
+from rating.server.status import error_info, status_info
 from rating.v1 import health_pb2, health_pb2_grpc, rating_pb2_grpc
 from rating.v1 import rating_pb2 as pb
 
@@ -155,6 +155,8 @@ class RatingClient:
         call = self.prepaid.StreamDeduct(requests(), metadata=self.metadata)
         try:
             for response in call:
+                if response.HasField("error"):
+                    raise _stream_error(response)
                 credit.release()
                 yield DeductReply.of(response)
         except grpc.RpcError as error:
@@ -258,29 +260,26 @@ class AsyncRatingClient:
     async def stream(self, batches: Iterable[tuple[str, object]] | AsyncIterable[tuple[str, object]], *,
                      window: int = 8) -> AsyncIterator[DeductReply]:
         """Stream (batch_id, readings) pairs; yields one reply per batch, in order."""
-        call = self.prepaid.StreamDeduct(metadata=self.metadata)
         credit = asyncio.Semaphore(window)
 
-        async def send() -> None:
+        async def requests():
+            # gRPC consumes this iterator itself and stops when the call ends, so a
+            # server that ends the stream early is never raced by a late write.
             source = batches if hasattr(batches, "__aiter__") else _aiter(batches)
             async for batch_id, readings in source:
                 await credit.acquire()
-                await call.write(pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings)))
-            await call.done_writing()
+                yield pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
 
-        writer = asyncio.ensure_future(send())
+        call = self.prepaid.StreamDeduct(requests(), metadata=self.metadata)
         try:
-            while True:
-                response = await call.read()
-                if response is grpc.aio.EOF:
-                    break
+            async for response in call:
+                if response.HasField("error"):
+                    raise _stream_error(response)
                 credit.release()
                 yield DeductReply.of(response)
-            await writer
         except grpc.RpcError as error:
             raise ClientError.of(error) from None
         finally:
-            writer.cancel()
             call.cancel()
 
     async def topup(self, account_id: str, wallet: str, amount_minor: int, *, key: str, method: str = "cash",
@@ -323,6 +322,15 @@ class AsyncRatingClient:
     async def health(self, service: str = "") -> int:
         request = health_pb2.HealthCheckRequest(service=service)
         return (await self._call(self.health_stub.Check, request)).status
+
+
+def _stream_error(response: pb.DeductResponse) -> ClientError:
+    """The error a stream ended with, from its last message."""
+    info = status_info(response.error) or ("", {})
+    return ClientError(grpc.StatusCode(_CODES[response.error.code]), response.error.message, *info)
+
+
+_CODES = {code.value[0]: code.value for code in grpc.StatusCode}
 
 
 async def _aiter(items: Iterable):

@@ -21,7 +21,7 @@ from rating.prepaid.records import DeductionResult, Event, Movement, WalletState
 from rating.prepaid.service import BalanceFilter, PrepaidService
 from rating.prepaid.wallets import Status, WalletPolicy
 from rating.server.arrow_io import read_ipc, table_bytes
-from rating.server.status import abort, as_prepaid_error, code_of
+from rating.server.status import abort, as_prepaid_error, code_of, rpc_status, set_status
 from rating.v1 import rating_pb2 as pb
 from rating.v1 import rating_pb2_grpc
 
@@ -76,7 +76,8 @@ def streaming(method: str):
                 error = as_prepaid_error(exc)
                 _log_call(method, started, code_of(error).name, reason=error.reason, error=error.message,
                           responses=sent)
-                await abort(context, error)
+                set_status(context, error)  # ends the stream with it (abort() here can race pending reads)
+                return
             except asyncio.CancelledError:
                 _log_call(method, started, "CANCELLED", responses=sent)
                 raise
@@ -180,14 +181,24 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                         done.set_result(begun)
                         begun = done
                     inflight.append(begun)
+            if failure is None and self.draining.is_set():
+                failure = errors.Unavailable("the server is shutting down: resend the batches not answered")
             if failure is not None:
-                raise failure
-            if self.draining.is_set():
-                raise errors.Unavailable("the server is shutting down: resend the batches not answered")
+                # Said in a last message too: a client write racing the end of the
+                # stream can replace the final status with INTERNAL on its side.
+                error = as_prepaid_error(failure)
+                yield pb.DeductResponse(batch_id=error.metadata.get("batch_id", ""), error=rpc_status(error),
+                                        window=window)
+                raise error
         finally:
-            reader.cancel()
             if next_request is not None:
                 next_request.cancel()
+            # Stop reading only once the call is over: cancelling a pending read
+            # before the status is sent can end the call with INTERNAL instead.
+            if ended or context.done():
+                reader.cancel()
+            else:
+                context.add_done_callback(lambda _context: reader.cancel())
 
     async def _pump(self, request_iterator, inbox: asyncio.Queue) -> None:
         try:

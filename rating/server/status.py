@@ -46,6 +46,13 @@ def code_of(exc: errors.PrepaidError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def rpc_status(exc: errors.PrepaidError) -> rating_pb2.RpcStatus:
+    code = code_of(exc)
+    info = rating_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)
+    detail = any_pb2.Any(type_url=ERROR_INFO_TYPE, value=info.SerializeToString())
+    return rating_pb2.RpcStatus(code=code.value[0], message=exc.message, details=[detail])
+
+
 def trailer(code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]) -> tuple:
     info = rating_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
     detail = any_pb2.Any(type_url=ERROR_INFO_TYPE, value=info.SerializeToString())
@@ -59,13 +66,25 @@ async def abort(context: grpc.aio.ServicerContext, exc: errors.PrepaidError) -> 
                                                                      exc.metadata))
 
 
+def set_status(context: grpc.aio.ServicerContext, exc: errors.PrepaidError) -> None:
+    """The status a handler ends with when it returns (streams end this way)."""
+    code = code_of(exc)
+    context.set_code(code)
+    context.set_details(exc.message)
+    context.set_trailing_metadata(trailer(code, exc.message, exc.reason, exc.metadata))
+
+
 def error_info(trailing_metadata) -> tuple[str, dict[str, str]] | None:
     """(reason, metadata) from a failed call's trailing metadata, if it has details."""
     for key, value in trailing_metadata or ():
         if key == DETAILS_KEY:
-            status = rating_pb2.RpcStatus.FromString(value)
-            for detail in status.details:
-                if detail.type_url == ERROR_INFO_TYPE:
-                    info = rating_pb2.ErrorInfo.FromString(detail.value)
-                    return info.reason, dict(info.metadata)
+            return status_info(rating_pb2.RpcStatus.FromString(value))
+    return None
+
+
+def status_info(status: rating_pb2.RpcStatus) -> tuple[str, dict[str, str]] | None:
+    for detail in status.details:
+        if detail.type_url == ERROR_INFO_TYPE:
+            info = rating_pb2.ErrorInfo.FromString(detail.value)
+            return info.reason, dict(info.metadata)
     return None
