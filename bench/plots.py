@@ -78,7 +78,7 @@ def _rate_range(f: dict) -> tuple[float, float]:
 def _finish(fig, ax, title: str, path: Path) -> None:
     ax.set_title(title, fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a line
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -88,7 +88,7 @@ def curve_plot(scenario: dict, path: Path) -> None:
     """Throughput against a numeric x on log-log axes, with the limit line."""
     points = [p for p in scenario["points"] if p["figures"]]
     unit = scenario["item_unit"]
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(9.5, 4.6))
     for name in _impls(points):
         xs, ys, lo, hi = [], [], [], []
         for point in points:
@@ -118,7 +118,7 @@ def category_plot(scenario: dict, path: Path) -> None:
     """Grouped bars per category on a log axis; the limit as a dashed line per group."""
     points = [p for p in scenario["points"] if p["figures"]]
     names = [n for n in _impls(points) if n != LIMIT]
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(9.5, 4.6))
     width = 0.8 / max(len(names), 1)
     for i, point in enumerate(points):
         for j, name in enumerate(names):
@@ -145,7 +145,7 @@ def category_plot(scenario: dict, path: Path) -> None:
 def memory_plot(scenario: dict, path: Path) -> None:
     """Peak bytes per reading against readings (log-log)."""
     points = [p for p in scenario["points"] if p["figures"]]
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(9.5, 4.6))
     for name in _impls(points):
         xs, ys = [], []
         for point in points:
