@@ -39,7 +39,6 @@ from rating.prepaid.meterstate import (
 from rating.prepaid.records import Entries
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, PrepaidPolicy
 from rating.pricing import PeriodQuantities, price_periods
-from rating.readings import meter_indexes
 
 _PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shifted non-negative inside a key
 
@@ -86,14 +85,21 @@ class DeductionPlanner:
         periods, anomalies = rater.ingest(batch, where=where, row_offset=0)
         try:
             entries = self._entries(periods, before)
-            present = meter_indexes(_column(batch, "meter_id"), self.config.registry)
-            present = np.unique(present[present >= 0])
-            moved = moved_meters(before.meter_states, rater.states, present)
+            moved = self._moved(before.meter_states, rater.states, periods)
             state = image_of(rater, moved, self._touched_rows(rater.totals, periods))
         except BaseException:
             rater.restore(before)
             raise
         return Plan(entries, anomalies, batch.num_rows, state, before)
+
+    def _moved(self, before: np.ndarray, after: np.ndarray, periods: PeriodQuantities) -> np.ndarray:
+        """Meters whose reading state moved. An accepted reading touches a period
+        (zero consumption included), except a meter's very first reading (its
+        baseline), which only sets `has_last`: look at every meter only then."""
+        n = len(self.config.registry)
+        if int(before["has_last"][:n].sum()) != int(after["has_last"][:n].sum()):
+            return moved_meters(before, after)
+        return moved_meters(before, after, np.unique(periods.meter_index).astype(np.int64))
 
     def rollback(self, plan: Plan) -> None:
         """Go back to before `plan` (and so before every later plan)."""
@@ -179,11 +185,6 @@ class DeductionPlanner:
             account = np.where(on_meter, account, _position(lines.column("account_id"), ids, accounts))
         wallet = np.where(on_meter, self._wallet_of_meter[safe], self._lines_wallet)
         return account * len(self.wallet_names) + wallet, amount
-
-
-def _column(batch: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
-    column = batch.column(name)
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -106,6 +107,7 @@ class PrepaidService:
         self._stranded_signal = asyncio.Event()
         self._retrier: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()  # commits and applies that outlive their callers
+        self._rating_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rating")
         self._since_checkpoint = 0
         self._planner_stale = False  # a commit failed without saying whether it happened
         self._generation = 0  # bumped when a commit fails: the batches rated after it are void
@@ -156,6 +158,7 @@ class PrepaidService:
         self._settler = self._retrier = None
         await self.store.close()
         await self.ledger.close()
+        self._rating_thread.shutdown(wait=True)
 
     async def flush(self) -> None:
         """Wait until every answered operation is settled in the ledger."""
@@ -214,9 +217,11 @@ class PrepaidService:
         the result while it is committed and applied. A stream begins its next
         batch right away: batches are rated in the order they begin and
         committed in that order, so the rating of one overlaps the commit of
-        the one before. If a commit fails, the Rater goes back to before that
-        batch and the batches rated after it fail too (resend from it). Once
-        rated, cancelling the caller does not stop the operation."""
+        the one before (rating runs on its own thread, the event loop keeps
+        moving the commits and applies). If a commit fails, the Rater goes
+        back to before that batch and the batches rated after it fail too
+        (resend from it). Once rating starts, cancelling the caller does not
+        stop the operation."""
         check_key(batch_id, "batch_id")
         key = f"batch:{batch_id}"
         release = await self._keys.acquire(key)  # held until the commit is decided
@@ -229,17 +234,32 @@ class PrepaidService:
                 raise errors.TooLarge(f"batch has {readings.num_rows} readings; at most "
                                       f"{self.limits.batch_rows_max}", limit="batch_rows_max")
             await self._store_ready()
+        except BaseException:
+            release()
+            raise
+        rated = asyncio.get_running_loop().create_future()
+        work = self._spawn(self._rate_commit_apply(key, batch_id, readings, payload_sha256, deadline, release,
+                                                   rated))
+        await asyncio.shield(rated)  # the rating's own errors (bad input, deadline) come out here
+        return work
+
+    async def _rate_commit_apply(self, key, batch_id, readings, payload_sha256, deadline, release,
+                                 rated: asyncio.Future) -> DeductionResult | None:
+        try:
             async with self._rating:
                 _check_deadline(deadline)
                 if self._planner_stale:
                     await self._reload_meter_state()
-                plan, op = self._plan_deduction(key, batch_id, readings, payload_sha256)
+                plan, op = await asyncio.get_running_loop().run_in_executor(
+                    self._rating_thread, self._plan_deduction, key, batch_id, readings, payload_sha256)
                 turn = _Turn(self._generation, self._commit_tail, asyncio.get_running_loop().create_future())
                 self._commit_tail = turn.done
-        except BaseException:
+        except BaseException as exc:
             release()
-            raise
-        return self._spawn(self._commit_then_apply(batch_id, plan, op, turn, release, deadline))
+            rated.set_exception(exc)
+            return None
+        rated.set_result(None)
+        return await self._commit_then_apply(batch_id, plan, op, turn, release, deadline)
 
     async def finish_deduct(self, begun: DeductionResult | asyncio.Future) -> DeductionResult:
         if isinstance(begun, DeductionResult):
@@ -274,12 +294,12 @@ class PrepaidService:
             try:
                 row, created = await self.ledger.commit(op)
             except BaseException as exc:
-                self._undo(plan)
+                await self._undo(plan)
                 if isinstance(exc, LedgerUnavailable):
                     raise errors.Unavailable(f"ledger: {exc}", batch_id=batch_id) from exc
                 raise
             if not created:  # another process committed this batch first: its state is in the ledger
-                self._undo(plan)
+                await self._undo(plan)
         finally:
             turn.done.set_result(None)
             release()
@@ -290,14 +310,15 @@ class PrepaidService:
         self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
         return result
 
-    def _undo(self, plan) -> None:
+    async def _undo(self, plan) -> None:
         """A batch did not commit: go back to before it; the batches rated on
         top of it (same generation) will fail. A lost connection may hide a
         commit that happened, so the Rater is reloaded from the ledger before
         the next batch is rated."""
-        self.planner.rollback(plan)
-        self._generation += 1
-        self._planner_stale = True
+        async with self._rating:  # not while a later batch is being rated
+            self.planner.rollback(plan)
+            self._generation += 1
+            self._planner_stale = True
 
     def _spawn(self, coro) -> asyncio.Task:
         """A task that runs to its end even if whoever awaits it is cancelled."""
@@ -526,9 +547,15 @@ class PrepaidService:
             config, policy = docs.build()
         except RatingError as exc:
             raise errors.InvalidArgument(str(exc)) from None
-        async with self._rating:
-            if self._commit_tail is not None:  # let the rated batches commit (or fail) first
-                await asyncio.wait([self._commit_tail])
+        while True:  # let the rated batches commit (or fail) first; a failing one takes the lock
+            tail = self._commit_tail
+            if tail is not None:
+                await asyncio.wait([tail])
+            await self._rating.acquire()
+            if self._commit_tail is None or self._commit_tail.done():
+                break
+            self._rating.release()
+        try:
             if self._planner_stale:
                 await self._reload_meter_state()
             carried = self.planner.checkpoint()
@@ -536,11 +563,11 @@ class PrepaidService:
                 version = await self.ledger.save_config(docs.to_bytes())
             except LedgerUnavailable as exc:
                 raise errors.Unavailable(f"ledger: {exc}") from exc
-            old = self.planner
             self._install(docs)
             self.planner.restore([carried])
-            del old
             self.config_version = version
+        finally:
+            self._rating.release()
         return version
 
     # ---- internals ----------------------------------------------------------------------------
