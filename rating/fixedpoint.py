@@ -33,16 +33,19 @@ def round_div(numerator: int, denominator: int, rule: str) -> int:
 
 
 def round_div_array(numerator: np.ndarray, denominator: int, rule: str) -> np.ndarray:
-    """Vectorised `round_div` over int64 numerators (same results, exactly)."""
+    """Vectorised `round_div` over int64 numerators (same results, exactly).
+
+    With floor division n = q·d + r, 0 <= r < d, the result is q + 1 exactly
+    when 2r > d, or 2r == d and the tie goes up (q odd for half_even, n > 0
+    for half away from zero); adding that 0/1 to 2r turns both into one
+    integer comparison.
+    """
     quotient, remainder = np.divmod(numerator, denominator)
-    twice = 2 * remainder
-    up = twice > denominator
-    tie = twice == denominator
-    if rule == "half_even":
-        up |= tie & (quotient & 1 == 1)
-    else:
-        up |= tie & (numerator > 0)
-    return quotient + up
+    # in place: fresh temporaries cost more (first touch) than the arithmetic
+    remainder *= 2
+    remainder += (quotient & 1) if rule == "half_even" else (numerator > 0).view(np.int8)
+    quotient += remainder > denominator
+    return quotient
 
 
 def checked_mul(a: np.ndarray, b: np.ndarray | int, *, what: str) -> np.ndarray:

@@ -26,6 +26,9 @@ def test_round_div_equals_decimal_quantize(numerator, denominator, rule):
 def test_round_div_array_equals_round_div(numerators, denominator, rule):
     got = round_div_array(np.array(numerators, dtype=np.int64), denominator, rule)
     assert got.tolist() == [round_div(n, denominator, rule) for n in numerators]
+    # the same as a column matrix (pricing passes 2-D arrays)
+    matrix = np.array(numerators, dtype=np.int64).reshape(-1, 1)
+    assert round_div_array(matrix, denominator, rule).ravel().tolist() == got.tolist()
 
 
 def test_checked_mul_raises_instead_of_wrapping():
