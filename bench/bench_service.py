@@ -42,7 +42,7 @@ import pyarrow.csv as pacsv
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_READINGS = 10_000
-WINDOW = 8
+WINDOW = 4  # batches in flight per stream: enough to overlap rating, commit and apply
 START = dt.datetime(2025, 5, 5, tzinfo=dt.timezone.utc)
 
 SITE_TOML = """\

@@ -114,8 +114,13 @@ class DeductionPlanner:
     def _entries(self, periods: PeriodQuantities, before: RaterState) -> Entries:
         if len(periods.meter_index) == 0:
             return Entries.empty()
-        after_keys, after_minor = self._sums(self._whole_accounts(self.rater.totals, periods))
-        before_keys, before_minor = self._sums(self._whole_accounts(before.totals, periods))
+        # every meter of each touched account, and the touched (account, period) pairs
+        accounts = np.unique(self._account_of_meter[periods.meter_index])
+        lo, hi = self._account_start[accounts], self._account_start[accounts + 1]
+        meters = self._meters_by_account[_ranges(lo, hi)].astype(np.int64)
+        wanted = self._account_period_keys(periods)
+        after_keys, after_minor = self._sums(self._whole_accounts(self.rater.totals, meters, wanted))
+        before_keys, before_minor = self._sums(self._whole_accounts(before.totals, meters, wanted))
         keys, inverse = np.unique(np.concatenate([after_keys, before_keys]), return_inverse=True)
         debit = np.zeros(len(keys), dtype=np.int64)
         np.add.at(debit, inverse, np.concatenate([after_minor, -before_minor]))
@@ -147,18 +152,16 @@ class DeductionPlanner:
         found[found] = keys[rows[found]] == wanted[found]
         return rows[found]
 
-    def _whole_accounts(self, totals: PeriodTotals, periods: PeriodQuantities) -> PeriodQuantities:
-        """The carried totals of every meter of each (account, period) the batch
-        touched: an account's own lines (area charge, fees, minimum) depend on
-        all of its meters, so they are priced together (as Rater.feed does).
-        Found by binary search over the sorted keys: no pass over all totals."""
-        accounts = np.unique(self._account_of_meter[periods.meter_index])
-        lo, hi = self._account_start[accounts], self._account_start[accounts + 1]
-        meters = self._meters_by_account[_ranges(lo, hi)].astype(np.int64)
+    def _whole_accounts(self, totals: PeriodTotals, meters: np.ndarray,
+                        wanted: np.ndarray) -> PeriodQuantities:
+        """The carried totals of `meters` (every meter of each touched account)
+        in the (account, period) pairs `wanted`: an account's own lines (area
+        charge, fees, minimum) depend on all of its meters, so they are priced
+        together (as Rater.feed does). Found by binary search over the sorted
+        keys: no pass over all totals."""
         keys = self._sorted_keys(totals)
         rows = _ranges(np.searchsorted(keys, meters << 32), np.searchsorted(keys, (meters + 1) << 32))
         mine = take_rows(totals.as_quantities(), rows)
-        wanted = self._account_period_keys(periods)
         return take_rows(mine, np.flatnonzero(np.isin(self._account_period_keys(mine), wanted)))
 
     def _account_period_keys(self, periods: PeriodQuantities) -> np.ndarray:
