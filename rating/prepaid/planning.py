@@ -73,7 +73,7 @@ class DeductionPlanner:
         self._meters_by_account = np.argsort(self._account_of_meter, kind="stable")
         counts = np.bincount(self._account_of_meter, minlength=len(self.account_ids))
         self._account_start = np.concatenate([[0], np.cumsum(counts)])
-        self._keys_cache: tuple[object, np.ndarray] | None = None
+        self._keys_cache: list[tuple[object, np.ndarray]] = []  # the last two totals' keys
 
     def plan(self, batch: pa.Table | pa.RecordBatch, *, where: str = "readings") -> Plan:
         """Rate `batch`; the Rater moves (see `rollback`). Every step costs in
@@ -136,11 +136,11 @@ class DeductionPlanner:
     def _sorted_keys(self, totals: PeriodTotals) -> np.ndarray:
         """The sorted (meter, period) keys of `totals`; the last two are cached,
         since this batch's "after" is the next batch's "before"."""
-        cached = self._keys_cache
-        if cached is not None and cached[0] is totals:
-            return cached[1]
+        for known, keys in self._keys_cache:
+            if known is totals:
+                return keys
         keys = period_keys(totals.as_quantities())
-        self._keys_cache = (totals, keys)
+        self._keys_cache = [*self._keys_cache[-1:], (totals, keys)]
         return keys
 
     def _touched_rows(self, totals: PeriodTotals, periods: PeriodQuantities) -> np.ndarray:

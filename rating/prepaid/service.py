@@ -60,6 +60,7 @@ from rating.prepaid.wallets import (
 )
 
 log = logging.getLogger("rating.prepaid")
+STORE_FRESH_S = 0.05  # a store that answered this recently counts as up without a ping
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class PrepaidService:
         self._rating_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rating")
         self._since_checkpoint = 0
         self._planner_stale = False  # a commit failed without saying whether it happened
+        self._store_answered_at = 0.0  # monotonic time of the store's last good answer
         self._generation = 0  # bumped when a commit fails: the batches rated after it are void
         self._commit_tail: asyncio.Future | None = None  # the last rated batch's commit
         self.config_version = 0
@@ -585,13 +587,17 @@ class PrepaidService:
             raise errors.Unavailable(f"ledger: {exc}") from exc
 
     async def _store_ready(self) -> None:
-        """Refuse before committing (nothing applied) when the store is down: one
-        ping per operation narrows "committed but not applied" to a store that
-        dies in the milliseconds between this ping and the apply."""
+        """Refuse before committing (nothing applied) when the store is down: a
+        ping before each operation (unless the store answered in the last
+        STORE_FRESH_S) narrows "committed but not applied" to a store that
+        dies in the moment between its last answer and the apply."""
+        if time.monotonic() - self._store_answered_at < STORE_FRESH_S:
+            return
         try:
             await self.store.ping()
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
+        self._store_answered_at = time.monotonic()
 
     def _policies(self, wallets) -> tuple[dict[str, WalletPolicy], dict[str, bool]]:
         now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
@@ -636,6 +642,7 @@ class PrepaidService:
         while True:
             try:
                 applied = await self.store.apply(row.seq, entries, policies, friendly)
+                self._store_answered_at = time.monotonic()
                 break
             except StoreUnavailable as exc:
                 if time.monotonic() + pause > give_up:

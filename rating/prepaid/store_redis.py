@@ -221,38 +221,38 @@ class RedisStore(BalanceStore):
             known = [k if k is not None else self._key(a)
                      for k, a in zip(known, entries.account_ids, strict=True)]
         shards = np.fromiter(map(_first, known), dtype=np.int64, count=n)
-        order = np.argsort(shards, kind="stable")
-        bounds = np.flatnonzero(np.diff(shards[order])) + 1
-        by_shard = {int(shards[part[0]]): part for part in np.split(order, bounds)}
-        frags = {shard: [known[i][2] for i in part.tolist()] for shard, part in by_shard.items()}
+        order = np.argsort(shards, kind="stable")  # entries grouped by shard, in entry order within
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(shards[order])) + 1, [n]]).tolist()
         number = {name: k + 1 for k, name in enumerate(policies)}
-        wallets = np.array([number[w] for w in entries.wallets], dtype=np.uint8)
-        deltas = np.ascontiguousarray(entries.amounts_minor, dtype="<i8")
+        wallets = np.array([number[w] for w in entries.wallets], dtype=np.uint8)[order].tobytes()
+        deltas = np.ascontiguousarray(entries.amounts_minor, dtype="<i8")[order].tobytes()
+        frags = [known[i][2] for i in order.tolist()]
         head = b"".join(_bulk(str(v).encode()) for v in
                         [self.marker_ttl_s, *self._policy_args(policies, friendly)])
-        _source, sha = self._scripts["apply"]
-        order = list(by_shard)
-        commands = []
-        for shard in order:
-            items = by_shard[shard]
+        prefix = _bulk(b"EVALSHA") + _bulk(self._scripts["apply"][1].encode())
+        fixed_args = 3 + 2 + (2 + 6 * len(policies)) + 2  # command, sha, numkeys; 2 keys; head; 2 blobs
+        shard_list, commands = [], []
+        for lo, hi in zip(starts, starts[1:], strict=False):
+            shard = int(shards[order[lo]])
+            shard_list.append(shard)
             t = tag(shard).encode()
-            keys = [_bulk(b"%b:op:%d" % (t, seq)), _bulk(b"%b:deferred" % t), *frags[shard]]
-            commands.append(b"*%d\r\n" % (3 + len(keys) + 2 + 6 * len(policies) + 2) + _bulk(b"EVALSHA")
-                            + _bulk(sha.encode()) + _bulk(b"%d" % len(keys)) + b"".join(keys) + head
-                            + _bulk(wallets[items].tobytes()) + _bulk(deltas[items].tobytes()))
-        self._shards_of_op[seq] = order
+            count = hi - lo
+            commands.append(b"*%d\r\n%b%b" % (fixed_args + count, prefix, _bulk(b"%d" % (count + 2)))
+                            + _bulk(b"%b:op:%d" % (t, seq)) + _bulk(b"%b:deferred" % t)
+                            + b"".join(frags[lo:hi]) + head + _bulk(wallets[lo:hi])
+                            + _bulk(deltas[lo * 8:hi * 8]))
+        self._shards_of_op[seq] = shard_list
         replies = await self._raw(commands)
-        balances = np.zeros(n, dtype=np.int64)
-        statuses = np.ones(n, dtype=np.int8)
+        cells = np.empty(n, dtype=_ITEM)  # in shard order, like `order`
         tagged = []
-        for shard, reply in zip(order, replies, strict=True):
-            items = by_shard[shard]
-            cells = np.frombuffer(reply, dtype=_ITEM, count=len(items))
-            balances[items] = cells["balance"]
-            statuses[items] = cells["state"]
-            for item, kind in np.frombuffer(reply, dtype=_EVENT, offset=len(items) * _ITEM.itemsize).tolist():
-                i = int(items[item - 1])
-                tagged.append((i, len(tagged), EventType(kind)))
+        for lo, hi, reply in zip(starts, starts[1:], replies, strict=False):
+            cells[lo:hi] = np.frombuffer(reply, dtype=_ITEM, count=hi - lo)
+            for item, kind in np.frombuffer(reply, dtype=_EVENT, offset=(hi - lo) * _ITEM.itemsize).tolist():
+                tagged.append((int(order[lo + item - 1]), len(tagged), EventType(kind)))
+        balances = np.empty(n, dtype=np.int64)
+        statuses = np.empty(n, dtype=np.int8)
+        balances[order] = cells["balance"]
+        statuses[order] = cells["state"]
         tagged.sort()  # entry order, as the in-process store emits them
         events = [Event(kind, entries.account_ids[i], entries.wallets[i], int(balances[i]))
                   for i, _, kind in tagged]
