@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 
 from rating.cli import EXIT_ERROR, EXIT_OK, subcommand
@@ -216,7 +217,7 @@ def _move(kind: str, args: argparse.Namespace) -> int:
 for _kind, _help in (("topup", "credit a prepaid wallet"), ("refund", "pay money back out of a wallet"),
                      ("adjust", "correct a wallet by a signed amount")):
     subcommand(_kind, help=_help, description=MOVE_DESCRIPTION, arguments=_move_arguments)(
-        lambda args, kind=_kind: _move(kind, args))
+        partial(_move, _kind))
 
 
 BALANCE_DESCRIPTION = """

@@ -142,6 +142,7 @@ class PostgresLedger(Ledger):
                 op.key, op.kind, op.payload_sha256, created, op.request, op.meter_state)
             if seq is None:
                 existing = await self._exists(con, op.key)
+                assert existing is not None  # the conflict was with this key's row, in this transaction
                 return existing, False
             if len(op.entries):
                 await con.copy_records_to_table(

@@ -137,6 +137,7 @@ class SqliteLedger(Ledger):
                 (op.key, op.kind, op.payload_sha256, created, op.request, op.meter_state),
             )
             seq = cur.lastrowid
+            assert seq is not None  # an INSERT that went through has a row id
             db.executemany(
                 "INSERT INTO entries (seq, account_id, wallet, amount_minor) VALUES (?, ?, ?, ?)",
                 zip([seq] * len(op.entries), op.entries.account_ids, op.entries.wallets,
@@ -241,6 +242,7 @@ class SqliteLedger(Ledger):
         def save() -> int:
             cur = self.db.execute("INSERT INTO configs (docs, created_us) VALUES (?, ?)",
                                   (docs, time.time_ns() // 1000))
+            assert cur.lastrowid is not None  # an INSERT that went through has a row id
             return cur.lastrowid
         return await self._run(save)
 

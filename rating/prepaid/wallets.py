@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
+from typing import Any
 
 from rating.errors import ConfigError
 from rating.site import Site
@@ -202,7 +203,7 @@ def _wallet_policy(name: str, table, base: WalletPolicy, site: Site, *, where: s
     unknown = sorted(set(table) - _POLICY_KEYS)
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}; known: {sorted(_POLICY_KEYS)}", where=where)
-    values = {}
+    values: dict[str, Any] = {}  # WalletPolicy fields, each checked as it is read
     for key, attr in (("low_balance", "low_balance_minor"), ("emergency_credit", "emergency_credit_minor"),
                       ("restore_above", "restore_above_minor")):
         if key in table:

@@ -13,7 +13,7 @@ Serving = health_pb2.HealthCheckResponse.ServingStatus
 
 class HealthServicer(health_pb2_grpc.HealthServicer):
     def __init__(self, services: list[str]):
-        self._status = {name: Serving.SERVING for name in ["", *services]}
+        self._status: dict[str, int] = {name: Serving.SERVING for name in ["", *services]}
         self._changed = asyncio.Condition()
 
     async def set_all(self, status: int) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -106,8 +107,10 @@ def _convert(name: str, kind, value):
         raise ConfigError(f"{name}: cannot read {value!r} as {getattr(kind, '__name__', kind)}") from None
 
 
-_TYPES = {f.name: {"int": int, "float": float, "str": str}.get(f.type, tuple[str, ...])
-          for f in fields(Settings)}
+_TYPES: dict[str, object] = {
+    f.name: {"int": int, "float": float, "str": str}.get(str(f.type), tuple[str, ...])
+    for f in fields(Settings)
+}
 
 
 def load_settings(*, file: str | Path | None = None, env: dict[str, str] | None = None,
@@ -127,11 +130,11 @@ def load_settings(*, file: str | Path | None = None, env: dict[str, str] | None 
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}", where=f"{path}[server]")
         values.update({k: _convert(k, _TYPES[k], v) for k, v in table.items()})
-    env = os.environ if env is None else env
+    environment: Mapping[str, str] = os.environ if env is None else env
     for name, kind in _TYPES.items():
         key = f"RATING_{name.upper()}"
-        if env.get(key):
-            values[name] = _convert(key, kind, env[key])
+        if environment.get(key):
+            values[name] = _convert(key, kind, environment[key])
     for name, value in (flags or {}).items():
         if value is not None:
             values[name] = _convert(name, _TYPES[name], value)
