@@ -13,7 +13,7 @@ from __future__ import annotations
 class PrepaidError(Exception):
     reason = "PREPAID_ERROR"
 
-    def __init__(self, message: str, **metadata: str) -> None:
+    def __init__(self, message: str, **metadata: object) -> None:
         super().__init__(message)
         self.message = message
         self.metadata = {k: str(v) for k, v in metadata.items()}

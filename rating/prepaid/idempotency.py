@@ -43,7 +43,7 @@ def check_replay(row: OpRow, kind: str, payload_sha256: bytes, key: str) -> None
         raise IdempotencyConflict(
             f"{key!r} was first used for another {'request' if row.kind == kind else row.kind}",
             key=key, first_kind=row.kind, first_payload_sha256=row.payload_sha256.hex(),
-            payload_sha256=payload_sha256.hex(), sequence=str(row.seq),
+            payload_sha256=payload_sha256.hex(), sequence=row.seq,
         )
 
 
