@@ -430,7 +430,7 @@ def rebuild_command(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.redis_url:
         raise InputError("rebuild restores a Redis store: give --redis")
-    service = make_service(settings, rebuild_on_start=True)
+    service = make_service(settings, rebuild_on_start=True, rating_process=False)
 
     async def run():
         await service.start()  # rebuilds, then applies what was committed and not applied

@@ -534,3 +534,33 @@ def test_a_failed_commit_voids_the_batches_rated_after_it_and_a_resend_rates_the
     outcomes, debited = asyncio.run(go())
     assert [type(o).__name__ for o in outcomes] == ["DeductionResult"] * 3 + ["Unavailable"] * 4
     assert dict(+debited) == expected_debits(site, table)
+
+
+def test_rating_in_a_child_process_debits_the_same_and_survives_its_death(backends, site):
+    import os
+    import signal
+
+    table = readings(6, 16)
+    parts = batches(table, 32)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON), rating_process=True)
+        await service.start()
+        debited: Counter = Counter()
+
+        def add(result):
+            for row in result.deductions.to_pylist():
+                debited[(row["account_id"], row["wallet"])] += row["amount_minor"]
+
+        for i, part in enumerate(parts[:3]):
+            add(await deduct(service, f"b{i}", part))
+        os.kill(service.planner._process.pid, signal.SIGKILL)
+        service.planner._process.join()
+        with pytest.raises(errors.Unavailable, match="restarted"):
+            await deduct(service, "b3", parts[3])
+        for i, part in enumerate(parts[3:], start=3):  # the new child reloaded the meter state
+            add(await deduct(service, f"b{i}", part))
+        await service.close()
+        return debited
+
+    assert dict(+asyncio.run(go())) == expected_debits(site, table)

@@ -101,6 +101,9 @@ class DeductionPlanner:
             return moved_meters(before, after)
         return moved_meters(before, after, np.unique(periods.meter_index).astype(np.int64))
 
+    def finished(self, plan: Plan) -> None:
+        """The plan was committed or voided (nothing to keep in process)."""
+
     def rollback(self, plan: Plan) -> None:
         """Go back to before `plan` (and so before every later plan)."""
         self.rater.restore(plan.before)

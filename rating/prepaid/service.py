@@ -31,6 +31,7 @@ from rating.prepaid import errors
 from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, sha256
 from rating.prepaid.ledger import Ledger, LedgerUnavailable, LimitExceeded, NewOp, OpRow, Settlement
 from rating.prepaid.meterstate import StateImage
+from rating.prepaid.planner_process import PlannerGone, ProcessPlanner
 from rating.prepaid.planning import DeductionPlanner
 from rating.prepaid.records import (
     MOVEMENT_KINDS,
@@ -73,6 +74,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Deduction:
+    """A started deduction batch (PrepaidService.start_deduct)."""
+
+    rated: asyncio.Future  # True once rated (or found to be a retry); False if it failed before
+    result: asyncio.Future  # the DeductionResult, or the batch's error
+
+
+@dataclass(frozen=True)
 class _Turn:
     """A rated batch's place in the commit order."""
 
@@ -91,11 +100,13 @@ class BalanceFilter:
 class PrepaidService:
     def __init__(self, store: BalanceStore, ledger: Ledger, *, docs: SiteDocs | None = None,
                  limits: Limits = Limits(), clock: Callable[[], float] = time.time,
-                 rebuild_on_start: bool | None = None):
+                 rebuild_on_start: bool | None = None, rating_process: bool = False):
         self.store, self.ledger, self.limits = store, ledger, limits
         self._given_docs = docs
         self._clock = clock
         self._rebuild_on_start = store.name == "memory" if rebuild_on_start is None else rebuild_on_start
+        # Rate in a child process (rating.prepaid.planner_process) rather than on a thread.
+        self._rating_process = rating_process
         self._keys = KeyLocks()
         self._rating = asyncio.Lock()  # plan + commit of deductions, in ledger order
         self._settle_queue: asyncio.Queue[Settlement] = asyncio.Queue()
@@ -140,11 +151,21 @@ class PrepaidService:
     def _install(self, docs: SiteDocs) -> None:
         config, policy = docs.build()
         self.docs, self.config, self.policy = docs, config, policy
-        self.planner = DeductionPlanner(config, policy)
+        self._new_planner()
         self.wallet_names = sorted(set(WALLET_KINDS) | set(policy.wallets) | set(self.planner.wallet_names))
         self.meter_wallets: dict[str, set[str]] = {}
         for meter in config.registry.meters:
             self.meter_wallets.setdefault(meter.account_id, set()).add(meter.wallet)
+
+    def _new_planner(self) -> None:
+        """A fresh planner for the current configuration (its Rater is empty)."""
+        old = getattr(self, "planner", None)
+        if isinstance(old, ProcessPlanner):
+            old.close()
+        if self._rating_process:
+            self.planner = ProcessPlanner(self.docs.to_bytes())
+        else:
+            self.planner = DeductionPlanner(self.config, self.policy)
 
     async def close(self) -> None:
         """Finish what was begun, settle what is queued, then close the backends."""
@@ -161,6 +182,8 @@ class PrepaidService:
         await self.store.close()
         await self.ledger.close()
         self._rating_thread.shutdown(wait=True)
+        if isinstance(self.planner, ProcessPlanner):
+            self.planner.close()
 
     async def flush(self) -> None:
         """Wait until every answered operation is settled in the ledger."""
@@ -210,57 +233,73 @@ class PrepaidService:
     async def deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
                      deadline: float | None = None) -> DeductionResult:
         """Rate one batch and debit each account wallet once (idempotent by batch id)."""
-        begun = await self.begin_deduct(batch_id, readings, payload_sha256, deadline=deadline)
-        return await self.finish_deduct(begun)
+        started = self.start_deduct(batch_id, readings, payload_sha256, deadline=deadline)
+        return await asyncio.shield(started.result)
+
+    def start_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
+                     deadline: float | None = None, after: asyncio.Future | None = None) -> Deduction:
+        """Start one batch: look its key up, rate it, commit it, apply it. Returns
+        at once; `rated` resolves (True) when the batch is rated (or was found
+        to be a retry), False when it failed before; `result` is its result.
+
+        A stream starts its next batch right away with `after` = this one's
+        `rated`: the next batch's lookups overlap this one's rating, and it is
+        rated only after this one, so batches are rated and committed in
+        stream order (and a batch after a refused one is refused too). Rating
+        runs on its own thread while the event loop moves commits and applies.
+        If a commit fails, the Rater goes back to before that batch and the
+        batches rated after it fail too (resend from it). Once started, an
+        operation is not stopped by its caller going away."""
+        rated = asyncio.get_running_loop().create_future()
+        task = self._spawn(self._deduct(batch_id, readings, payload_sha256, deadline, after, rated))
+        return Deduction(rated, task)
 
     async def begin_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
-                           deadline: float | None = None) -> DeductionResult | asyncio.Future:
-        """Rate one batch; returns its result if it is a retry, else a future of
-        the result while it is committed and applied. A stream begins its next
-        batch right away: batches are rated in the order they begin and
-        committed in that order, so the rating of one overlaps the commit of
-        the one before (rating runs on its own thread, the event loop keeps
-        moving the commits and applies). If a commit fails, the Rater goes
-        back to before that batch and the batches rated after it fail too
-        (resend from it). Once rating starts, cancelling the caller does not
-        stop the operation."""
-        check_key(batch_id, "batch_id")
-        key = f"batch:{batch_id}"
-        release = await self._keys.acquire(key)  # held until the commit is decided
+                           deadline: float | None = None) -> asyncio.Future:
+        """Start one batch and wait until it is rated: errors of the batch itself
+        (bad input, deadline, limits) are raised here; returns its result's future."""
+        started = self.start_deduct(batch_id, readings, payload_sha256, deadline=deadline)
+        if not await asyncio.shield(started.rated):
+            await started.result  # raises the batch's error
+        return started.result
+
+    async def _deduct(self, batch_id, readings, payload_sha256, deadline, after, rated) -> DeductionResult:
+        release = None
         try:
+            check_key(batch_id, "batch_id")
+            key = f"batch:{batch_id}"
+            release = await self._keys.acquire(key)  # held until the commit is decided
             row = await self._find(key)
             if row is not None:
                 release()
+                rated.set_result(True)
                 return await self._replay_deduction(row, payload_sha256, batch_id)
             if readings.num_rows > self.limits.batch_rows_max:
                 raise errors.TooLarge(f"batch has {readings.num_rows} readings; at most "
                                       f"{self.limits.batch_rows_max}", limit="batch_rows_max")
             await self._store_ready()
-        except BaseException:
-            release()
-            raise
-        rated = asyncio.get_running_loop().create_future()
-        work = self._spawn(self._rate_commit_apply(key, batch_id, readings, payload_sha256, deadline, release,
-                                                   rated))
-        await asyncio.shield(rated)  # the rating's own errors (bad input, deadline) come out here
-        return work
-
-    async def _rate_commit_apply(self, key, batch_id, readings, payload_sha256, deadline, release,
-                                 rated: asyncio.Future) -> DeductionResult | None:
-        try:
+            if after is not None and not await asyncio.shield(after):
+                raise errors.Unavailable("an earlier batch of this stream was refused: resend from it",
+                                         batch_id=batch_id)
             async with self._rating:
                 _check_deadline(deadline)
                 if self._planner_stale:
                     await self._reload_meter_state()
-                plan, op = await asyncio.get_running_loop().run_in_executor(
-                    self._rating_thread, self._plan_deduction, key, batch_id, readings, payload_sha256)
+                try:
+                    plan, op = await asyncio.get_running_loop().run_in_executor(
+                        self._rating_thread, self._plan_deduction, key, batch_id, readings, payload_sha256)
+                except PlannerGone as exc:
+                    await self._replace_lost_planner()
+                    raise errors.Unavailable(f"{exc}; it was restarted: resend", batch_id=batch_id) from None
                 turn = _Turn(self._generation, self._commit_tail, asyncio.get_running_loop().create_future())
                 self._commit_tail = turn.done
-        except BaseException as exc:
-            release()
-            rated.set_exception(exc)
-            return None
-        rated.set_result(None)
+        except BaseException:
+            if release is not None:
+                release()
+            if not rated.done():
+                rated.set_result(False)
+            raise
+        rated.set_result(True)
         return await self._commit_then_apply(batch_id, plan, op, turn, release, deadline)
 
     async def finish_deduct(self, begun: DeductionResult | asyncio.Future) -> DeductionResult:
@@ -305,6 +344,7 @@ class PrepaidService:
         finally:
             turn.done.set_result(None)
             release()
+            self.planner.finished(plan)
         if not created:
             return await self._replay_deduction(row, op.payload_sha256, batch_id)
         applied = await self._apply_committed(row, plan.entries, deadline=deadline)
@@ -318,7 +358,10 @@ class PrepaidService:
         commit that happened, so the Rater is reloaded from the ledger before
         the next batch is rated."""
         async with self._rating:  # not while a later batch is being rated
-            self.planner.rollback(plan)
+            try:
+                self.planner.rollback(plan)
+            except PlannerGone:
+                await self._replace_lost_planner()
             self._generation += 1
             self._planner_stale = True
 
@@ -327,7 +370,15 @@ class PrepaidService:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_observed)  # an abandoned result's error is not "never retrieved"
         return task
+
+    async def _replace_lost_planner(self) -> None:
+        """The planner process died: start another; the Rater comes back from the ledger."""
+        log.error("the planner process died; starting a new one")
+        self._new_planner()
+        self._generation += 1  # batches rated by the dead one are void
+        self._planner_stale = True
 
     async def _reload_meter_state(self) -> None:
         try:
@@ -692,6 +743,11 @@ class PrepaidService:
     async def _notify_events(self) -> None:
         async with self._events_changed:
             self._events_changed.notify_all()
+
+
+def _observed(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _check_deadline(deadline: float | None) -> None:

@@ -140,27 +140,38 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
 
     @streaming("StreamDeduct")
     async def StreamDeduct(self, request_iterator, context):
-        """Batches are rated and committed in the order they arrive; while one
-        is applied to the balance store the next is already rated. Answers go
+        """Batches are rated and committed in the order they arrive. A batch is
+        started as soon as it arrives: its lookups overlap the rating of the
+        one before, its rating overlaps that one's commit and apply. Answers go
         out in order. At most `stream_window` batches wait unanswered: the
         reader stops taking messages and HTTP/2 flow control holds the client.
-        An error ends the stream after the answers of the batches before it."""
+        An error ends the stream after the answers of the batches before it;
+        the batches after it are refused, never applied."""
         window = self.stream_window
         inbox: asyncio.Queue = asyncio.Queue(maxsize=window)
         reader = asyncio.ensure_future(self._pump(request_iterator, inbox))
-        inflight: deque[asyncio.Future] = deque()
+        inflight: deque = deque()  # started batches, oldest first
+        previous_rated: asyncio.Future | None = None
         next_request: asyncio.Future | None = None
         ended = failure = None
         try:
             while True:
                 if next_request is None and not ended and failure is None and len(inflight) < window:
                     next_request = asyncio.ensure_future(inbox.get())
-                waiting = [f for f in (next_request, inflight[0] if inflight else None) if f is not None]
+                oldest = inflight[0].result if inflight else None
+                waiting = [f for f in (next_request, oldest) if f is not None]
                 if not waiting:
                     break
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if inflight and inflight[0].done():
-                    yield deduct_response(await self.service.finish_deduct(inflight.popleft()), window=window)
+                if inflight and inflight[0].result.done():
+                    started = inflight.popleft()
+                    try:
+                        result = started.result.result()
+                    except (errors.PrepaidError, ValueError) as exc:
+                        failure = exc  # the batches after it are refused: stop here
+                        inflight.clear()
+                        continue
+                    yield deduct_response(result, window=window)
                     continue
                 if next_request is None or not next_request.done():
                     continue
@@ -171,16 +182,14 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                     failure = request
                 else:
                     try:
-                        begun = await self.service.begin_deduct(
-                            request.batch_id, read_ipc(request.readings), sha256(request.readings))
-                    except (errors.PrepaidError, ValueError) as exc:
+                        readings = read_ipc(request.readings)
+                    except errors.PrepaidError as exc:
                         failure = exc  # answer the batches before it first
                         continue
-                    if isinstance(begun, DeductionResult):
-                        done = asyncio.get_running_loop().create_future()
-                        done.set_result(begun)
-                        begun = done
-                    inflight.append(begun)
+                    started = self.service.start_deduct(request.batch_id, readings, sha256(request.readings),
+                                                        after=previous_rated)
+                    previous_rated = started.rated
+                    inflight.append(started)
             if failure is None and self.draining.is_set():
                 failure = errors.Unavailable("the server is shutting down: resend the batches not answered")
             if failure is not None:

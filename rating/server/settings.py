@@ -60,6 +60,7 @@ class Settings:
     max_connection_idle_s: float = 0.0  # 0: never close idle connections
     grace_s: float = 30.0  # how long shutdown waits for in-flight calls and streams
     apply_retry_s: float = 5.0  # how long an operation retries a down balance store after its commit
+    rating_process: int = 1  # 1: rate deduction batches in a child process; 0: on a thread
     sweep_interval_s: float = 60.0  # how often deferred cut-offs are checked
     log_format: str = "json"  # json | text
     log_level: str = "info"
