@@ -339,10 +339,13 @@ def test_an_operation_committed_but_not_answered_is_applied_once_by_recovery(bac
 
 
 def test_rebuild_restores_balances_and_cut_off_states_from_the_ledger(backends, site):
+    clock = Clock(NIGHT)
+
     async def go():
-        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        service = backends.service(SiteDocs.from_site_file(site), clock=clock)
         await service.start()
         await service.move(Movement("adjust", "a", "F0004", "water", -9_000, "", "fault"))  # cut off
+        await service.move(Movement("adjust", "c", "F0005", "electricity", -9_000, "", "fault"))  # deferred
         await service.move(Movement("topup", "b", "F0004", "electricity", 9_000, "online"))
         await deduct(service, "d", readings(6, 4))
         await service.flush()
@@ -352,13 +355,17 @@ def test_rebuild_restores_balances_and_cut_off_states_from_the_ledger(backends, 
         await service.rebuild_store()
         fixed = await reconcile(service.store, service.ledger)
         after = {(s.account_id, s.wallet): s async for page in service.store.scan() for s in page}
+        clock.set(AFTERNOON)
+        swept = await service.sweep()  # the rebuilt store still knows which cut-offs wait
         await service.close()
-        return before, broken, fixed, after
+        return before, broken, fixed, after, swept
 
-    before, broken, fixed, after = asyncio.run(go())
+    before, broken, fixed, after, swept = asyncio.run(go())
     assert not broken.ok and fixed.ok
     assert after == before
     assert after[("F0004", "water")].status == Status.CUT_OFF
+    assert after[("F0005", "electricity")].status == Status.DEFERRED
+    assert [(e.type, e.account_id, e.wallet) for e in swept] == [(EventType.CUT_OFF, "F0005", "electricity")]
 
 
 def test_loading_a_new_registry_keeps_the_meter_state_of_known_meters(backends, site, tmp_path):

@@ -44,7 +44,7 @@ class InsufficientBalance(PrepaidError):
 class Unavailable(PrepaidError):
     reason = "BACKEND_UNAVAILABLE"
 
-    def __init__(self, message: str, *, committed: bool = False, **metadata: str) -> None:
+    def __init__(self, message: str, *, committed: bool = False, **metadata: object) -> None:
         super().__init__(message, committed=str(committed).lower(), **metadata)
         self.committed = committed
 

@@ -19,6 +19,7 @@ import multiprocessing
 import threading
 import traceback
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -116,13 +117,14 @@ def _serve(conn, docs_bytes: bytes) -> None:
 
     config, policy = SiteDocs.from_bytes(docs_bytes).build()
     planner = DeductionPlanner(config, policy)
-    saved: dict[int, object] = {}  # plan id -> the Plan (its state before)
+    saved: dict[int, Any] = {}  # plan id -> the Plan (its state before)
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             return  # the server is gone
         kind, *args = request
+        answer: Any = None
         try:
             if kind == "hello":
                 answer = planner.wallet_names

@@ -132,9 +132,9 @@ class DeductionPlanner:
         if len(debit) and np.abs(debit).max() > AMOUNT_LIMIT_MINOR:
             raise AmountOverflowError("a wallet's deduction exceeds 2^53 minor units")
         n_wallets = len(self.wallet_names)
-        accounts = [self.account_ids[k] for k in (keys // n_wallets).tolist()]
+        account_ids = [self.account_ids[k] for k in (keys // n_wallets).tolist()]
         wallets = [self.wallet_names[k] for k in (keys % n_wallets).tolist()]
-        return Entries(accounts, wallets, -debit)
+        return Entries(account_ids, wallets, -debit)
 
     def _sorted_keys(self, totals: PeriodTotals) -> np.ndarray:
         """The sorted (meter, period) keys of `totals`; the last two are cached,

@@ -107,6 +107,7 @@ class PrepaidService:
         self._rebuild_on_start = store.name == "memory" if rebuild_on_start is None else rebuild_on_start
         # Rate in a child process (rating.prepaid.planner_process) rather than on a thread.
         self._rating_process = rating_process
+        self.planner: DeductionPlanner | ProcessPlanner
         self._keys = KeyLocks()
         self._rating = asyncio.Lock()  # plan + commit of deductions, in ledger order
         self._settle_queue: asyncio.Queue[Settlement] = asyncio.Queue()
@@ -209,7 +210,9 @@ class PrepaidService:
         """An unsettled operation older than the store's memory of applied
         operations might be applied twice: rebuild the store instead."""
         ttl = self.store.marker_ttl_s
-        pending = await self.ledger.pending() if ttl else []
+        if not ttl:
+            return False
+        pending = await self.ledger.pending()
         if pending and self._now_us() - pending[0].created_us > ttl * 1_000_000:
             log.warning("operation %d has waited longer than the store remembers applied operations "
                         "(%d s): rebuilding the store from the ledger", pending[0].seq, ttl)
@@ -402,8 +405,9 @@ class PrepaidService:
             try:
                 await asyncio.wait_for(waiter.wait(), self.limits.apply_retry_s)
             except asyncio.TimeoutError:
-                raise errors.Unavailable("the operation is committed but not applied yet (balance store "
-                                         "down?): retry later", committed=True, sequence=row.seq) from None
+                raise errors.Unavailable(
+                    "the operation is committed but not applied yet (balance store down?): retry later",
+                    committed=True, sequence=str(row.seq)) from None
             settled = await self._find(row.key)
             assert settled is not None and settled.result is not None, "settled without a result"
             return settled.result
@@ -570,9 +574,9 @@ class PrepaidService:
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
         accounts = sorted(by_account)
-        page = accounts[:page_size]
-        token = page[-1] if len(accounts) > page_size else ""
-        return [(a, sorted(by_account[a], key=lambda sp: sp[0].wallet)) for a in page], token
+        shown = accounts[:page_size]
+        token = shown[-1] if len(accounts) > page_size else ""
+        return [(a, sorted(by_account[a], key=lambda sp: sp[0].wallet)) for a in shown], token
 
     async def events(self, after: int = 0, *, types: tuple[int, ...] = (), account_id: str = "",
                      stop_at_end: bool = False, poll_s: float = 1.0) -> AsyncIterator[Event]:
@@ -700,7 +704,7 @@ class PrepaidService:
                     raise errors.Unavailable(
                         f"balance store: {exc}; the operation is committed and will be applied when "
                         "the store is back: retry with the same id for its result",
-                        committed=True, sequence=row.seq) from exc
+                        committed=True, sequence=str(row.seq)) from exc
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.5)
         cause = row.key.split(":", 1)[1]

@@ -216,10 +216,10 @@ class RedisStore(BalanceStore):
             return Applied(np.zeros(0, np.int64), np.ones(0, np.int8), [])
         if len(policies) > 255:
             raise ValueError("at most 255 wallets per operation")
-        known = list(map(self._keys.get, entries.account_ids))  # C-level loop; misses computed once
-        if None in known:
-            known = [k if k is not None else self._key(a)
-                     for k, a in zip(known, entries.account_ids, strict=True)]
+        found = list(map(self._keys.get, entries.account_ids))  # C-level loop; misses computed once
+        known: list[tuple[int, bytes, bytes]] = (
+            [k if k is not None else self._key(a) for k, a in zip(found, entries.account_ids, strict=True)]
+            if None in found else found)  # type: ignore[assignment]
         shards = np.fromiter(map(_first, known), dtype=np.int64, count=n)
         order = np.argsort(shards, kind="stable")  # entries grouped by shard, in entry order within
         starts = np.concatenate([[0], np.flatnonzero(np.diff(shards[order])) + 1, [n]]).tolist()
@@ -244,7 +244,7 @@ class RedisStore(BalanceStore):
         self._shards_of_op[seq] = shard_list
         replies = await self._raw(commands)
         cells = np.empty(n, dtype=_ITEM)  # in shard order, like `order`
-        tagged = []
+        tagged: list[tuple[int, int, EventType]] = []
         for lo, hi, reply in zip(starts, starts[1:], replies, strict=False):
             cells[lo:hi] = np.frombuffer(reply, dtype=_ITEM, count=hi - lo)
             for item, kind in np.frombuffer(reply, dtype=_EVENT, offset=(hi - lo) * _ITEM.itemsize).tolist():
@@ -345,7 +345,8 @@ class RedisStore(BalanceStore):
                         pipe.hgetall(key)
                     page = []
                     for key, fields in zip(keys, await pipe.execute(), strict=True):
-                        page += _states(key.decode().split(":bal:", 1)[1], fields)
+                        name = key.decode() if isinstance(key, bytes) else key
+                        page += _states(name.split(":bal:", 1)[1], fields)
                     yield page
                 if cursor == 0:
                     return
@@ -364,12 +365,12 @@ class RedisStore(BalanceStore):
             pipe = self.redis.pipeline(transaction=False)
             for i, s in enumerate(states):
                 key = self._key(s.account_id)[1]
-                mapping = {s.wallet: s.balance_minor}
+                mapping: dict = {s.wallet: s.balance_minor}
                 if s.status != Status.OK:
                     mapping[f"{s.wallet}:s"] = int(s.status)
                 pipe.hset(key, mapping=mapping)
-                if s.status == Status.DEFERRED:
-                    pipe.sadd(f"{tag(self._shard(s.account_id))}:deferred", f"{key}|{s.wallet}")
+                if s.status == Status.DEFERRED:  # the member the scripts use: "<balance key>|<wallet>"
+                    pipe.sadd(f"{tag(self._shard(s.account_id))}:deferred", key + b"|" + s.wallet.encode())
                 if i % 1000 == 999:
                     await pipe.execute()
             await pipe.execute()
@@ -404,7 +405,8 @@ async def _read_replies(conn, count: int) -> list:
     nothing buffered between replies: parsing 64 replies through it costs more
     than the scripts they answer."""
     reader, parser = getattr(conn, "_reader", None), getattr(conn, "_parser", None)
-    if reader is None or type(parser).__name__ not in _PLAIN_PARSERS or getattr(parser, "_buffer", b""):
+    buffered = getattr(parser, "_buffer", None)
+    if reader is None or type(parser).__name__ not in _PLAIN_PARSERS or buffered:
         replies: list = []
         for _ in range(count):
             try:

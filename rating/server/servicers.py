@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 from collections import deque
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -86,12 +87,17 @@ def streaming(method: str):
     return wrap
 
 
+def _enum(value: int) -> Any:
+    """A proto enum field from our IntEnum (same numbers)."""
+    return int(value)
+
+
 def _timestamp(at_us: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=at_us // 1_000_000, nanos=(at_us % 1_000_000) * 1000)
 
 
 def event_message(e: Event) -> pb.BalanceEvent:
-    return pb.BalanceEvent(cursor=str(e.cursor) if e.cursor else "", type=int(e.type),
+    return pb.BalanceEvent(cursor=str(e.cursor) if e.cursor else "", type=_enum(e.type),
                            account_id=e.account_id, wallet=e.wallet, balance_minor=e.balance_minor,
                            at=_timestamp(e.at_us), cause=e.cause)
 
@@ -105,8 +111,8 @@ def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductRespon
 
 
 def wallet_message(state: WalletState, policy: WalletPolicy) -> pb.WalletBalance:
-    return pb.WalletBalance(wallet=state.wallet, balance_minor=state.balance_minor, status=int(state.status),
-                            low_balance_minor=policy.low_balance_minor,
+    return pb.WalletBalance(wallet=state.wallet, balance_minor=state.balance_minor,
+                            status=_enum(state.status), low_balance_minor=policy.low_balance_minor,
                             cut_off_below_minor=policy.cut_below_minor if policy.cut_off else 0)
 
 
@@ -232,7 +238,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
         r = await self.service.move(movement, deadline=_deadline(context))
         return pb.MovementResponse(idempotency_key=r.key, sequence=r.sequence, account_id=r.account_id,
                                    wallet=r.wallet, amount_minor=r.amount_minor,
-                                   balance_minor=r.balance_minor, status=int(r.status),
+                                   balance_minor=r.balance_minor, status=_enum(r.status),
                                    events=[event_message(e) for e in r.events], replayed=r.replayed)
 
     @unary("TopUp")
