@@ -133,7 +133,9 @@ class PostgresServer(_Process):
     """initdb into a temporary folder, then `postgres` on a free port (trust auth).
 
     PostgreSQL refuses to run as root; as root the server runs as the
-    `postgres` user (or `nobody`), which then owns the folder."""
+    `postgres` user (or `nobody`), which then owns the folder (so a given
+    folder must sit where that user can reach it: not under pytest's 0700
+    tmp_path; the default, a new folder in /tmp, always works)."""
 
     def __init__(self, folder: str | Path | None = None):
         self.bin = postgres_bin()

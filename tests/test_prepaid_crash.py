@@ -190,3 +190,62 @@ def test_kill9_of_redis_mid_stream_then_reconcile_and_rebuild_from_the_ledger(tm
             server.kill9()
         store.close()
     assert client_view == expected_debits(site, table)
+
+
+@NEEDS_SERVERS
+def test_a_backend_down_answers_unavailable_and_applies_nothing(tmp_path):
+    from rating.client import AsyncRatingClient
+    from rating.prepaid.ledger_postgres import PostgresLedger
+    from rating.server import app
+    from rating.server.settings import Settings
+    from tests.servers import PostgresServer, RedisServer
+
+    site = write_site(tmp_path / "site", flats=2)
+    store = RedisServer(tmp_path / "redis").start()
+    ledger = PostgresServer().start()  # its own folder under /tmp: the postgres user must reach it
+    settings = Settings(port=0, site=str(site), redis_url=store.url, postgres_dsn=ledger.dsn,
+                        log_format="text", apply_retry_s=0.2, rating_process=0).check()
+
+    async def counts():
+        check = PostgresLedger(ledger.dsn)
+        await check.open()
+        try:
+            return await check.counts()
+        finally:
+            await check.close()
+
+    async def go():
+        running = await app.start(settings)
+        codes = {}
+        async with AsyncRatingClient(f"127.0.0.1:{running.port}", timeout_s=10) as client:
+            await client.topup("F0001", "water", 1_000, key="first")
+            before = await counts()
+            store.kill9()
+            await asyncio.sleep(0.1)  # past the store's freshness window
+            for name, call in (("topup", client.topup("F0001", "water", 1_000, key="k-redis")),
+                               ("deduct", client.deduct("b-redis", readings(2, 2)))):
+                try:
+                    await call
+                except ClientError as exc:
+                    codes[name] = (exc.code, exc.metadata.get("committed"))
+            after_redis = await counts()
+            store.start()
+            ledger.kill9()
+            try:
+                await client.topup("F0001", "water", 1_000, key="k-pg")
+            except ClientError as exc:
+                codes["topup-pg"] = (exc.code, exc.metadata.get("committed"))
+            ledger.start()
+            balance = await client.balance("F0001")
+        await running.stop(1)
+        return codes, before, after_redis, await counts(), balance
+
+    try:
+        codes, before, after_redis, final, balance = asyncio.run(go())
+    finally:
+        store.close()
+        ledger.close()
+    unavailable = (grpc.StatusCode.UNAVAILABLE, "false")
+    assert codes == {"topup": unavailable, "deduct": unavailable, "topup-pg": unavailable}
+    assert after_redis == before and final["ops"] == before["ops"]  # nothing applied, not even in part
+    assert {w.wallet: w.balance_minor for w in balance.wallets}["water"] == 1_000
