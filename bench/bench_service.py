@@ -370,11 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hour-rounds", type=int, default=1, help="rounds (hours of every meter) per repeat")
     parser.add_argument("--quarter-rounds", type=int, default=4)
+    parser.add_argument("--window", type=int, default=WINDOW, help="batches in flight per stream")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "bench" / "results" / "service-work")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "service.json")
     args = parser.parse_args(argv)
     import shutil
 
+    global WINDOW
+    WINDOW = args.window
     shutil.rmtree(args.work_dir, ignore_errors=True)
     result = measure(args.work_dir, meters=args.meters, workloads=args.workloads.split(","),
                      backends=args.backends.split(","), repeats=args.repeats,
