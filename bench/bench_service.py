@@ -158,7 +158,8 @@ class Serve:
         self.log.close()
 
 
-async def stream(target: str, batches: list[tuple[str, bytes]]) -> tuple[float, list[float], int, int]:
+async def stream(target: str, batches: list[tuple[str, bytes]],
+                 window: int = WINDOW) -> tuple[float, list[float], int, int]:
     """Seconds, per-batch latencies (µs), readings and account-deductions."""
     from rating.client import AsyncRatingClient
 
@@ -172,7 +173,7 @@ async def stream(target: str, batches: list[tuple[str, bytes]]) -> tuple[float, 
     latencies, readings, deductions = [], 0, 0
     async with AsyncRatingClient(target, timeout_s=600) as client:
         began = time.perf_counter()
-        async for reply in client.stream(source(), window=WINDOW):
+        async for reply in client.stream(source(), window=window):
             latencies.append((time.perf_counter() - sent[reply.batch_id]) * 1e6)
             readings += reply.readings
             deductions += reply.deductions.num_rows
@@ -182,18 +183,19 @@ async def stream(target: str, batches: list[tuple[str, bytes]]) -> tuple[float, 
 WARMUP_ROUNDS = 2  # the baselines, then the first debit of every wallet (its low-balance events)
 
 
-def run_service(workload: Workload, target: str, *, repeats: int, segment_rounds: int, tag: str) -> dict:
+def run_service(workload: Workload, target: str, *, repeats: int, segment_rounds: int, tag: str,
+                window: int = WINDOW) -> dict:
     """Warm-up rounds, then `repeats` timed segments of `segment_rounds` rounds."""
     rounds = workload.rounds(WARMUP_ROUNDS + repeats * segment_rounds)
     ids = iter(range(10**9))
     named = [[(f"{tag}-{next(ids)}", b) for b in r] for r in rounds]
     for warmup in named[:WARMUP_ROUNDS]:
-        asyncio.run(stream(target, warmup))
+        asyncio.run(stream(target, warmup, window))
     runs_s, latencies, readings, deductions = [], [], 0, 0
     for k in range(repeats):
         first = WARMUP_ROUNDS + k * segment_rounds
         segment = [b for r in named[first: first + segment_rounds] for b in r]
-        seconds, lat, n_readings, n_deductions = asyncio.run(stream(target, segment))
+        seconds, lat, n_readings, n_deductions = asyncio.run(stream(target, segment, window))
         runs_s.append(seconds)
         latencies += lat
         readings, deductions = n_readings, n_deductions
@@ -244,7 +246,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(work_dir: Path, *, meters: int, workloads: list[str], backends: list[str], repeats: int,
-            segment_rounds: dict[str, int], ceiling: bool = True, ceiling_ops: int = 10, log=print) -> dict:
+            segment_rounds: dict[str, int], ceiling: bool = True, ceiling_ops: int = 10, window: int = WINDOW,
+            log=print) -> dict:
     """Run everything; returns the hook's answer (see bench/suite_service.py)."""
     from tests.servers import PostgresServer, RedisServer, postgres_bin, redis_binary
 
@@ -274,7 +277,8 @@ def measure(work_dir: Path, *, meters: int, workloads: list[str], backends: list
                              "--postgres-schema", f"bench_{name}"]
                 with Serve(folder, args) as serve:
                     result = run_service(workload, serve.target, repeats=repeats,
-                                         segment_rounds=segment_rounds[name], tag=f"{backend}-{name}")
+                                         segment_rounds=segment_rounds[name], tag=f"{backend}-{name}",
+                                         window=window)
                 _record(figures, name, backend, result)
                 log(_summary(name, backend, result))
         if ceiling:
@@ -376,12 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import shutil
 
-    global WINDOW
-    WINDOW = args.window
     shutil.rmtree(args.work_dir, ignore_errors=True)
     result = measure(args.work_dir, meters=args.meters, workloads=args.workloads.split(","),
                      backends=args.backends.split(","), repeats=args.repeats,
-                     segment_rounds={"hour": args.hour_rounds, "quarter": args.quarter_rounds})
+                     segment_rounds={"hour": args.hour_rounds, "quarter": args.quarter_rounds},
+                     window=args.window)
     print("\n".join(report(result)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
