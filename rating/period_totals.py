@@ -25,6 +25,14 @@ def _account_keys(meter_index: np.ndarray, period_start: np.ndarray,
     )
 
 
+def _check_sums_fit(old_qty: np.ndarray, new_qty: np.ndarray) -> None:
+    """Raise before any sum could leave int64. A (meter, period) appears at
+    most once in each side, so the largest sum is at most max + max."""
+    bound = int(np.abs(old_qty).max(initial=0)) + int(np.abs(new_qty).max(initial=0))
+    if bound > np.iinfo(np.int64).max:
+        raise AmountOverflowError("a period's consumption exceeds the int64 fixed-point range")
+
+
 @dataclass(frozen=True)
 class PeriodTotals:
     """Sorted by (meter, period start), one row per touched period."""
@@ -42,18 +50,27 @@ class PeriodTotals:
         return len(self.periods.meter_index)
 
     def merge(self, new: PeriodQuantities) -> PeriodTotals:
-        """These totals plus one batch's quantities (new periods join, known ones add)."""
+        """These totals plus one batch's quantities (new periods join, known ones add).
+
+        Returns new totals and never writes into these (callers keep them as
+        snapshots)."""
         old = self.periods
         width = max(old.qty.shape[1], new.qty.shape[1])
-        keys = np.concatenate([_keys(old), _keys(new)])
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        qty = np.zeros((len(unique), width), dtype=np.int64)
-        stacked = np.zeros((len(keys), width), dtype=np.int64)
+        _check_sums_fit(old.qty, new.qty)
+        keys = _keys(old)
+        new_keys = _keys(new)
+        if len(keys) and width == old.qty.shape[1] and len(np.unique(new_keys)) == len(new_keys):
+            position = np.minimum(np.searchsorted(keys, new_keys), len(keys) - 1)
+            if (keys[position] == new_keys).all():  # mid-period: no new (meter, period)
+                qty = old.qty.copy()
+                qty[position, : new.qty.shape[1]] += new.qty
+                return PeriodTotals(PeriodQuantities(old.meter_index, old.period_start, old.period_end, qty))
+        unique, first, inverse = np.unique(np.concatenate([keys, new_keys]), return_index=True,
+                                           return_inverse=True)
+        stacked = np.zeros((len(inverse), width), dtype=np.int64)
         stacked[: len(old.qty), : old.qty.shape[1]] = old.qty
         stacked[len(old.qty):, : new.qty.shape[1]] = new.qty
-        bound = np.abs(stacked).sum(axis=0, dtype=np.float64).max(initial=0)
-        if bound >= 2**62:  # a float bound is enough to know int64 sums cannot wrap
-            raise AmountOverflowError("a period's consumption exceeds the int64 fixed-point range")
+        qty = np.zeros((len(unique), width), dtype=np.int64)
         np.add.at(qty, inverse, stacked)
 
         def pick(name: str) -> np.ndarray:

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from rating.errors import AmountOverflowError
+from rating.period_totals import PeriodTotals
+from rating.pricing import PeriodQuantities
+
+
+def periods(rows) -> PeriodQuantities:
+    """rows: (meter, period_start, [qty per TOU])"""
+    return PeriodQuantities(
+        meter_index=np.array([r[0] for r in rows], np.int32),
+        period_start=np.array([r[1] for r in rows], np.int32),
+        period_end=np.array([r[1] + 30 for r in rows], np.int32),
+        qty=np.array([r[2] for r in rows], np.int64).reshape(len(rows), -1),
+    )
+
+
+def as_rows(totals: PeriodTotals) -> list:
+    p = totals.as_quantities()
+    rows = zip(p.meter_index, p.period_start, p.qty, strict=True)
+    return [(int(m), int(s), q.tolist()) for m, s, q in rows]
+
+
+def test_known_periods_add_in_place_of_a_copy_and_new_ones_join_in_key_order():
+    first = PeriodTotals.empty(2).merge(periods([(3, 100, [1, 2]), (1, 100, [5, 0])]))
+    assert as_rows(first) == [(1, 100, [5, 0]), (3, 100, [1, 2])]
+    known = first.merge(periods([(3, 100, [10, 0]), (1, 100, [0, 7])]))  # mid-period batch
+    assert as_rows(known) == [(1, 100, [5, 7]), (3, 100, [11, 2])]
+    opened = known.merge(periods([(1, 130, [4, 4]), (3, 100, [1, 1])]))  # a new period opens
+    assert as_rows(opened) == [(1, 100, [5, 7]), (1, 130, [4, 4]), (3, 100, [12, 3])]
+    assert as_rows(first) == [(1, 100, [5, 0]), (3, 100, [1, 2])]  # snapshots stay as they were
+
+
+def test_a_sum_past_int64_raises():
+    big = PeriodTotals.empty(1).merge(periods([(0, 100, [2**62])]))
+    with pytest.raises(AmountOverflowError):
+        big.merge(periods([(0, 100, [2**62])]))
