@@ -16,11 +16,12 @@ from rating.fixedpoint import round_div_array
 POSITION_BITS = 40
 
 
-def rate_registers(meter_index: np.ndarray, ts_us: np.ndarray, value_qty: np.ndarray,
-                   period_bounds_us: np.ndarray, slab_upper_qty: np.ndarray,
-                   slab_price_micro: np.ndarray, amount_divisor: int, rounding: str
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per (meter, period): meter, period index and the amount per slab (minor units)."""
+def sorted_register_deltas(meter_index: np.ndarray, ts_us: np.ndarray, value_qty: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Readings in (meter, arrival) order by one sort of a packed key: their
+    meters and timestamps, and per reading after the first the delta (0 where
+    it is rejected: another meter, not later in time, or backwards) and
+    whether it was accepted."""
     key = (meter_index.astype(np.int64) << POSITION_BITS) | np.arange(len(meter_index), dtype=np.int64)
     key.sort()
     order = key & ((1 << POSITION_BITS) - 1)
@@ -30,6 +31,15 @@ def rate_registers(meter_index: np.ndarray, ts_us: np.ndarray, value_qty: np.nda
     delta = values[1:] - values[:-1]
     accepted = (meters[1:] == meters[:-1]) & (ts[1:] > ts[:-1]) & (delta >= 0)
     delta[~accepted] = 0
+    return meters, ts, delta, accepted
+
+
+def rate_registers(meter_index: np.ndarray, ts_us: np.ndarray, value_qty: np.ndarray,
+                   period_bounds_us: np.ndarray, slab_upper_qty: np.ndarray,
+                   slab_price_micro: np.ndarray, amount_divisor: int, rounding: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (meter, period): meter, period index and the amount per slab (minor units)."""
+    meters, ts, delta, accepted = sorted_register_deltas(meter_index, ts_us, value_qty)
     period = np.searchsorted(period_bounds_us, ts[1:], side="left") - 1
     segment_meter, segment_period = meters[1:], period
     starts = np.flatnonzero(

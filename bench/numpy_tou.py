@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.numpy_rater import POSITION_BITS
+from bench.numpy_rater import sorted_register_deltas
 from bench.tariff_workloads import RatingTables
 from rating.fixedpoint import round_div_array
 
@@ -30,15 +30,7 @@ def sorted_deltas(meter_index: np.ndarray, ts_us: np.ndarray, value_qty: np.ndar
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per reading after a meter's first, in (meter, arrival) order: meter,
     timeline segment, delta (0 where rejected) and whether it was accepted."""
-    key = (meter_index.astype(np.int64) << POSITION_BITS) | np.arange(len(meter_index), dtype=np.int64)
-    key.sort()
-    order = key & ((1 << POSITION_BITS) - 1)
-    meters = key >> POSITION_BITS
-    ts = ts_us[order]
-    values = value_qty[order]
-    delta = values[1:] - values[:-1]
-    accepted = (meters[1:] == meters[:-1]) & (ts[1:] > ts[:-1]) & (delta >= 0)
-    delta[~accepted] = 0
+    meters, ts, delta, accepted = sorted_register_deltas(meter_index, ts_us, value_qty)
     segment = np.searchsorted(bounds_us, ts[1:], side="left") - 1
     start_segment = np.searchsorted(bounds_us, ts[:-1], side="right") - 1
     if (accepted & (start_segment != segment)).any():
