@@ -9,6 +9,26 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+
+class Clock:
+    """A settable clock for PrepaidService(clock=...): the site's friendly hours
+    make cut-offs depend on the time of day, so tests never use the real one."""
+
+    def __init__(self, when: dt.datetime):
+        self.now = when.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, when: dt.datetime) -> None:
+        self.now = when.timestamp()
+
+
+UTC = dt.timezone.utc
+AFTERNOON = dt.datetime(2025, 5, 5, 10, 0, tzinfo=UTC)  # Monday 15:30 in Kolkata: cut-offs happen
+NIGHT = dt.datetime(2025, 5, 5, 16, 0, tzinfo=UTC)  # Monday 21:30: friendly hours
+HOLIDAY_NOON = dt.datetime(2025, 5, 1, 6, 30, tzinfo=UTC)  # Maharashtra Day 12:00: friendly day
+
 SITE_TOML = """\
 [site]
 name = "Test Towers"

@@ -23,27 +23,10 @@ from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store import StoreUnavailable
 from rating.prepaid.store_memory import MemoryStore
 from rating.prepaid.wallets import EventType, Status, WalletPolicy
-from tests.prepaid_site import batches, readings, write_site
+from tests.prepaid_site import AFTERNOON, HOLIDAY_NOON, NIGHT, Clock, batches, readings, write_site
 from tests.servers import NEEDS_SERVERS
 
 pytest_plugins = ["tests.prepaid_backends"]  # fixtures: backends, redis_server, postgres_server
-
-
-class Clock:
-    def __init__(self, when: dt.datetime):
-        self.now = when.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def set(self, when: dt.datetime) -> None:
-        self.now = when.timestamp()
-
-
-UTC = dt.timezone.utc
-AFTERNOON = dt.datetime(2025, 5, 5, 10, 0, tzinfo=UTC)  # Monday 15:30 in Kolkata: cut-offs happen
-NIGHT = dt.datetime(2025, 5, 5, 16, 0, tzinfo=UTC)  # Monday 21:30: friendly hours
-HOLIDAY_NOON = dt.datetime(2025, 5, 1, 6, 30, tzinfo=UTC)  # Maharashtra Day 12:00: friendly day
 
 
 @pytest.fixture

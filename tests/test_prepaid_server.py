@@ -26,7 +26,7 @@ from rating.v1 import (
     reflection_v1alpha_pb2,
 )
 from rating.v1 import reflection_v1alpha_pb2_grpc as alpha_grpc
-from tests.prepaid_site import batches, readings, write_site
+from tests.prepaid_site import AFTERNOON, Clock, batches, readings, write_site
 
 pytest_plugins = ["tests.prepaid_backends"]  # fixtures: backends, redis_server, postgres_server
 S = grpc.StatusCode
@@ -39,7 +39,7 @@ def site(tmp_path):
 
 async def started(backends, site, **overrides):
     settings = backends.settings(site=str(site), **overrides)
-    service = app.make_service(settings)
+    service = app.make_service(settings, clock=Clock(AFTERNOON))  # cut-offs are not deferred
     return await app.start(settings, service)
 
 
