@@ -118,8 +118,9 @@ def rate_consumption(
     keys: TimelineKeys,
 ) -> tuple[PeriodQuantities, Anomalies]:
     """Run the kernel over one batch on top of `states`, which it moves in
-    place. After an error `states` may be part-way: callers that must change
-    nothing on error pass a copy (as `rating.engine.Rater` does).
+    place (only the records of the batch's meters). After an error those
+    records may be part-way: callers that must change nothing on error save
+    them first (as `rating.engine.Rater` does).
     """
     present = np.zeros(len(keys.of_meter), dtype=np.uint8)
     first_us, last_us = survey(meter_index, ts_us, present)

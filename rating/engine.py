@@ -62,8 +62,19 @@ class RaterState:
 
 
 @dataclass(frozen=True)
+class BatchUndo:
+    """How to take one ingested batch back (Rater.undo): the state records of
+    the meters it read, as they were before it, and what was carried before it."""
+
+    meters: np.ndarray  # registry indexes of the batch's known meters
+    meter_states: np.ndarray  # their records before the batch
+    totals: PeriodTotals
+    rows_seen: int
+
+
+@dataclass(frozen=True)
 class _Step:
-    states: np.ndarray
+    undo: BatchUndo
     totals: PeriodTotals
     periods: PeriodQuantities
     anomalies: pa.Table
@@ -98,17 +109,34 @@ class Rater:
         """Rate one batch into the carried totals; returns its own period
         quantities and its anomalies table. Errors name `where` and the row,
         counted from `row_offset` (default: rows rated so far)."""
+        periods, anomalies, _undo = self.ingest_undoable(batch, where=where, row_offset=row_offset)
+        return periods, anomalies
+
+    def ingest_undoable(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
+                        row_offset: int | None = None) -> tuple[PeriodQuantities, pa.Table, BatchUndo]:
+        """`ingest`, and how to take the batch back (`undo`)."""
         step = self._advance(batch, where, row_offset)
         self._commit(step)
-        return step.periods, step.anomalies
+        return step.periods, step.anomalies, step.undo
+
+    def undo(self, undo: BatchUndo) -> None:
+        """Take an ingested batch back. Batches ingested after it must be
+        taken back first, newest first (their records were saved on top)."""
+        self.states[undo.meters] = undo.meter_states
+        self.totals = undo.totals
+        self.rows_seen = undo.rows_seen
 
     def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
              row_offset: int | None = None) -> RatingResult:
         """Rate one batch; the charges are what it adds, line by line."""
         step = self._advance(batch, where, row_offset)
-        after = self.price(step.totals.select_like(step.periods, self.account_of_meter))
-        before = self.price(self.totals.select_like(step.periods, self.account_of_meter))
-        charges = subtract_lines(after, before)
+        try:
+            after = self.price(step.totals.select_like(step.periods, self.account_of_meter))
+            before = self.price(self.totals.select_like(step.periods, self.account_of_meter))
+            charges = subtract_lines(after, before)
+        except BaseException:
+            self.undo(step.undo)
+            raise
         self._commit(step)
         return RatingResult(charges, step.anomalies, self.consumption_table(step.periods))
 
@@ -125,23 +153,32 @@ class Rater:
         self.rows_seen = state.rows_seen
 
     def _advance(self, batch: pa.RecordBatch | pa.Table, where: str, row_offset: int | None) -> _Step:
-        """Everything a batch changes, computed on copies: nothing is kept
-        unless `_commit` is called, so an error anywhere changes nothing."""
+        """Everything a batch changes. The kernel moves the state records of
+        the batch's meters in place (copying every record per batch costs
+        more than rating a small batch); they are saved first and put back
+        if anything fails, so an error changes nothing. The totals only
+        change at `_commit`; `_Step.undo` takes the whole step back."""
         row_offset = self.rows_seen if row_offset is None else row_offset
         readings = normalize_readings(
             batch, registry=self.config.registry, site=self.config.site, where=where,
             row_offset=row_offset,
         )
         meter_index = self._kernel_meter_index(readings, where, row_offset)
-        states = self.states.copy()
-        periods, anomalies = rate_consumption(
-            meter_index, readings.ts_us, readings.value_qty, states, self.keys
-        )
-        return _Step(states, self.totals.merge(periods), periods,
-                     self._anomalies_table(readings, anomalies), len(readings.ts_us))
+        read = np.zeros(len(self.states), dtype=bool)
+        read[meter_index[meter_index >= 0]] = True
+        meters = np.flatnonzero(read)  # sorted and distinct, cheaper than np.unique
+        undo = BatchUndo(meters, self.states[meters], self.totals, self.rows_seen)
+        try:
+            periods, anomalies = rate_consumption(
+                meter_index, readings.ts_us, readings.value_qty, self.states, self.keys
+            )
+            return _Step(undo, self.totals.merge(periods), periods,
+                         self._anomalies_table(readings, anomalies), len(readings.ts_us))
+        except BaseException:
+            self.states[meters] = undo.meter_states
+            raise
 
     def _commit(self, step: _Step) -> None:
-        self.states = step.states
         self.totals = step.totals
         self.rows_seen += step.rows
 

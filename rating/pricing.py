@@ -62,18 +62,42 @@ def component_order(version: TariffVersion) -> tuple[str, ...]:
     return tuple(names)
 
 
+@dataclass(frozen=True)
+class LineAmounts:
+    """What each charge line charges whom, in no particular order (price_line_amounts)."""
+
+    account_rank: np.ndarray  # int64, position of the account among the registry's sorted account ids
+    meter_index: np.ndarray  # int64, registry index; -1 on an account's own lines
+    amount_minor: np.ndarray  # int64
+
+
 def price_periods(
     periods: PeriodQuantities, *, registry: Registry, tariffs: Mapping[str, Tariff], site: Site
 ) -> pa.Table:
     """Charge lines (`rating.schema.charges_schema`) of every touched meter
     period, and of every account's own tariff once per touched account period."""
+    rows, lines = _price(periods, registry, tariffs, site)
+    return lines.table(rows, site)
+
+
+def price_line_amounts(
+    periods: PeriodQuantities, *, registry: Registry, tariffs: Mapping[str, Tariff], site: Site
+) -> LineAmounts:
+    """The amounts of the lines `price_periods` lists, without building its
+    table: for callers that only sum them (prepaid deductions, per batch)."""
+    rows, lines = _price(periods, registry, tariffs, site)
+    return lines.amounts(rows)
+
+
+def _price(periods: PeriodQuantities, registry: Registry, tariffs: Mapping[str, Tariff],
+           site: Site) -> tuple[_Rows, _Lines]:
     _check_periods(periods, len(registry))
     rows = _Rows.build(periods, registry, tariffs)
     lines = _Lines()
     pricer = _Pricer(site, rows, lines)
     for version, group in rows.version_groups(tariffs):
         pricer.price(version, group)
-    return lines.table(rows, site)
+    return rows, lines
 
 
 def _check_periods(periods: PeriodQuantities, meter_count: int) -> None:
@@ -314,6 +338,13 @@ class _Lines:
         }
         for name in self._COLUMNS:
             self._chunks[name].append(chunk[name])
+
+    def amounts(self, rows: _Rows) -> LineAmounts:
+        if not self._chunks["row"]:
+            empty = np.empty(0, dtype=np.int64)
+            return LineAmounts(empty, empty, empty)
+        row = np.concatenate(self._chunks["row"])
+        return LineAmounts(rows.account[row], rows.meter[row], np.concatenate(self._chunks["amount_minor"]))
 
     def table(self, rows: _Rows, site: Site) -> pa.Table:
         schema = charges_schema(site, rows.registry.meter_ids.type)

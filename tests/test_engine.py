@@ -7,7 +7,7 @@ import pytest
 
 from rating.config import Config
 from rating.engine import Rater, rate
-from rating.errors import InputError
+from rating.errors import AmountOverflowError, InputError
 from rating.registry import Account, Meter, Registry
 from rating.site import Site
 from rating.tariff import Slab, SlabSet, Tariff, TariffVersion
@@ -81,6 +81,22 @@ def test_a_failing_batch_changes_nothing():
     assert (after.meter_states == before.meter_states).all()  # by field: padding bytes are arbitrary
     assert after.rows_seen == before.rows_seen == 1
     assert rater.feed(readings(("e1", "2026-11-03T00:00:00+05:30", 5.0))).charges.num_rows > 0
+
+
+def test_a_batch_failing_inside_the_kernel_puts_back_the_meters_it_moved():
+    registry = Registry([Meter("e1", "A-101", "E"), Meter("big", "A-101", "E", multiplier=10**9)],
+                        [Account("A-101")])
+    rater = Rater(Config(site=SITE, registry=registry, tariffs={"E": ENERGY}, groups_path=None))
+    rater.feed(readings(("e1", "2026-11-02T00:00:00+05:30", 0.0), ("big", "2026-11-02T00:00:00+05:30", 0.0)))
+    before = rater.snapshot()
+    bad = readings(("e1", "2026-11-03T00:00:00+05:30", 7.0),  # moves e1 before the overflow
+                   ("big", "2026-11-03T00:00:00+05:30", 10.0**10))  # 10^10 x 10^9 kWh: past int64
+    with pytest.raises(AmountOverflowError, match="row 2"):
+        rater.feed(bad)
+    after = rater.snapshot()
+    assert (after.meter_states == before.meter_states).all() and after.totals is before.totals
+    assert totals(rater.feed(readings(("e1", "2026-11-03T00:00:00+05:30", 7.0))).charges) == {
+        ("e1", "energy", 1): D("21.00"), ("e1", "fixed_charge", None): D("50.00")}
 
 
 def test_unknown_meters_are_reported_or_refused():

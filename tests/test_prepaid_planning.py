@@ -67,6 +67,21 @@ def test_rollback_returns_the_rater_to_before_the_batch(site):
     assert debits([again]) == debits([undone])
 
 
+def test_rolling_back_a_plan_takes_back_the_later_ones_and_never_a_finished_one(site):
+    parts = batches(readings(5, 8), 10)
+    planner = planner_for(site)
+    first = planner.plan(parts[0])
+    states, totals = planner.rater.states.copy(), planner.rater.totals
+    second, third = planner.plan(parts[1]), planner.plan(parts[2])
+    planner.finished(first)
+    planner.rollback(second)
+    assert (planner.rater.states == states).all() and planner.rater.totals is totals
+    with pytest.raises(RuntimeError, match="committed or already rolled back"):
+        planner.rollback(first)
+    again = [planner.plan(p) for p in parts[1:3]]
+    assert debits(again) == debits([second, third])
+
+
 def test_checkpoint_plus_images_restore_the_rater(site):
     table = readings(5, 10)
     parts = batches(table, 17)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from rating.config import Config
 from rating.engine import Rater
+from rating.pricing import price_line_amounts, price_periods
 from rating.reference import RefReading, reference_rate
 from tests.strategies import World, worlds
 
@@ -84,6 +85,24 @@ def test_chunked_incremental_charges_sum_to_rating_at_once(world, cuts):
             increments[_key(line)] += line["amount"]
     assert {k: v for k, v in increments.items() if v} == {k: v for k, v in total.items() if v}
     assert engine_lines(chunked.charges()) == engine_lines(once.charges())
+
+
+@given(worlds())
+def test_line_amounts_are_the_charges_tables_amounts_line_for_line(world):
+    config = config_of(world)
+    rater = Rater(config)
+    rater.ingest(readings_table(world.readings))
+    periods = rater.totals.as_quantities()
+    table = price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
+    amounts = price_line_amounts(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
+    accounts = sorted(config.registry.accounts)
+    meters = [m.meter_id for m in config.registry.meters]
+    from_amounts = Counter(
+        (accounts[a], None if m < 0 else meters[m], Decimal(v).scaleb(-world.site.minor_unit_exponent))
+        for a, m, v in zip(amounts.account_rank.tolist(), amounts.meter_index.tolist(),
+                           amounts.amount_minor.tolist(), strict=True))
+    from_table = Counter((line["account_id"], line["meter_id"], line["amount"]) for line in table.to_pylist())
+    assert comparable(from_amounts.elements()) == comparable(from_table.elements())
 
 
 def _key(line: dict) -> tuple:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from rating.consumption import new_meter_states
-from rating.engine import Rater, RaterState
+from rating.engine import BatchUndo, Rater, RaterState
 from rating.period_totals import PeriodTotals
 from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
 from rating.pricing import PeriodQuantities
@@ -47,16 +47,14 @@ class StateImage:
         return cls(json.loads(head)["rows_seen"], read_table_bytes(meters), read_table_bytes(totals))
 
 
-def moved_meters(before: np.ndarray, after: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
-    """Registry indexes whose reading state moved, among `present` (the
-    batch's meters; None: all). An accepted reading always changes `last_ts`
-    (duplicates and older readings are refused) or, for a first reading,
-    `has_last`; the scratch fields are ignored."""
-    if present is None:
-        present = np.arange(len(after))
-    moved = (before["last_ts"][present] != after["last_ts"][present]) | (
-        before["has_last"][present] != after["has_last"][present])
-    return present[moved]
+def moved_meters(undo: BatchUndo, states: np.ndarray) -> np.ndarray:
+    """The meters of a batch whose reading state it moved (`undo` holds their
+    records before it). An accepted reading changes `last_ts` (duplicates and
+    older readings are refused) or, for a first reading, `has_last`; the
+    scratch fields are ignored."""
+    before, after = undo.meter_states, states[undo.meters]
+    moved = (before["last_ts"] != after["last_ts"]) | (before["has_last"] != after["has_last"])
+    return undo.meters[moved]
 
 
 def image_of(rater: Rater, meters: np.ndarray, rows: np.ndarray | None) -> StateImage:

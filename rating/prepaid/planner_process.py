@@ -117,7 +117,7 @@ def _serve(conn, docs_bytes: bytes) -> None:
 
     config, policy = SiteDocs.from_bytes(docs_bytes).build()
     planner = DeductionPlanner(config, policy)
-    saved: dict[int, Any] = {}  # plan id -> the Plan (its state before)
+    saved: dict[int, Any] = {}  # plan id -> the Plan, until finished or rolled back
     while True:
         try:
             request = conn.recv()
@@ -131,14 +131,17 @@ def _serve(conn, docs_bytes: bytes) -> None:
             elif kind == "plan":
                 plan_id, readings, where, finished = args
                 for done in finished:
-                    saved.pop(done, None)
+                    if done in saved:
+                        planner.finished(saved.pop(done))
                 plan = planner.plan(read_table_bytes(readings), where=where)
                 saved[plan_id] = plan
                 e = plan.entries
                 answer = (e.account_ids, e.wallets, e.amounts_minor, table_bytes(plan.anomalies),
                           plan.readings, plan.state.to_bytes())
             elif kind == "rollback":
-                planner.rollback(saved.pop(args[0]))
+                planner.rollback(saved[args[0]])
+                for later in [i for i in saved if i >= args[0]]:  # taken back with it
+                    del saved[later]
                 answer = None
             elif kind == "checkpoint":
                 answer = planner.checkpoint().to_bytes()

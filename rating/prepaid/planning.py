@@ -5,7 +5,8 @@ carried meter state (the rating core's cumulative-difference rule: the
 charge of a touched period after the batch minus before it), sums the
 difference per (account, wallet) and returns the ledger entries together
 with the after-image of the meter state. The Rater has then moved; the
-caller either keeps the move (the ledger committed) or calls `rollback`.
+caller either keeps the move (the ledger committed: `finished`) or calls
+`rollback`, which takes back that plan and every plan made after it.
 
 Each meter debits its own wallet (registry column `wallet`); an account's
 own tariff lines (maintenance, parking, ...) debit the policy's
@@ -20,12 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from rating.config import Config
-from rating.engine import Rater, RaterState
+from rating.engine import BatchUndo, Rater
 from rating.errors import AmountOverflowError
-from rating.fixedpoint import decimal_units
 from rating.period_totals import PeriodTotals
 from rating.prepaid.meterstate import (
     StateImage,
@@ -38,7 +37,7 @@ from rating.prepaid.meterstate import (
 )
 from rating.prepaid.records import Entries
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, PrepaidPolicy
-from rating.pricing import PeriodQuantities, price_periods
+from rating.pricing import PeriodQuantities, price_line_amounts
 
 _PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shifted non-negative inside a key
 
@@ -49,7 +48,7 @@ class Plan:
     anomalies: pa.Table
     readings: int
     state: StateImage  # after-image of what the batch moved
-    before: RaterState  # where `rollback` goes back to
+    undo: BatchUndo  # how `rollback` takes the batch back
 
 
 class DeductionPlanner:
@@ -61,7 +60,6 @@ class DeductionPlanner:
         # Sorted, so that a batch's entries come out ordered by (account, wallet)
         # as the ledger lists them back (Ledger.entries_of).
         self.account_ids = sorted(registry.accounts)
-        self._accounts = pa.array(self.account_ids, type=pa.string())
         account_index = {a: i for i, a in enumerate(self.account_ids)}
         self.wallet_names = sorted({m.wallet for m in registry.meters} | {policy.account_lines_wallet})
         wallet_code = {w: i for i, w in enumerate(self.wallet_names)}
@@ -74,47 +72,46 @@ class DeductionPlanner:
         counts = np.bincount(self._account_of_meter, minlength=len(self.account_ids))
         self._account_start = np.concatenate([[0], np.cumsum(counts)])
         self._keys_cache: list[tuple[object, np.ndarray]] = []  # the last two totals' keys
+        self._outstanding: list[Plan] = []  # neither committed nor rolled back, oldest first
 
     def plan(self, batch: pa.Table | pa.RecordBatch, *, where: str = "readings") -> Plan:
         """Rate `batch`; the Rater moves (see `rollback`). Every step costs in
         proportion to the batch, not to the registry."""
         rater = self.rater
-        # The Rater replaces its arrays on every batch and never writes into
-        # them, so references are a snapshot (no 6 MB copy per batch).
-        before = RaterState(rater.states, rater.totals, rater.rows_seen)
-        periods, anomalies = rater.ingest(batch, where=where, row_offset=0)
+        periods, anomalies, undo = rater.ingest_undoable(batch, where=where, row_offset=0)
         try:
-            entries = self._entries(periods, before)
-            moved = self._moved(before.meter_states, rater.states, periods)
+            entries = self._entries(periods, undo.totals)
+            moved = moved_meters(undo, rater.states)
             state = image_of(rater, moved, self._touched_rows(rater.totals, periods))
         except BaseException:
-            rater.restore(before)
+            rater.undo(undo)
             raise
-        return Plan(entries, anomalies, batch.num_rows, state, before)
-
-    def _moved(self, before: np.ndarray, after: np.ndarray, periods: PeriodQuantities) -> np.ndarray:
-        """Meters whose reading state moved. An accepted reading touches a period
-        (zero consumption included), except a meter's very first reading (its
-        baseline), which only sets `has_last`: look at every meter only then."""
-        n = len(self.config.registry)
-        if int(before["has_last"][:n].sum()) != int(after["has_last"][:n].sum()):
-            return moved_meters(before, after)
-        return moved_meters(before, after, np.unique(periods.meter_index).astype(np.int64))
+        plan = Plan(entries, anomalies, batch.num_rows, state, undo)
+        self._outstanding.append(plan)
+        return plan
 
     def finished(self, plan: Plan) -> None:
-        """The plan was committed or voided (nothing to keep in process)."""
+        """The plan was committed (or voided after a rollback): it will never be taken back."""
+        self._outstanding = [p for p in self._outstanding if p is not plan]
 
     def rollback(self, plan: Plan) -> None:
-        """Go back to before `plan` (and so before every later plan)."""
-        self.rater.restore(plan.before)
+        """Go back to before `plan`, taking back every later plan too, newest first."""
+        if not any(p is plan for p in self._outstanding):
+            raise RuntimeError("that plan is committed or already rolled back")
+        while True:
+            last = self._outstanding.pop()
+            self.rater.undo(last.undo)
+            if last is plan:
+                return
 
     def checkpoint(self) -> StateImage:
         return checkpoint_of(self.rater)
 
     def restore(self, images: list[StateImage]) -> None:
         restore(self.rater, images)
+        self._outstanding = []
 
-    def _entries(self, periods: PeriodQuantities, before: RaterState) -> Entries:
+    def _entries(self, periods: PeriodQuantities, before: PeriodTotals) -> Entries:
         if len(periods.meter_index) == 0:
             return Entries.empty()
         # every meter of each touched account, and the touched (account, period) pairs
@@ -123,7 +120,7 @@ class DeductionPlanner:
         meters = self._meters_by_account[_ranges(lo, hi)].astype(np.int64)
         wanted = self._account_period_keys(periods)
         after_keys, after_minor = self._sums(self._whole_accounts(self.rater.totals, meters, wanted))
-        before_keys, before_minor = self._sums(self._whole_accounts(before.totals, meters, wanted))
+        before_keys, before_minor = self._sums(self._whole_accounts(before, meters, wanted))
         keys, inverse = np.unique(np.concatenate([after_keys, before_keys]), return_inverse=True)
         debit = np.zeros(len(keys), dtype=np.int64)
         np.add.at(debit, inverse, np.concatenate([after_minor, -before_minor]))
@@ -176,21 +173,12 @@ class DeductionPlanner:
         if len(periods.meter_index) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         config = self.config
-        lines = price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
-        amount, _ = decimal_units(lines.column("amount"), config.site.minor_unit_exponent)
-        # Look line ids up among this batch's meters and accounts only: hashing a
-        # few thousand ids beats hashing the whole registry on every batch.
-        meters = np.unique(periods.meter_index).astype(np.int64)
-        meter = _position(lines.column("meter_id"), config.registry.meter_ids.take(pa.array(meters)), meters)
-        on_meter = meter >= 0
-        safe = np.where(on_meter, meter, 0)
-        account = self._account_of_meter[safe]
-        if not on_meter.all():  # an account's own tariff lines carry no meter
-            accounts = np.unique(self._account_of_meter[meters])
-            ids = self._accounts.take(pa.array(accounts))
-            account = np.where(on_meter, account, _position(lines.column("account_id"), ids, accounts))
-        wallet = np.where(on_meter, self._wallet_of_meter[safe], self._lines_wallet)
-        return account * len(self.wallet_names) + wallet, amount
+        lines = price_line_amounts(periods, registry=config.registry, tariffs=config.tariffs,
+                                   site=config.site)
+        meter = lines.meter_index  # -1 on an account's own tariff lines
+        wallet = np.where(meter >= 0, self._wallet_of_meter[np.maximum(meter, 0)], self._lines_wallet)
+        # the pricer ranks accounts among the sorted account ids, as self.account_ids holds them
+        return lines.account_rank * len(self.wallet_names) + wallet, lines.amount_minor
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -201,12 +189,3 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
     return np.arange(total, dtype=np.int64) + starts
-
-
-def _position(column: pa.ChunkedArray, ids: pa.Array, values: np.ndarray) -> np.ndarray:
-    """values[i] where column equals ids[i]; -1 for nulls and ids not found."""
-    found = pc.index_in(column, value_set=ids).to_numpy(zero_copy_only=False)
-    hit = ~np.isnan(found) if found.dtype.kind == "f" else np.ones(len(found), dtype=bool)
-    out = np.full(len(found), -1, dtype=np.int64)
-    out[hit] = values[found[hit].astype(np.int64)]
-    return out
