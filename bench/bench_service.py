@@ -15,7 +15,8 @@ with its low-balance and cut-off events) warm up and are not timed.
     .venv/bin/python -m bench.bench_service --backends redis --workloads hour --repeats 3
 
 Printed: readings/s and account-deductions/s end to end (medians of the
-repeats), batch latency p50 and p99 (from send to answer, window 8), the
+repeats), batch latency p50 and p99 (from the moment the client takes a
+batch to send it to its answer; WINDOW batches in flight per stream), the
 Redis script ceiling in deductions/s from the same run, and the ratio of
 the service to it. JSON lands in bench/results/service.json.
 `suite_figures` is the hook `rating bench` calls (bench/suite_service.py).

@@ -139,17 +139,23 @@ class RatingClient:
 
     def stream(self, batches: Iterable[tuple[str, object]], *, window: int = 8) -> Iterator[DeductReply]:
         """Stream (batch_id, readings) pairs; yields one reply per batch, in
-        order. At most `window` batches are sent unanswered."""
+        order. At most `window` batches are sent unanswered; the next pair is
+        taken from `batches` only when it can be sent."""
         credit = threading.Semaphore(window)
         stop = threading.Event()
 
         def requests():
-            for batch_id, readings in batches:
+            source = iter(batches)
+            while True:
                 while not credit.acquire(timeout=0.1):
                     if stop.is_set():
                         return
                 if stop.is_set():
                     return
+                pair = next(source, None)
+                if pair is None:
+                    return
+                batch_id, readings = pair
                 yield pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
 
         call = self.prepaid.StreamDeduct(requests(), metadata=self.metadata)
@@ -259,15 +265,21 @@ class AsyncRatingClient:
 
     async def stream(self, batches: Iterable[tuple[str, object]] | AsyncIterable[tuple[str, object]], *,
                      window: int = 8) -> AsyncIterator[DeductReply]:
-        """Stream (batch_id, readings) pairs; yields one reply per batch, in order."""
+        """Stream (batch_id, readings) pairs; yields one reply per batch, in
+        order. At most `window` batches are sent unanswered; the next pair is
+        taken from `batches` only when it can be sent."""
         credit = asyncio.Semaphore(window)
 
         async def requests():
             # gRPC consumes this iterator itself and stops when the call ends, so a
             # server that ends the stream early is never raced by a late write.
-            source = batches if hasattr(batches, "__aiter__") else _aiter(batches)
-            async for batch_id, readings in source:
+            source = (batches if hasattr(batches, "__aiter__") else _aiter(batches)).__aiter__()
+            while True:
                 await credit.acquire()
+                try:
+                    batch_id, readings = await source.__anext__()
+                except StopAsyncIteration:
+                    return
                 yield pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
 
         call = self.prepaid.StreamDeduct(requests(), metadata=self.metadata)

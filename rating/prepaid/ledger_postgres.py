@@ -192,12 +192,17 @@ class PostgresLedger(Ledger):
             await self._call(self._settle, items)
 
     async def _settle(self, con, items: list[Settlement]) -> None:
+        update = (f"UPDATE {self._t('ops')} AS o SET applied = true, result = v.result "
+                  "FROM unnest($1::bigint[], $2::bytea[]) AS v(seq, result) "
+                  "WHERE o.seq = v.seq AND NOT o.applied RETURNING o.seq")
+        seqs, results = [i.seq for i in items], [i.result for i in items]
+        if not any(i.events for i in items):
+            # No event ids to draw, so no writer lock: one statement, one round trip
+            # (row locks keep a concurrent settle of the same operation apart).
+            await con.execute(update, seqs, results)
+            return
         async with self._writing(con):
-            done = await con.fetch(
-                f"UPDATE {self._t('ops')} AS o SET applied = true, result = v.result "
-                "FROM unnest($1::bigint[], $2::bytea[]) AS v(seq, result) "
-                "WHERE o.seq = v.seq AND NOT o.applied RETURNING o.seq",
-                [i.seq for i in items], [i.result for i in items])
+            done = await con.fetch(update, seqs, results)
             fresh = {r[0] for r in done}  # an operation settled before (after a crash) gets no new events
             records = [(i.seq, int(e.type), e.account_id, e.wallet, e.balance_minor, e.at_us, e.cause)
                        for i in sorted(items, key=lambda i: i.seq) if i.seq in fresh for e in i.events]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from rating.prepaid.wallets import EventType, Status
@@ -115,9 +116,8 @@ class DeductionResult:
         head = json.dumps({"batch_id": self.batch_id, "sequence": self.sequence, "readings": self.readings,
                            "events": [e.to_json() for e in self.events]}).encode()
         balances = np.asarray(self.deductions.column("balance_minor"), dtype="<i8")
-        states = np.array([STATUS_VALUE[s] for s in self.deductions.column("status").to_pylist()],
-                          dtype=np.int8)
-        return pack_parts(head, balances.tobytes(), states.tobytes(),
+        states = pc.index_in(self.deductions.column("status"), value_set=STATUS_NAMES).to_numpy()
+        return pack_parts(head, balances.tobytes(), states.astype(np.int8).tobytes(),
                           table_bytes(self.anomalies, compression="zstd"))
 
     @classmethod
@@ -131,7 +131,6 @@ class DeductionResult:
 
 
 STATUS_NAMES = pa.array(["unspecified"] + [s.name.lower() for s in Status])  # by Status value
-STATUS_VALUE = {name: value for value, name in enumerate(STATUS_NAMES.to_pylist())}
 
 
 def deductions_table(entries: Entries, balances_minor: np.ndarray, statuses: np.ndarray) -> pa.Table:
