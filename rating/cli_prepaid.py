@@ -413,8 +413,8 @@ REBUILD_DESCRIPTION = """
     Make the Redis balance store hold exactly what the ledger says: every
     wallet's balance is the sum of its settled entries and its state follows
     its last event; committed operations that were never applied are then
-    applied (and their events recorded). Run it with the server stopped, for
-    example after Redis lost data.
+    applied (and their events recorded). Use it after Redis lost data, with
+    the server stopped: while a server holds the ledger it refuses (exit 3).
 
     examples:
       rating rebuild --redis redis://127.0.0.1:6379/0 --postgres postgresql://rating@db/rating

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import random
 from collections import Counter
 
@@ -19,6 +20,7 @@ from rating.prepaid.idempotency import sha256
 from rating.prepaid.ledger import Settlement
 from rating.prepaid.reconcile import reconcile
 from rating.prepaid.records import Entries, Movement, table_bytes
+from rating.prepaid.service import Limits
 from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store import StoreUnavailable
 from rating.prepaid.store_memory import MemoryStore
@@ -261,7 +263,6 @@ def test_a_restarted_service_continues_the_stream_where_the_ledger_left_it(backe
             await service.close()
         return debited
 
-    from rating.prepaid.service import Limits
     service_limits = Limits(checkpoint_every=3)  # restore from a checkpoint plus after-images
     debited = asyncio.run(go())
     assert {k: v for k, v in debited.items() if v} == expected_debits(site, table)
@@ -554,3 +555,24 @@ def test_rating_in_a_child_process_debits_the_same_and_survives_its_death(backen
         return debited
 
     assert dict(+asyncio.run(go())) == expected_debits(site, table)
+
+
+def test_one_service_per_ledger_the_second_is_refused_until_the_first_lets_go(backends, site):
+    async def go():
+        first = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await first.start()
+        await first.move(Movement("topup", "t1", "F0001", "water", 500))
+        second = backends.service(clock=Clock(AFTERNOON), limits=Limits(claim_wait_s=0.3))
+        with pytest.raises(errors.Unavailable, match="ledger is in use: .* held by rating pid") as refused:
+            await second.start()
+        counts = await first.ledger.counts()  # the refused one changed nothing
+        await first.close()
+        third = backends.service(clock=Clock(AFTERNOON), limits=Limits(claim_wait_s=0.3))
+        await third.start()
+        balance = await third.balance("F0001")
+        await third.close()
+        return refused.value, counts, balance
+
+    refused, counts, balance = asyncio.run(go())
+    assert str(os.getpid()) in refused.message and counts["ops"] == 1
+    assert {s.wallet: s.balance_minor for s, _ in balance}["water"] == 500

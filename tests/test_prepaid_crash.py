@@ -249,3 +249,34 @@ def test_a_backend_down_answers_unavailable_and_applies_nothing(tmp_path):
     assert codes == {"topup": unavailable, "deduct": unavailable, "topup-pg": unavailable}
     assert after_redis == before and final["ops"] == before["ops"]  # nothing applied, not even in part
     assert {w.wallet: w.balance_minor for w in balance.wallets}["water"] == 1_000
+
+
+@NEEDS_SERVERS
+def test_rebuild_refuses_while_a_server_holds_the_ledger_and_runs_once_it_is_gone(tmp_path, postgres_server):
+    from tests.servers import RedisServer
+
+    site = write_site(tmp_path / "site", flats=2)
+    store = RedisServer(tmp_path / "redis").start()
+    backend = ["--redis", store.url, "--postgres", postgres_server.dsn, "--postgres-schema", "claimed"]
+    server = ServeProcess(tmp_path, ["--site", str(site), *backend]).start()
+    try:
+        with RatingClient(server.target) as client:
+            client.topup("F0001", "water", 700, key="t1")
+        refused = _cli("rebuild", *backend)
+        second = ServeProcess(tmp_path / "second", ["--site", str(site), *backend])
+        (tmp_path / "second").mkdir()
+        try:
+            second.start()
+            raise AssertionError("a second server started on a held ledger")
+        except RuntimeError as exc:
+            second_log = str(exc)
+        server.kill9()  # a dead holder lets go at once
+        rebuilt = _cli("rebuild", *backend)
+    finally:
+        if server.proc.poll() is None:
+            server.kill9()
+        store.close()
+    assert refused.returncode == 3 and "the ledger is in use" in refused.stderr, refused.stderr
+    assert "stop it first" in refused.stderr and "held by rating pid" in refused.stderr
+    assert "the ledger is in use" in second_log
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr

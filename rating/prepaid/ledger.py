@@ -32,6 +32,10 @@ class LedgerUnavailable(Exception):
     """The ledger cannot be reached or refused the write; nothing was committed."""
 
 
+class LedgerBusy(Exception):
+    """Another process holds the ledger (Ledger.claim); nothing was done."""
+
+
 class LimitExceeded(Exception):
     """A movement would take a wallet below its floor; nothing was committed."""
 
@@ -85,6 +89,14 @@ class Ledger(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    @abstractmethod
+    async def claim(self, owner: str, *, wait_s: float = 5.0) -> None:
+        """Hold the ledger for this process until `close`: one server per
+        ledger, since its Rater is the one copy of the meter state, and no
+        `rebuild` while a server runs. A holder that dies lets go at once
+        (its connection or its process is gone); a live one makes this raise
+        LedgerBusy, naming it, after `wait_s`."""
 
     @abstractmethod
     async def find(self, key: str) -> OpRow | None: ...

@@ -18,7 +18,15 @@ import zlib
 import asyncpg
 import numpy as np
 
-from rating.prepaid.ledger import Ledger, LedgerUnavailable, LimitExceeded, NewOp, OpRow, Settlement
+from rating.prepaid.ledger import (
+    Ledger,
+    LedgerBusy,
+    LedgerUnavailable,
+    LimitExceeded,
+    NewOp,
+    OpRow,
+    Settlement,
+)
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
 
@@ -92,6 +100,9 @@ class PostgresLedger(Ledger):
         self.dsn, self.schema, self.pool_size, self.timeout_s = dsn, schema, pool_size, timeout_s
         self._pool: asyncpg.Pool | None = None
         self._lock_id = zlib.crc32(f"rating-ledger:{schema}".encode())  # one writer lock per schema
+        self._owner_lock_id = zlib.crc32(f"rating-owner:{schema}".encode())  # Ledger.claim
+        self._owner: asyncpg.Connection | None = None  # holds the claim for as long as it is open
+        self._owner_name = ""  # set once claimed: a claim lost with its connection is taken again
 
     def _t(self, table: str) -> str:
         return f"{self.schema}.{table}"
@@ -107,9 +118,53 @@ class PostgresLedger(Ledger):
             raise LedgerUnavailable(f"postgres: {exc}") from exc
 
     async def close(self) -> None:
+        self._owner_name = ""
+        if self._owner is not None:
+            await self._owner.close()  # lets go of the claim
+            self._owner = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def claim(self, owner: str, *, wait_s: float = 5.0) -> None:
+        """A session advisory lock on a connection of its own: PostgreSQL
+        releases it when the connection closes, also when its process dies."""
+        try:
+            con = await asyncpg.connect(self.dsn, timeout=self.timeout_s,
+                                        server_settings={"application_name": owner[:63]})
+        except _DOWN as exc:
+            raise LedgerUnavailable(f"postgres: {exc}") from exc
+        try:
+            deadline = time.monotonic() + wait_s
+            while not await con.fetchval("SELECT pg_try_advisory_lock($1)", self._owner_lock_id):
+                if time.monotonic() >= deadline:
+                    raise LedgerBusy(f"postgres schema {self.schema!r} is held by "
+                                     f"{await self._holder(con)}")
+                await asyncio.sleep(0.2)
+        except BaseException:
+            await con.close()
+            raise
+        self._owner, self._owner_name = con, owner
+
+    async def _keep_claim(self) -> None:
+        """Take the claim again if its connection was lost (PostgreSQL restarted):
+        at once, or refuse the call if another process holds the ledger now."""
+        if self._owner_name and (self._owner is None or self._owner.is_closed()):
+            self._owner = None
+            try:
+                await self.claim(self._owner_name, wait_s=0)
+            except LedgerBusy as exc:
+                raise LedgerUnavailable(f"this process lost its claim on the ledger: {exc}") from None
+
+    async def _holder(self, con) -> str:
+        r = await con.fetchrow(
+            "SELECT a.application_name, a.client_addr::text AS addr, a.backend_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.objsubid = 1", self._owner_lock_id)
+        if r is None:
+            return "another process"
+        return (f"{r['application_name'] or 'another process'} (from {r['addr'] or 'a local socket'}, "
+                f"connected {r['backend_start']:%Y-%m-%d %H:%M:%S %Z})")
 
     @contextlib.asynccontextmanager
     async def _writing(self, con):
@@ -128,6 +183,7 @@ class PostgresLedger(Ledger):
     async def _call(self, fn, *args):
         if self._pool is None:
             raise LedgerUnavailable("postgres ledger is not open")
+        await self._keep_claim()
         try:
             async with self._pool.acquire() as con:
                 return await fn(con, *args)

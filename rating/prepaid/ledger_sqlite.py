@@ -9,6 +9,8 @@ serialised (sequences and event ids increase in commit order).
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rating.prepaid.ledger import Ledger, LedgerUnavailable, LimitExceeded, NewOp, OpRow, Settlement
+from rating.prepaid.ledger import (
+    Ledger,
+    LedgerBusy,
+    LedgerUnavailable,
+    LimitExceeded,
+    NewOp,
+    OpRow,
+    Settlement,
+)
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
 
@@ -73,6 +83,7 @@ class SqliteLedger(Ledger):
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ledger")
+        self._owner_fd: int | None = None  # the claim: an flock on <ledger>.lock
 
     async def _run(self, fn, *args):
         loop = asyncio.get_running_loop()
@@ -97,6 +108,29 @@ class SqliteLedger(Ledger):
             await self._run(self._db.close)
             self._db = None
         self._thread.shutdown(wait=True)
+        if self._owner_fd is not None:
+            os.close(self._owner_fd)  # lets go of the claim
+            self._owner_fd = None
+
+    async def claim(self, owner: str, *, wait_s: float = 5.0) -> None:
+        """An exclusive flock on `<ledger>.lock`, which the kernel releases
+        when the file is closed, also when the process dies."""
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                    os.close(fd)
+                    raise LedgerBusy(f"{self.path} is held by {holder}") from None
+                await asyncio.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{owner}\n".encode(), 0)
+        self._owner_fd = fd
 
     @property
     def db(self) -> sqlite3.Connection:

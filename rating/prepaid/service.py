@@ -19,6 +19,8 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +31,15 @@ import pyarrow as pa
 from rating.errors import RatingError
 from rating.prepaid import errors
 from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, sha256
-from rating.prepaid.ledger import Ledger, LedgerUnavailable, LimitExceeded, NewOp, OpRow, Settlement
+from rating.prepaid.ledger import (
+    Ledger,
+    LedgerBusy,
+    LedgerUnavailable,
+    LimitExceeded,
+    NewOp,
+    OpRow,
+    Settlement,
+)
 from rating.prepaid.meterstate import StateImage
 from rating.prepaid.planner_process import PlannerGone, ProcessPlanner
 from rating.prepaid.planning import DeductionPlanner
@@ -71,6 +81,7 @@ class Limits:
     checkpoint_every: int = 500  # deduction batches between whole meter-state checkpoints
     settle_batch_max: int = 256
     page_size_max: int = 10_000
+    claim_wait_s: float = 5.0  # how long start waits for another process to let go of the ledger
 
 
 @dataclass(frozen=True)
@@ -132,6 +143,13 @@ class PrepaidService:
 
     async def start(self) -> None:
         await self.ledger.open()
+        try:
+            await self.ledger.claim(f"rating pid {os.getpid()} on {socket.gethostname()}",
+                                    wait_s=self.limits.claim_wait_s)
+        except LedgerBusy as exc:
+            await self.ledger.close()
+            raise errors.Unavailable(f"the ledger is in use: {exc}; one server per ledger (and no "
+                                     "rebuild while it runs): stop it first") from None
         stored = await self.ledger.load_config()
         docs = self._given_docs
         if docs is None:
