@@ -276,9 +276,9 @@ class FailingStore:
         self.inner, self.apply_first = inner, apply_first
         self.name = "failing"
 
-    async def apply(self, seq, entries, policies, friendly):
+    async def apply(self, seq, entries, policies, friendly, overrides=None):
         if self.apply_first:
-            await self.inner.apply(seq, entries, policies, friendly)
+            await self.inner.apply(seq, entries, policies, friendly, overrides)
         raise StoreUnavailable("crashed")
 
     def __getattr__(self, name):
@@ -383,8 +383,9 @@ def test_loading_a_new_registry_keeps_the_meter_state_of_known_meters(backends, 
 
 @NEEDS_SERVERS
 def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_server):
-    """Random movements and friendly flags: Lua and Python agree on every balance,
-    state and event, and a repeated sequence number changes nothing."""
+    """Random movements, friendly flags and accounts' own policies: Lua and
+    Python agree on every balance, state and event, and a repeated sequence
+    number changes nothing."""
     import redis as sync_redis
 
     from rating.prepaid.store_redis import RedisStore
@@ -395,6 +396,9 @@ def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_ser
     policies = {"electricity": WalletPolicy("electricity", 1_000, 500, 200, True),
                 "water": WalletPolicy("water", 0, 0, -100, True)}
     accounts = [f"A{i}" for i in range(7)] + ["odd|id:{x}"]
+    own = {("A1", "electricity"): WalletPolicy("electricity", 0, 5_000, 0, True),  # a long credit
+           ("A2", "electricity"): WalletPolicy("electricity", 1_000, 500, 200, False),  # never cut
+           ("odd|id:{x}", "water"): WalletPolicy("water", 300, 100, 0, True)}
 
     async def go():
         memory, redis_store = MemoryStore(), RedisStore(redis_server.url)
@@ -404,17 +408,18 @@ def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_ser
             entries = Entries([a for a, _ in pairs], [w for _, w in pairs],
                               np.array([rng.randint(-1_500, 1_200) for _ in pairs], dtype=np.int64))
             friendly = {w: rng.random() < 0.4 for w in wallets}
-            m = await memory.apply(seq, entries, policies, friendly)
-            r = await redis_store.apply(seq, entries, policies, friendly)
+            overrides = {pair: p for pair, p in own.items() if pair in pairs}
+            m = await memory.apply(seq, entries, policies, friendly, overrides)
+            r = await redis_store.apply(seq, entries, policies, friendly, overrides)
             assert m.balances_minor.tolist() == r.balances_minor.tolist()
             assert m.statuses.tolist() == r.statuses.tolist()
             assert [e.to_json() for e in m.events] == [e.to_json() for e in r.events]
-            again = await redis_store.apply(seq, entries, policies, friendly)
+            again = await redis_store.apply(seq, entries, policies, friendly, overrides)
             assert again.balances_minor.tolist() == r.balances_minor.tolist()
             if seq % 25 == 0:
                 unfriendly = {w: False for w in wallets}
-                ms, _ = await memory.sweep(10_000 + seq, policies, unfriendly)
-                rs, _ = await redis_store.sweep(10_000 + seq, policies, unfriendly)
+                ms, _ = await memory.sweep(10_000 + seq, policies, unfriendly, own)
+                rs, _ = await redis_store.sweep(10_000 + seq, policies, unfriendly, own)
                 assert sorted(ms, key=repr) == sorted(rs, key=repr)
         mine = sorted((s for page in [p async for p in memory.scan()] for s in page), key=repr)
         theirs = sorted((s for page in [p async for p in redis_store.scan()] for s in page), key=repr)
@@ -576,3 +581,44 @@ def test_one_service_per_ledger_the_second_is_refused_until_the_first_lets_go(ba
     refused, counts, balance = asyncio.run(go())
     assert str(os.getpid()) in refused.message and counts["ops"] == 1
     assert {s.wallet: s.balance_minor for s, _ in balance}["water"] == 500
+
+
+def test_an_accounts_own_policy_decides_its_cut_off_deferral_and_sweep(backends, site):
+    """F0001 has 500.00 of emergency credit, F0002 is never cut (say, a medical
+    need); F0000 follows the site (20.00). F0003 (credit 30.00) is deferred at
+    night, then its credit is raised to 1,000.00: the sweep restores it."""
+    accounts = (site.parent / "accounts.csv").read_text().splitlines()
+    header, rows = accounts[0] + ",electricity.emergency_credit,electricity.cut_off", accounts[1:]
+    own = {"F0001": ",500,", "F0002": ",,false", "F0003": ",30,"}
+    (site.parent / "accounts.csv").write_text("\n".join(
+        [header] + [r + own.get(r.split(",")[0], ",,") for r in rows]) + "\n")
+    clock = Clock(AFTERNOON)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=clock)
+        await service.start()
+        after = {}
+        for account in ("F0000", "F0001", "F0002"):
+            after[account] = await service.move(Movement("adjust", f"a-{account}", account, "electricity",
+                                                         -30_000, "", "test"))  # -300.00
+        shown = {a: {s.wallet: p for s, p in await service.balance(a)}["electricity"]
+                 for a in ("F0000", "F0001", "F0002")}
+        clock.set(NIGHT)
+        deferred = await service.move(Movement("adjust", "a-F0003", "F0003", "electricity", -5_000, "", "t"))
+        text = (site.parent / "accounts.csv").read_text().replace("F0003,Flat F0003,80,MAINT,30,",
+                                                                   "F0003,Flat F0003,80,MAINT,1000,")
+        await service.load_config(accounts=text.encode())
+        clock.set(AFTERNOON)
+        swept = await service.sweep()
+        state = {s.wallet: s for s, _ in await service.balance("F0003")}["electricity"]
+        await service.close()
+        return after, shown, deferred, swept, state
+
+    after, shown, deferred, swept, state = asyncio.run(go())
+    assert {a: r.status for a, r in after.items()} == {
+        "F0000": Status.CUT_OFF, "F0001": Status.LOW, "F0002": Status.LOW}
+    assert shown["F0001"].cut_below_minor == -50_000 and not shown["F0002"].cut_off
+    assert shown["F0000"].cut_below_minor == -2_000
+    assert deferred.status == Status.DEFERRED  # -50.00 is past its own 30.00 of credit, at night
+    assert [(e.type, e.account_id) for e in swept] == [(EventType.RESTORED, "F0003")]
+    assert state.status == Status.LOW and state.balance_minor == -5_000

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
 from rating.errors import ConfigError
 from rating.prepaid.shards import SHARDS, balance_key, shard_of
+from rating.prepaid.sitedocs import table_from_bytes
 from rating.prepaid.wallets import (
     EventType,
     PrepaidPolicy,
@@ -16,6 +18,7 @@ from rating.prepaid.wallets import (
     policy_from_mapping,
     status_after_rebuild,
     transition,
+    with_account_overrides,
 )
 from rating.site import Site
 
@@ -117,3 +120,37 @@ def test_shards_are_a_stable_hash_of_the_account_id():
     assert balance_key("F0001") == f"{{s{shard_of('F0001')}}}:bal:F0001"
     assert len({shard_of(f"A{i}") for i in range(2000)}) == SHARDS
     assert shard_of("F0001") == 12  # crc32: the same in every process and version
+
+
+def accounts_table(header: str, *rows: str):
+    """An accounts table as LoadConfig and SiteDocs read one: CSV, every column text."""
+    return table_from_bytes("\n".join([header, *rows]).encode(), where="accounts")
+
+
+def test_accounts_may_carry_their_own_wallet_policy_in_wallet_dot_key_columns():
+    site_policy = policy_from_mapping({"wallets": {"electricity": {"low_balance": 100, "emergency_credit": 20,
+                                                                   "friendly_hours": ["18:00-09:00"]}}}, SITE)
+    header = "account_id,name,electricity.emergency_credit,electricity.cut_off,water.low_balance"
+    table = accounts_table(header, "F1,Rao,500,,", "F2,Iyer,,false,", "F3,Das,,,75.50", "F4,Sen,,,")
+    policy = with_account_overrides(site_policy, table, SITE)
+    assert policy.of("electricity", "F1") == replace(policy.of("electricity"), emergency_credit_minor=50_000)
+    assert not policy.of("electricity", "F2").cut_off
+    assert policy.of("water", "F3").low_balance_minor == 7_550 and policy.of("water", "F3").cut_off
+    assert policy.of("electricity", "F4") == policy.of("electricity")  # empty cells: the site's policy
+    assert policy.of("electricity", "F1").friendly_minutes == ((1080, 540),)  # hours stay the site's
+    assert set(policy.overrides) == {("F1", "electricity"), ("F2", "electricity"), ("F3", "water")}
+    assert policy.overrides_of(["F1", "F4", "F3"], ["electricity", "electricity", "electricity"]) == {
+        ("F1", "electricity"): policy.of("electricity", "F1")}
+
+
+@pytest.mark.parametrize("header, row, message", [
+    ("account_id,electricity.friendly_hours", "F1,x", "unknown wallet setting 'friendly_hours'"),
+    ("account_id,Electricity.low_balance", "F1,5", "column 'Electricity.low_balance'"),
+    ("account_id,electricity.low_balance", "F1,lots", r"accounts row 1 \(F1\), electricity.low_balance"),
+    ("account_id,electricity.cut_off", "F1,maybe", "electricity.cut_off: must be true or false"),
+    ("account_id,maintenance.cut_off", "F1,true", "art. 944"),
+    ("account_id,electricity.emergency_credit", "F1,-5", "must be >= 0"),
+])
+def test_an_accounts_own_policy_is_checked_like_the_site_file_naming_row_and_column(header, row, message):
+    with pytest.raises(ConfigError, match=message):
+        with_account_overrides(PrepaidPolicy(), accounts_table(header, row), SITE)

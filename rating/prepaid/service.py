@@ -241,7 +241,7 @@ class PrepaidService:
         """Make the store hold exactly the ledger's settled balances and states."""
         balances = await self.ledger.balances(settled_only=True)
         last = await self.ledger.last_events()
-        states = [WalletState(a, w, b, status_after_rebuild(self.policy.of(w), last.get((a, w)), b))
+        states = [WalletState(a, w, b, status_after_rebuild(self.policy.of(w, a), last.get((a, w)), b))
                   for a, w, b in balances]
         try:
             await self.store.replace_all(states)
@@ -537,7 +537,8 @@ class PrepaidService:
         if await self.store.deferred_count() == 0:
             return []
         policies, friendly = self._policies(self.wallet_names)
-        if all(friendly[w] for w, p in policies.items() if p.cut_off):
+        cutting = [*policies.values(), *self.policy.overrides.values()]
+        if all(friendly[p.name] for p in cutting if p.cut_off):
             return []
         now_us = self._now_us()
         row, _ = await self.ledger.commit(NewOp(f"sweep:{now_us}", "sweep", b"", Entries.empty(),
@@ -547,7 +548,7 @@ class PrepaidService:
     async def _finish_sweep(self, row: OpRow) -> list[Event]:
         policies, friendly = self._policies(self.wallet_names)
         try:
-            changed, applied = await self.store.sweep(row.seq, policies, friendly)
+            changed, applied = await self.store.sweep(row.seq, policies, friendly, self.policy.overrides)
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}", committed=True) from exc
         events = self._stamp(applied.events, "sweep")
@@ -568,7 +569,7 @@ class PrepaidService:
             raise errors.Unavailable(f"balance store: {exc}") from exc
         for meter_wallet in self.meter_wallets.get(account_id, ()):
             held.setdefault(meter_wallet, WalletState(account_id, meter_wallet, 0, Status.OK))
-        return [(held[w], self.policy.of(w)) for w in sorted(held)]
+        return [(held[w], self.policy.of(w, account_id)) for w in sorted(held)]
 
     async def list_balances(self, where: BalanceFilter, page_size: int, page_token: str = ""
                             ) -> tuple[list[tuple[str, list[tuple[WalletState, WalletPolicy]]]], str]:
@@ -583,7 +584,7 @@ class PrepaidService:
                         continue
                     if where.wallet and s.wallet != where.wallet:
                         continue
-                    policy = self.policy.of(s.wallet)
+                    policy = self.policy.of(s.wallet, s.account_id)
                     if where.below_threshold and not s.balance_minor < policy.low_balance_minor:
                         continue
                     if where.statuses and s.status not in where.statuses:
@@ -708,13 +709,14 @@ class PrepaidService:
     async def _apply(self, row: OpRow, entries: Entries, *, deadline: float | None) -> Applied:
         """Apply a committed operation to the store, retrying until the deadline."""
         policies, friendly = self._policies(entries.wallets)
+        overrides = self.policy.overrides_of(entries.account_ids, entries.wallets)
         give_up = time.monotonic() + self.limits.apply_retry_s
         if deadline is not None:
             give_up = min(give_up, deadline)
         pause = 0.01
         while True:
             try:
-                applied = await self.store.apply(row.seq, entries, policies, friendly)
+                applied = await self.store.apply(row.seq, entries, policies, friendly, overrides)
                 self._store_answered_at = time.monotonic()
                 break
             except StoreUnavailable as exc:

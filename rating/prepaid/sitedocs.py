@@ -24,7 +24,7 @@ import tomllib
 from rating.config import Config, check_tariff_ids
 from rating.errors import ConfigError, InputError, TariffError
 from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
-from rating.prepaid.wallets import PrepaidPolicy, policy_from_mapping
+from rating.prepaid.wallets import PrepaidPolicy, policy_from_mapping, with_account_overrides
 from rating.registry import Registry, accounts_from_table, meters_from_table
 from rating.site import load_site_file, site_from_mapping
 from rating.tables import read_table
@@ -89,6 +89,7 @@ class SiteDocs:
                 tariffs[tariff_id] = tariff
         meters = meters_from_table(self.meters, where="meters", site=site)
         accounts = accounts_from_table(self.accounts, where="accounts")
+        policy = with_account_overrides(policy, self.accounts, site, where="accounts")
         registry = Registry(meters, accounts, where="meters")
         check_tariff_ids(registry, tariffs, meters_path="meters", accounts_path="accounts")
         return Config(site=site, registry=registry, tariffs=tariffs), policy
@@ -112,6 +113,8 @@ def table_from_bytes(data: bytes, *, where: str) -> pa.Table:
             return ipc.open_file(pa.py_buffer(data)).read_all()
         if data[:4] == b"\xff\xff\xff\xff":
             return ipc.open_stream(pa.py_buffer(data)).read_all()
+        if not data.endswith(b"\n"):  # pyarrow cannot skip past a last row without one
+            data += b"\n"
         header = pacsv.read_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(skip_rows_after_names=10**9))
         convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in header.column_names},
                                        strings_can_be_null=True)

@@ -15,10 +15,12 @@ shard per operation in one round trip). Both pass tests/test_prepaid_contract.py
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from rating.prepaid.records import Applied, Entries, WalletState
 from rating.prepaid.wallets import WalletPolicy
+
+Overrides = Mapping[tuple[str, str], WalletPolicy]  # (account, wallet) -> the account's own policy
 
 
 class StoreUnavailable(Exception):
@@ -32,17 +34,21 @@ class BalanceStore(ABC):
 
     @abstractmethod
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
-                    friendly: dict[str, bool]) -> Applied:
+                    friendly: dict[str, bool], overrides: Overrides | None = None) -> Applied:
         """Add each entry's amount to its wallet, run the wallet state machine
         (`friendly[wallet]`: a cut-off now must wait) and return the balances,
-        states and events. Applying `seq` again returns the first result."""
+        states and events. Each entry follows `overrides[(account, wallet)]`
+        where given (an account's own policy), else `policies[wallet]`.
+        Applying `seq` again returns the first result."""
 
     @abstractmethod
     async def sweep(self, seq: int, policies: dict[str, WalletPolicy],
-                    friendly: dict[str, bool]) -> tuple[list[WalletState], Applied]:
+                    friendly: dict[str, bool], overrides: Overrides | None = None
+                    ) -> tuple[list[WalletState], Applied]:
         """Cut off every deferred wallet whose wallet kind is not in friendly
-        hours now (`friendly[wallet]` false) and is still exhausted. Returns
-        the wallets changed and the result; idempotent per `seq` like apply."""
+        hours now (`friendly[wallet]` false) and is still exhausted by its
+        policy (as in apply). Returns the wallets changed and the result;
+        idempotent per `seq` like apply."""
 
     @abstractmethod
     async def deferred_count(self) -> int:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from rating.prepaid.records import Applied, Entries, Event, WalletState
-from rating.prepaid.store import BalanceStore
+from rating.prepaid.store import BalanceStore, Overrides
 from rating.prepaid.wallets import Status, WalletPolicy, transition
 
 
@@ -26,7 +26,7 @@ class MemoryStore(BalanceStore):
         self._swept: dict[int, tuple[list[WalletState], Applied]] = {}
 
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
-                    friendly: dict[str, bool]) -> Applied:
+                    friendly: dict[str, bool], overrides: Overrides | None = None) -> Applied:
         done = self._done.get(seq)
         if done is not None:
             return done
@@ -39,7 +39,8 @@ class MemoryStore(BalanceStore):
         ):
             cell = self._cells.setdefault(account, {}).setdefault(wallet, [0, Status.OK])
             cell[0] += delta
-            status, kinds = transition(policies[wallet], cell[1], cell[0], friendly[wallet])
+            policy = overrides.get((account, wallet)) if overrides else None
+            status, kinds = transition(policy or policies[wallet], cell[1], cell[0], friendly[wallet])
             self._set_status(account, wallet, cell, status)
             balances[i], statuses[i] = cell[0], status
             events += [Event(kind, account, wallet, cell[0]) for kind in kinds]
@@ -48,7 +49,8 @@ class MemoryStore(BalanceStore):
         return applied
 
     async def sweep(self, seq: int, policies: dict[str, WalletPolicy],
-                    friendly: dict[str, bool]) -> tuple[list[WalletState], Applied]:
+                    friendly: dict[str, bool], overrides: Overrides | None = None
+                    ) -> tuple[list[WalletState], Applied]:
         done = self._swept.get(seq)
         if done is not None:
             return done
@@ -57,7 +59,8 @@ class MemoryStore(BalanceStore):
             if friendly.get(wallet, True):
                 continue
             cell = self._cells[account][wallet]
-            status, kinds = transition(policies[wallet], cell[1], cell[0], False)
+            policy = overrides.get((account, wallet)) if overrides else None
+            status, kinds = transition(policy or policies[wallet], cell[1], cell[0], False)
             self._set_status(account, wallet, cell, status)
             changed.append(WalletState(account, wallet, cell[0], status))
             events += [Event(kind, account, wallet, cell[0]) for kind in kinds]

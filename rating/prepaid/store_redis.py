@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import operator
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -27,16 +28,20 @@ from redis import exceptions as rexc
 
 from rating.prepaid.records import Applied, Entries, Event, WalletState
 from rating.prepaid.shards import SHARDS, shard_of, tag
-from rating.prepaid.store import BalanceStore, StoreUnavailable
+from rating.prepaid.store import BalanceStore, Overrides, StoreUnavailable
 from rating.prepaid.wallets import EventType, Status, WalletPolicy
 
+# ARGV[2] policies follow, numbered from 1: wallet name, low balance, emergency credit,
+# restore level, cut off, friendly now. A wallet's own policy comes first; accounts'
+# own policies for the same wallet follow it. byname: a wallet's own policy number.
 _POLICIES = """
-local pol, names = {}, {}
+local pol, names, byname = {}, {}, {}
 local a = 3
 for k = 1, tonumber(ARGV[2]) do
   names[k] = ARGV[a]
-  pol[ARGV[a]] = {tonumber(ARGV[a + 1]), -tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
-                  ARGV[a + 4] == '1', ARGV[a + 5] == '1'}
+  pol[k] = {tonumber(ARGV[a + 1]), -tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
+            ARGV[a + 4] == '1', ARGV[a + 5] == '1'}
+  if byname[ARGV[a]] == nil then byname[ARGV[a]] = k end
   a = a + 6
 end
 """
@@ -75,7 +80,7 @@ end
 """
 
 # KEYS: marker, deferred set, balance hashes. ARGV: ttl, P, P x policy, then two binary strings,
-# one item per balance hash: the wallet (one byte: a policy's number, from 1) and the delta
+# one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
 # (8 bytes, little-endian int64). Returns, per item, the balance (8 bytes) and the state (1 byte),
 # then per event its item (4 bytes, from 1) and type (1 byte). Binary both ways: nothing to
 # format or parse per item on the client.
@@ -87,12 +92,13 @@ local wallets, deltas = ARGV[a], ARGV[a + 1]
 local out, ev, evbin = {}, {}, {}
 for i = 3, #KEYS do
   local n = i - 2
-  local key, w = KEYS[i], names[string.byte(wallets, n)]
+  local k = string.byte(wallets, n)
+  local key, w, p = KEYS[i], names[k], pol[k]
   local delta = struct.unpack('<i8', deltas, n * 8 - 7)
   local b = redis.call('HINCRBY', key, w, string.format('%d', delta))
   local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
   local before = #ev
-  local ns = transition(pol[w], s, b, pol[w][5], n, ev)
+  local ns = transition(p, s, b, p[5], n, ev)
   set_state(key, w, s, ns, KEYS[2])
   for e = before + 1, #ev do
     evbin[#evbin + 1] = struct.pack('<i4', n) .. string.char(tonumber(string.match(ev[e], ':(%d+)$')))
@@ -104,16 +110,19 @@ redis.call('SET', KEYS[1], result, 'EX', ARGV[1])
 return result
 """
 
-# KEYS: marker, deferred set. ARGV: ttl, P, P x policy. Cuts off deferred wallets of
-# wallets not in friendly hours. Returns "member|balance:state" lines, ";", "line:event,...".
+# KEYS: marker, deferred set. ARGV: ttl, P, P x policy, M, M x (deferred member, policy number)
+# for the accounts' own policies. Cuts off deferred wallets of wallets not in friendly hours.
+# Returns "member|balance:state" lines, ";", "line:event,...".
 SWEEP_LUA = """
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 """ + _POLICIES + _TRANSITION + """
+local own = {}
+for i = 1, tonumber(ARGV[a]) do own[ARGV[a + 2 * i - 1]] = tonumber(ARGV[a + 2 * i]) end
 local out, ev = {}, {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local key, w = string.match(m, '^(.*)|([^|]*)$')
-  local p = pol[w]
+  local p = pol[own[m] or byname[w] or 0]
   if p and not p[5] then
     local b = tonumber(redis.call('HGET', key, w) or '0')
     local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
@@ -168,12 +177,23 @@ class RedisStore(BalanceStore):
         return self._key(account_id)[0]
 
     @staticmethod
-    def _policy_args(policies: dict[str, WalletPolicy], friendly: dict[str, bool]) -> list:
-        args: list = [len(policies)]
+    def _policy_args(policies: dict[str, WalletPolicy], friendly: dict[str, bool],
+                     overrides: Overrides | None) -> tuple[list, dict[str, int], dict[tuple[str, str], int]]:
+        """The scripts' policy arguments, with the number of each wallet's own
+        policy and of each account's own one (distinct policies numbered once)."""
+        numbered: dict[WalletPolicy, int] = {}
+        wallet_number: dict[str, int] = {}
         for name, p in policies.items():
-            args += [name, p.low_balance_minor, p.emergency_credit_minor, p.restore_above_minor,
-                     int(p.cut_off), int(friendly.get(name, True))]
-        return args
+            wallet_number[name] = numbered.setdefault(replace(p, name=name), len(numbered) + 1)
+        own_number = {pair: numbered.setdefault(p, len(numbered) + 1)
+                      for pair, p in (overrides or {}).items()}
+        if len(numbered) > 255:
+            raise ValueError("at most 255 distinct wallet policies per operation")
+        args: list = [len(numbered)]
+        for p in numbered:  # in number order
+            args += [p.name, p.low_balance_minor, p.emergency_credit_minor, p.restore_above_minor,
+                     int(p.cut_off), int(friendly.get(p.name, True))]
+        return args, wallet_number, own_number
 
     async def _run_shards(self, script: str, calls: dict[int, tuple[list, list]]) -> dict[int, bytes]:
         """EVALSHA one script per shard in one pipeline; reload it if Redis lost it."""
@@ -210,12 +230,11 @@ class RedisStore(BalanceStore):
         raise StoreUnavailable(f"redis {self.url}: script {script} could not be loaded")
 
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
-                    friendly: dict[str, bool]) -> Applied:
+                    friendly: dict[str, bool], overrides: Overrides | None = None) -> Applied:
         n = len(entries)
         if n == 0:
             return Applied(np.zeros(0, np.int64), np.ones(0, np.int8), [])
-        if len(policies) > 255:
-            raise ValueError("at most 255 wallets per operation")
+        policy_args, number, own_number = self._policy_args(policies, friendly, overrides)
         found = list(map(self._keys.get, entries.account_ids))  # C-level loop; misses computed once
         known: list[tuple[int, bytes, bytes]] = (
             [k if k is not None else self._key(a) for k, a in zip(found, entries.account_ids, strict=True)]
@@ -223,14 +242,16 @@ class RedisStore(BalanceStore):
         shards = np.fromiter(map(_first, known), dtype=np.int64, count=n)
         order = np.argsort(shards, kind="stable")  # entries grouped by shard, in entry order within
         starts = np.concatenate([[0], np.flatnonzero(np.diff(shards[order])) + 1, [n]]).tolist()
-        number = {name: k + 1 for k, name in enumerate(policies)}
-        wallets = np.array([number[w] for w in entries.wallets], dtype=np.uint8)[order].tobytes()
+        codes = [number[w] for w in entries.wallets]
+        if own_number:  # accounts with a policy of their own
+            pairs = zip(entries.account_ids, entries.wallets, strict=True)
+            codes = [own_number.get(pair, code) for pair, code in zip(pairs, codes, strict=True)]
+        wallets = np.array(codes, dtype=np.uint8)[order].tobytes()
         deltas = np.ascontiguousarray(entries.amounts_minor, dtype="<i8")[order].tobytes()
         frags = [known[i][2] for i in order.tolist()]
-        head = b"".join(_bulk(str(v).encode()) for v in
-                        [self.marker_ttl_s, *self._policy_args(policies, friendly)])
+        head = b"".join(_bulk(str(v).encode()) for v in [self.marker_ttl_s, *policy_args])
         prefix = _bulk(b"EVALSHA") + _bulk(self._scripts["apply"][1].encode())
-        fixed_args = 3 + 2 + (2 + 6 * len(policies)) + 2  # command, sha, numkeys; 2 keys; head; 2 blobs
+        fixed_args = 3 + 2 + (1 + len(policy_args)) + 2  # command, sha, numkeys; 2 keys; head; 2 blobs
         shard_list, commands = [], []
         for lo, hi in zip(starts, starts[1:], strict=False):
             shard = int(shards[order[lo]])
@@ -295,9 +316,15 @@ class RedisStore(BalanceStore):
         return replies
 
     async def sweep(self, seq: int, policies: dict[str, WalletPolicy],
-                    friendly: dict[str, bool]) -> tuple[list[WalletState], Applied]:
-        head = [self.marker_ttl_s] + self._policy_args(policies, friendly)
-        calls = {s: ([f"{tag(s)}:op:{seq}", f"{tag(s)}:deferred"], head) for s in range(SHARDS)}
+                    friendly: dict[str, bool], overrides: Overrides | None = None
+                    ) -> tuple[list[WalletState], Applied]:
+        policy_args, _, own_number = self._policy_args(policies, friendly, overrides)
+        own: dict[int, list] = {s: [] for s in range(SHARDS)}  # per shard: deferred member, policy number
+        for (account, wallet), number in own_number.items():
+            shard, balance_key, _ = self._key(account)
+            own[shard] += [balance_key + b"|" + wallet.encode(), number]
+        calls = {s: ([f"{tag(s)}:op:{seq}", f"{tag(s)}:deferred"],
+                     [self.marker_ttl_s, *policy_args, len(own[s]) // 2, *own[s]]) for s in range(SHARDS)}
         self._shards_of_op[seq] = list(range(SHARDS))
         replies = await self._run_shards("sweep", calls)
         changed, events = [], []

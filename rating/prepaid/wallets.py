@@ -2,22 +2,8 @@
 
 An account (a unit) has wallets; each meter debits one (`wallet` in the
 meter registry). The policy of each wallet comes from the `[prepaid]` table
-of the site file:
-
-```toml
-[prepaid]
-account_lines_wallet = "maintenance"   # wallet debited by an account's own tariff lines
-
-[prepaid.defaults]                     # every wallet, unless it says otherwise
-friendly_hours = ["18:00-09:00"]       # local time; a cut-off falling here waits
-friendly_days = ["sunday", "holiday"]  # whole days on which cut-offs wait
-
-[prepaid.wallets.electricity]
-low_balance = 200           # warn below this (currency units)
-emergency_credit = 50       # supply continues down to -50
-restore_above = 0           # a movement lifting the balance to at least this restores supply
-cut_off = true
-```
+of the site file, and an account may set its own in `<wallet>.<setting>`
+columns of the accounts table (docs/prepaid.md says how to write both).
 
 A cut-off only ever concerns the utility whose own wallet is exhausted; the
 maintenance and special maintenance fund wallets can never cut anything
@@ -37,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Any
+
+import pyarrow as pa
 
 from rating.errors import ConfigError
 from rating.site import Site
@@ -110,13 +98,27 @@ class PrepaidPolicy:
     wallets: dict[str, WalletPolicy] = field(default_factory=dict)
     defaults: WalletPolicy = WalletPolicy(name="*")
     account_lines_wallet: str = "maintenance"
+    # (account, wallet) -> that account's own policy for the wallet (accounts table columns)
+    overrides: dict[tuple[str, str], WalletPolicy] = field(default_factory=dict)
 
-    def of(self, wallet: str) -> WalletPolicy:
-        """The policy of a wallet: its own table, else the defaults (cut-off by kind)."""
+    def of(self, wallet: str, account_id: str = "") -> WalletPolicy:
+        """The policy of a wallet: the account's own, else the wallet's table,
+        else the defaults (cut-off by kind)."""
+        if account_id and self.overrides:
+            own = self.overrides.get((account_id, wallet))
+            if own is not None:
+                return own
         known = self.wallets.get(wallet)
         if known is not None:
             return known
         return replace(self.defaults, name=wallet, cut_off=wallet in CUT_BY_DEFAULT)
+
+    def overrides_of(self, account_ids: list[str], wallets: list[str]) -> dict[tuple[str, str], WalletPolicy]:
+        """The accounts' own policies among these (account, wallet) pairs."""
+        if not self.overrides:
+            return {}
+        own = self.overrides
+        return {pair: own[pair] for pair in zip(account_ids, wallets, strict=True) if pair in own}
 
 
 def transition(policy: WalletPolicy, status: Status, balance_minor: int,
@@ -195,6 +197,54 @@ def policy_from_mapping(data: dict | None, site: Site, *, where: str = "[prepaid
         base = replace(defaults, name=name, cut_off=name in CUT_BY_DEFAULT)
         wallets[name] = _wallet_policy(name, table, base, site, where=at)
     return PrepaidPolicy(wallets=wallets, defaults=defaults, account_lines_wallet=lines_wallet)
+
+
+ACCOUNT_POLICY_KEYS = ("low_balance", "emergency_credit", "restore_above", "cut_off")
+
+
+def with_account_overrides(policy: PrepaidPolicy, accounts: pa.Table, site: Site, *,
+                           where: str = "accounts") -> PrepaidPolicy:
+    """`policy` with the accounts' own wallet policies: optional columns of the
+    accounts table named `<wallet>.<key>` (`electricity.emergency_credit`), a
+    key of ACCOUNT_POLICY_KEYS; an empty cell keeps the site's value. Friendly
+    hours and days stay the site's."""
+    columns: dict[str, list[tuple[str, str]]] = {}  # wallet -> [(key, column name)]
+    for name in accounts.column_names:
+        wallet, dot, key = name.partition(".")
+        if not dot:
+            continue
+        if key not in ACCOUNT_POLICY_KEYS:
+            raise ConfigError(f"unknown wallet setting {key!r} in column {name!r}; an account may set "
+                              f"{', '.join(ACCOUNT_POLICY_KEYS)}", where=where)
+        try:
+            check_wallet_name(wallet)
+        except ValueError as exc:
+            raise ConfigError(f"column {name!r}: {exc}", where=where) from None
+        columns.setdefault(wallet, []).append((key, name))
+    if not columns:
+        return policy
+    ids = accounts.column("account_id").to_pylist()
+    cells = {name: accounts.column(name).to_pylist() for pairs in columns.values() for _, name in pairs}
+    overrides = {}
+    for row, account_id in enumerate(ids):
+        for wallet, pairs in columns.items():
+            given = {key: _cell(cells[name][row]) for key, name in pairs}
+            table = {key: value for key, value in given.items() if value is not None}
+            if table:
+                at = f"{where} row {row + 1} ({account_id}), {wallet}"
+                overrides[(str(account_id), wallet)] = _wallet_policy(wallet, table, policy.of(wallet), site,
+                                                                      where=at)
+    return replace(policy, overrides=overrides)
+
+
+def _cell(value):
+    """An accounts-table cell as a policy value: text from CSV, None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return {"true": True, "false": False}.get(text, value.strip())
+    return value
 
 
 def _wallet_policy(name: str, table, base: WalletPolicy, site: Site, *, where: str) -> WalletPolicy:
