@@ -298,9 +298,9 @@ def test_an_operation_committed_but_not_answered_is_applied_once_by_recovery(bac
         with pytest.raises(errors.Unavailable) as info:
             await deduct(service, "b0", table)
         assert info.value.committed
-        for task in (service._settler, service._retrier):
+        for task in (service._settler, service._retrier, service._maintainer):
             task.cancel()
-        service._settler = service._retrier = None
+        service._settler = service._retrier = service._maintainer = None
         await service.ledger.close()  # the process dies here, its store keeps what it applied
         if backends.redis is None:
             backends_store = inner  # the embedded store dies with the process: rebuilt from the ledger
@@ -463,7 +463,7 @@ def test_an_operation_unsettled_longer_than_the_store_remembers_is_applied_once(
         await service.start()
         with pytest.raises(errors.Unavailable):
             await deduct(service, "b0", table)
-        for task in (service._settler, service._retrier):
+        for task in (service._settler, service._retrier, service._maintainer):
             task.cancel()
         await service.ledger.close()
         if backends.redis is not None:

@@ -123,8 +123,6 @@ class Ledger(ABC):
     async def balances(self, *, settled_only: bool = False) -> list[tuple[str, str, int]]:
         """(account, wallet, sum of entries) of every wallet with entries."""
 
-    @abstractmethod
-    async def wallet_balance(self, account_id: str, wallet: str) -> int: ...
 
     @abstractmethod
     async def last_events(self) -> dict[tuple[str, str], EventType]:
@@ -144,6 +142,10 @@ class Ledger(ABC):
 
     @abstractmethod
     async def load_config(self) -> tuple[int, bytes] | None: ...
+
+    async def maintain(self) -> None:  # noqa: B027 - optional for backends
+        """Upkeep a backend wants now and then; the service calls it about once
+        a second and it is cheap when there is nothing to do."""
 
     @abstractmethod
     async def counts(self) -> dict[str, int]:

@@ -4,8 +4,15 @@ Every write transaction first takes one transaction-scoped advisory lock, so
 writers (of this process or another) commit one after the other: sequences
 and event ids are drawn inside the lock and therefore increase in commit
 order, which is what makes `events_after(cursor)` miss nothing. Tables live
-in their own schema (default `rating`). Entries carry only an index on
-(account, wallet) and a BRIN index on the sequence, to keep COPY fast.
+in their own schema (default `rating`).
+
+Entries carry only a BRIN index on the sequence, to keep COPY fast: an index
+by wallet cost more PostgreSQL time than the rest of a batch's commit. A
+wallet's balance is instead `wallet_sums` (the sums of every entry up to the
+sequence in `wallet_sums_mark`) plus its entries after that mark, read in one
+statement, so one snapshot sees both. `maintain` folds the entries past the
+mark into the sums now and then (FOLD_ENTRIES_MIN), in one transaction that
+moves the mark with them; it takes no writer lock, so commits go on meanwhile.
 """
 
 from __future__ import annotations
@@ -53,8 +60,19 @@ CREATE TABLE IF NOT EXISTS {s}.entries (
     wallet text NOT NULL,
     amount_minor bigint NOT NULL
 );
-CREATE INDEX IF NOT EXISTS entries_wallet ON {s}.entries (account_id, wallet);
+DROP INDEX IF EXISTS {s}.entries_wallet;
 CREATE INDEX IF NOT EXISTS entries_seq ON {s}.entries USING brin (seq);
+CREATE TABLE IF NOT EXISTS {s}.wallet_sums (
+    account_id text NOT NULL,
+    wallet text NOT NULL,
+    balance_minor bigint NOT NULL,
+    PRIMARY KEY (account_id, wallet)
+) WITH (fillfactor = 50);
+CREATE TABLE IF NOT EXISTS {s}.wallet_sums_mark (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    seq bigint NOT NULL
+);
+INSERT INTO {s}.wallet_sums_mark (seq) VALUES (0) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS {s}.events (
     event_id bigserial PRIMARY KEY,
     seq bigint NOT NULL,
@@ -74,6 +92,10 @@ CREATE TABLE IF NOT EXISTS {s}.configs (
 );
 """
 _OP_COLUMNS = "seq, op_key, kind, payload_sha256, created_us, applied, result, request"
+# Fold once this many entries lie past the mark: each fold upserts every wallet they touch,
+# so a wallet should have several entries by then; a balance read scans at most about this many.
+FOLD_ENTRIES_MIN = 1_000_000
+FOLD_AFTER_S = 600.0  # and at least this often while any entry waits
 _DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
          asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
          asyncpg.CrashShutdownError)
@@ -103,6 +125,8 @@ class PostgresLedger(Ledger):
         self._owner_lock_id = zlib.crc32(f"rating-owner:{schema}".encode())  # Ledger.claim
         self._owner: asyncpg.Connection | None = None  # holds the claim for as long as it is open
         self._owner_name = ""  # set once claimed: a claim lost with its connection is taken again
+        self._unfolded: int | None = None  # entries committed past the mark (None: unknown, fold first)
+        self._folded_at = time.monotonic()
 
     def _t(self, table: str) -> str:
         return f"{self.schema}.{table}"
@@ -204,9 +228,7 @@ class PostgresLedger(Ledger):
         async with self._writing(con):
             if op.floor is not None:
                 account, wallet, floor = op.floor
-                balance = await con.fetchval(
-                    f"SELECT COALESCE(SUM(amount_minor), 0) FROM {self._t('entries')} "
-                    "WHERE account_id = $1 AND wallet = $2", account, wallet)
+                balance = await con.fetchval(self._wallet_balance_sql(), account, wallet)
                 change = int(sum(a for acc, w, a in zip(op.entries.account_ids, op.entries.wallets,
                                                         op.entries.amounts_minor.tolist(), strict=True)
                                  if acc == account and w == wallet))
@@ -230,6 +252,8 @@ class PostgresLedger(Ledger):
             if op.checkpoint is not None:
                 await con.execute(f"INSERT INTO {self._t('checkpoints')} (seq, state) VALUES ($1, $2)",
                                   seq, op.checkpoint)
+        if self._unfolded is not None:
+            self._unfolded += len(op.entries)
         return OpRow(seq, op.key, op.kind, op.payload_sha256, created, False, None, op.request), True
 
     async def _exists(self, con, key: str) -> OpRow | None:
@@ -273,17 +297,58 @@ class PostgresLedger(Ledger):
             f"SELECT {_OP_COLUMNS} FROM {self._t('ops')} WHERE NOT applied ORDER BY seq"))
         return [_row(r) for r in rows]
 
+    def _wallet_balance_sql(self) -> str:
+        """One wallet's balance ($1 account, $2 wallet): its sum up to the mark
+        plus its entries after it, in one statement (one snapshot)."""
+        return (f"SELECT COALESCE((SELECT balance_minor FROM {self._t('wallet_sums')} "
+                "WHERE account_id = $1 AND wallet = $2), 0) + "
+                f"COALESCE((SELECT SUM(amount_minor) FROM {self._t('entries')} "
+                f"WHERE seq > (SELECT seq FROM {self._t('wallet_sums_mark')}) "
+                "AND account_id = $1 AND wallet = $2), 0)")
+
     async def balances(self, *, settled_only: bool = False) -> list[tuple[str, str, int]]:
-        where = f"WHERE seq IN (SELECT seq FROM {self._t('ops')} WHERE applied)" if settled_only else ""
+        mark = f"(SELECT seq FROM {self._t('wallet_sums_mark')})"
+        parts = [f"SELECT account_id, wallet, balance_minor AS b FROM {self._t('wallet_sums')}",
+                 f"SELECT account_id, wallet, amount_minor FROM {self._t('entries')} WHERE seq > {mark}"]
+        if settled_only:  # less the entries of operations committed and not settled yet
+            unsettled = f"(SELECT seq FROM {self._t('ops')} WHERE NOT applied)"
+            parts.append(f"SELECT account_id, wallet, -amount_minor FROM {self._t('entries')} "
+                         f"WHERE seq IN {unsettled}")
         rows = await self._call(lambda con: con.fetch(
-            f"SELECT account_id, wallet, SUM(amount_minor)::bigint FROM {self._t('entries')} {where} "
+            f"SELECT account_id, wallet, SUM(b)::bigint FROM ({' UNION ALL '.join(parts)}) t "
             "GROUP BY account_id, wallet"))
         return [(r[0], r[1], int(r[2])) for r in rows]
 
-    async def wallet_balance(self, account_id: str, wallet: str) -> int:
-        return int(await self._call(lambda con: con.fetchval(
-            f"SELECT COALESCE(SUM(amount_minor), 0) FROM {self._t('entries')} "
-            "WHERE account_id = $1 AND wallet = $2", account_id, wallet)))
+    async def maintain(self) -> None:
+        """Fold the entries past the mark into the wallet sums, when enough wait."""
+        due = (self._unfolded is None or self._unfolded >= FOLD_ENTRIES_MIN
+               or (self._unfolded > 0 and time.monotonic() - self._folded_at >= FOLD_AFTER_S))
+        if due:
+            await self.fold()
+
+    async def fold(self) -> int:
+        """Fold now; returns the new mark. Every operation up to the newest one
+        this snapshot sees is committed (sequences are drawn in commit order),
+        so the entries between the marks are complete."""
+        async def fold(con):
+            async with con.transaction():
+                mark = await con.fetchval(f"SELECT seq FROM {self._t('wallet_sums_mark')} FOR UPDATE")
+                newest = await con.fetchval(f"SELECT COALESCE(MAX(seq), 0) FROM {self._t('ops')}")
+                if newest > mark:
+                    await con.execute(
+                        f"INSERT INTO {self._t('wallet_sums')} AS s (account_id, wallet, balance_minor) "
+                        f"SELECT account_id, wallet, SUM(amount_minor) FROM {self._t('entries')} "
+                        "WHERE seq > $1 AND seq <= $2 GROUP BY account_id, wallet "
+                        "ON CONFLICT (account_id, wallet) DO UPDATE SET balance_minor = "
+                        "s.balance_minor + EXCLUDED.balance_minor", mark, newest)
+                    await con.execute(f"UPDATE {self._t('wallet_sums_mark')} SET seq = $1", newest)
+                return max(newest, mark)
+        unfolded_before = self._unfolded or 0
+        mark = await self._call(fold)
+        # entries committed while it ran stay counted (an estimate: enough to schedule the next fold)
+        self._unfolded = max((self._unfolded or 0) - unfolded_before, 0)
+        self._folded_at = time.monotonic()
+        return mark
 
     async def last_events(self) -> dict[tuple[str, str], EventType]:
         rows = await self._call(lambda con: con.fetch(

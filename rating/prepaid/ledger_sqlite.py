@@ -236,9 +236,6 @@ class SqliteLedger(Ledger):
             f"SELECT account_id, wallet, SUM(amount_minor) FROM entries {where} GROUP BY account_id, wallet"
         ).fetchall()])
 
-    async def wallet_balance(self, account_id: str, wallet: str) -> int:
-        return await self._run(self._balance, account_id, wallet)
-
     async def last_events(self) -> dict[tuple[str, str], EventType]:
         rows = await self._run(lambda: self.db.execute(
             "SELECT account_id, wallet, type FROM events WHERE event_id IN "

@@ -82,6 +82,7 @@ class Limits:
     settle_batch_max: int = 256
     page_size_max: int = 10_000
     claim_wait_s: float = 5.0  # how long start waits for another process to let go of the ledger
+    maintain_every_s: float = 1.0  # Ledger.maintain (the PostgreSQL ledger folds its wallet sums)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class PrepaidService:
         self._stranded: dict[int, tuple[OpRow, Entries]] = {}  # committed, store down
         self._stranded_signal = asyncio.Event()
         self._retrier: asyncio.Task | None = None
+        self._maintainer: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()  # commits and applies that outlive their callers
         self._rating_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rating")
         self._since_checkpoint = 0
@@ -166,6 +168,7 @@ class PrepaidService:
         await self.recover()
         self._settler = asyncio.create_task(self._settle_forever(), name="prepaid-settler")
         self._retrier = asyncio.create_task(self._retry_stranded_forever(), name="prepaid-retrier")
+        self._maintainer = asyncio.create_task(self._maintain_forever(), name="prepaid-ledger-upkeep")
 
     def _install(self, docs: SiteDocs) -> None:
         config, policy = docs.build()
@@ -192,12 +195,12 @@ class PrepaidService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._settler is not None:
             await self._settle_queue.join()
-        for task in (self._settler, self._retrier):
+        for task in (self._settler, self._retrier, self._maintainer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._settler = self._retrier = None
+        self._settler = self._retrier = self._maintainer = None
         await self.store.close()
         await self.ledger.close()
         self._rating_thread.shutdown(wait=True)
@@ -763,6 +766,14 @@ class PrepaidService:
                     waiter.set()
                 queue.task_done()
             await self._notify_events()
+
+    async def _maintain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.limits.maintain_every_s)
+            try:
+                await self.ledger.maintain()
+            except Exception as exc:  # upkeep only: the next round tries again
+                log.warning("ledger upkeep failed (%s); trying again later", exc)
 
     async def _notify_events(self) -> None:
         async with self._events_changed:
