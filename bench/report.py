@@ -265,7 +265,7 @@ def readme_block(results: dict, image_dir: str) -> str:
             lines += [f"![Peak memory per reading]({image_dir}/{plots['memory']})", ""]
     service = scenarios.get("service")
     if service:
-        lines += [f"**{service['title']}.**", ""]
+        lines += [f"**{service['title']}.** {service.get('description', '')}".rstrip(), ""]
         if service.get("skipped"):
             lines += [f"Not measured in this run: {service['skipped']}.", ""]
         else:

@@ -11,6 +11,7 @@ returning
 
     {
       "servers": {"redis": "7.0.15", "postgresql": "15.20"},   # what it started (optional)
+      "note": "how it was measured",                           # added to the description (optional)
       "figures": {
         "<name>": {                        # e.g. stream_embedded, stream_redis_postgres,
           "label": "what was measured",    #      redis_script_ceiling, postgres_copy_ceiling
@@ -224,6 +225,8 @@ def service_scenario(*, quick: bool, log: Callable[[str], None], copy_ceiling: b
         scenario["skipped"] = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         return scenario
     result = normalise(raw)
+    if raw.get("note"):
+        scenario["description"] += " " + raw["note"]
     scenario["servers"] = result["servers"]
     scenario["points"] = [{"x": "service", "label": "service", "figures": result["figures"],
                            "skipped": skipped}]
