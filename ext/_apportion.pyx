@@ -11,9 +11,12 @@
 # by (larger remainder T * w_i mod W, then larger weight, then lower key).
 # Keys are unique within a group, so the order is total and the result does
 # not depend on the order of the members in the input.
+#
+# The RATING_DEBUG=1 build (DEBUG_CHECKS) also checks that every group's
+# members lie inside the arrays, and stops naming the group.
 from libc.stdint cimport int64_t
 
-from _types cimport int128, mul_overflow
+from _types cimport DEBUG_CHECKS, mul_divmod
 
 import numpy as np
 
@@ -123,14 +126,17 @@ cdef void select_first(int64_t* idx, int64_t m, int64_t count, const int64_t* re
     insertion_sort(idx, lo, hi, rem, weight, key)
 
 
-cdef void split_groups(const int64_t* offsets, int64_t n_groups, const int64_t* totals,
-                       const int64_t* weights, const int64_t* keys, int64_t* shares,
-                       int64_t* rem, int64_t* idx) noexcept nogil:
-    cdef int64_t g, start, m, j, t, w_sum, product, floor_sum, leftover, candidates
-    cdef int128 wide
+cdef int64_t split_groups(const int64_t* offsets, int64_t n_groups, const int64_t* totals,
+                          const int64_t* weights, const int64_t* keys, int64_t* shares,
+                          int64_t n_members, int64_t* rem, int64_t* idx,
+                          int64_t scratch_size) noexcept nogil:
+    """Returns -1, or (debug build) the first group whose members leave the arrays."""
+    cdef int64_t g, start, m, j, t, w_sum, floor_sum, leftover, candidates
     for g in range(n_groups):
         start = offsets[g]
         m = offsets[g + 1] - start
+        if DEBUG_CHECKS and not (0 <= start and 0 <= m <= scratch_size and start + m <= n_members):
+            return g
         t = totals[g]
         w_sum = 0
         for j in range(m):
@@ -141,13 +147,8 @@ cdef void split_groups(const int64_t* offsets, int64_t n_groups, const int64_t* 
             continue
         floor_sum = 0
         for j in range(m):
-            if not mul_overflow(t, weights[start + j], &product):
-                shares[start + j] = product // w_sum
-                rem[j] = product - shares[start + j] * w_sum
-            else:  # exact 128-bit product; the quotient is <= t, so it fits
-                wide = <int128>t * weights[start + j]
-                shares[start + j] = <int64_t>(wide // w_sum)
-                rem[j] = <int64_t>(wide - <int128>shares[start + j] * w_sum)
+            # floor(t * w / W) of the exact product; the quotient is <= t, so it fits
+            mul_divmod(t, weights[start + j], w_sum, &shares[start + j], &rem[j])
             floor_sum += shares[start + j]
         leftover = t - floor_sum
         if leftover == 0:
@@ -162,6 +163,7 @@ cdef void split_groups(const int64_t* offsets, int64_t n_groups, const int64_t* 
         select_first(idx, candidates, leftover, rem, weights + start, keys + start)
         for j in range(leftover):
             shares[start + idx[j]] += 1
+    return -1
 
 
 def split_largest_remainder(
@@ -174,9 +176,13 @@ def split_largest_remainder(
     """Write into `shares` the largest-remainder split of every group's total.
 
     Trusts its inputs; call it through rating.apportion.split, which checks them.
+    The debug build raises IndexError where a caller broke the contract.
     """
     cdef int64_t n_groups = totals.shape[0]
-    cdef int64_t g, size, largest = 0
+    cdef int64_t g, size, largest = 0, bad_group
+    if DEBUG_CHECKS and not (offsets.shape[0] == n_groups + 1 and keys.shape[0] == weights.shape[0]
+                             and shares.shape[0] == weights.shape[0]):
+        raise IndexError("split_largest_remainder: array lengths do not match")
     for g in range(n_groups):
         size = offsets[g + 1] - offsets[g]
         if size > largest:
@@ -186,5 +192,7 @@ def split_largest_remainder(
     if weights.shape[0] == 0:
         return
     with nogil:
-        split_groups(&offsets[0], n_groups, &totals[0], &weights[0], &keys[0], &shares[0],
-                     &rem[0], &idx[0])
+        bad_group = split_groups(&offsets[0], n_groups, &totals[0], &weights[0], &keys[0], &shares[0],
+                                 weights.shape[0], &rem[0], &idx[0], rem.shape[0])
+    if bad_group >= 0:
+        raise IndexError(f"split_largest_remainder, group {bad_group}: members outside the arrays")

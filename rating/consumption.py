@@ -78,7 +78,14 @@ class Anomalies:
 
     row: np.ndarray  # int64, position in the rated readings
     code: np.ndarray  # uint8, index into ANOMALY_CODES
-    delta_qty: np.ndarray  # int64, the consumption the reading implied
+    # int64 (n, 2): the consumption the reading implied, in quantity units, as
+    # 128-bit two's complement (low word, high word), decimal128's layout: a
+    # negative delta between far-apart register values can leave int64.
+    delta_words: np.ndarray
+
+    def deltas(self) -> list[int]:
+        """The deltas as Python integers."""
+        return [(high << 64) | (low & 0xFFFF_FFFF_FFFF_FFFF) for low, high in self.delta_words.tolist()]
 
 
 class TimelineKeys:
@@ -138,7 +145,7 @@ def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_q
     """The kernel over slices of CHUNK_ROWS readings, so its anomaly buffers
     stay small whatever the batch size."""
     size = min(len(meter_index), CHUNK_ROWS)
-    row, code, delta = (np.empty(size, np.int64), np.empty(size, np.uint8), np.empty(size, np.int64))
+    row, code, delta = np.empty(size, np.int64), np.empty(size, np.uint8), np.empty(2 * size, np.int64)
     found: list[Anomalies] = []
     for start in range(0, len(meter_index), CHUNK_ROWS):
         chunk = slice(start, start + CHUNK_ROWS)
@@ -151,13 +158,14 @@ def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_q
             raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range",
                                       where=f"row {start + error_row + 1}")
         if count:
-            found.append(Anomalies(row[:count] + start, code[:count].copy(), delta[:count].copy()))
+            found.append(Anomalies(row[:count] + start, code[:count].copy(),
+                                   delta[: 2 * count].reshape(count, 2).copy()))
     if not found:
-        return Anomalies(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.int64))
+        return Anomalies(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty((0, 2), np.int64))
     return Anomalies(
         row=np.concatenate([a.row for a in found]),
         code=np.concatenate([a.code for a in found]),
-        delta_qty=np.concatenate([a.delta_qty for a in found]),
+        delta_words=np.concatenate([a.delta_words for a in found]),
     )
 
 
@@ -230,4 +238,4 @@ def _empty_periods() -> PeriodQuantities:
 def _anomalies_only(meter_index: np.ndarray) -> Anomalies:
     rows = np.flatnonzero(meter_index < 0)
     codes = np.where(meter_index[rows] == UNKNOWN_METER_INDEX, 1, 2).astype(np.uint8)
-    return Anomalies(rows.astype(np.int64), codes, np.zeros(len(rows), dtype=np.int64))
+    return Anomalies(rows.astype(np.int64), codes, np.zeros((len(rows), 2), dtype=np.int64))

@@ -29,7 +29,7 @@ from rating.consumption import (
     rate_consumption,
 )
 from rating.errors import InputError
-from rating.fixedpoint import decimal_array, decimal_units
+from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.groups import load_groups
 from rating.period_totals import PeriodTotals
 from rating.pricing import PeriodQuantities, price_periods
@@ -226,8 +226,8 @@ class Rater:
                                        readings.value_null[rows]),
                 "code": pa.array(codes, type=pa.string()),
                 "reason": pa.array([ANOMALY_REASONS[c] for c in codes], type=pa.string()),
-                "delta": decimal_array(anomalies.delta_qty, site.quantity_decimals,
-                                       ~np.isin(anomalies.code, CODES_WITH_DELTA)),
+                "delta": decimal_array_from_words(anomalies.delta_words, site.quantity_decimals,
+                                                  ~np.isin(anomalies.code, CODES_WITH_DELTA)),
                 "priced": pa.array(anomalies.code == ROLLOVER_CODE, type=pa.bool_()),
             },
             schema=schema,

@@ -68,13 +68,20 @@ def decimal_array(units: np.ndarray, scale: int, mask: np.ndarray | None = None)
     words = np.empty((len(units), 2), dtype=np.int64)
     words[:, 0] = units
     words[:, 1] = units >> 63  # sign extension into the high word
+    return decimal_array_from_words(words, scale, mask)
+
+
+def decimal_array_from_words(words: np.ndarray, scale: int, mask: np.ndarray | None = None) -> pa.Array:
+    """decimal128(38, scale) array of 128-bit two's complement counts of
+    10^-scale, given as int64 (n, 2) words (low, high). `mask` marks nulls."""
+    words = np.ascontiguousarray(words, dtype=np.int64)
     validity = None
     null_count = 0
     if mask is not None and mask.any():
         validity = pa.py_buffer(np.packbits(~mask, bitorder="little"))
         null_count = int(mask.sum())
     return pa.Array.from_buffers(
-        pa.decimal128(38, scale), len(units), [validity, pa.py_buffer(words)], null_count=null_count
+        pa.decimal128(38, scale), len(words), [validity, pa.py_buffer(words)], null_count=null_count
     )
 
 

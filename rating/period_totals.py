@@ -25,12 +25,22 @@ def _account_keys(meter_index: np.ndarray, period_start: np.ndarray,
     )
 
 
-def _check_sums_fit(old_qty: np.ndarray, new_qty: np.ndarray) -> None:
-    """Raise before any sum could leave int64. A (meter, period) appears at
-    most once in each side, so the largest sum is at most max + max."""
+def _sums_fit(old_qty: np.ndarray, new_qty: np.ndarray) -> bool:
+    """No sum can leave int64: a (meter, period) appears at most once in each
+    side, so the largest sum is at most max + max."""
     bound = int(np.abs(old_qty).max(initial=0)) + int(np.abs(new_qty).max(initial=0))
-    if bound > np.iinfo(np.int64).max:
+    return bound <= np.iinfo(np.int64).max
+
+
+def _as_int64(qty: np.ndarray) -> np.ndarray:
+    """Sums computed in Python integers (when they might leave int64) back as
+    int64, refusing any that left it."""
+    if qty.dtype != object:
+        return qty
+    info = np.iinfo(np.int64)
+    if ((qty > info.max) | (qty < info.min)).any():
         raise AmountOverflowError("a period's consumption exceeds the int64 fixed-point range")
+    return qty.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -56,22 +66,25 @@ class PeriodTotals:
         snapshots)."""
         old = self.periods
         width = max(old.qty.shape[1], new.qty.shape[1])
-        _check_sums_fit(old.qty, new.qty)
+        # Sums that might leave int64 are made in Python integers, then checked.
+        dtype = np.int64 if _sums_fit(old.qty, new.qty) else object
         keys = _keys(old)
         new_keys = _keys(new)
         if len(keys) and width == old.qty.shape[1] and len(np.unique(new_keys)) == len(new_keys):
             position = np.minimum(np.searchsorted(keys, new_keys), len(keys) - 1)
             if (keys[position] == new_keys).all():  # mid-period: no new (meter, period)
-                qty = old.qty.copy()
-                qty[position, : new.qty.shape[1]] += new.qty
-                return PeriodTotals(PeriodQuantities(old.meter_index, old.period_start, old.period_end, qty))
+                qty = old.qty.astype(dtype)  # a copy: these totals are never written
+                qty[position, : new.qty.shape[1]] += new.qty.astype(dtype)
+                return PeriodTotals(PeriodQuantities(old.meter_index, old.period_start, old.period_end,
+                                                     _as_int64(qty)))
         unique, first, inverse = np.unique(np.concatenate([keys, new_keys]), return_index=True,
                                            return_inverse=True)
-        stacked = np.zeros((len(inverse), width), dtype=np.int64)
+        stacked = np.zeros((len(inverse), width), dtype=dtype)
         stacked[: len(old.qty), : old.qty.shape[1]] = old.qty
         stacked[len(old.qty):, : new.qty.shape[1]] = new.qty
-        qty = np.zeros((len(unique), width), dtype=np.int64)
+        qty = np.zeros((len(unique), width), dtype=dtype)
         np.add.at(qty, inverse, stacked)
+        qty = _as_int64(qty)
 
         def pick(name: str) -> np.ndarray:
             return np.concatenate([getattr(old, name), getattr(new, name)])[first]

@@ -431,7 +431,8 @@ class _Group:
         self.totals.setdefault(component, []).append(amount_minor_per_row)
 
     def total(self, components: tuple[str, ...]) -> np.ndarray:
-        return _sum_checked([t for c in components for t in self.totals.get(c, [])], len(self.rows))
+        """Per row, the sum of the named components (see `_sum_exact`)."""
+        return _sum_exact([t for c in components for t in self.totals.get(c, [])], len(self.rows))
 
 
 class _Pricer:
@@ -501,7 +502,7 @@ class _Pricer:
         r, j = np.nonzero(held)
         group.emit("energy", r, amount_minor[r, j], tou=tou, slab=j + 1, qty=held[r, j],
                    price_micro=slabs.price_micro[j])
-        group.charge("energy", _sum_checked(list(amount_minor.T), len(qty)))
+        group.charge("energy", _sum_exact(list(amount_minor.T), len(qty)))
         self._slab_fee_lines(group, slabs, reached, tou)
 
     def _tou_price_lines(self, group: _Group) -> None:
@@ -512,7 +513,7 @@ class _Pricer:
         amount_minor = self._line_amount(group.qty, price_micro)
         r, k = np.nonzero(group.qty)
         group.emit("energy", r, amount_minor[r, k], tou=k, qty=group.qty[r, k], price_micro=price_micro[k])
-        group.charge("energy", _sum_checked(list(amount_minor.T), len(group.rows)))
+        group.charge("energy", _sum_exact(list(amount_minor.T), len(group.rows)))
 
     def _split_total_lines(self, group: _Group) -> None:
         assert group.version.tou is not None and group.qty is not None  # the caller's dispatch
@@ -520,7 +521,7 @@ class _Pricer:
         slabs = self._slab_prices(group.version.energy, group.label, "energy")
         adder_micro = np.array([self._micro(p.price or Decimal(0), group.label, f"tou.periods[{k}].price")
                                 for k, p in enumerate(periods)], dtype=np.int64)
-        total_qty = _sum_checked(list(group.qty.T), len(group.rows))
+        total_qty = _int64(_sum_exact(list(group.qty.T), len(group.rows)), "a period's total consumption")
         held, reached = _slab_quantities(slabs, total_qty, group.days)
         amounts_minor = []
         for j, slab_price in enumerate(slabs.price_micro):
@@ -531,7 +532,7 @@ class _Pricer:
             group.emit("energy", r, amount_minor[r, k], tou=k, slab=j + 1, qty=parts[r, k],
                        price_micro=price_micro[k])
             amounts_minor += list(amount_minor.T)
-        group.charge("energy", _sum_checked(amounts_minor, len(group.rows)))
+        group.charge("energy", _sum_exact(amounts_minor, len(group.rows)))
         self._slab_fee_lines(group, slabs, reached, NO_TOU)
 
     def _slab_fee_lines(self, group: _Group, slabs: _SlabPrices, reached: np.ndarray, tou: int) -> None:
@@ -576,11 +577,16 @@ class _Pricer:
         on = group.version.minimum_on
         if on is None:  # every line listed before the minimum charge
             on = tuple(c for c, rank in group.rank.items() if rank < group.rank["minimum_charge"])
-        named_micro = checked_mul(group.total(on), self.micro_per_minor, what="a minimum charge's base")
-        minimum_micro = np.full(len(group.rows), self._micro(minimum, group.label, "minimum_charge"))
+        named_minor = group.total(on)
+        minimum_micro = self._micro(minimum, group.label, "minimum_charge")
         # Rounded after the subtraction: a half-even tie depends on the whole difference.
-        short_micro = _sum_checked([minimum_micro, -named_micro], len(group.rows))
-        per_row = np.maximum(round_div_array(short_micro, self.micro_per_minor, self.rule), 0)
+        if int(np.abs(named_minor).max(initial=0)) * self.micro_per_minor + abs(minimum_micro) <= INT64_MAX:
+            short_micro = minimum_micro - named_minor.astype(np.int64) * self.micro_per_minor
+            per_row = np.maximum(round_div_array(short_micro, self.micro_per_minor, self.rule), 0)
+        else:  # a base past int64 micro units: Python integers, exact
+            per_row = _int64([max(round_div(minimum_micro - n * self.micro_per_minor, self.micro_per_minor,
+                                            self.rule), 0) for n in named_minor.tolist()],
+                             "a minimum charge")
         r = np.flatnonzero(per_row)
         group.emit("minimum_charge", r, per_row[r])
         group.charge("minimum_charge", per_row)
@@ -635,27 +641,33 @@ def _units(value: Decimal, decimals: int, where: str, resolution: str) -> int:
     return int(scaled)
 
 
-def _int64(values: list[int], what: str) -> np.ndarray:
+def _int64(values: list[int] | np.ndarray, what: str) -> np.ndarray:
+    """Integers (a list, or an array of int64 or of Python integers) as int64, refusing any past it."""
+    if isinstance(values, np.ndarray):
+        if values.dtype != object:
+            return values
+        values = values.tolist()
     if values and max(abs(v) for v in values) > INT64_MAX:
         raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range")
     return np.array(values, dtype=np.int64)
 
 
-def _sum_checked(arrays: list[np.ndarray], n: int) -> np.ndarray:
-    """Elementwise sum of int64 arrays, refusing one that could leave int64."""
+def _sum_exact(arrays: list[np.ndarray], n: int) -> np.ndarray:
+    """Elementwise sum, never wrapped: int64 when no sum can leave int64, else
+    Python integers (an object array). A tax or minimum charge on a base past
+    int64 may itself fit again, so such a base is kept exact, not refused."""
     bound = sum(int(np.abs(a).max(initial=0)) for a in arrays)
-    if bound > INT64_MAX:
-        raise AmountOverflowError("a sum of amounts exceeds the int64 fixed-point range")
-    total = np.zeros(n, dtype=np.int64)
+    dtype = np.int64 if bound <= INT64_MAX else object
+    total = np.zeros(n, dtype=dtype)
     for a in arrays:
-        total += a
+        total += a.astype(dtype)
     return total
 
 
 def _round_product(a: np.ndarray, b: np.ndarray | int, divisor: int, rule: str) -> np.ndarray:
-    """round(a × b / divisor) elementwise, exact, as int64."""
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
-    if int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) <= INT64_MAX:
+    """round(a × b / divisor) elementwise, exact, as int64; `a` may hold Python integers."""
+    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b, dtype=np.int64))
+    if a.dtype != object and int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) <= INT64_MAX:
         return round_div_array(a * b, divisor, rule)
     # Huge quantities at high prices: Python integers keep the product exact.
     pairs = zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)

@@ -651,12 +651,18 @@ def _tou_split_total_lines(
     """TOU mode `split_total`: the tariff's slabs apply to Q; each slab's
     quantity is split over the TOU periods in proportion to q_k (largest
     remainder), each part priced at slab price + adder_k. One line per
-    (TOU period, slab) with a positive part; the slab fee on Q."""
+    (TOU period, slab) with a positive part; the slab fee on Q. A Q past
+    int64 is an overflow error."""
     assert version.tou is not None
     slabs = version.energy
     if slabs is None:
         raise TariffError("split_total needs energy slabs", where=f"tariff {version.tariff_id!r}")
     total = sum(tou_qty)
+    if total > INT64_MAX:  # Q is a quantity like any other: it must fit the int64 range
+        raise AmountOverflowError(
+            f"the period's total consumption {total} exceeds the int64 quantity range",
+            where=f"tariff {version.tariff_id!r}",
+        )
     bounds = _slab_bounds(slabs, days, site, tariff_id=version.tariff_id)
     held = _slab_quantities(slabs, total, bounds)
     lines = []

@@ -2,7 +2,8 @@
 
 They aim at the edges: slab bounds hit exactly, zero use, readings that
 straddle month and time-of-use boundaries, rollovers, duplicates, spikes,
-daylight-saving days, huge values.
+daylight-saving days, and (in one world of three) reading values anywhere in
+the range the readings layer accepts, its ends included.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+import pyarrow as pa
 from hypothesis import strategies as st
 
 from rating.registry import Account, Meter, Registry
@@ -29,6 +31,20 @@ from rating.tariff import (
 ZONES = ("UTC", "Asia/Kolkata", "America/New_York", "Europe/London")
 ALL_DAY_TYPES = frozenset({"weekday", "weekend", "holiday"})
 US = 1_000_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def quantity_bounds(quantity_decimals: int) -> tuple[int, int]:
+    """The reading values, in quantity units, that the readings layer accepts
+    (rating.readings.to_fixed) in the column type `value_type` picks: an int64
+    column at 0 decimals carries all of int64; a decimal128 column carries
+    +-(2^63 - 1) units (its check is symmetric)."""
+    return (INT64_MIN if quantity_decimals == 0 else -INT64_MAX), INT64_MAX
+
+
+def value_type(quantity_decimals: int) -> pa.DataType:
+    """The Arrow type of a readings table's values for `quantity_bounds`."""
+    return pa.int64() if quantity_decimals == 0 else pa.decimal128(38, quantity_decimals)
 
 
 def decimals(max_units: int, places: int, *, minimum: int = 0) -> st.SearchStrategy[Decimal]:
@@ -149,13 +165,24 @@ def worlds(draw, *, max_readings: int = 40) -> World:
         Account("a1", area=Decimal("120"), cycle=Cycle(draw(st.sampled_from([1, 20])))),
     ]
     registry = Registry(meters, accounts)
-    return World(site, registry, tariff_map, draw(reading_lists(meters, qd, max_readings)))
+    extreme = draw(st.sampled_from([False, False, True]))
+    return World(site, registry, tariff_map, draw(reading_lists(meters, qd, max_readings, extreme)))
+
+
+def extreme_values(qd: int) -> st.SearchStrategy[int]:
+    """Quantity units anywhere in the accepted range, its ends and zero often."""
+    low, high = quantity_bounds(qd)
+    ends = [low, low + 1, -1, 0, 1, high // 2, high // 2 + 1, high - 1, high]
+    return st.sampled_from(ends) | st.integers(low, high)
 
 
 @st.composite
-def reading_lists(draw, meters: list[Meter], qd: int, max_readings: int):
-    """Per meter a walk in time and value, then interleaved at random."""
+def reading_lists(draw, meters: list[Meter], qd: int, max_readings: int, extreme: bool = False):
+    """Per meter a walk in time and value, then interleaved at random. With
+    `extreme`, some steps jump anywhere in the accepted value range."""
     start = int(dt.datetime(2026, 11, 28, 20, tzinfo=dt.timezone.utc).timestamp()) * US
+    low, high = quantity_bounds(qd)
+    steps = ["small", "small", "zero", "back", "big", "null"] + (["extreme"] * 3 if extreme else [])
     per_meter = []
     for meter in meters:
         t = start + draw(st.integers(-3 * 3600, 3 * 3600)) * US
@@ -164,17 +191,20 @@ def reading_lists(draw, meters: list[Meter], qd: int, max_readings: int):
         walk = []
         for _ in range(draw(st.integers(0, max_readings // len(meters)))):
             t += draw(st.sampled_from([0, -900, 900, 900, 3600, 5400, 86400, 7 * 86400])) * US
-            step = draw(st.sampled_from(["small", "small", "zero", "back", "big", "null"]))
+            step = draw(st.sampled_from(steps))
             if step == "small":
                 value += draw(st.integers(0, 5 * 10**qd))
             elif step == "back":
                 value -= draw(st.integers(1, 3 * 10**qd))
             elif step == "big":
                 value += draw(st.integers(10**qd, 10**(5 + qd)))
-            if meter.register_digits and step != "null":
+            elif step == "extreme":
+                value = draw(extreme_values(qd))
+            value = min(max(value, low), high)  # a walk from an end stays in the range
+            if meter.register_digits and step not in ("null", "extreme"):
                 # wrap like the register; now and then land just past its range
                 value %= 10**meter.register_digits * 10**qd + draw(st.sampled_from([0, 0, 0, 7]))
-            if meter.mode == "interval":
+            if meter.mode == "interval" and step != "extreme":
                 value = abs(value) % (20 * 10**qd) - draw(st.sampled_from([0, 0, 0, 1]))
             walk.append((str(meter.meter_id), t, None if step == "null" else Decimal(value).scaleb(-qd)))
         per_meter.append(walk)

@@ -46,7 +46,7 @@ def run(registry, keys, states, rows):
 
 def codes(anomalies) -> list[tuple[int, str, int]]:
     return [(int(r), ANOMALY_CODES[c], int(d))
-            for r, c, d in zip(anomalies.row, anomalies.code, anomalies.delta_qty, strict=True)]
+            for r, c, d in zip(anomalies.row, anomalies.code, anomalies.deltas(), strict=True)]
 
 
 def test_state_record_matches_the_kernel_struct():
@@ -141,3 +141,45 @@ def test_chunked_kernel_runs_give_the_same_result(monkeypatch):
     assert codes(chunked_anomalies) == codes(whole_anomalies) == [
         (2, "duplicate", 0), (3, "negative_delta", -50), (5, "unknown_meter", 0)]
     assert chunked.qty.tolist() == whole.qty.tolist() == [[400]]
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+PLAIN = Site(time_zone="UTC", quantity_decimals=0)
+
+
+def rate_pair(first: int, second: int, multiplier: int = 1):
+    """Two readings an hour apart of a register meter without digits, in quantity units."""
+    registry = Registry([Meter("m", "a", "E", multiplier=multiplier)], [Account("a")])
+    keys = TimelineKeys(registry, PLAIN, {"E": FLAT})
+    states = new_meter_states(registry, PLAIN)
+    ts = np.array([us("2026-11-02T10:00:00+00:00"), us("2026-11-02T11:00:00+00:00")], dtype=np.int64)
+    return rate_consumption(np.zeros(2, np.int32), ts, np.array([first, second], np.int64), states, keys)
+
+
+@pytest.mark.parametrize(("first", "second", "multiplier"), [
+    (5 * 10**18, -5 * 10**18, 1),        # the difference wraps to +8.4e18 in int64
+    (INT64_MAX, INT64_MIN, 1),           # the largest fall: 2^64 - 1
+    (INT64_MAX, INT64_MIN, 2**31 - 1),   # and times the largest multiplier
+    (10**18, -(10**18), 40),             # fits int64, but not times the multiplier
+    (0, INT64_MIN, 1),                   # -2^63 itself fits
+])
+def test_a_fall_between_far_apart_values_is_a_negative_delta_never_priced(first, second, multiplier):
+    periods, anomalies = rate_pair(first, second, multiplier)
+    assert codes(anomalies) == [(1, "negative_delta", (second - first) * multiplier)]
+    assert len(periods.meter_index) == 0
+
+
+@pytest.mark.parametrize(("first", "second", "multiplier"), [
+    (-5 * 10**18, 5 * 10**18, 1),   # the difference wraps to -8.4e18 in int64
+    (INT64_MIN, INT64_MAX, 1),
+    (0, INT64_MAX, 2),
+])
+def test_a_rise_past_int64_is_an_overflow_error_never_a_wrap(first, second, multiplier):
+    with pytest.raises(AmountOverflowError, match="row 2"):
+        rate_pair(first, second, multiplier)
+
+
+def test_the_largest_rise_that_fits_is_priced():
+    periods, anomalies = rate_pair(INT64_MIN + 1, 0)  # 2^63 - 1
+    assert codes(anomalies) == []
+    assert periods.qty[:, 0].tolist() == [INT64_MAX]
