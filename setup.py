@@ -1,7 +1,11 @@
 """Build the Cython kernels in ext/ as rating._ext.<name>.
 
 Compiler directives live here and nowhere else. RATING_DEBUG=1 builds with
-bounds checks, wraparound checks and line tracing, for fuzzing and debugging.
+bounds checks (at each kernel's entry by Cython, inside the loops by the
+kernels' own DEBUG_CHECKS, through the RATING_DEBUG macro), wraparound checks,
+Python division semantics and line tracing, for fuzzing and debugging. The
+kernels must give the same results either way: 128-bit arithmetic lives in C
+helpers (ext/_types.pxd), never in Cython code that `cdivision` would change.
 """
 
 import os
@@ -19,7 +23,7 @@ directives = {
     "boundscheck": DEBUG,
     "wraparound": DEBUG,
     "initializedcheck": DEBUG,
-    "cdivision": True,
+    "cdivision": not DEBUG,
     "nonecheck": False,
     "embedsignature": True,
     "linetrace": DEBUG,
@@ -29,7 +33,7 @@ compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 compile_args += ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
-    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+    macros += [("CYTHON_TRACE_NOGIL", "1"), ("RATING_DEBUG", "1")]
 
 extensions = [
     Extension(

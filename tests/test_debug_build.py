@@ -1,9 +1,11 @@
-"""RATING_DEBUG=1 builds the kernels with bounds checks; the kernel tests pass on that build.
+"""RATING_DEBUG=1 builds the kernels with bounds checks inside their loops
+(and Python division semantics); the kernel tests pass on that build.
 
 The build happens in a copy of the tree so the normal (optimised) build in
 place is left alone.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,18 +15,48 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_TESTS = ["tests/test_consumption.py", "tests/test_engine.py", "tests/test_apportion.py"]
+KERNEL_TESTS = ["tests/test_consumption.py", "tests/test_engine.py", "tests/test_apportion.py",
+                "tests/test_int128.py"]
 
-BOUNDS_PROBE = """
+# Each case breaks one contract of a kernel's caller; the debug build must
+# answer IndexError, where the release build would read or write out of bounds.
+PROBES = """
+import json
 import numpy as np
-from rating._ext._consumption import accumulate
+from rating._ext._apportion import split_largest_remainder
+from rating._ext._consumption import accumulate, survey
 from rating.consumption import STATE_DTYPE
-one = np.zeros(1, np.int64)
-try:
-    accumulate(np.zeros(1, np.int32), one, one, np.zeros(0, STATE_DTYPE), one,
-               np.zeros(1, np.int32), one, one, np.zeros(1, np.uint8), one)
-except IndexError as error:
-    print("bounds checked:", error)
+
+def kernel_run(meter, *, states=1, buckets=1, bucket_base=0, timeline_end=1):
+    state = np.zeros(states, STATE_DTYPE)
+    settings = {"is_interval": 1, "interval_us": 10, "bucket_base": bucket_base, "timeline_end": timeline_end}
+    for field, value in settings.items():
+        state[field][:1] = value
+    one = np.zeros(1, np.int64)
+    accumulate(np.array([meter], np.int32), np.array([50], np.int64), np.array([1], np.int64),
+               state, np.array([0, 100], np.int64), np.zeros(2, np.int32),
+               np.full(buckets, np.iinfo(np.int64).min), one, np.zeros(1, np.uint8),
+               np.zeros(2, np.int64))
+
+cases = {
+    "entry": lambda: kernel_run(0, states=0),
+    "meter index": lambda: kernel_run(5),
+    "bucket": lambda: kernel_run(0, bucket_base=5),
+    "segment": lambda: kernel_run(0, timeline_end=3),
+    "survey": lambda: survey(np.array([0, 3], np.int32), np.zeros(2, np.int64), np.zeros(1, np.uint8)),
+    "apportion": lambda: split_largest_remainder(
+        np.array([0, 5], np.int64), np.array([10], np.int64), np.ones(2, np.int64),
+        np.arange(2, dtype=np.int64), np.zeros(2, np.int64)),
+    "valid": lambda: kernel_run(0),
+}
+result = {}
+for name, run in cases.items():
+    try:
+        run()
+        result[name] = "ran"
+    except IndexError as error:
+        result[name] = "IndexError: " + str(error)
+print(json.dumps(result))
 """
 
 
@@ -42,10 +74,18 @@ def debug_tree(tmp_path_factory) -> Path:
     return tree
 
 
-def test_debug_build_checks_bounds(debug_tree):
-    probe = subprocess.run([sys.executable, "-c", BOUNDS_PROBE], cwd=debug_tree, capture_output=True,
+def test_debug_build_checks_bounds_inside_the_loops(debug_tree):
+    probe = subprocess.run([sys.executable, "-c", PROBES], cwd=debug_tree, capture_output=True,
                            text=True, timeout=60)
-    assert "bounds checked" in probe.stdout, probe.stdout + probe.stderr
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    result = json.loads(probe.stdout)
+    assert result.pop("valid") == "ran"  # the probes' layout is sound but for the one broken part
+    assert result["entry"].startswith("IndexError: Out of bounds")  # the memoryview check
+    assert "reading row 0: meter index outside the state array" in result["meter index"]
+    assert "reading row 0: bucket outside the bucket array" in result["bucket"]
+    assert "reading row 0: timeline segment outside the bounds array" in result["segment"]
+    assert "survey, reading row 1: meter index outside the state array" in result["survey"]
+    assert "split_largest_remainder, group 0: members outside the arrays" in result["apportion"]
 
 
 def test_kernel_tests_pass_on_the_debug_build(debug_tree):
