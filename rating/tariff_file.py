@@ -11,11 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
-
-import tomllib
 
 from rating.errors import TariffError
 from rating.pricing import component_order

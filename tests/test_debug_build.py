@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
 KERNEL_TESTS = ["tests/test_consumption.py", "tests/test_engine.py", "tests/test_apportion.py",
                 "tests/test_int128.py"]
 

@@ -425,7 +425,7 @@ class PrepaidService:
         if waiter is not None:  # this process is applying or settling it
             try:
                 await asyncio.wait_for(waiter.wait(), self.limits.apply_retry_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise errors.Unavailable(
                     "the operation is committed but not applied yet (balance store down?): retry later",
                     committed=True, sequence=str(row.seq)) from None

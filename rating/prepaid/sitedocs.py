@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import tomllib
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
-import tomllib
 
 from rating.config import Config, check_tariff_ids
 from rating.errors import ConfigError, InputError, TariffError

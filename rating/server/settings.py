@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-
-import tomllib
 
 from rating.errors import ConfigError
 
