@@ -16,8 +16,16 @@ STATEMENT_FILE_BYTES_MAX = 256 * 1024 * 1024  # a parsed CAMT tree takes about 1
 _MT940_START = re.compile(rb"(?m)^(\{1:[^\n]*\n)?:20:")
 
 
-def detect_format(data: bytes) -> str:
-    """'camt.053' for XML, 'mt940' for SWIFT tags, otherwise 'csv'."""
+_SUFFIXES = {".xml": "camt.053", ".053": "camt.053", ".sta": "mt940", ".940": "mt940",
+             ".mt940": "mt940", ".csv": "csv"}
+
+
+def detect_format(data: bytes, file: str = "") -> str:
+    """The format a file's name says (.xml, .sta/.940, .csv), else by its content:
+    'camt.053' for XML, 'mt940' for SWIFT tags, otherwise 'csv'."""
+    suffix = Path(file).suffix.lower()
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return "camt.053"
@@ -31,13 +39,13 @@ def parse_statements(data: bytes, *, file: str, format: str | None = None,
                      closing_minor: int | None = None) -> list[Statement]:
     """Every statement of one file, or a StatementError and nothing.
 
-    `format` is one of FORMATS, detected when None; a CSV needs its `layout`
+    `format` is one of FORMATS, detected from `file` and `data` when None; a CSV needs its `layout`
     (and `opening_minor`/`closing_minor` when the layout has no balance column).
     """
     if len(data) > STATEMENT_FILE_BYTES_MAX:
         raise StatementError(f"larger than {STATEMENT_FILE_BYTES_MAX} bytes", file=file,
                              reason="LIMIT_EXCEEDED")
-    format = format or detect_format(data)
+    format = format or detect_format(data, file)
     if format == "camt.053":
         return parse_camt053(data, file=file)
     if format == "mt940":

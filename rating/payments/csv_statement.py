@@ -210,7 +210,8 @@ def _amount(text: str | None, layout: CsvLayout, **place: Any) -> int:
     if sep:
         whole, _, fraction = body.partition(layout.decimal_separator)
         if re.fullmatch(rf"[+-]?\d+({re.escape(sep)}\d+)*", whole) is None:
-            raise StatementError(f"amount {text!r}: misplaced thousands separator {sep!r}", **place)
+            why = f"misplaced thousands separator {sep!r}" if sep in whole else "not a decimal number"
+            raise StatementError(f"amount {text!r}: {why}", **place)
         body = whole.replace(sep, "") + (layout.decimal_separator + fraction if fraction else "")
     if layout.decimal_separator == ",":
         if "." in body:
