@@ -91,7 +91,7 @@ class _Reader:
         return steps
 
     def find(self, elem: Element | None, path: str) -> Element | None:
-        for step in self._qualified(path):
+        for step in self._steps.get(path) or self._qualified(path):
             if elem is None:
                 return None
             elem = elem.find(step)

@@ -26,8 +26,9 @@ def clean(text: str | None) -> str | None:
     """`text` with runs of white space made one space, or None when empty."""
     if text is None:
         return None
-    text = _SPACES.sub(" ", text).strip()
-    return text or None
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text:  # most fields have none
+        text = _SPACES.sub(" ", text)
+    return text.strip() or None
 
 
 @dataclass(frozen=True, slots=True)
