@@ -41,6 +41,7 @@ from rating.errors import AmountOverflowError, InputError
 from rating.fixedpoint import decimal_units
 from rating.registry import Registry
 from rating.site import Site
+from rating.tables import check_arrow, open_ipc_stream_file
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
 BATCH_ROWS_DEFAULT = 1_000_000
@@ -86,6 +87,7 @@ def normalize_readings(
     `row_offset` is the number of rows of the same `where` before this
     batch, so that error rows count from 1 in the whole file.
     """
+    check_arrow(batch, where=f"{where} rows {row_offset + 1}-{row_offset + batch.num_rows}")
     columns = {name: _column(batch, name, where) for name in REQUIRED_COLUMNS}
     meter_id = columns["meter_id"]
     _check_meter_id_type(meter_id, where)
@@ -468,7 +470,7 @@ def count_readings(source) -> int | None:
             if suffix in (".arrow", ".feather", ".ipc"):
                 with pa.memory_map(str(path)) as handle:
                     return ipc.open_file(handle).count_rows()
-        except (OSError, pa.ArrowInvalid):
+        except (OSError, pa.ArrowException):
             return None  # reading it will report the problem
         return None
     if isinstance(source, (list, tuple)):
@@ -541,7 +543,7 @@ def _file_batches(path: Path, batch_rows: int) -> Iterator[SourceBatch]:
                 batch = _csv_types(batch, where, offset)
             yield SourceBatch(batch, where, offset)
             offset += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise InputError(f"cannot read {suffix[1:]} file: {exc}", where=where) from None
 
 
@@ -550,7 +552,7 @@ def _open_file(path: Path, suffix: str, batch_rows: int) -> Iterator[pa.RecordBa
         yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
     elif suffix == ".arrows":
         with pa.OSFile(str(path)) as handle:
-            yield from ipc.open_stream(handle)
+            yield from open_ipc_stream_file(path, handle)
     elif suffix == ".csv":
         yield from _csv_reader(path, batch_rows)
     else:

@@ -191,6 +191,41 @@ def test_null_timestamp_is_exit_2_one_line_and_no_outputs(site, capsys):
     assert files_in(site) == before  # not even the --out folder
 
 
+def write_ipc(path: Path, table: pa.Table) -> None:
+    with ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table)
+
+
+def unchecked_dictionary(indices: list[int], values: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values), safe=False)
+
+
+@pytest.mark.parametrize("bad_index", [-1, 2])
+def test_a_dictionary_index_outside_the_dictionary_prices_nothing(site, capsys, bad_index):
+    """-1 once priced E-2's readings against E-1 (numpy's index from the end)."""
+    ts = pa.array([f"2025-05-{d:02d}T00:00:00" for d in (1, 1, 20, 20)]).cast(pa.timestamp("us"))
+    table = pa.table({"meter_id": unchecked_dictionary([0, 1, 0, bad_index], ["E-1", "E-2"]),
+                      "ts": ts, "value": pa.array([100.0, 100.0, 200.0, 300.0])})
+    write_ipc(site / "readings.arrow", table)
+    before = files_in(site)
+    code, out, err = run(capsys, "rate", "--site", site / "site.toml", site / "readings.arrow",
+                         "--out", site / "results")
+    assert code == 2 and out == ""
+    assert_one_error_line(err, f"{site / 'readings.arrow'} rows 1-4, column meter_id",
+                          "out of bounds")
+    assert files_in(site) == before
+
+
+def test_a_registry_file_with_a_bad_dictionary_index_is_exit_2(site, capsys):
+    meters = pa.table({"meter_id": unchecked_dictionary([0, 7], ["E-1", "E-2"]),
+                       "account_id": ["A-1", "A-2"], "tariff_id": ["ELEC", "ELEC"]})
+    write_ipc(site / "meters.arrow", meters)
+    (site / "site.toml").write_text(SITE.replace("meters.csv", "meters.arrow"))
+    code, _, err = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv")
+    assert code == 2
+    assert_one_error_line(err, f"{site / 'meters.arrow'}, column meter_id", "out of bounds")
+
+
 def test_unknown_tariff_is_exit_2(site, capsys):
     (site / "meters.csv").write_text(METERS + "E-3,A-2,GAS,register\n")
     code, _, err = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv")
