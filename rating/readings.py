@@ -274,8 +274,9 @@ def timestamps_us(ts: pa.Array, *, where: str = "readings", row_offset: int = 0)
 
     Arrow stores timestamps as UTC instants whatever the zone, so a zone only
     labels the column. `us` is a view of the buffer; `ns` is floor-divided
-    (sub-microsecond parts are dropped); `s` and `ms` are multiplied, and a
-    result outside int64 raises.
+    (sub-microsecond parts are dropped); `s` and `ms` are multiplied, a
+    result outside int64 saturating at its ends (a `future_reading` or
+    `ancient_reading` then, like every instant outside the reading window).
     """
     if not pa.types.is_timestamp(ts.type):
         raise InputError(
@@ -292,11 +293,8 @@ def timestamps_us(ts: pa.Array, *, where: str = "readings", row_offset: int = 0)
     factor = _US_PER[unit]
     limit = _INT64_MAX // factor
     if len(raw) and (raw.max() > limit or raw.min() < -limit):
-        position = _first_true(np.abs(raw) > limit)
-        raise AmountOverflowError(
-            f"timestamp {raw[position]} {unit} is outside the microsecond range",
-            where=_at(where, row_offset, position, "ts"),
-        )
+        # ~292,000 years from 1970: far outside the reading window, which reports them
+        raw = np.clip(raw, -limit, limit)
     return raw * factor
 
 

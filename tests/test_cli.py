@@ -440,3 +440,38 @@ def test_outputs_get_ordinary_permissions_and_keep_existing_ones(site, capsys):
     os.umask(umask)
     assert (site / "c.parquet").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (site / "a.parquet").stat().st_mode & 0o777 == 0o640
+
+
+# ------------------------------------------------------------------ the reading window
+
+
+def test_now_sets_the_future_bound_of_the_reading_window(site, capsys):
+    """Readings up to --now plus the site's tolerance (24 hours) are priced;
+    a later one is a future_reading and never E-1's last reading."""
+    (site / "readings.csv").write_text(READINGS.replace("E-9,2025-05-16T00:00:00+05:30,3\n",
+                                                        "E-1,2025-06-02T00:00:01+05:30,99999\n"))
+    code, out, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
+                       "--now", "2025-06-01T00:00:00+05:30", "--out", site / "results")
+    assert code == 0
+    anomalies = pq.read_table(site / "results" / "anomalies.parquet")
+    assert anomalies["code"].to_pylist() == ["duplicate", "future_reading"]
+    assert totals(pq.read_table(site / "results" / "charges.parquet")) == TOTALS
+    assert "future_reading" in out
+
+
+def test_without_now_the_window_ends_a_day_after_the_wall_clock(site, capsys):
+    import datetime as dt
+
+    ahead = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (site / "readings.csv").write_text(READINGS + f"E-2,{ahead},530\n")
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
+                     "--anomalies", site / "anomalies.csv")
+    assert code == 0
+    assert pacsv.read_csv(site / "anomalies.csv")["code"].to_pylist()[-1] == "future_reading"
+
+
+def test_a_now_that_is_no_date_is_a_usage_error(site, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["rate", "--site", str(site / "site.toml"), str(site / "readings.csv"), "--now", "soon"])
+    assert exit_.value.code == 2
+    assert "not an ISO 8601 date and time: 'soon'" in capsys.readouterr().err

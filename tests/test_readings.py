@@ -143,11 +143,11 @@ def test_microseconds_are_a_view_of_the_arrow_buffer():
     assert np.shares_memory(out.ts_us, np.frombuffer(b.column(1).buffers()[1], np.int64))
 
 
-def test_second_timestamps_outside_microsecond_range_overflow():
-    ts = pa.array([0, 2**62], pa.timestamp("s"))
-    with pytest.raises(AmountOverflowError) as err:
-        norm(batch(pa.array(["E-1", "E-1"]), ts=ts), where="r.parquet", row_offset=10)
-    assert err.value.where == "r.parquet row 12, column ts"
+def test_second_timestamps_outside_microsecond_range_saturate_for_the_window_to_report():
+    ts = pa.array([0, 2**62, -(2**62), 2**63 - 1], pa.timestamp("s"))
+    limit = (2**63 - 1) // 10**6
+    out = norm(batch(pa.array(["E-1"] * 4), ts=ts))
+    assert out.ts_us.tolist() == [0, limit * 10**6, -limit * 10**6, limit * 10**6]
 
 
 # ---------------------------------------------------------------- values

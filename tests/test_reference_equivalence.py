@@ -39,7 +39,7 @@ def engine_lines(charges: pa.Table) -> Counter:
 def reference_lines(world: World):
     readings = [RefReading(meter_id=m, ts=t, value=v) for m, t, v in world.readings]
     return reference_rate(readings, ts_unit="us", site=world.site, registry=world.registry,
-                          tariffs=world.tariffs)
+                          tariffs=world.tariffs, now=world.now)
 
 
 def comparable(lines) -> Counter:
@@ -52,7 +52,7 @@ def comparable(lines) -> Counter:
 @given(worlds())
 def test_engine_charges_equal_the_reference_exactly(world):
     rater = Rater(config_of(world))
-    rater.ingest(readings_table(world.readings))
+    rater.ingest(readings_table(world.readings), now=world.now)
     ref_lines, _ = reference_lines(world)
     expected = comparable(tuple(getattr(line, f) for f in LINE_FIELDS) for line in ref_lines)
     assert comparable(engine_lines(rater.charges()).elements()) == expected
@@ -61,9 +61,10 @@ def test_engine_charges_equal_the_reference_exactly(world):
 @given(worlds())
 def test_engine_anomalies_equal_the_reference(world):
     rater = Rater(config_of(world))
-    _, anomalies = rater.ingest(readings_table(world.readings))
+    _, anomalies = rater.ingest(readings_table(world.readings), now=world.now)
     _, ref_anomalies = reference_lines(world)
-    got = [(a["row"], a["code"], a["delta"], a["priced"]) for a in anomalies.to_pylist()]
+    fields = ["row", "code", "delta", "priced"]  # ts may lie past what Python dates hold
+    got = [(a["row"], a["code"], a["delta"], a["priced"]) for a in anomalies.select(fields).to_pylist()]
     want = [(a.row, a.code, a.delta, a.priced) for a in ref_anomalies]
     assert got == want
 
@@ -72,7 +73,7 @@ def test_engine_anomalies_equal_the_reference(world):
 def test_chunked_incremental_charges_sum_to_rating_at_once(world, cuts):
     config = config_of(world)
     once = Rater(config)
-    once.ingest(readings_table(world.readings))
+    once.ingest(readings_table(world.readings), now=world.now)
     total = Counter()
     for line in once.charges().to_pylist():
         total[_key(line)] += line["amount"]
@@ -81,7 +82,8 @@ def test_chunked_incremental_charges_sum_to_rating_at_once(world, cuts):
     increments = Counter()
     edges = sorted({0, len(world.readings), *(c for c in cuts if c < len(world.readings))})
     for start, end in zip(edges, edges[1:], strict=False):
-        for line in chunked.feed(readings_table(world.readings[start:end])).charges.to_pylist():
+        part = chunked.feed(readings_table(world.readings[start:end]), now=world.now)
+        for line in part.charges.to_pylist():
             increments[_key(line)] += line["amount"]
     assert {k: v for k, v in increments.items() if v} == {k: v for k, v in total.items() if v}
     assert engine_lines(chunked.charges()) == engine_lines(once.charges())
@@ -91,7 +93,7 @@ def test_chunked_incremental_charges_sum_to_rating_at_once(world, cuts):
 def test_line_amounts_are_the_charges_tables_amounts_line_for_line(world):
     config = config_of(world)
     rater = Rater(config)
-    rater.ingest(readings_table(world.readings))
+    rater.ingest(readings_table(world.readings), now=world.now)
     periods = rater.totals.as_quantities()
     table = price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
     amounts = price_line_amounts(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
