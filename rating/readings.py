@@ -41,7 +41,7 @@ from rating.errors import AmountOverflowError, InputError
 from rating.fixedpoint import decimal_units
 from rating.registry import Registry
 from rating.site import Site
-from rating.tables import check_arrow, open_ipc_stream_file
+from rating.tables import ARROW_READ_ERRORS, check_arrow, open_ipc_stream_file
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
 BATCH_ROWS_DEFAULT = 1_000_000
@@ -468,7 +468,7 @@ def count_readings(source) -> int | None:
             if suffix in (".arrow", ".feather", ".ipc"):
                 with pa.memory_map(str(path)) as handle:
                     return ipc.open_file(handle).count_rows()
-        except (OSError, pa.ArrowException):
+        except ARROW_READ_ERRORS:
             return None  # reading it will report the problem
         return None
     if isinstance(source, (list, tuple)):
@@ -541,13 +541,21 @@ def _file_batches(path: Path, batch_rows: int) -> Iterator[SourceBatch]:
                 batch = _csv_types(batch, where, offset)
             yield SourceBatch(batch, where, offset)
             offset += batch.num_rows
-    except (pa.ArrowException, OSError) as exc:
+    except ARROW_READ_ERRORS as exc:
         raise InputError(f"cannot read {suffix[1:]} file: {exc}", where=where) from None
 
 
 def _open_file(path: Path, suffix: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     if suffix == ".parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        parquet = pq.ParquetFile(path)
+        rows = 0
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            rows += batch.num_rows
+            yield batch
+        # a damaged column chunk can end the batches early, silently
+        if rows != parquet.metadata.num_rows:
+            raise InputError(f"the file says it holds {parquet.metadata.num_rows} rows, but only {rows} "
+                             "could be read: it is damaged", where=str(path))
     elif suffix == ".arrows":
         with pa.OSFile(str(path)) as handle:
             yield from open_ipc_stream_file(path, handle)

@@ -20,6 +20,9 @@ from rating.errors import InputError
 # What every Arrow IPC stream writer writes last (a continuation marker and a
 # zero length); a stream file that lacks it was cut short.
 IPC_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+# What pyarrow raises on a damaged file; UnicodeDecodeError for names in its
+# metadata (columns, fields) that are not UTF-8.
+ARROW_READ_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError)
 
 
 def check_arrow(data: pa.RecordBatch | pa.Table, *, where: str) -> None:
@@ -86,7 +89,7 @@ def read_table(path: str | Path, *, strings: bool = False) -> pa.Table:
             )
     except FileNotFoundError:
         raise InputError("file not found", where=str(path)) from None
-    except (pa.ArrowException, OSError) as exc:
+    except ARROW_READ_ERRORS as exc:
         raise InputError(f"cannot read {suffix[1:]} file: {exc}", where=str(path)) from None
     check_arrow(table, where=str(path))
     return table
