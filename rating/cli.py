@@ -73,7 +73,10 @@ RATE_DESCRIPTION = """
     READINGS are Parquet, Arrow IPC (.arrow/.feather, .arrows for a stream)
     or CSV files with the columns meter_id, ts and value; several files are
     rated one after the other, in order. Outputs are written all-or-nothing:
-    on any error no output file is created or changed.
+    on any error no output file is created or changed. A symlink is followed
+    (its target is replaced atomically); a device or FIFO (/dev/stdout, a
+    named pipe) is written through, never replaced; one file given twice is
+    an error.
 
     examples:
       rating rate --site site.toml readings.parquet
@@ -149,7 +152,7 @@ def rate_command(args: argparse.Namespace) -> int:
 
 def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
     """(table name, path, format) to write; checked before any work is done."""
-    from rating.output import EXTENSIONS, format_of
+    from rating.output import EXTENSIONS, destinations, format_of
 
     if args.out is not None and any(getattr(args, name) is not None for name in OUTPUT_TABLES):
         raise InputError("give either --out DIR or --charges/--anomalies/--apportionment FILE, not both")
@@ -157,15 +160,17 @@ def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
         raise InputError("--accounts must be 0 or more")
     if args.out is not None:
         fmt = args.format or "parquet"
-        return [(name, args.out / f"{name}{EXTENSIONS[fmt]}", fmt) for name in OUTPUT_TABLES]
-    planned = []
-    for name in OUTPUT_TABLES:
-        path = getattr(args, name)
-        if path is not None:
-            planned.append((name, path, format_of(path, args.format)))
-    for _, path, _ in planned:
-        if not path.parent.is_dir():
-            raise InputError("folder does not exist", where=str(path.parent))
+        planned = [(name, args.out / f"{name}{EXTENSIONS[fmt]}", fmt) for name in OUTPUT_TABLES]
+    else:
+        planned = []
+        for name in OUTPUT_TABLES:
+            path = getattr(args, name)
+            if path is not None:
+                planned.append((name, path, format_of(path, args.format)))
+        for _, path, _ in planned:
+            if not path.parent.is_dir():
+                raise InputError("folder does not exist", where=str(path.parent))
+    destinations([path for _, path, _ in planned])  # one file given twice, a folder: fail now
     return planned
 
 

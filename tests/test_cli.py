@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -440,6 +442,90 @@ def test_outputs_get_ordinary_permissions_and_keep_existing_ones(site, capsys):
     os.umask(umask)
     assert (site / "c.parquet").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (site / "a.parquet").stat().st_mode & 0o777 == 0o640
+
+
+# ------------------------------------------------------------------ output destinations
+
+
+def read_fifo_in_background(path: Path) -> tuple[threading.Thread, list[bytes]]:
+    received: list[bytes] = []
+
+    def read() -> None:
+        with open(path, "rb") as fifo:
+            received.append(fifo.read())
+
+    reader = threading.Thread(target=read, daemon=True)  # blocks until a writer opens the FIFO
+    reader.start()
+    return reader, received
+
+
+def test_a_fifo_is_written_through_and_stays_a_fifo(site, capsys):
+    fifo = site / "charges.csv"
+    os.mkfifo(fifo)
+    reader, received = read_fifo_in_background(fifo)
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
+                     "--charges", fifo, "--anomalies", site / "anomalies.csv")
+    assert code == 0
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # once renamed over: a regular file
+    reader.join(timeout=30)
+    exact = pacsv.ConvertOptions(column_types={"amount": pa.decimal128(18, 2)})
+    assert totals(pacsv.read_csv(pa.BufferReader(received[0]), convert_options=exact)) == TOTALS
+    assert pacsv.read_csv(site / "anomalies.csv").num_rows == 2
+    assert files_in(site) == {"site.toml", "tariffs.toml", "meters.csv", "accounts.csv", "readings.csv",
+                              "charges.csv", "anomalies.csv"}  # no temporary left
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a device node needs root")
+def test_a_device_node_is_written_through_and_stays_a_device(site, capsys):
+    """As root, --charges /dev/null once replaced the device with a regular file
+    (shown on a copy of /dev/null's node, never on the machine's own)."""
+    null = site / "null.parquet"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv", "--charges", null)
+    assert code == 0
+    assert stat.S_ISCHR(os.lstat(null).st_mode) and os.lstat(null).st_rdev == os.makedev(1, 3)
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_replaced(site, capsys):
+    (site / "store").mkdir()
+    target = site / "store" / "may-charges.parquet"
+    target.write_bytes(b"last month")
+    link = site / "charges.parquet"
+    link.symlink_to(Path("store") / "may-charges.parquet")
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv", "--charges", link)
+    assert code == 0
+    assert link.is_symlink() and os.readlink(link) == str(Path("store") / "may-charges.parquet")
+    assert totals(pq.read_table(target)) == TOTALS
+    assert sorted(p.name for p in (site / "store").iterdir()) == ["may-charges.parquet"]
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink", "hard link"])
+def test_one_file_given_twice_is_an_error_before_anything_is_written(site, capsys, monkeypatch, spelling):
+    monkeypatch.chdir(site)
+    (site / "sub").mkdir()
+    (site / "out.csv").write_text("keep me")
+    other = {"same": "out.csv", "dotted": "sub/../out.csv", "symlink": "alias.csv",
+             "hard link": "twin.csv"}[spelling]
+    if spelling == "symlink":
+        (site / "alias.csv").symlink_to("out.csv")
+    if spelling == "hard link":
+        os.link(site / "out.csv", site / "twin.csv")
+    before = files_in(site)
+    code, out, err = run(capsys, "rate", "--site", "site.toml", "readings.csv",
+                         "--charges", "out.csv", "--anomalies", other)
+    assert code == 2 and out == ""
+    assert_one_error_line(err, other, "given twice", "one file cannot hold two tables")
+    assert files_in(site) == before and (site / "out.csv").read_text() == "keep me"
+
+
+def test_write_tables_refuses_one_file_twice(tmp_path):
+    from rating.errors import InputError
+    from rating.output import write_tables
+
+    table = pa.table({"x": [1]})
+    with pytest.raises(InputError, match="given twice"):
+        write_tables([(table, tmp_path / "t.csv", "csv"), (table, tmp_path / "." / "t.csv", "csv")])
+    assert list(tmp_path.iterdir()) == []
 
 
 # ------------------------------------------------------------------ the reading window
