@@ -90,15 +90,24 @@ class Anomalies:
 
 
 class TimelineKeys:
-    """Each meter's (billing cycle, tariff) pair: meters sharing it share a timeline."""
+    """Each meter's (billing cycle, tariff) pair: meters sharing it share a
+    timeline. Also each meter's (billing cycle, tariff, account's tariff), the
+    tariffs that price it (`priced_by`, for the reading window)."""
 
     def __init__(self, registry: Registry, site: Site, tariffs: dict[str, Tariff]):
         keys: dict[tuple, int] = {}
-        self.of_meter = np.empty(len(registry), dtype=np.int32)
-        for i, meter in enumerate(registry.meters):
-            cycle = registry.cycle_of(meter.account_id, site)
-            self.of_meter[i] = keys.setdefault((cycle, meter.tariff_id), len(keys))
+        priced: dict[tuple, int] = {}
+        of_meter, priced_by = [], []
+        accounts, default_cycle = registry.accounts, site.default_cycle
+        for meter in registry.meters:  # one pass: registries grow to 10^7 meters
+            account = accounts[meter.account_id]
+            cycle = account.cycle or default_cycle
+            of_meter.append(keys.setdefault((cycle, meter.tariff_id), len(keys)))
+            priced_by.append(priced.setdefault((cycle, meter.tariff_id, account.tariff_id), len(priced)))
+        self.of_meter = np.array(of_meter, dtype=np.int32)
+        self.priced_by = np.array(priced_by, dtype=np.int32)
         self.keys = list(keys)
+        self.priced_keys = list(priced)
         self.site = site
         self.tariffs = tariffs
 

@@ -101,8 +101,7 @@ class Rater:
         self.unknown_meters = unknown_meters
         self.states = new_meter_states(config.registry, config.site)
         self.keys = TimelineKeys(config.registry, config.site, config.tariffs)
-        self.window = ReadingWindow(config.registry, config.site, config.tariffs,
-                                    self.states["interval_us"] * self.states["is_interval"])
+        self.window = ReadingWindow(self.keys, self.states["interval_us"] * self.states["is_interval"])
         self.tou_width = max((t.tou_count for t in config.tariffs.values()), default=1)
         account_ids = {a: i for i, a in enumerate(config.registry.accounts)}
         self.account_of_meter = np.array(

@@ -17,14 +17,16 @@ rejected readings never reach a timeline, so a reading dated in the year
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rating.registry import Registry
 from rating.site import Cycle, Site
 from rating.tariff import Tariff
 from rating.timeline import EPOCH, local_instant_us, next_period_start, period_start_on_or_before
+
+if TYPE_CHECKING:  # rating.consumption imports this module
+    from rating.consumption import TimelineKeys
 
 US_PER_HOUR = 3_600_000_000
 WINDOW_FIRST_DAY = dt.date(1900, 1, 1)  # UTC midnight: the first instant inside
@@ -62,11 +64,17 @@ def first_priced_us(cycle: Cycle, tariffs: list[Tariff], site: Site) -> int:
 class ReadingWindow:
     """The window of each registry meter, built once per configuration."""
 
-    def __init__(self, registry: Registry, site: Site, tariffs: Mapping[str, Tariff],
-                 interval_us: np.ndarray):
-        """`interval_us` (0 for register meters) moves an interval meter's
-        bound by its interval, whose start must be inside."""
-        self.earliest_us = _first_priced_by_meter(registry, site, tariffs) + interval_us[: len(registry)]
+    def __init__(self, keys: TimelineKeys, interval_us: np.ndarray):
+        """`keys.priced_by` names each meter's tariffs (one the registry names
+        but `keys.tariffs` lacks is left to pricing to report); `interval_us`
+        (0 for register meters) moves an interval meter's bound by its
+        interval, whose start must be inside."""
+        tariffs, site = keys.tariffs, keys.site
+        first_us = np.array([
+            first_priced_us(cycle, [tariffs[t] for t in named if t is not None and t in tariffs], site)
+            for cycle, *named in keys.priced_keys
+        ], dtype=np.int64)
+        self.earliest_us = first_us[keys.priced_by] + interval_us[: len(keys.priced_by)]
         self._earliest_max_us = int(self.earliest_us.max(initial=WINDOW_FIRST_US))
         self._tolerance_us = site.future_tolerance_hours * US_PER_HOUR
 
@@ -97,21 +105,3 @@ class ReadingWindow:
 
 def _none_if_empty(mask: np.ndarray | None) -> np.ndarray | None:
     return mask if mask is not None and mask.any() else None
-
-
-def _first_priced_by_meter(registry: Registry, site: Site, tariffs: Mapping[str, Tariff]) -> np.ndarray:
-    """`first_priced_us` of each meter's tariff and its account's tariff (one
-    the registry names but `tariffs` lacks is left to pricing to report)."""
-    first_us = np.empty(len(registry), dtype=np.int64)
-    by_key: dict[tuple, int] = {}
-    for i, meter in enumerate(registry.meters):
-        account = registry.accounts[meter.account_id]
-        cycle = account.cycle or site.default_cycle
-        key = (cycle, meter.tariff_id, account.tariff_id)
-        first = by_key.get(key)
-        if first is None:
-            named = (meter.tariff_id, account.tariff_id)
-            priced_by = [tariffs[t] for t in named if t is not None and t in tariffs]
-            first = by_key[key] = first_priced_us(cycle, priced_by, site)
-        first_us[i] = first
-    return first_us
