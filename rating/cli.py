@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import sys
 import tempfile
 import textwrap
@@ -72,7 +73,10 @@ RATE_DESCRIPTION = """
     READINGS are Parquet, Arrow IPC (.arrow/.feather, .arrows for a stream)
     or CSV files with the columns meter_id, ts and value; several files are
     rated one after the other, in order. Outputs are written all-or-nothing:
-    on any error no output file is created or changed.
+    on any error no output file is created or changed. A symlink is followed
+    (its target is replaced atomically); a device or FIFO (/dev/stdout, a
+    named pipe) is written through, never replaced; one file given twice is
+    an error.
 
     examples:
       rating rate --site site.toml readings.parquet
@@ -81,6 +85,7 @@ RATE_DESCRIPTION = """
       rating rate --site site.toml readings.arrow \\
           --charges may-charges.parquet --anomalies may-anomalies.csv
       rating rate --site site.toml readings.parquet --unknown-meters error --no-summary
+      rating rate --site site.toml may.parquet --now 2025-06-01T00:00:00+05:30
 
     exit codes: 0 done; 2 bad input, configuration or tariff (one line on
     stderr: "rating: error: <where>: <message>").
@@ -96,6 +101,18 @@ def _rate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unknown-meters", choices=("report", "error"), default="report",
                         help="a reading of a meter the registry lacks: report it as an "
                              "anomaly (default) or stop with an error")
+    parser.add_argument("--now", type=_instant, metavar="ISO-8601",
+                        help="the instant readings may not be later than (plus the site's "
+                             "future_tolerance_hours) without being future_reading anomalies; "
+                             "default: the wall clock. Without an offset it is UTC")
+
+
+def _instant(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +143,7 @@ def rate_command(args: argparse.Namespace) -> int:
 
     outputs = _planned_outputs(args)
     config = load_config(args.site)
-    result = _rate(args.readings, config, args.unknown_meters)
+    result = _rate(args.readings, config, args.unknown_meters, args.now)
     _write_outputs(result, outputs)
     if not args.no_summary:
         _print_summary(result, config, args.accounts)
@@ -135,7 +152,7 @@ def rate_command(args: argparse.Namespace) -> int:
 
 def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
     """(table name, path, format) to write; checked before any work is done."""
-    from rating.output import EXTENSIONS, format_of
+    from rating.output import EXTENSIONS, destinations, format_of
 
     if args.out is not None and any(getattr(args, name) is not None for name in OUTPUT_TABLES):
         raise InputError("give either --out DIR or --charges/--anomalies/--apportionment FILE, not both")
@@ -143,19 +160,21 @@ def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
         raise InputError("--accounts must be 0 or more")
     if args.out is not None:
         fmt = args.format or "parquet"
-        return [(name, args.out / f"{name}{EXTENSIONS[fmt]}", fmt) for name in OUTPUT_TABLES]
-    planned = []
-    for name in OUTPUT_TABLES:
-        path = getattr(args, name)
-        if path is not None:
-            planned.append((name, path, format_of(path, args.format)))
-    for _, path, _ in planned:
-        if not path.parent.is_dir():
-            raise InputError("folder does not exist", where=str(path.parent))
+        planned = [(name, args.out / f"{name}{EXTENSIONS[fmt]}", fmt) for name in OUTPUT_TABLES]
+    else:
+        planned = []
+        for name in OUTPUT_TABLES:
+            path = getattr(args, name)
+            if path is not None:
+                planned.append((name, path, format_of(path, args.format)))
+        for _, path, _ in planned:
+            if not path.parent.is_dir():
+                raise InputError("folder does not exist", where=str(path.parent))
+    destinations([path for _, path, _ in planned])  # one file given twice, a folder: fail now
     return planned
 
 
-def _rate(readings: Sequence[Path], config, unknown_meters: str):
+def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetime | None = None):
     from rating.engine import rate
     from rating.progress import Progress
     from rating.readings import count_readings
@@ -163,7 +182,7 @@ def _rate(readings: Sequence[Path], config, unknown_meters: str):
     sources = [str(path) for path in readings]
     source = sources[0] if len(sources) == 1 else sources
     with Progress(total=count_readings(source)) as progress:
-        return rate(source, config=config, unknown_meters=unknown_meters, progress=progress)
+        return rate(source, config=config, unknown_meters=unknown_meters, progress=progress, now=now)
 
 
 def _write_outputs(result, outputs: list[tuple[str, Path, str]]) -> None:

@@ -19,11 +19,13 @@ from rating.registry import Registry
 from rating.site import Site
 from rating.tariff import Tariff
 from rating.timeline import EPOCH_DAY, US_PER_SECOND, Timeline, build_timeline
+from rating.window import first_priced_us
 
-# Index = the kernel's code; 0 is "no anomaly".
+# Index = the kernel's code; 0 is "no anomaly". The last two are found before the kernel.
 ANOMALY_CODES = (
     "", "unknown_meter", "null_value", "out_of_range", "negative_quantity", "duplicate",
     "conflicting_duplicate", "out_of_order", "negative_delta", "rollover", "spike",
+    "future_reading", "ancient_reading",
 )
 ANOMALY_REASONS = {
     "unknown_meter": "meter is not in the registry",
@@ -36,12 +38,18 @@ ANOMALY_REASONS = {
     "negative_delta": "register went backwards and is no rollover",
     "rollover": "register rolled over; priced as consumption",
     "spike": "consumption per hour above the meter's max_rate_per_hour",
+    "future_reading": "later than now plus the site's future_tolerance_hours",
+    "ancient_reading": "before the first billing period the meter's tariffs price",
 }
 ROLLOVER_CODE = ANOMALY_CODES.index("rollover")
 UNTOUCHED = np.iinfo(np.int64).min  # the kernel's mark of a bucket no reading reached
 CHUNK_ROWS = 1 << 20
+# A reading the front rejects gets meter index -code: the kernel reports it
+# (as unknown or null) and moves nothing; `_run_chunks` restores its code.
 UNKNOWN_METER_INDEX = -1
 NULL_VALUE_INDEX = -2
+FUTURE_READING_INDEX = -ANOMALY_CODES.index("future_reading")
+ANCIENT_READING_INDEX = -ANOMALY_CODES.index("ancient_reading")
 INT32_MAX = np.iinfo(np.int32).max
 
 # Mirrors MeterState in ext/_types.pxd field for field (64 bytes, aligned).
@@ -89,21 +97,35 @@ class Anomalies:
 
 
 class TimelineKeys:
-    """Each meter's (billing cycle, tariff) pair: meters sharing it share a timeline."""
+    """Each meter's (billing cycle, tariff) pair: meters sharing it share a
+    timeline. Also each meter's (billing cycle, tariff, account's tariff), the
+    tariffs that price it (`priced_by`, for the reading window)."""
 
     def __init__(self, registry: Registry, site: Site, tariffs: dict[str, Tariff]):
         keys: dict[tuple, int] = {}
-        self.of_meter = np.empty(len(registry), dtype=np.int32)
-        for i, meter in enumerate(registry.meters):
-            cycle = registry.cycle_of(meter.account_id, site)
-            self.of_meter[i] = keys.setdefault((cycle, meter.tariff_id), len(keys))
+        priced: dict[tuple, int] = {}
+        of_meter, priced_by = [], []
+        accounts, default_cycle = registry.accounts, site.default_cycle
+        for meter in registry.meters:  # one pass: registries grow to 10^7 meters
+            account = accounts[meter.account_id]
+            cycle = account.cycle or default_cycle
+            of_meter.append(keys.setdefault((cycle, meter.tariff_id), len(keys)))
+            priced_by.append(priced.setdefault((cycle, meter.tariff_id, account.tariff_id), len(priced)))
+        self.of_meter = np.array(of_meter, dtype=np.int32)
+        self.priced_by = np.array(priced_by, dtype=np.int32)
         self.keys = list(keys)
+        self.priced_keys = list(priced)
         self.site = site
         self.tariffs = tariffs
 
     def build(self, key: int, start_us: int, end_us: int) -> Timeline:
+        """The key's timeline over [start_us, end_us], from its tariff's first
+        priced period at the earliest: the run's range is over every meter,
+        and the reading window keeps this key's readings after that point."""
         cycle, tariff_id = self.keys[key]
-        return build_timeline(cycle, self.tariffs[tariff_id], self.site, start_us, end_us)
+        tariff = self.tariffs[tariff_id]
+        start_us = max(start_us, first_priced_us(cycle, [tariff], self.site))
+        return build_timeline(cycle, tariff, self.site, start_us, end_us)
 
 
 def _time_range(first_us: int, last_us: int, states: np.ndarray, present: np.ndarray) -> tuple[int, int]:
@@ -158,8 +180,10 @@ def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_q
             raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range",
                                       where=f"row {start + error_row + 1}")
         if count:
-            found.append(Anomalies(row[:count] + start, code[:count].copy(),
-                                   delta[: 2 * count].reshape(count, 2).copy()))
+            rows = row[:count]
+            rejected = meter_index[chunk][rows]  # < 0: rejected before the kernel, code = -index
+            codes = np.where(rejected < 0, -rejected, code[:count]).astype(np.uint8)
+            found.append(Anomalies(rows + start, codes, delta[: 2 * count].reshape(count, 2).copy()))
     if not found:
         return Anomalies(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty((0, 2), np.int64))
     return Anomalies(
@@ -237,5 +261,5 @@ def _empty_periods() -> PeriodQuantities:
 
 def _anomalies_only(meter_index: np.ndarray) -> Anomalies:
     rows = np.flatnonzero(meter_index < 0)
-    codes = np.where(meter_index[rows] == UNKNOWN_METER_INDEX, 1, 2).astype(np.uint8)
+    codes = (-meter_index[rows]).astype(np.uint8)
     return Anomalies(rows.astype(np.int64), codes, np.zeros((len(rows), 2), dtype=np.int64))

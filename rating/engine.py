@@ -18,8 +18,10 @@ import pyarrow as pa
 from rating.apportion import prepare, shared_area_lines, shared_lines_schema
 from rating.config import Config
 from rating.consumption import (
+    ANCIENT_READING_INDEX,
     ANOMALY_CODES,
     ANOMALY_REASONS,
+    FUTURE_READING_INDEX,
     NULL_VALUE_INDEX,
     ROLLOVER_CODE,
     UNKNOWN_METER_INDEX,
@@ -36,6 +38,7 @@ from rating.pricing import PeriodQuantities, price_periods
 from rating.readings import NormalizedReadings, iter_source_batches, normalize_readings
 from rating.schema import anomalies_schema
 from rating.timeline import EPOCH_DAY
+from rating.window import ReadingWindow
 
 UNKNOWN_METER_POLICIES = ("report", "error")
 # Anomalies that imply a consumption; the others have no delta.
@@ -86,7 +89,9 @@ class Rater:
 
     `feed` returns what a batch adds to the charges (incremental rating);
     `ingest` only advances the totals, for callers that price once at the end.
-    A batch that raises changes nothing.
+    A batch that raises changes nothing. `now` (aware, or naive UTC) is the
+    instant the reading window's future bound counts from: the wall clock
+    when None (docs/semantics.md, "The reading window").
     """
 
     def __init__(self, config: Config, *, unknown_meters: str = "report"):
@@ -96,6 +101,7 @@ class Rater:
         self.unknown_meters = unknown_meters
         self.states = new_meter_states(config.registry, config.site)
         self.keys = TimelineKeys(config.registry, config.site, config.tariffs)
+        self.window = ReadingWindow(self.keys, self.states["interval_us"] * self.states["is_interval"])
         self.tou_width = max((t.tou_count for t in config.tariffs.values()), default=1)
         account_ids = {a: i for i, a in enumerate(config.registry.accounts)}
         self.account_of_meter = np.array(
@@ -105,17 +111,20 @@ class Rater:
         self.rows_seen = 0
 
     def ingest(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
-               row_offset: int | None = None) -> tuple[PeriodQuantities, pa.Table]:
+               row_offset: int | None = None, now: dt.datetime | None = None
+               ) -> tuple[PeriodQuantities, pa.Table]:
         """Rate one batch into the carried totals; returns its own period
         quantities and its anomalies table. Errors name `where` and the row,
         counted from `row_offset` (default: rows rated so far)."""
-        periods, anomalies, _undo = self.ingest_undoable(batch, where=where, row_offset=row_offset)
+        periods, anomalies, _undo = self.ingest_undoable(batch, where=where, row_offset=row_offset,
+                                                         now=now)
         return periods, anomalies
 
     def ingest_undoable(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
-                        row_offset: int | None = None) -> tuple[PeriodQuantities, pa.Table, BatchUndo]:
+                        row_offset: int | None = None, now: dt.datetime | None = None
+                        ) -> tuple[PeriodQuantities, pa.Table, BatchUndo]:
         """`ingest`, and how to take the batch back (`undo`)."""
-        step = self._advance(batch, where, row_offset)
+        step = self._advance(batch, where, row_offset, now)
         self._commit(step)
         return step.periods, step.anomalies, step.undo
 
@@ -127,9 +136,9 @@ class Rater:
         self.rows_seen = undo.rows_seen
 
     def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
-             row_offset: int | None = None) -> RatingResult:
+             row_offset: int | None = None, now: dt.datetime | None = None) -> RatingResult:
         """Rate one batch; the charges are what it adds, line by line."""
-        step = self._advance(batch, where, row_offset)
+        step = self._advance(batch, where, row_offset, now)
         try:
             after = self.price(step.totals.select_like(step.periods, self.account_of_meter))
             before = self.price(self.totals.select_like(step.periods, self.account_of_meter))
@@ -152,7 +161,8 @@ class Rater:
         self.totals = state.totals
         self.rows_seen = state.rows_seen
 
-    def _advance(self, batch: pa.RecordBatch | pa.Table, where: str, row_offset: int | None) -> _Step:
+    def _advance(self, batch: pa.RecordBatch | pa.Table, where: str, row_offset: int | None,
+                 now: dt.datetime | None) -> _Step:
         """Everything a batch changes. The kernel moves the state records of
         the batch's meters in place (copying every record per batch costs
         more than rating a small batch); they are saved first and put back
@@ -163,7 +173,7 @@ class Rater:
             batch, registry=self.config.registry, site=self.config.site, where=where,
             row_offset=row_offset,
         )
-        meter_index = self._kernel_meter_index(readings, where, row_offset)
+        meter_index = self._kernel_meter_index(readings, where, row_offset, now)
         read = np.zeros(len(self.states), dtype=bool)
         read[meter_index[meter_index >= 0]] = True
         meters = np.flatnonzero(read)  # sorted and distinct, cheaper than np.unique
@@ -196,7 +206,10 @@ class Rater:
         config = self.config
         return price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
 
-    def _kernel_meter_index(self, readings: NormalizedReadings, where: str, row_offset: int) -> np.ndarray:
+    def _kernel_meter_index(self, readings: NormalizedReadings, where: str, row_offset: int,
+                            now: dt.datetime | None) -> np.ndarray:
+        """Registry indexes, with the readings rejected before the kernel
+        marked: unknown meter, then outside the reading window, then null value."""
         meter_index = readings.meter_index.copy()
         unknown = meter_index == UNKNOWN_METER_INDEX
         if self.unknown_meters == "error" and unknown.any():
@@ -205,7 +218,12 @@ class Rater:
                 f"unknown meter {readings.meter_id[row].as_py()!r}",
                 where=f"{where} row {row_offset + row + 1}",
             )
+        future, ancient = self.window.outside(meter_index, readings.ts_us, now)
         meter_index[readings.value_null & ~unknown] = NULL_VALUE_INDEX
+        if future is not None:
+            meter_index[future] = FUTURE_READING_INDEX
+        if ancient is not None:
+            meter_index[ancient] = ANCIENT_READING_INDEX
         return meter_index
 
     def _anomalies_table(self, readings: NormalizedReadings, anomalies: Anomalies) -> pa.Table:
@@ -240,13 +258,18 @@ def rate(
     config: Config,
     unknown_meters: str = "report",
     progress: Callable[[int], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> RatingResult:
     """Rate every reading of `readings` (a table, batches, a reader or a file
-    path) at once. `progress`, if given, is called with each batch's row count."""
+    path) at once. `progress`, if given, is called with each batch's row count.
+    `now` is the reading window's "now" for every batch: the wall clock at
+    the start when None."""
     rater = Rater(config, unknown_meters=unknown_meters)
+    now = dt.datetime.now(dt.timezone.utc) if now is None else now
     anomalies = []
     for item in iter_source_batches(readings):
-        _periods, table = rater.ingest(item.batch, where=item.where, row_offset=item.row_offset)
+        _periods, table = rater.ingest(item.batch, where=item.where, row_offset=item.row_offset,
+                                       now=now)
         anomalies.append(table)
         if progress is not None:
             progress(item.batch.num_rows)

@@ -41,6 +41,7 @@ from rating.errors import AmountOverflowError, InputError
 from rating.fixedpoint import decimal_units
 from rating.registry import Registry
 from rating.site import Site
+from rating.tables import ARROW_READ_ERRORS, check_arrow, open_ipc_stream_file
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
 BATCH_ROWS_DEFAULT = 1_000_000
@@ -86,6 +87,7 @@ def normalize_readings(
     `row_offset` is the number of rows of the same `where` before this
     batch, so that error rows count from 1 in the whole file.
     """
+    check_arrow(batch, where=f"{where} rows {row_offset + 1}-{row_offset + batch.num_rows}")
     columns = {name: _column(batch, name, where) for name in REQUIRED_COLUMNS}
     meter_id = columns["meter_id"]
     _check_meter_id_type(meter_id, where)
@@ -272,8 +274,9 @@ def timestamps_us(ts: pa.Array, *, where: str = "readings", row_offset: int = 0)
 
     Arrow stores timestamps as UTC instants whatever the zone, so a zone only
     labels the column. `us` is a view of the buffer; `ns` is floor-divided
-    (sub-microsecond parts are dropped); `s` and `ms` are multiplied, and a
-    result outside int64 raises.
+    (sub-microsecond parts are dropped); `s` and `ms` are multiplied, a
+    result outside int64 saturating at its ends (a `future_reading` or
+    `ancient_reading` then, like every instant outside the reading window).
     """
     if not pa.types.is_timestamp(ts.type):
         raise InputError(
@@ -290,11 +293,8 @@ def timestamps_us(ts: pa.Array, *, where: str = "readings", row_offset: int = 0)
     factor = _US_PER[unit]
     limit = _INT64_MAX // factor
     if len(raw) and (raw.max() > limit or raw.min() < -limit):
-        position = _first_true(np.abs(raw) > limit)
-        raise AmountOverflowError(
-            f"timestamp {raw[position]} {unit} is outside the microsecond range",
-            where=_at(where, row_offset, position, "ts"),
-        )
+        # ~292,000 years from 1970: far outside the reading window, which reports them
+        raw = np.clip(raw, -limit, limit)
     return raw * factor
 
 
@@ -468,7 +468,7 @@ def count_readings(source) -> int | None:
             if suffix in (".arrow", ".feather", ".ipc"):
                 with pa.memory_map(str(path)) as handle:
                     return ipc.open_file(handle).count_rows()
-        except (OSError, pa.ArrowInvalid):
+        except ARROW_READ_ERRORS:
             return None  # reading it will report the problem
         return None
     if isinstance(source, (list, tuple)):
@@ -541,16 +541,24 @@ def _file_batches(path: Path, batch_rows: int) -> Iterator[SourceBatch]:
                 batch = _csv_types(batch, where, offset)
             yield SourceBatch(batch, where, offset)
             offset += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as exc:
+    except ARROW_READ_ERRORS as exc:
         raise InputError(f"cannot read {suffix[1:]} file: {exc}", where=where) from None
 
 
 def _open_file(path: Path, suffix: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     if suffix == ".parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        parquet = pq.ParquetFile(path)
+        rows = 0
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            rows += batch.num_rows
+            yield batch
+        # a damaged column chunk can end the batches early, silently
+        if rows != parquet.metadata.num_rows:
+            raise InputError(f"the file says it holds {parquet.metadata.num_rows} rows, but only {rows} "
+                             "could be read: it is damaged", where=str(path))
     elif suffix == ".arrows":
         with pa.OSFile(str(path)) as handle:
-            yield from ipc.open_stream(handle)
+            yield from open_ipc_stream_file(path, handle)
     elif suffix == ".csv":
         yield from _csv_reader(path, batch_rows)
     else:

@@ -203,10 +203,68 @@ def _is_spike(meter: Meter, q: int, t0: int, t1: int, ups: int, site: Site) -> b
     return Decimal(q) * hour > rate_qty * (t1 - t0)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The reading window in the ts unit: a reading after `latest` is a
+    `future_reading`; one before `first[meter_id]` (an interval meter: whose
+    interval starts before it) is an `ancient_reading`."""
+
+    latest: int
+    first: Mapping[str | int, int]
+
+
+WINDOW_FIRST_DAY = dt.date(1900, 1, 1)  # UTC midnights: whatever the clock and tariffs,
+WINDOW_END_DAY = dt.date(9000, 1, 1)  # readings are inside [first, end)
+
+
+def _utc_midnight(day: dt.date, ups: int) -> int:
+    return (dt.datetime.combine(day, dt.time(), UTC) - EPOCH) // dt.timedelta(seconds=1) * ups
+
+
+def _first_priced(meter: Meter, registry: Registry, tariffs: Mapping[str, Tariff], site: Site,
+                  ups: int) -> int:
+    """The first local midnight of the first billing period in which the
+    meter's tariff and its account's tariff both have a version in force
+    (a period's version is the one in force on its first day)."""
+    account = registry.accounts[meter.account_id]
+    named = [t for t in (meter.tariff_id, account.tariff_id) if t is not None]
+    day = max(tariffs[t].versions[0].effective_from for t in named)
+    day = min(max(day, WINDOW_FIRST_DAY), WINDOW_END_DAY)
+    period = _billing_period(day, registry.cycle_of(meter.account_id, site))
+    start = period.start if period.start == day else period.end
+    return max(_local_instant(start, 0, site.zone, ups), _utc_midnight(WINDOW_FIRST_DAY, ups))
+
+
+def _window(now: dt.datetime | None, *, ups: int, site: Site, registry: Registry,
+            tariffs: Mapping[str, Tariff]) -> _Window:
+    """Rule 0's bounds; `now` None is the wall clock, naive is UTC."""
+    if now is None:
+        now = dt.datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    now_units = (now - EPOCH) // dt.timedelta(microseconds=1) * ups // 10**6  # floor to the unit
+    latest = min(now_units + site.future_tolerance_hours * 3600 * ups,
+                 _utc_midnight(WINDOW_END_DAY, ups) - 1)
+    first = {m.meter_id: _first_priced(m, registry, tariffs, site, ups) for m in registry.meters}
+    return _Window(latest, first)
+
+
+def _window_anomaly(meter: Meter, ts: int, window: _Window, ups: int) -> str | None:
+    """Rule 0: later than now + tolerance -> future_reading; before the first
+    priced period (an interval meter: its interval's start) -> ancient_reading."""
+    if ts > window.latest:
+        return "future_reading"
+    start = ts - _interval_length(meter, ups) if meter.mode == "interval" else ts
+    if start < window.first[meter.meter_id]:
+        return "ancient_reading"
+    return None
+
+
 def _consume(
-    readings: Sequence[RefReading], *, ups: int, site: Site, meters: Mapping[str | int, Meter]
+    readings: Sequence[RefReading], *, ups: int, site: Site, meters: Mapping[str | int, Meter],
+    window: _Window,
 ) -> tuple[list[_Interval], list[RefAnomaly]]:
-    """Rules 1-9 of "Meters and readings", reading by reading in arrival order."""
+    """Rules 0-9 of "Meters and readings", reading by reading in arrival order."""
     states: dict[str | int, _MeterState] = {}
     intervals: list[_Interval] = []
     anomalies: list[RefAnomaly] = []
@@ -231,6 +289,10 @@ def _consume(
             report(row, r, "unknown_meter")
             continue
         state = states.setdefault(r.meter_id, _MeterState())
+        code = _window_anomaly(meter, r.ts, window, ups)
+        if code:  # rule 0: never priced, never the meter's last reading
+            report(row, r, code)
+            continue
         if r.value is None:  # rule 1
             report(row, r, "null_value")
             continue
@@ -818,10 +880,12 @@ def reference_rate(
     site: Site,
     registry: Registry,
     tariffs: Mapping[str, Tariff],
+    now: dt.datetime | None = None,
 ) -> tuple[list[RefLine], list[RefAnomaly]]:
     """Rate readings (in arrival order, from empty meter state): the charge
     lines of every touched period, and one anomaly row per rejected (or
-    rolled-over) reading."""
+    rolled-over) reading. `now` is the reading window's now (the wall clock
+    when None; naive is UTC)."""
     if ts_unit not in UNITS_PER_SECOND:
         raise InputError(f"ts unit must be one of {sorted(UNITS_PER_SECOND)}, got {ts_unit!r}")
     ups = UNITS_PER_SECOND[ts_unit]
@@ -836,7 +900,8 @@ def reference_rate(
             _tariff(tariffs, a.tariff_id, f"account {a.account_id!r}")
 
     with localcontext(_EXACT):
-        intervals, anomalies = _consume(readings, ups=ups, site=site, meters=meters)
+        window = _window(now, ups=ups, site=site, registry=registry, tariffs=tariffs)
+        intervals, anomalies = _consume(readings, ups=ups, site=site, meters=meters, window=window)
 
         # Each part goes to the bucket (meter, billing period, tou period); a
         # (meter, billing period) with any segment of an accepted interval is touched.

@@ -13,6 +13,7 @@ from rating.errors import ConfigError
 
 ROUNDING_RULES = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP}
 PRICE_DECIMALS = 6  # prices are stored as int64 counts of 10^-6 currency units
+FUTURE_TOLERANCE_HOURS_MAX = 10 * 366 * 24  # ten years: beyond that the window means nothing
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,14 @@ class Site:
     quantity_decimals: int = 3
     default_cycle: Cycle = Cycle()
     holidays: frozenset[dt.date] = field(default_factory=frozenset)
+    # A reading later than now plus this is a `future_reading` (docs/semantics.md).
+    future_tolerance_hours: int = 24
 
     def __post_init__(self) -> None:
+        if not (type(self.future_tolerance_hours) is int
+                and 0 <= self.future_tolerance_hours <= FUTURE_TOLERANCE_HOURS_MAX):
+            raise ConfigError("future_tolerance_hours must be a whole number "
+                              f"0..{FUTURE_TOLERANCE_HOURS_MAX}, got {self.future_tolerance_hours!r}")
         if self.rounding not in ROUNDING_RULES:
             raise ConfigError(f"rounding must be one of {sorted(ROUNDING_RULES)}, got {self.rounding!r}")
         if not 0 <= self.minor_unit_exponent <= 4:
@@ -89,7 +96,7 @@ class Site:
 
 _SITE_KEYS = {
     "name", "currency", "minor_unit_exponent", "time_zone", "rounding",
-    "quantity_decimals", "billing_cycle", "holidays",
+    "quantity_decimals", "billing_cycle", "holidays", "future_tolerance_hours",
 }
 
 
@@ -99,7 +106,7 @@ def site_from_mapping(data: dict, *, where: str) -> Site:
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)}", where=where)
     kwargs = {k: data[k] for k in _SITE_KEYS - {"billing_cycle", "holidays"} if k in data}
-    for key in ("minor_unit_exponent", "quantity_decimals"):
+    for key in ("minor_unit_exponent", "quantity_decimals", "future_tolerance_hours"):
         if key in kwargs and not isinstance(kwargs[key], int):
             raise ConfigError(f"{key} must be an integer", where=f"{where}.{key}")
     holidays = []

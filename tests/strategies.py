@@ -134,6 +134,7 @@ class World:
     registry: Registry
     tariffs: dict[str, Tariff]
     readings: list[tuple[str, int, Decimal | None]]  # (meter_id, ts_us, value)
+    now: dt.datetime  # the reading window's now
 
 
 @st.composite
@@ -145,6 +146,7 @@ def worlds(draw, *, max_readings: int = 40) -> World:
         quantity_decimals=qd,
         holidays=frozenset({dt.date(2026, 11, 2), dt.date(2026, 11, 30)}),
         default_cycle=Cycle(draw(st.sampled_from([1, 1, 15]))),
+        future_tolerance_hours=draw(st.sampled_from([0, 1, 24])),
     )
     tariff_map = {"T1": draw(tariffs("T1", qd)), "T2": draw(tariffs("T2", qd)), "MAINT": account_tariff()}
     meters = []
@@ -166,7 +168,12 @@ def worlds(draw, *, max_readings: int = 40) -> World:
     ]
     registry = Registry(meters, accounts)
     extreme = draw(st.sampled_from([False, False, True]))
-    return World(site, registry, tariff_map, draw(reading_lists(meters, qd, max_readings, extreme)))
+    now = READINGS_START + dt.timedelta(hours=draw(st.integers(0, 40 * 24)))
+    readings = draw(reading_lists(meters, qd, max_readings, extreme))
+    for _ in range(draw(st.integers(0, 3))):
+        reading = draw(window_edge_readings(meters, site, now))
+        readings.insert(draw(st.integers(0, len(readings))), reading)
+    return World(site, registry, tariff_map, readings, now)
 
 
 def extreme_values(qd: int) -> st.SearchStrategy[int]:
@@ -174,6 +181,33 @@ def extreme_values(qd: int) -> st.SearchStrategy[int]:
     low, high = quantity_bounds(qd)
     ends = [low, low + 1, -1, 0, 1, high // 2, high // 2 + 1, high - 1, high]
     return st.sampled_from(ends) | st.integers(low, high)
+
+
+READINGS_START = dt.datetime(2026, 11, 28, 20, tzinfo=dt.timezone.utc)
+FAR_INSTANTS_US = (
+    -(2**63), 2**63 - 1,  # the ends of int64 microseconds: ~292,000 years from 1970
+    -2_208_988_800_000_001, 32_503_680_000_000_000,  # 1899-12-31T23:59:59.999999Z, 3000-01-01Z
+    1_577_822_400_000_000, 1_578_614_400_000_000,  # 2019-12-31T20:00Z, 2020-01-10Z
+)
+
+
+@st.composite
+def window_edge_readings(draw, meters: list[Meter], site: Site, now: dt.datetime):
+    """A reading at an edge of the reading window: just inside or outside now +
+    tolerance, before or around the tariffs' first priced period (2020-01-01
+    local, the 15th or 20th with an anchor cycle; interval meters' intervals
+    reaching back over it), or outside what Python dates hold."""
+    meter = draw(st.sampled_from(meters))
+    latest_us = int(now.timestamp()) * US + site.future_tolerance_hours * 3600 * US
+    first = dt.datetime.combine(draw(st.sampled_from([dt.date(2020, 1, d) for d in (1, 15, 20)])),
+                                dt.time(), site.zone)
+    first_us = int(first.timestamp()) * US
+    ts = draw(st.sampled_from([
+        *FAR_INSTANTS_US, latest_us, latest_us + 1,
+        *(first_us + minutes * 60 * US + extra for minutes in (0, 15, 60) for extra in (-1, 0)),
+    ]))
+    value = Decimal(draw(st.integers(0, 9_000))).scaleb(-site.quantity_decimals)
+    return (str(meter.meter_id), ts, value)
 
 
 @st.composite

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -189,6 +191,41 @@ def test_null_timestamp_is_exit_2_one_line_and_no_outputs(site, capsys):
     assert_one_error_line(err, "readings.csv", "row 8", "ts is null")
     assert out == ""
     assert files_in(site) == before  # not even the --out folder
+
+
+def write_ipc(path: Path, table: pa.Table) -> None:
+    with ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table)
+
+
+def unchecked_dictionary(indices: list[int], values: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values), safe=False)
+
+
+@pytest.mark.parametrize("bad_index", [-1, 2])
+def test_a_dictionary_index_outside_the_dictionary_prices_nothing(site, capsys, bad_index):
+    """-1 once priced E-2's readings against E-1 (numpy's index from the end)."""
+    ts = pa.array([f"2025-05-{d:02d}T00:00:00" for d in (1, 1, 20, 20)]).cast(pa.timestamp("us"))
+    table = pa.table({"meter_id": unchecked_dictionary([0, 1, 0, bad_index], ["E-1", "E-2"]),
+                      "ts": ts, "value": pa.array([100.0, 100.0, 200.0, 300.0])})
+    write_ipc(site / "readings.arrow", table)
+    before = files_in(site)
+    code, out, err = run(capsys, "rate", "--site", site / "site.toml", site / "readings.arrow",
+                         "--out", site / "results")
+    assert code == 2 and out == ""
+    assert_one_error_line(err, f"{site / 'readings.arrow'} rows 1-4, column meter_id",
+                          "out of bounds")
+    assert files_in(site) == before
+
+
+def test_a_registry_file_with_a_bad_dictionary_index_is_exit_2(site, capsys):
+    meters = pa.table({"meter_id": unchecked_dictionary([0, 7], ["E-1", "E-2"]),
+                       "account_id": ["A-1", "A-2"], "tariff_id": ["ELEC", "ELEC"]})
+    write_ipc(site / "meters.arrow", meters)
+    (site / "site.toml").write_text(SITE.replace("meters.csv", "meters.arrow"))
+    code, _, err = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv")
+    assert code == 2
+    assert_one_error_line(err, f"{site / 'meters.arrow'}, column meter_id", "out of bounds")
 
 
 def test_unknown_tariff_is_exit_2(site, capsys):
@@ -405,3 +442,122 @@ def test_outputs_get_ordinary_permissions_and_keep_existing_ones(site, capsys):
     os.umask(umask)
     assert (site / "c.parquet").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (site / "a.parquet").stat().st_mode & 0o777 == 0o640
+
+
+# ------------------------------------------------------------------ output destinations
+
+
+def read_fifo_in_background(path: Path) -> tuple[threading.Thread, list[bytes]]:
+    received: list[bytes] = []
+
+    def read() -> None:
+        with open(path, "rb") as fifo:
+            received.append(fifo.read())
+
+    reader = threading.Thread(target=read, daemon=True)  # blocks until a writer opens the FIFO
+    reader.start()
+    return reader, received
+
+
+def test_a_fifo_is_written_through_and_stays_a_fifo(site, capsys):
+    fifo = site / "charges.csv"
+    os.mkfifo(fifo)
+    reader, received = read_fifo_in_background(fifo)
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
+                     "--charges", fifo, "--anomalies", site / "anomalies.csv")
+    assert code == 0
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # once renamed over: a regular file
+    reader.join(timeout=30)
+    exact = pacsv.ConvertOptions(column_types={"amount": pa.decimal128(18, 2)})
+    assert totals(pacsv.read_csv(pa.BufferReader(received[0]), convert_options=exact)) == TOTALS
+    assert pacsv.read_csv(site / "anomalies.csv").num_rows == 2
+    assert files_in(site) == {"site.toml", "tariffs.toml", "meters.csv", "accounts.csv", "readings.csv",
+                              "charges.csv", "anomalies.csv"}  # no temporary left
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a device node needs root")
+def test_a_device_node_is_written_through_and_stays_a_device(site, capsys):
+    """As root, --charges /dev/null once replaced the device with a regular file
+    (shown on a copy of /dev/null's node, never on the machine's own)."""
+    null = site / "null.parquet"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv", "--charges", null)
+    assert code == 0
+    assert stat.S_ISCHR(os.lstat(null).st_mode) and os.lstat(null).st_rdev == os.makedev(1, 3)
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_replaced(site, capsys):
+    (site / "store").mkdir()
+    target = site / "store" / "may-charges.parquet"
+    target.write_bytes(b"last month")
+    link = site / "charges.parquet"
+    link.symlink_to(Path("store") / "may-charges.parquet")
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv", "--charges", link)
+    assert code == 0
+    assert link.is_symlink() and os.readlink(link) == str(Path("store") / "may-charges.parquet")
+    assert totals(pq.read_table(target)) == TOTALS
+    assert sorted(p.name for p in (site / "store").iterdir()) == ["may-charges.parquet"]
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink", "hard link"])
+def test_one_file_given_twice_is_an_error_before_anything_is_written(site, capsys, monkeypatch, spelling):
+    monkeypatch.chdir(site)
+    (site / "sub").mkdir()
+    (site / "out.csv").write_text("keep me")
+    other = {"same": "out.csv", "dotted": "sub/../out.csv", "symlink": "alias.csv",
+             "hard link": "twin.csv"}[spelling]
+    if spelling == "symlink":
+        (site / "alias.csv").symlink_to("out.csv")
+    if spelling == "hard link":
+        os.link(site / "out.csv", site / "twin.csv")
+    before = files_in(site)
+    code, out, err = run(capsys, "rate", "--site", "site.toml", "readings.csv",
+                         "--charges", "out.csv", "--anomalies", other)
+    assert code == 2 and out == ""
+    assert_one_error_line(err, other, "given twice", "one file cannot hold two tables")
+    assert files_in(site) == before and (site / "out.csv").read_text() == "keep me"
+
+
+def test_write_tables_refuses_one_file_twice(tmp_path):
+    from rating.errors import InputError
+    from rating.output import write_tables
+
+    table = pa.table({"x": [1]})
+    with pytest.raises(InputError, match="given twice"):
+        write_tables([(table, tmp_path / "t.csv", "csv"), (table, tmp_path / "." / "t.csv", "csv")])
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ the reading window
+
+
+def test_now_sets_the_future_bound_of_the_reading_window(site, capsys):
+    """Readings up to --now plus the site's tolerance (24 hours) are priced;
+    a later one is a future_reading and never E-1's last reading."""
+    (site / "readings.csv").write_text(READINGS.replace("E-9,2025-05-16T00:00:00+05:30,3\n",
+                                                        "E-1,2025-06-02T00:00:01+05:30,99999\n"))
+    code, out, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
+                       "--now", "2025-06-01T00:00:00+05:30", "--out", site / "results")
+    assert code == 0
+    anomalies = pq.read_table(site / "results" / "anomalies.parquet")
+    assert anomalies["code"].to_pylist() == ["duplicate", "future_reading"]
+    assert totals(pq.read_table(site / "results" / "charges.parquet")) == TOTALS
+    assert "future_reading" in out
+
+
+def test_without_now_the_window_ends_a_day_after_the_wall_clock(site, capsys):
+    import datetime as dt
+
+    ahead = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (site / "readings.csv").write_text(READINGS + f"E-2,{ahead},530\n")
+    code, _, _ = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
+                     "--anomalies", site / "anomalies.csv")
+    assert code == 0
+    assert pacsv.read_csv(site / "anomalies.csv")["code"].to_pylist()[-1] == "future_reading"
+
+
+def test_a_now_that_is_no_date_is_a_usage_error(site, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["rate", "--site", str(site / "site.toml"), str(site / "readings.csv"), "--now", "soon"])
+    assert exit_.value.code == 2
+    assert "not an ISO 8601 date and time: 'soon'" in capsys.readouterr().err

@@ -149,3 +149,112 @@ def test_rate_applies_the_sites_groups_and_shares_add_up_to_the_source(tmp_path)
     assert sum(shares.values()) == lift_bill.quantize(D("0.01"))
     assert shares == {"A-101": D("75.00"), "A-102": D("37.50"), "A-103": D("37.50")}
     assert result.apportionment is not None and result.apportionment.num_rows == 0
+
+
+# ------------------------------------------------------------------ the reading window
+
+NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.timezone.utc)
+US = 1_000_000
+
+
+def us_of(text: str) -> int:
+    return int(dt.datetime.fromisoformat(text).timestamp()) * US
+
+
+def readings_us(*rows) -> pa.Table:
+    """Like `readings`, with ts as microseconds since the epoch (any int64)."""
+    return pa.table({
+        "meter_id": pa.array([r[0] for r in rows], pa.string()),
+        "ts": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
+        "value": pa.array([r[2] for r in rows], pa.float64()),
+    })
+
+
+def codes(result) -> list[tuple[int, str]]:
+    return list(zip(result.anomalies["row"].to_pylist(), result.anomalies["code"].to_pylist(), strict=True))
+
+
+def test_readings_dated_far_ahead_are_future_readings_found_fast_and_price_nothing():
+    """One reading dated 3000-01-01 once built a timeline to it: 71,182 charge lines."""
+    import time
+
+    ordinary = [("e1", us_of("2026-11-02T00:00:00+05:30"), 1000.0),
+                ("e1", us_of("2026-11-20T00:00:00+05:30"), 1150.5)]
+    far = [("e1", us_of("3000-01-01T00:00:00+00:00"), 9e9), ("e1", 2**63 - 1, 1.0),
+           ("e1", -(2**63), 1.0), ("e1", us_of("1899-12-31T23:59:59+00:00"), 1.0)]
+    start = time.perf_counter()
+    result = rate(readings_us(ordinary[0], *far, ordinary[1]), config=config(), now=NOW)
+    elapsed = time.perf_counter() - start
+    assert codes(result) == [(1, "future_reading"), (2, "future_reading"), (3, "ancient_reading"),
+                             (4, "ancient_reading")]
+    assert result.charges.equals(rate(readings_us(*ordinary), config=config(), now=NOW).charges)
+    assert elapsed < 2.0  # ~0.01 s; the guard is coarse for a shared machine
+
+
+def test_a_bad_date_never_becomes_the_meters_last_reading():
+    rater = Rater(config())
+    first = rater.feed(readings(("e1", "2026-11-02T00:00:00+05:30", 0.0),
+                                ("e1", "2030-01-01T00:00:00+05:30", 99.0)), now=NOW)
+    second = rater.feed(readings(("e1", "2026-11-03T00:00:00+05:30", 10.0)), now=NOW)
+    assert first.anomalies["code"].to_pylist() == ["future_reading"]
+    assert second.anomalies.num_rows == 0  # not out_of_order behind the 2030 reading
+    assert totals(second.charges)[("e1", "energy", 1)] == D("30.00")
+
+
+def test_the_future_bound_is_now_plus_the_sites_tolerance():
+    latest = NOW + dt.timedelta(hours=24)
+    start_us, latest_us = us_of("2026-11-02T00:00:00+05:30"), us_of(latest.isoformat())
+    table = readings_us(("e1", start_us, 0.0), ("e1", latest_us, 1.0),
+                        ("w1", start_us, 0.0), ("w1", latest_us + 1, 1.0))
+    assert codes(rate(table, config=config(), now=NOW)) == [(3, "future_reading")]
+    strict = Config(site=Site(time_zone="Asia/Kolkata", future_tolerance_hours=0),
+                    registry=config().registry, tariffs=config().tariffs)
+    assert codes(rate(table, config=strict, now=NOW)) == [(1, "future_reading"), (3, "future_reading")]
+    assert codes(rate(table, config=config(), now=latest)) == []  # a later now accepts both
+
+
+def later_tariff(tariff_id: str, effective_from: dt.date) -> Tariff:
+    return Tariff(tariff_id, tariff_id, (TariffVersion(
+        tariff_id, effective_from, energy=SlabSet("graduated", "period", (Slab(None, D("2")),))),))
+
+
+def test_readings_before_the_first_period_a_tariff_prices_are_ancient_not_errors():
+    """A tariff from 15 November is first in force for December (a period's
+    version is the one in force on its first day); an interval meter's
+    interval must start inside too."""
+    registry = Registry([Meter("old", "A-1", "E"), Meter("new", "A-1", "N"),
+                         Meter("iv", "A-1", "N", mode="interval", interval_minutes=15)], [Account("A-1")])
+    tariffs = {"E": ENERGY, "N": later_tariff("N", dt.date(2026, 11, 15))}
+    cfg = Config(site=SITE, registry=registry, tariffs=tariffs)
+    table = readings(("old", "2026-11-01T00:00:00+05:30", 0.0), ("new", "2026-11-20T00:00:00+05:30", 0.0),
+                     ("new", "2026-12-01T00:00:00+05:30", 5.0), ("iv", "2026-12-01T00:10:00+05:30", 1.0),
+                     ("iv", "2026-12-01T00:15:00+05:30", 2.0), ("new", "2026-12-02T00:00:00+05:30", 7.0),
+                     ("old", "2026-11-10T00:00:00+05:30", 40.0))
+    result = rate(table, config=cfg, now=NOW + dt.timedelta(days=30))
+    assert codes(result) == [(1, "ancient_reading"), (3, "ancient_reading")]
+    assert totals(result.charges) == {
+        ("new", "energy", 1): D("4.00"), ("iv", "energy", 1): D("4.00"),
+        ("old", "energy", 1): D("120.00"), ("old", "fixed_charge", None): D("50.00"),
+    }
+
+
+def test_an_old_reading_of_one_tariff_does_not_stop_a_batch_holding_a_newer_tariff():
+    """Each tariff's timeline starts at its own first priced period, not at the
+    batch's earliest reading (which once asked the newer tariff for a version
+    years before it existed)."""
+    registry = Registry([Meter("old", "A-1", "E"), Meter("new", "A-1", "N")], [Account("A-1")])
+    cfg = Config(site=SITE, registry=registry,
+                 tariffs={"E": ENERGY, "N": later_tariff("N", dt.date(2026, 11, 1))})
+    table = readings(("old", "2021-03-01T00:00:00+05:30", 0.0), ("old", "2021-03-02T00:00:00+05:30", 1.0),
+                     ("new", "2026-11-02T00:00:00+05:30", 0.0), ("new", "2026-11-03T00:00:00+05:30", 3.0))
+    assert totals(rate(table, config=cfg, now=NOW).charges) == {
+        ("old", "energy", 1): D("3.00"), ("old", "fixed_charge", None): D("50.00"),
+        ("new", "energy", 1): D("6.00"),
+    }
+
+
+def test_rate_without_now_reads_the_wall_clock():
+    ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    table = readings_us(("e1", us_of("2026-11-02T00:00:00+05:30"), 0.0),
+                        ("e1", us_of(ahead.isoformat()), 5.0))
+    assert codes(rate(table, config=config())) == [(1, "future_reading")]

@@ -562,6 +562,35 @@ def test_rating_in_a_child_process_debits_the_same_and_survives_its_death(backen
     assert dict(+asyncio.run(go())) == expected_debits(site, table)
 
 
+@pytest.mark.parametrize("rating_process", [False, True], ids=["thread", "child"])
+def test_a_reading_ahead_of_the_servers_clock_debits_nothing_and_the_next_batch_prices_on(
+        backends, site, rating_process):
+    """The clock says 2025-05-05 10:00; a reading dated 2030 once debited a
+    month of maintenance. It is a future_reading, and not the meter's last."""
+    table = readings(6, 8)
+    first, second = batches(table, 48)
+    ahead = readings(6, 1, start=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)).slice(0, 1)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON),
+                                   rating_process=rating_process)
+        await service.start()
+        results = [await deduct(service, "b0", pa.concat_tables([first, ahead])),
+                   await deduct(service, "b1", second)]
+        await service.close()
+        return results
+
+    results = asyncio.run(go())
+    assert results[0].anomalies["code"].to_pylist() == ["future_reading"]
+    assert results[0].anomalies["meter_id"].to_pylist() == ahead["meter_id"].to_pylist()
+    assert results[1].anomalies.num_rows == 0
+    debited: Counter = Counter()
+    for result in results:
+        for row in result.deductions.to_pylist():
+            debited[(row["account_id"], row["wallet"])] += row["amount_minor"]
+    assert dict(+debited) == expected_debits(site, table)
+
+
 def test_one_service_per_ledger_the_second_is_refused_until_the_first_lets_go(backends, site):
     async def go():
         first = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))

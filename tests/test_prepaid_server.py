@@ -4,6 +4,7 @@ reflection, streams with flow control, draining, batch rating."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 import subprocess
 from collections import Counter
@@ -248,7 +249,10 @@ def test_draining_answers_what_the_stream_holds_and_settles_it(backends, site):
 
 
 def test_batch_rating_over_grpc_equals_the_engine(backends, site):
-    table = readings(6, 10)
+    """At the server's clock: a reading a month after it is a future_reading,
+    though the wall clock is long past it."""
+    ahead = readings(6, 1, start=AFTERNOON + dt.timedelta(days=30)).slice(0, 1)
+    table = pa.concat_tables([readings(6, 10), ahead])
 
     async def go():
         running = await started(backends, site)
@@ -258,8 +262,9 @@ def test_batch_rating_over_grpc_equals_the_engine(backends, site):
         return charges, anomalies
 
     charges, anomalies = asyncio.run(go())
-    expected = rate(table, config=load_config(site))
-    assert charges.equals(expected.charges) and anomalies.num_rows == expected.anomalies.num_rows
+    expected = rate(table, config=load_config(site), now=AFTERNOON)
+    assert charges.equals(expected.charges) and anomalies.equals(expected.anomalies)
+    assert anomalies["code"].to_pylist() == ["future_reading"]
 
 
 def test_load_config_over_grpc_then_deduct(backends, tmp_path):

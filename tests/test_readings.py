@@ -143,11 +143,11 @@ def test_microseconds_are_a_view_of_the_arrow_buffer():
     assert np.shares_memory(out.ts_us, np.frombuffer(b.column(1).buffers()[1], np.int64))
 
 
-def test_second_timestamps_outside_microsecond_range_overflow():
-    ts = pa.array([0, 2**62], pa.timestamp("s"))
-    with pytest.raises(AmountOverflowError) as err:
-        norm(batch(pa.array(["E-1", "E-1"]), ts=ts), where="r.parquet", row_offset=10)
-    assert err.value.where == "r.parquet row 12, column ts"
+def test_second_timestamps_outside_microsecond_range_saturate_for_the_window_to_report():
+    ts = pa.array([0, 2**62, -(2**62), 2**63 - 1], pa.timestamp("s"))
+    limit = (2**63 - 1) // 10**6
+    out = norm(batch(pa.array(["E-1"] * 4), ts=ts))
+    assert out.ts_us.tolist() == [0, limit * 10**6, -limit * 10**6, limit * 10**6]
 
 
 # ---------------------------------------------------------------- values
@@ -567,3 +567,88 @@ def test_meter_indexes_of_null_ids_are_minus_one():
     assert meter_indexes(pa.array(["E-2", None]), STR_REG).tolist() == [1, -1]
     ids = pa.DictionaryArray.from_arrays(pa.array([0, None, 1]), pa.array(["W-1", None]))
     assert meter_indexes(ids, STR_REG).tolist() == [2, -1, -1]
+
+
+# ---------------------------------------------------------------- structurally invalid Arrow
+
+
+def raw_dictionary(indices: list[int]) -> pa.DictionaryArray:
+    """Dictionary-encoded ids with indices as given, unchecked (as a writer may produce them)."""
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(["E-1", "E-2"]),
+                                          safe=False)
+
+
+@pytest.mark.parametrize("bad_index", [-1, 2, 2**31 - 1])
+def test_dictionary_index_outside_the_dictionary_names_batch_and_column(bad_index):
+    with pytest.raises(InputError) as err:
+        norm(batch(raw_dictionary([0, 1, bad_index])), where="r.arrow", row_offset=4)
+    assert err.value.where == "r.arrow rows 5-7, column meter_id"
+    assert "out of bounds" in err.value.message
+
+
+@pytest.mark.parametrize("name", ["r.arrow", "r.arrows"])
+@pytest.mark.parametrize("bad_index", [-1, 5])
+def test_ipc_files_with_a_bad_dictionary_index_are_input_errors(tmp_path, name, bad_index):
+    table = pa.table({"meter_id": raw_dictionary([0, 1, bad_index, 0]),
+                      "ts": pa.array(T0_US + np.arange(4) * 10**9, pa.timestamp("us")),
+                      "value": pa.array([1.0, 2.0, 3.0, 4.0])})
+    path = tmp_path / name
+    writer = ipc.new_file if name == "r.arrow" else ipc.new_stream
+    with writer(path, table.schema) as w:
+        w.write_table(table)
+    (item,) = iter_source_batches(path)
+    with pytest.raises(InputError) as err:
+        norm(item.batch, where=item.where, row_offset=item.row_offset)
+    assert err.value.where == f"{path} rows 1-4, column meter_id"
+
+
+def test_ipc_stream_cut_at_a_message_boundary_is_truncated_not_shorter(tmp_path):
+    table = readings_table(10)
+    path = tmp_path / "r.arrows"
+    with ipc.new_stream(path, table.schema) as w:
+        w.write_table(table, max_chunksize=5)
+    whole = path.read_bytes()
+    assert len(list(iter_reading_batches(path))) == 2
+    for cut in range(len(whole) - 1, -1, -1):  # every cut, message boundaries included
+        path.write_bytes(whole[:cut])
+        with pytest.raises(InputError) as err:
+            list(iter_reading_batches(path))
+        assert err.value.where == str(path), cut
+
+
+@pytest.mark.parametrize("name", ["r.arrow", "r.parquet"])
+def test_ipc_and_parquet_files_cut_anywhere_are_input_errors(tmp_path, name):
+    (path,) = [p for p in write_all_formats(readings_table(10), tmp_path) if p.name == name]
+    whole = path.read_bytes()
+    for cut in range(0, len(whole), 7):
+        path.write_bytes(whole[:cut])
+        with pytest.raises(InputError) as err:
+            list(iter_reading_batches(path))
+        assert err.value.where == str(path), cut
+
+
+def test_column_name_that_is_not_utf8_is_an_input_error(tmp_path):
+    table = readings_table(2).rename_columns(["meter_id", "ts", "value", "reading_\xe9"])
+    path = tmp_path / "r.arrow"
+    with ipc.new_file(path, table.schema) as w:
+        w.write_table(table)
+    data = path.read_bytes()
+    path.write_bytes(data.replace("reading_\xe9".encode(), b"reading_\xff\xfe"))
+    (item,) = iter_source_batches(path)
+    with pytest.raises(InputError) as err:
+        norm(item.batch, where=item.where)
+    assert err.value.where.startswith(str(path)) and "invalid Arrow data" in err.value.message
+
+
+def test_api_bytes_get_the_same_check_as_files():
+    from rating.prepaid.errors import InvalidArgument
+    from rating.server.arrow_io import read_ipc
+
+    table = pa.table({"meter_id": raw_dictionary([0, -1])})
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    with pytest.raises(InvalidArgument) as err:
+        read_ipc(sink.getvalue().to_pybytes())
+    assert "column meter_id" in err.value.message and "out of bounds" in err.value.message
+    assert err.value.metadata == {"field": "readings"}

@@ -745,15 +745,15 @@ def test_malformed_readings_are_errors():
     with pytest.raises(InputError):
         rate([RefReading("m1", None, D(1))], t, registry(meter()))
     with pytest.raises(InputError):  # not quantized to the site's 0.001
-        rate([RefReading("m1", 0, D("0.0001"))], t, registry(meter()))
+        rate([RefReading("m1", at("2024-01-10T00:00"), D("0.0001"))], t, registry(meter()))
     with pytest.raises(InputError):
         rate([], t, registry(meter()), unit="minutes")
 
 
-def test_no_version_in_force_is_an_error():
+def test_readings_before_any_version_in_force_are_ancient_not_errors():
     t = tariff("T", TariffVersion("T", dt.date(2024, 2, 1), energy=flat()))
-    with pytest.raises(TariffError):
-        rate(two_reads("1"), t, registry(meter()))
+    lines, anomalies = rate(two_reads("1"), t, registry(meter()))
+    assert lines == [] and [a.code for a in anomalies] == ["ancient_reading"] * 2
     # a version starting on the first day of the period the interval reaches is enough
     lines, _ = rate(two_reads("1", "2024-02-01T00:00", "2024-02-02T00:00"), t, registry(meter()))
     assert len(lines) == 1
@@ -862,3 +862,57 @@ def test_chunked_readings_price_like_their_total_on_a_linear_tariff(cut, values)
     lines, anomalies = rate(readings, t, registry(meter()))
     assert anomalies == []
     assert sum((ln.quantity for ln in lines), D(0)) == D(total).scaleb(-3)
+
+
+# --------------------------------------------------------------------------- the reading window
+
+WINDOW_NOW = dt.datetime(2024, 1, 20, tzinfo=dt.timezone.utc)
+
+
+def rate_at(readings, tariffs, reg, site=UTC, unit="s", now=WINDOW_NOW):
+    if isinstance(tariffs, Tariff):
+        tariffs = {tariffs.id: tariffs}
+    return reference_rate(readings, ts_unit=unit, site=site, registry=reg, tariffs=tariffs, now=now)
+
+
+def test_a_reading_after_now_plus_the_tolerance_is_future_and_not_the_last_reading():
+    t = tariff(energy=flat())
+    limit = at("2024-01-21T00:00")  # now + 24 hours
+    readings = reads(("2024-01-10T00:00", "0"), (limit + 1, "500"), (limit, "5"), (10**15, "7"))
+    lines, anomalies = rate_at(readings, t, registry(meter()))
+    assert [(a.row, a.code, a.priced) for a in anomalies] == [(1, "future_reading", False),
+                                                            (3, "future_reading", False)]
+    assert energy(lines) == [(None, 1, D(5), D(1), D("5.00"))]  # 0 -> 5, not 0 -> 500
+    strict = Site(future_tolerance_hours=0)
+    _, anomalies = rate_at(readings, t, registry(meter()), site=strict)
+    assert [a.row for a in anomalies] == [1, 2, 3]
+
+
+def test_readings_before_the_first_period_every_tariff_of_the_meter_prices_are_ancient():
+    """The meter's tariff from 2023-01-01, its account's from 2024-01-05: with
+    calendar months the account's is first in force in February."""
+    later = tariff("M", TariffVersion("M", dt.date(2024, 1, 5), fixed_charge=D(10)))
+    reg = registry(meter(), accounts=(Account("A", tariff_id="M"),))
+    readings = reads(("2024-01-31T23:59", "0"), ("2024-02-01T00:00", "1"), ("2024-02-02T00:00", "3"))
+    lines, anomalies = rate_at(readings, {"T": tariff(energy=flat()), "M": later}, reg,
+                               now=dt.datetime(2024, 3, 1))
+    assert [(a.row, a.code) for a in anomalies] == [(0, "ancient_reading")]
+    assert energy(lines) == [(None, 1, D(2), D(1), D("2.00"))]
+
+
+def test_an_interval_meters_interval_must_start_inside_the_window():
+    m = meter(mode="interval", interval_minutes=15)
+    t = tariff("T", TariffVersion("T", dt.date(2024, 1, 1), energy=flat()))
+    readings = reads(("2024-01-01T00:14", "1"), ("2024-01-01T00:15", "2"))
+    _, anomalies = rate_at(readings, t, registry(m))
+    assert [(a.row, a.code) for a in anomalies] == [(0, "ancient_reading")]
+
+
+def test_instants_python_dates_cannot_hold_are_window_anomalies_in_every_unit():
+    t = tariff(energy=flat())
+    for unit in ("s", "ms", "us", "ns"):
+        ups = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+        readings = [RefReading("m1", 2**63 - 1, D(1)), RefReading("m1", -(2**63), D(1)),
+                    RefReading("m1", 300_000 * 365 * 86400 * ups, D(1))]
+        _, anomalies = rate_at(readings, t, registry(meter()), unit=unit)
+        assert [a.code for a in anomalies] == ["future_reading", "ancient_reading", "future_reading"]

@@ -15,6 +15,7 @@ state from the ledger, as after any doubt about the Rater.
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import threading
 import traceback
@@ -74,11 +75,12 @@ class ProcessPlanner:
             raise value
         return value
 
-    def plan(self, readings: pa.Table, *, where: str = "readings") -> RemotePlan:
+    def plan(self, readings: pa.Table, *, where: str = "readings",
+             now: dt.datetime | None = None) -> RemotePlan:
         self._next_id += 1
         finished, self._finished = self._finished, []
         accounts, wallets, amounts, anomalies, count, state = self._call(
-            "plan", self._next_id, table_bytes(readings), where, finished)
+            "plan", self._next_id, table_bytes(readings), where, now, finished)
         entries = Entries(accounts, wallets, amounts)
         return RemotePlan(self._next_id, entries, read_table_bytes(anomalies), count, StateBytes(state))
 
@@ -129,11 +131,11 @@ def _serve(conn, docs_bytes: bytes) -> None:
             if kind == "hello":
                 answer = planner.wallet_names
             elif kind == "plan":
-                plan_id, readings, where, finished = args
+                plan_id, readings, where, now, finished = args
                 for done in finished:
                     if done in saved:
                         planner.finished(saved.pop(done))
-                plan = planner.plan(read_table_bytes(readings), where=where)
+                plan = planner.plan(read_table_bytes(readings), where=where, now=now)
                 saved[plan_id] = plan
                 e = plan.entries
                 answer = (e.account_ids, e.wallets, e.amounts_minor, table_bytes(plan.anomalies),

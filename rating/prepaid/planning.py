@@ -17,6 +17,7 @@ rating the whole period at once.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,11 +75,13 @@ class DeductionPlanner:
         self._keys_cache: list[tuple[object, np.ndarray]] = []  # the last two totals' keys
         self._outstanding: list[Plan] = []  # neither committed nor rolled back, oldest first
 
-    def plan(self, batch: pa.Table | pa.RecordBatch, *, where: str = "readings") -> Plan:
+    def plan(self, batch: pa.Table | pa.RecordBatch, *, where: str = "readings",
+             now: dt.datetime | None = None) -> Plan:
         """Rate `batch`; the Rater moves (see `rollback`). Every step costs in
-        proportion to the batch, not to the registry."""
+        proportion to the batch, not to the registry. `now`: the server's
+        clock, for the reading window (Rater)."""
         rater = self.rater
-        periods, anomalies, undo = rater.ingest_undoable(batch, where=where, row_offset=0)
+        periods, anomalies, undo = rater.ingest_undoable(batch, where=where, row_offset=0, now=now)
         try:
             entries = self._entries(periods, undo.totals)
             moved = moved_meters(undo, rater.states)

@@ -334,7 +334,7 @@ class PrepaidService:
     def _plan_deduction(self, key, batch_id, readings, payload_sha256):
         planner = self.planner
         try:
-            plan = planner.plan(readings, where=f"batch {batch_id!r}")
+            plan = planner.plan(readings, where=f"batch {batch_id!r}", now=self.now())
         except RatingError as exc:
             raise errors.InvalidArgument(str(exc), batch_id=batch_id) from None
         self._since_checkpoint += 1
@@ -677,7 +677,7 @@ class PrepaidService:
         self._store_answered_at = time.monotonic()
 
     def _policies(self, wallets) -> tuple[dict[str, WalletPolicy], dict[str, bool]]:
-        now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
+        now = self.now()
         policies = {w: self.policy.of(w) for w in set(wallets)}
         site = self.config.site
         return policies, {w: p.is_friendly(now, site) for w, p in policies.items()}
@@ -739,6 +739,10 @@ class PrepaidService:
 
     def _now_us(self) -> int:
         return int(round(self._clock() * 1_000_000))
+
+    def now(self) -> dt.datetime:
+        """The server's clock, as the reading window and cut-off hours see it."""
+        return dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
 
     def _settle_later(self, item: Settlement) -> None:
         self._settle_queue.put_nowait(item)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from rating.errors import InputError
 from rating.prepaid.errors import InvalidArgument
 from rating.prepaid.records import table_bytes
+from rating.tables import check_arrow
 
 __all__ = ["read_ipc", "table_bytes"]
 
 
 def read_ipc(data: bytes, *, what: str = "readings") -> pa.Table:
     """A table from Arrow IPC stream or file bytes; INVALID_ARGUMENT when they
-    are empty, not Arrow IPC, or structurally invalid (checked in full, so no
-    kernel ever reads a bad offset or length)."""
+    are empty, not Arrow IPC, or structurally invalid (checked in full, as
+    files are (rating.tables.check_arrow), so no kernel ever reads a bad
+    offset, length or dictionary index)."""
     if not data:
         raise InvalidArgument(f"{what} is empty: send an Arrow IPC stream", field=what)
     buffer = pa.py_buffer(data)
@@ -23,7 +26,10 @@ def read_ipc(data: bytes, *, what: str = "readings") -> pa.Table:
             table = ipc.open_file(buffer).read_all()
         else:
             table = ipc.open_stream(buffer).read_all()
-        table.validate(full=True)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidArgument(f"{what} is not valid Arrow IPC: {exc}", field=what) from None
+    try:
+        check_arrow(table, where=what)
+    except InputError as exc:
+        raise InvalidArgument(str(exc), field=what) from None
     return table
