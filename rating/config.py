@@ -46,7 +46,7 @@ def load_config(site_file: str | Path) -> Config:
     """Read a site file and the tariff and registry files it names."""
     site_file = Path(site_file)
     site, doc = load_site_file(site_file)
-    files = _files_table(doc, site_file)
+    files = files_table(doc, site_file)
     folder = site_file.parent
     tariff_paths = [folder / name for name in files["tariffs"]]
     tariffs = _load_all_tariffs(tariff_paths)
@@ -62,7 +62,8 @@ def load_config(site_file: str | Path) -> Config:
     return Config(site=site, registry=registry, tariffs=tariffs, groups_path=groups_path)
 
 
-def _files_table(doc: dict, site_file: Path) -> dict:
+def files_table(doc: dict, site_file: Path) -> dict:
+    """The site file's validated [files] table; `tariffs` always a list."""
     where = f"{site_file}[files]"
     files = doc.get("files")
     if files is None:

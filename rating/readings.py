@@ -22,7 +22,6 @@ without nulls are read straight from their Arrow buffers.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import re
 import weakref
@@ -41,6 +40,7 @@ from rating.errors import AmountOverflowError, InputError
 from rating.fixedpoint import decimal_units
 from rating.registry import Registry
 from rating.site import Site
+from rating.tables import csv_as_text, csv_convert_options, csv_names
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
 BATCH_ROWS_DEFAULT = 1_000_000
@@ -564,22 +564,15 @@ def _csv_reader(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     # Every column is read as text and typed per batch (`_csv_types`): a
     # column typed from the first block alone would fail on a later "1.5"
     # after "1", and text lets an error name its row.
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        names = next(csv.reader(handle), [])
+    names = csv_names(path, where=str(path))
     block_size = min(max(batch_rows * 48, 1 << 16), 1 << 28)  # ~48 bytes a line
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=block_size),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            strings_can_be_null=True,
-        ),
-    )
-    yield from reader
+    yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
+                              convert_options=csv_convert_options(names))
 
 
 def _csv_types(batch: pa.RecordBatch, where: str, row_offset: int) -> pa.RecordBatch:
     """Type a CSV batch read as text: ts as timestamp, value as int64 or float64."""
+    batch = csv_as_text(batch, where=where, row_offset=row_offset)
     names = batch.schema.names
     arrays = list(batch.columns)
     if "ts" in names:

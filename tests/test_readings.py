@@ -461,6 +461,19 @@ def test_csv_bad_value_names_the_row(tmp_path):
     assert err.value.where == f"{path} row 2, column value"
 
 
+def test_non_utf8_bytes_in_a_csv_header_or_cell_name_where(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"meter_id,ts,value,note\xff\nE-1,2025-05-01T00:00:00,1,x\n")
+    with pytest.raises(InputError) as err:
+        list(iter_reading_batches(path))
+    assert (err.value.where, err.value.message) == (
+        str(path), "not UTF-8 text: byte 0xff at line 1, column 23; save the file as UTF-8")
+    path.write_bytes(b"meter_id,ts,value\nE-1,2025-05-01T00:00:00,1\nE-\xff,2025-05-01T00:15:00,2\n")
+    with pytest.raises(InputError) as err:
+        list(iter_reading_batches(path))
+    assert err.value.where == f"{path} row 2, column meter_id"
+
+
 def test_csv_missing_column_and_null_rows(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("meter_id,value\nE-1,1\n")
