@@ -7,7 +7,9 @@ the whole column (registries grow to 10^7 meters: no Python object per row)
 and raises `InputError` naming the file, the row (data rows from 1) and the
 column of the first bad cell.
 
-A blank cell is null; the caller says what null means in its column.
+A blank cell, or a placeholder spreadsheets write for a missing value
+(`#N/A`, `NA`, `NULL`, `NaN`, ...: the CSV reader's null values, PLACEHOLDERS),
+is null in every source, never 0; the caller says what null means in its column.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from rating.errors import InputError
 
 # Plain decimal notation with an optional exponent, where Decimal and Arrow
 # agree. Not hex (Arrow's integer parser reads "0x10" as 16), inf or nan.
 NUMBER_TEXT = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+PLACEHOLDERS = tuple(pacsv.ConvertOptions().null_values)
+_BLANKS = pa.array(["", *PLACEHOLDERS], pa.string())
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
 
 
@@ -48,17 +53,20 @@ def column(table: pa.Table, name: str, *, where: str) -> pa.Array | None:
 
 
 def text(table: pa.Table, name: str, *, where: str) -> pa.Array | None:
-    """The column as strings, null where blank; typed columns (Parquet
-    numbers, booleans) as their text."""
+    """The column as strings, null where blank or a placeholder; typed
+    columns (Parquet numbers, booleans) as their text, a float NaN (pandas'
+    missing value) null."""
     array = column(table, name, where=where)
     if array is None:
         return None
+    if pa.types.is_floating(array.type):
+        array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
     try:
         array = array.cast(pa.string())
     except _ARROW_ERRORS:
         raise InputError(f"has type {array.type}; expected text or numbers", where=f"{where} column {name}",
                          file=where, column=name) from None
-    blank = pc.equal(pc.utf8_trim_whitespace(array), "")
+    blank = pc.is_in(pc.utf8_trim_whitespace(array), value_set=_BLANKS)
     return pc.if_else(blank, pa.scalar(None, pa.string()), array)
 
 

@@ -561,7 +561,8 @@ class _Pricer:
         accounts, inverse = np.unique(group.account, return_inverse=True)
         amount_minor, area_qty = [], []
         for account in accounts.tolist():
-            area = self.rows.registry.accounts[self.rows.columns.account_ids[account].as_py()].area
+            owner = self.rows.registry.accounts[self.rows.columns.account_ids[account].as_py()]
+            area = owner.area_for(group.label)
             num, den = area.as_integer_ratio()
             amount_minor.append(round_div(rate_micro * num * 10**self.site.minor_unit_exponent,
                                           den * 10**PRICE_DECIMALS, self.rule))

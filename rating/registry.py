@@ -5,14 +5,16 @@ multiplier, register_digits, max_rate_per_hour, interval_minutes, unit,
 wallet (the prepaid wallet the meter debits: electricity, water, ...).
 Accounts: account_id, name, area, billing_cycle, tariff_id.
 Only the id columns are required; a column left out, or a blank cell, takes
-the default below. Tables are checked a column at a time (rating.cells);
-every error names the file, row and column.
+the default below. A blank (or placeholder: `#N/A`, `NA`, `NULL`, ...)
+area is no area, never 0: an account without an area whose tariff charges
+per area is an error. Tables are checked a column at a time
+(rating.cells); every error names the file, row and column.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -57,9 +59,17 @@ class Meter:
 class Account:
     account_id: str
     name: str = ""
-    area: Decimal = Decimal(0)
+    area: Decimal | None = None  # None: no area (blank in the file), never priced as 0
     cycle: Cycle | None = None  # None: the site's default
     tariff_id: str | None = None
+
+    def area_for(self, charge: str) -> Decimal:
+        """The area an area charge prices (`charge` names it in the error);
+        registry files are checked up front (registry_from_tables), so this
+        only refuses an Account built in code without an area."""
+        if self.area is None:
+            raise InputError(f"account {self.account_id!r} has no area, but {charge} charges per area")
+        return self.area
 
 
 class Registry:
@@ -140,20 +150,24 @@ def accounts_from_table(table: pa.Table, *, where: str) -> list[Account]:
 
 
 def registry_from_tables(meters: pa.Table, accounts: pa.Table, *, site: Site, meters_where: str,
-                         accounts_where: str) -> Registry:
-    """The registry of a meters and an accounts table."""
+                         accounts_where: str, priced_by_area: Collection[str] = ()) -> Registry:
+    """The registry of a meters and an accounts table. `priced_by_area` are
+    the tariffs that charge per area: an account without an area whose own
+    tariff or one of whose meters' tariffs is among them is an error."""
     meter_columns = _meter_columns(meters, where=meters_where, site=site)
     account_columns = _account_columns(accounts, where=accounts_where)
+    _check_areas(meter_columns, account_columns, priced_by_area, where=accounts_where)
     return Registry(_meters(meter_columns, meters.num_rows),
                     _accounts(account_columns, accounts.num_rows, where=accounts_where),
                     meters_where=meters_where, accounts_where=accounts_where)
 
 
-def load_registry(meters_path: str | Path, accounts_path: str | Path, site: Site) -> Registry:
+def load_registry(meters_path: str | Path, accounts_path: str | Path, site: Site, *,
+                  priced_by_area: Collection[str] = ()) -> Registry:
     """Read the meter and account registries from CSV, Parquet or Arrow files."""
     meters, accounts = read_table(meters_path, strings=True), read_table(accounts_path, strings=True)
     return registry_from_tables(meters, accounts, site=site, meters_where=str(meters_path),
-                                accounts_where=str(accounts_path))
+                                accounts_where=str(accounts_path), priced_by_area=priced_by_area)
 
 
 def _required(table: pa.Table, names: tuple[str, ...], where: str) -> None:
@@ -208,7 +222,7 @@ def _accounts(typed: dict[str, pa.Array | None], n: int, *, where: str) -> list[
         Account(account_id, name, area, cycle, tariff_id)
         for account_id, name, area, cycle, tariff_id in zip(
             _filled(typed["account_id"], None, n), _filled(typed["name"], "", n),
-            _filled(typed["area"], Decimal(0), n), _cycles(typed["billing_cycle"], n, where=where),
+            _filled(typed["area"], None, n), _cycles(typed["billing_cycle"], n, where=where),
             _filled(typed["tariff_id"], None, n), strict=True,
         )
     ]
@@ -235,3 +249,28 @@ def _filled(array: pa.Array | None, default: object, n: int) -> Iterable:
         return itertools.repeat(default, n)
     return array.to_pylist() if default is None else array.fill_null(default).to_pylist()
 
+
+def _check_areas(meters: dict[str, pa.Array | None], accounts: dict[str, pa.Array | None],
+                 priced_by_area: Collection[str], *, where: str) -> None:
+    """An account whose charges include an area charge must have an area."""
+    if not priced_by_area:
+        return
+    tariffs = pa.array(sorted(priced_by_area), pa.string())
+    account_ids = accounts["account_id"]
+    meter_accounts, meter_tariffs = meters["account_id"], meters["tariff_id"]
+    assert account_ids is not None and meter_accounts is not None and meter_tariffs is not None  # required
+    metered = pc.is_in(meter_tariffs, value_set=tariffs)
+    needs_area = pc.is_in(account_ids, value_set=meter_accounts.filter(metered))
+    own_tariff = accounts["tariff_id"]
+    if own_tariff is not None:
+        needs_area = pc.or_(needs_area, pc.is_in(own_tariff, value_set=tariffs))
+    missing = accounts["area"].is_null() if accounts["area"] is not None else pc.is_valid(account_ids)
+    row = cells.first_true(pc.and_(needs_area, missing))
+    if row is None:
+        return
+    account = account_ids[row].as_py()
+    own = own_tariff[row].as_py() if own_tariff is not None else None
+    tariff = own if own in priced_by_area else meter_tariffs.filter(
+        pc.and_(metered, pc.equal(meter_accounts, account)))[0].as_py()
+    raise cells.error_at(f"account {account!r} has no area (blank or a placeholder such as #N/A), but "
+                             f"tariff {tariff!r} charges per area (area_charge)", where, row, "area")

@@ -131,6 +131,11 @@ class Tariff:
         return chosen
 
     @property
+    def charges_per_area(self) -> bool:
+        """Whether some version has an area charge (accounts then need an area)."""
+        return any(v.area_charge_rate is not None for v in self.versions)
+
+    @property
     def tou_count(self) -> int:
         """Bucket width: the most TOU periods any version has."""
         return max(v.tou_count for v in self.versions)

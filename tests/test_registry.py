@@ -1,6 +1,6 @@
 """Meter and account registries from tables: every numeric column typed and
-checked a column at a time (rating.cells), every refusal naming the file,
-row and column."""
+checked a column at a time (rating.cells), blanks and spreadsheet
+placeholders null (never 0), every refusal naming the file, row and column."""
 
 from __future__ import annotations
 
@@ -14,15 +14,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rating import cells
 from rating.config import load_config
 from rating.errors import InputError
-from rating.registry import Meter, Registry, load_registry, registry_from_tables
+from rating.registry import Account, Meter, Registry, load_registry, registry_from_tables
 from rating.site import Site
 from tests.test_config import write_site
 
 SITE = Site()
 METERS = pa.table({"meter_id": ["E-1"], "account_id": ["A-1"], "tariff_id": ["E"]})
 ACCOUNTS = pa.table({"account_id": ["A-1"]})
+# What pyarrow's CSV reader reads as null by default: what spreadsheets write for "no value".
+PLACEHOLDERS = cells.PLACEHOLDERS
 
 
 def registry(meters: pa.Table = METERS, accounts: pa.Table = ACCOUNTS, **options) -> Registry:
@@ -55,7 +58,52 @@ def with_column(table: pa.Table, name: str, values: list) -> pa.Table:
     return table.append_column(name, pa.array(values))
 
 
-# -- blank cells take the defaults --------------------------------------------------------------
+# -- blanks and placeholders (#N/A, NA, NULL, ...) are null, never 0 ---------------------------
+
+
+@pytest.mark.parametrize("cell", ["", *PLACEHOLDERS])
+def test_a_placeholder_area_is_an_error_where_the_account_tariff_charges_per_area(tmp_path, cell):
+    accounts = f"account_id,name,area,tariff_id\nA-1,Flat 1,70.5,MAINT\nA-2,Flat 2,{cell},MAINT\n"
+    site_file = write_site(tmp_path, accounts=accounts)
+    with pytest.raises(InputError) as error:
+        load_config(site_file)
+    accounts_csv = tmp_path / "registry" / "accounts.csv"
+    assert error.value.where == f"{accounts_csv} row 2, column area"
+    assert "account 'A-2' has no area" in error.value.message and "'MAINT'" in error.value.message
+    assert error.value.details == {"file": str(accounts_csv), "row": "2", "column": "area"}
+
+
+def test_a_placeholder_area_is_an_error_where_a_meter_tariff_charges_per_area():
+    meters = pa.table({"meter_id": ["E-1", "M-1"], "account_id": ["A-1", "A-2"], "tariff_id": ["E", "MAINT"]})
+    accounts = pa.table({"account_id": ["A-1", "A-2"], "area": ["80", "#N/A"]})
+    error = refused(meters, accounts, priced_by_area={"MAINT"})
+    assert error.where == "accounts.csv row 2, column area" and "tariff 'MAINT'" in error.message
+
+
+@pytest.mark.parametrize("cell", ["", "#N/A", "NULL"])
+def test_a_placeholder_area_is_no_area_where_nothing_charges_per_area(cell):
+    accounts = pa.table({"account_id": ["A-1", "A-2"], "area": ["80.5", cell or None]})
+    loaded = registry(accounts=accounts, priced_by_area={"MAINT"})
+    areas = {a.account_id: a.area for a in loaded.accounts.values()}
+    assert areas == {"A-1": Decimal("80.5"), "A-2": None}
+
+
+def test_an_accounts_table_without_an_area_column_is_refused_when_an_area_is_charged():
+    accounts = pa.table({"account_id": ["A-1"], "tariff_id": ["MAINT"]})
+    assert refused(accounts=accounts, priced_by_area={"MAINT"}).where == "accounts.csv row 1, column area"
+
+
+def test_nan_in_a_typed_area_column_is_null_and_other_numbers_are_exact(tmp_path):
+    path = tmp_path / "accounts.parquet"
+    pq.write_table(pa.table({"account_id": ["A-1", "A-2", "A-3"], "area": [70.1, float("nan"), None]}), path)
+    table = pq.read_table(path)
+    areas = [a.area for a in registry(accounts=table).accounts.values()]
+    assert areas == [Decimal("70.1"), None, None]  # 70.1, not the float's 70.099999999999994316...
+
+
+def test_an_account_built_in_code_without_an_area_is_refused_by_the_area_charge():
+    with pytest.raises(InputError, match="account 'A' has no area, but tariff T charges per area"):
+        Account("A").area_for("tariff T")
 
 
 def test_blank_cells_take_the_documented_defaults():

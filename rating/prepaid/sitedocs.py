@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from rating.config import Config, check_tariff_ids, files_table
+from rating.config import Config, check_tariff_ids, files_table, priced_by_area
 from rating.errors import ConfigError, InputError, TariffError
 from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
 from rating.prepaid.wallets import PrepaidPolicy, policy_from_mapping, with_account_overrides
@@ -77,7 +77,7 @@ class SiteDocs:
                     raise TariffError(f"tariff {tariff_id!r} is defined twice", where=f"tariffs[{i}]")
                 tariffs[tariff_id] = tariff
         registry = registry_from_tables(self.meters, self.accounts, site=site, meters_where="meters",
-                                        accounts_where="accounts")
+                                        accounts_where="accounts", priced_by_area=priced_by_area(tariffs))
         policy = with_account_overrides(policy, self.accounts, site, where="accounts")
         check_tariff_ids(registry, tariffs, meters_path="meters", accounts_path="accounts")
         return Config(site=site, registry=registry, tariffs=tariffs), policy
