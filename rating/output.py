@@ -60,7 +60,11 @@ def write_tables(outputs: Sequence[tuple[pa.Table, Path, str]]) -> None:
             handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             os.close(handle)
             temporaries.append((Path(name), path))
-            _write(table, Path(name), fmt)
+            try:
+                _write(table, Path(name), fmt)
+            except OSError as exc:  # pyarrow's errors carry no file name: name the destination
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise OSError(exc.errno, reason, str(path)) from None
             os.chmod(name, _mode_for(path))
         for temporary, path in temporaries:
             os.replace(temporary, path)

@@ -36,6 +36,7 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from rating import cells
 from rating.errors import AmountOverflowError, InputError
 from rating.fixedpoint import decimal_units
 from rating.registry import Registry
@@ -52,6 +53,10 @@ _METER_ID_TYPES = "string, large_string, string_view, int64, int32, or a diction
 _VALUE_TYPES = "float64, int64, decimal128 (float32 and narrower integers are widened)"
 # A zone designator after a time of day: "...12:00Z", "...12:00:00.5+05:30", "...12:00-0400".
 _ZONE_SUFFIX = re.compile(r"\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)\s*$")
+_LONG_YEAR = re.compile(r"^\s*[+-]?\d{5,}-\d\d-\d\d")  # ISO 8601 expanded years: 10000-01-01
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError)
+# The span of timestamp[ns], which CSV timestamps are parsed into.
+CSV_TS_MIN, CSV_TS_MAX = "1677-09-21T00:12:43.145224192Z", "2262-04-11T23:47:16.854775807Z"
 _READING_SUFFIXES = (".parquet", ".arrow", ".feather", ".ipc", ".arrows", ".csv")
 
 
@@ -109,6 +114,9 @@ def _column(batch: pa.RecordBatch | pa.Table, name: str, where: str) -> pa.Array
         raise InputError(
             f"missing column {name!r} (found: {', '.join(names) or 'no columns'})", where=where
         )
+    if names.count(name) > 1:
+        raise InputError(f"column {name!r} appears {names.count(name)} times; keep one", where=where,
+                         file=where, column=name)
     column = batch.column(names.index(name))
     if isinstance(column, pa.ChunkedArray):
         column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
@@ -586,52 +594,66 @@ def _csv_types(batch: pa.RecordBatch, where: str, row_offset: int) -> pa.RecordB
 
 def parse_timestamps(text: pa.Array, *, where: str = "readings", row_offset: int = 0) -> pa.Array:
     """ISO 8601 text as timestamp[ns, UTC]. Text without a zone offset is UTC;
-    `Z` and `+05:30` style offsets are honoured; a file may mix both."""
+    `Z` and `+05:30` style offsets are honoured; a file may mix both. A time
+    outside what nanoseconds hold (1677-09-21 to 2262-04-11) is out of range."""
+    try:
+        return _iso_timestamps(text)
+    except _ARROW_ERRORS:
+        pass
+    position = cells.first_refused(text, _iso_timestamps)
+    item = text[position].as_py()
+    if _is_iso_out_of_ns_range(item):
+        message = (f"timestamp {item!r} is out of range: CSV timestamps must lie between "
+                   f"{CSV_TS_MIN} and {CSV_TS_MAX}")
+    else:
+        message = f"not an ISO 8601 timestamp: {item!r}"
+    raise cells.error_at(message, where, row_offset + position, "ts")
+
+
+def _iso_timestamps(text: pa.Array) -> pa.Array:
+    """`parse_timestamps` without the error message: raises ArrowInvalid."""
     utc = pa.timestamp("ns", tz="UTC")
     try:
         return text.cast(pa.timestamp("ns")).cast(utc)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except _ARROW_ERRORS:
         pass
     try:
         return text.cast(utc)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except _ARROW_ERRORS:
         pass
     with_zone = pc.fill_null(pc.match_substring_regex(text, _ZONE_SUFFIX.pattern), False)
+    naive = pc.if_else(with_zone, None, text).cast(pa.timestamp("ns")).cast(utc)
+    zoned = pc.if_else(with_zone, text, None).cast(utc)
+    return pc.if_else(with_zone, zoned, naive)
+
+
+def _is_iso_out_of_ns_range(item: str) -> bool:
+    """Whether `item` is an ISO 8601 time that only its range keeps out:
+    microseconds hold it, or its year has more than four digits."""
+    unit = pa.timestamp("us", tz="UTC") if _ZONE_SUFFIX.search(item) else pa.timestamp("us")
     try:
-        naive = pc.if_else(with_zone, None, text).cast(pa.timestamp("ns")).cast(utc)
-        zoned = pc.if_else(with_zone, text, None).cast(utc)
-        return pc.if_else(with_zone, zoned, naive)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    for position, item in enumerate(text.to_pylist()):
-        if item is None:
-            continue
-        try:
-            pa.array([item]).cast(utc if _ZONE_SUFFIX.search(item) else pa.timestamp("ns"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise InputError(
-                f"not an ISO 8601 timestamp: {item!r}", where=_at(where, row_offset, position, "ts")
-            ) from None
-    raise InputError("unreadable timestamps", where=f"{where} column ts")
+        pa.array([item]).cast(unit)
+        return True
+    except _ARROW_ERRORS:
+        return _LONG_YEAR.match(item) is not None
 
 
 def _parse_values(text: pa.Array, *, where: str, row_offset: int) -> pa.Array:
     """Integers stay exact as int64; anything else is read as float64."""
     try:
-        return text.cast(pa.int64())
+        values = text.cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    else:
+        # Arrow's integer parser also reads hexadecimal ("0x10" as 16,
+        # "0xffffffffffffffff" as -1); a reading is decimal text.
+        hexadecimal = pc.or_(pc.match_substring(text, "x"), pc.match_substring(text, "X"))
+        cells.refuse(hexadecimal, text, where, "value", lambda item: f"not a number: {item!r}",
+                     row_offset=row_offset)
+        return values
     try:
         return text.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    for position, item in enumerate(text.to_pylist()):
-        if item is None:
-            continue
-        try:
-            pa.array([item]).cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise InputError(
-                f"not a number: {item!r}", where=_at(where, row_offset, position, "value")
-            ) from None
-    raise InputError("unreadable values", where=f"{where} column value")
+    position = cells.first_refused(text, lambda part: part.cast(pa.float64()))
+    raise cells.error_at(f"not a number: {text[position].as_py()!r}", where, row_offset + position, "value")

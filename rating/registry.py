@@ -95,7 +95,17 @@ class Registry:
                                      f"{owners[orphan].as_py()!r}", meters_where, orphan, "account_id")
         self.meters = meters
         self.accounts = {a.account_id: a for a in accounts}
+        self.meters_where, self.accounts_where = meters_where, accounts_where
         self._index = {mid: i for i, mid in enumerate(ids)}
+
+    def meter_place(self, index: int) -> str:
+        """Where a meter is defined, for errors: `meters.csv row 4 (meter 'E-3')`."""
+        return f"{self.meters_where} row {index + 1} (meter {self.meters[index].meter_id!r})"
+
+    def account_place(self, account_id: str) -> str:
+        """Where an account is defined, for errors: `accounts.csv row 2 (account 'A-2')`."""
+        row = list(self.accounts).index(account_id) + 1
+        return f"{self.accounts_where} row {row} (account {account_id!r})"
 
     def __len__(self) -> int:
         return len(self.meters)

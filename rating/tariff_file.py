@@ -87,7 +87,7 @@ def tariffs_from_document(doc: dict, *, where: str) -> dict[str, Tariff]:
     for tariff_id, found in versions.items():
         found.sort(key=lambda pair: pair[0].effective_from)
         # A tariff keeps the name of its latest version (tariffs get renamed).
-        tariffs[tariff_id] = Tariff(tariff_id, found[-1][1], tuple(v for v, _ in found))
+        tariffs[tariff_id] = Tariff(tariff_id, found[-1][1], tuple(v for v, _ in found), source=where)
     return tariffs
 
 
