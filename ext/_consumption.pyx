@@ -159,7 +159,9 @@ cdef int64_t rate_readings(
             if ahead >= 0:
                 prefetch_write(&states[ahead])
         m = meter_index[i]
-        if DEBUG_CHECKS and not -2 <= m < n_states:
+        # negative: not for the kernel (unknown, null, or rejected by the
+        # caller, which restores its own code from -m: a uint8)
+        if DEBUG_CHECKS and not -255 <= m < n_states:
             error[0] = CHECK_METER
             anomaly_count[0] = found
             return i

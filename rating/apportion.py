@@ -524,7 +524,9 @@ def _weights(group: Group, members, start: int, end: int, unit: str, site: _Site
         weights, scale = [], WEIGHT_DECIMALS
         for m in members:
             area = m.area if m.area is not None else site.registry.accounts[m.account_id].area
-            weights.append(_units(area, WEIGHT_DECIMALS, where=f"account {m.account_id!r} area"))
+            # no area (blank in both files) weighs 0: the group's on_missing_area policy decides
+            weights.append(0 if area is None else
+                           _units(area, WEIGHT_DECIMALS, where=f"account {m.account_id!r} area"))
         action = {"report": "held", "zero": "zero_weight", "equal": "equal_shares"}[group.on_missing_area]
         for m, w in zip(members, weights, strict=True):
             if w == 0:

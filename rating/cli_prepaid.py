@@ -26,6 +26,8 @@ from pathlib import Path
 
 from rating.cli import EXIT_ERROR, EXIT_OK, subcommand
 from rating.errors import InputError
+from rating.fixedpoint import exact_units
+from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR
 
 EXIT_UNAVAILABLE = 3  # a backend or the server cannot be reached
 EXIT_MISMATCH = 4  # reconcile found differences
@@ -94,14 +96,23 @@ def _money(minor: int, exponent: int) -> str:
 
 
 def _minor(amount: str, exponent: int, *, where: str) -> int:
+    """AMOUNT as an exact count of the currency's minor units ("500.00" at
+    exponent 2 is 50000), within what a movement may carry."""
     try:
-        value = Decimal(amount)
+        value = Decimal(amount.strip())
     except InvalidOperation:
         raise InputError(f"not an amount: {amount!r}", where=where) from None
-    minor = value.scaleb(exponent)
-    if not value.is_finite() or minor != minor.to_integral_value():
+    if not value.is_finite():  # NaN, sNaN, Infinity
+        raise InputError(f"not an amount: {amount!r}; give a decimal number such as 500.00", where=where)
+    largest = _money(AMOUNT_LIMIT_MINOR, exponent)
+    if value.adjusted() > len(largest):  # far out of range: no arithmetic on it
+        raise InputError(f"{amount} is out of range: at most {largest}", where=where)
+    minor = exact_units(value, exponent)
+    if minor is None:
         raise InputError(f"{amount} has more decimals than the currency's minor unit", where=where)
-    return int(minor)
+    if abs(minor) > AMOUNT_LIMIT_MINOR:
+        raise InputError(f"{amount} is out of range: at most {largest}", where=where)
+    return minor
 
 
 # ---------------------------------------------------------------- serve

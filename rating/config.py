@@ -46,12 +46,12 @@ def load_config(site_file: str | Path) -> Config:
     """Read a site file and the tariff and registry files it names."""
     site_file = Path(site_file)
     site, doc = load_site_file(site_file)
-    files = _files_table(doc, site_file)
+    files = files_table(doc, site_file)
     folder = site_file.parent
     tariff_paths = [folder / name for name in files["tariffs"]]
     tariffs = _load_all_tariffs(tariff_paths)
     meters_path, accounts_path = folder / files["meters"], folder / files["accounts"]
-    registry = load_registry(meters_path, accounts_path, site)
+    registry = load_registry(meters_path, accounts_path, site, priced_by_area=priced_by_area(tariffs))
     check_tariff_ids(registry, tariffs, meters_path=meters_path, accounts_path=accounts_path,
                      tariff_paths=tariff_paths)
     groups_path = None
@@ -62,7 +62,8 @@ def load_config(site_file: str | Path) -> Config:
     return Config(site=site, registry=registry, tariffs=tariffs, groups_path=groups_path)
 
 
-def _files_table(doc: dict, site_file: Path) -> dict:
+def files_table(doc: dict, site_file: Path) -> dict:
+    """The site file's validated [files] table; `tariffs` always a list."""
     where = f"{site_file}[files]"
     files = doc.get("files")
     if files is None:
@@ -107,6 +108,11 @@ def _load_all_tariffs(paths: list[Path]) -> dict[str, Tariff]:
             tariffs[tariff_id] = tariff
             origin[tariff_id] = path
     return tariffs
+
+
+def priced_by_area(tariffs: dict[str, Tariff]) -> set[str]:
+    """The tariffs with an area charge: their accounts need an area."""
+    return {tariff_id for tariff_id, tariff in tariffs.items() if tariff.charges_per_area}
 
 
 def check_tariff_ids(

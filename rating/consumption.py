@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rating._ext._consumption import accumulate, survey
-from rating.errors import AmountOverflowError, InputError
+from rating.errors import AmountOverflowError, InputError, TariffError
 from rating.pricing import PeriodQuantities
 from rating.registry import Registry
 from rating.site import Site
@@ -81,6 +81,15 @@ def new_meter_states(registry: Registry, site: Site) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _Place:
+    """What a kernel error needs to name its reading and meter."""
+
+    registry: Registry
+    where: str  # the readings file or batch
+    row_offset: int  # its rows before this batch
+
+
+@dataclass(frozen=True)
 class Anomalies:
     """Rejected (or rollover) readings of one kernel run, in reading order."""
 
@@ -115,6 +124,7 @@ class TimelineKeys:
         self.priced_by = np.array(priced_by, dtype=np.int32)
         self.keys = list(keys)
         self.priced_keys = list(priced)
+        self.registry = registry
         self.site = site
         self.tariffs = tariffs
 
@@ -145,11 +155,15 @@ def rate_consumption(
     value_qty: np.ndarray,
     states: np.ndarray,
     keys: TimelineKeys,
+    *,
+    where: str = "readings",
+    row_offset: int = 0,
 ) -> tuple[PeriodQuantities, Anomalies]:
     """Run the kernel over one batch on top of `states`, which it moves in
     place (only the records of the batch's meters). After an error those
     records may be part-way: callers that must change nothing on error save
-    them first (as `rating.engine.Rater` does).
+    them first (as `rating.engine.Rater` does). Errors name `where` and the
+    row, counted from `row_offset`.
     """
     present = np.zeros(len(keys.of_meter), dtype=np.uint8)
     first_us, last_us = survey(meter_index, ts_us, present)
@@ -157,13 +171,37 @@ def rate_consumption(
     if len(present_meters) == 0:
         return _empty_periods(), _anomalies_only(meter_index)
     start_us, end_us = _time_range(first_us, last_us, states, present_meters)
-    layout = _Layout(keys, present_meters, start_us, end_us, states)
+    place = _Place(keys.registry, where, row_offset)
+    try:
+        layout = _Layout(keys, present_meters, start_us, end_us, states)
+    except TariffError as exc:
+        raise _no_version_at(exc, place, meter_index, ts_us) from None
     bucket_qty = np.full(layout.bucket_total, UNTOUCHED, dtype=np.int64)
-    anomalies = _run_chunks(meter_index, ts_us, value_qty, states, layout, bucket_qty)
+    anomalies = _run_chunks(meter_index, ts_us, value_qty, states, layout, bucket_qty, place)
     return layout.touched_periods(bucket_qty), anomalies
 
 
-def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_qty) -> Anomalies:
+def _no_version_at(exc: TariffError, place: _Place, meter_index: np.ndarray,
+                   ts_us: np.ndarray) -> TariffError:
+    """A tariff without a version for some period, named at the earliest
+    reading of a meter that uses it (a reading's period may start before
+    the reading itself)."""
+    tariff_id = exc.details.get("tariff")
+    meters = place.registry.meters
+    uses = np.array([m.tariff_id == tariff_id for m in meters] + [False], dtype=bool)
+    rows = np.flatnonzero(uses[meter_index])  # unknown meters (-1, -2) land on the False slot
+    if tariff_id is None or len(rows) == 0:
+        return exc
+    position = int(rows[np.argmin(ts_us[rows])])
+    meter = int(meter_index[position])
+    row = place.row_offset + position + 1
+    return TariffError(f"{place.registry.meter_place(meter)}: {exc.message}",
+                       where=f"{place.where} row {row}, column ts", file=place.where, row=row, column="ts",
+                       meter=meters[meter].meter_id, tariff=tariff_id)
+
+
+def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_qty,
+                place: _Place) -> Anomalies:
     """The kernel over slices of CHUNK_ROWS readings, so its anomaly buffers
     stay small whatever the batch size."""
     size = min(len(meter_index), CHUNK_ROWS)
@@ -176,9 +214,13 @@ def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_q
             layout.slots, bucket_qty, row, code, delta,
         )
         if error:
-            what = "consumption of one reading" if error == 1 else "a period's consumption"
-            raise AmountOverflowError(f"{what} exceeds the int64 fixed-point range",
-                                      where=f"row {start + error_row + 1}")
+            meter = int(meter_index[start + error_row])
+            what = "its delta times the multiplier" if error == 1 else "the period's consumption"
+            at = place.row_offset + start + error_row + 1
+            raise AmountOverflowError(
+                f"{place.registry.meter_place(meter)}: {what} exceeds the int64 fixed-point range",
+                where=f"{place.where} row {at}, column value", file=place.where, row=at, column="value",
+                meter=place.registry.meters[meter].meter_id)
         if count:
             rows = row[:count]
             rejected = meter_index[chunk][rows]  # < 0: rejected before the kernel, code = -index

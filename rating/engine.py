@@ -180,7 +180,8 @@ class Rater:
         undo = BatchUndo(meters, self.states[meters], self.totals, self.rows_seen)
         try:
             periods, anomalies = rate_consumption(
-                meter_index, readings.ts_us, readings.value_qty, self.states, self.keys
+                meter_index, readings.ts_us, readings.value_qty, self.states, self.keys, where=where,
+                row_offset=row_offset,
             )
             return _Step(undo, self.totals.merge(periods), periods,
                          self._anomalies_table(readings, anomalies), len(readings.ts_us))

@@ -7,6 +7,8 @@ going through Python objects.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pyarrow as pa
 
@@ -30,6 +32,21 @@ def round_div(numerator: int, denominator: int, rule: str) -> int:
     if rule == "half_even":
         return quotient + (quotient & 1)
     return quotient + 1 if numerator > 0 else quotient  # half away from zero
+
+
+def exact_units(value: Decimal, decimals: int) -> int | None:
+    """A finite `value` as an integer count of 10^-decimals, or None when it
+    has finer digits. Exact for any number of digits (Decimal arithmetic
+    would round past its context's precision); callers bound the magnitude."""
+    _, digits, exponent = value.as_tuple()
+    shift = int(exponent) + decimals
+    if shift < 0 and any(digits[shift:]):
+        return None
+    coefficient = int("".join(map(str, digits)))
+    if coefficient == 0:
+        return 0
+    units = coefficient * 10**shift if shift >= 0 else coefficient // 10**-shift
+    return -units if value.is_signed() else units
 
 
 def round_div_array(numerator: np.ndarray, denominator: int, rule: str) -> np.ndarray:

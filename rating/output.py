@@ -110,14 +110,14 @@ def write_tables(outputs: Sequence[tuple[pa.Table, Path, str]]) -> None:
             handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             os.close(handle)
             temporaries.append((Path(name), target))
-            with open(name, "wb") as sink:
+            with _named(destination.path), open(name, "wb") as sink:
                 _write(table, sink, fmt)
                 sink.flush()
                 os.fsync(sink.fileno())  # the data is on disk before the rename makes it visible
             os.chmod(name, _mode_for(target))
         for (table, _, fmt), destination in zip(outputs, targets, strict=True):
             if destination.stream:
-                with open(destination.target, "wb") as sink:
+                with _named(destination.path), open(destination.target, "wb") as sink:
                     _write(table, sink, fmt)
         for temporary, target in temporaries:
             os.replace(temporary, target)
@@ -137,6 +137,16 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def _named(path: Path):
+    """pyarrow's write errors carry no file name: name the destination."""
+    try:
+        yield
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, reason, str(path)) from None
 
 
 def _write(table: pa.Table, sink: BinaryIO, fmt: str) -> None:

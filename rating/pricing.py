@@ -243,10 +243,10 @@ class _Rows:
         )
 
     def owner(self, row: int) -> str:
-        """The meter or account a row charges, for error messages."""
+        """Where the meter or account a row charges is defined, for errors."""
         if self.meter[row] >= 0:
-            return f"meter {self.registry.meters[self.meter[row]].meter_id!r}"
-        return f"account {self.columns.account_ids[self.account[row]].as_py()!r}"
+            return self.registry.meter_place(int(self.meter[row]))
+        return self.registry.account_place(self.columns.account_ids[self.account[row]].as_py())
 
     def version_groups(self, tariffs: Mapping[str, Tariff]) -> Iterator[tuple[TariffVersion, np.ndarray]]:
         """(version, rows) for each tariff version in force on some row's period start."""
@@ -257,10 +257,7 @@ class _Rows:
             if which.min() < 0:
                 row = rows[np.argmin(which)]
                 day = EPOCH + dt.timedelta(days=int(self.start[row]))
-                raise TariffError(
-                    f"{self.owner(row)}: tariff {tariff.id!r} has no version in force on "
-                    f"{day.isoformat()} (the first is {tariff.versions[0].effective_from.isoformat()})"
-                )
+                raise tariff.no_version_error(day, owner=self.owner(row))
             for part in _groups(which):
                 yield tariff.versions[which[part[0]]], rows[part]
 
@@ -562,7 +559,8 @@ class _Pricer:
         accounts, inverse = np.unique(group.account, return_inverse=True)
         amount_minor, area_qty = [], []
         for account in accounts.tolist():
-            area = self.rows.registry.accounts[self.rows.columns.account_ids[account].as_py()].area
+            owner = self.rows.registry.accounts[self.rows.columns.account_ids[account].as_py()]
+            area = owner.area_for(group.label)
             num, den = area.as_integer_ratio()
             amount_minor.append(round_div(rate_micro * num * 10**self.site.minor_unit_exponent,
                                           den * 10**PRICE_DECIMALS, self.rule))

@@ -22,7 +22,6 @@ without nulls are read straight from their Arrow buffers.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import re
 import weakref
@@ -37,11 +36,19 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from rating import cells
 from rating.errors import AmountOverflowError, InputError
 from rating.fixedpoint import decimal_units
 from rating.registry import Registry
 from rating.site import Site
-from rating.tables import ARROW_READ_ERRORS, check_arrow, open_ipc_stream_file
+from rating.tables import (
+    ARROW_READ_ERRORS,
+    check_arrow,
+    csv_as_text,
+    csv_convert_options,
+    csv_names,
+    open_ipc_stream_file,
+)
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
 BATCH_ROWS_DEFAULT = 1_000_000
@@ -53,6 +60,10 @@ _METER_ID_TYPES = "string, large_string, string_view, int64, int32, or a diction
 _VALUE_TYPES = "float64, int64, decimal128 (float32 and narrower integers are widened)"
 # A zone designator after a time of day: "...12:00Z", "...12:00:00.5+05:30", "...12:00-0400".
 _ZONE_SUFFIX = re.compile(r"\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)\s*$")
+_LONG_YEAR = re.compile(r"^\s*[+-]?\d{5,}-\d\d-\d\d")  # ISO 8601 expanded years: 10000-01-01
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError)
+# The span of timestamp[ns], which CSV timestamps are parsed into.
+CSV_TS_MIN, CSV_TS_MAX = "1677-09-21T00:12:43.145224192Z", "2262-04-11T23:47:16.854775807Z"
 _READING_SUFFIXES = (".parquet", ".arrow", ".feather", ".ipc", ".arrows", ".csv")
 
 
@@ -111,6 +122,9 @@ def _column(batch: pa.RecordBatch | pa.Table, name: str, where: str) -> pa.Array
         raise InputError(
             f"missing column {name!r} (found: {', '.join(names) or 'no columns'})", where=where
         )
+    if names.count(name) > 1:
+        raise InputError(f"column {name!r} appears {names.count(name)} times; keep one", where=where,
+                         file=where, column=name)
     column = batch.column(names.index(name))
     if isinstance(column, pa.ChunkedArray):
         column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
@@ -572,22 +586,15 @@ def _csv_reader(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     # Every column is read as text and typed per batch (`_csv_types`): a
     # column typed from the first block alone would fail on a later "1.5"
     # after "1", and text lets an error name its row.
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        names = next(csv.reader(handle), [])
+    names = csv_names(path, where=str(path))
     block_size = min(max(batch_rows * 48, 1 << 16), 1 << 28)  # ~48 bytes a line
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=block_size),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            strings_can_be_null=True,
-        ),
-    )
-    yield from reader
+    yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
+                              convert_options=csv_convert_options(names))
 
 
 def _csv_types(batch: pa.RecordBatch, where: str, row_offset: int) -> pa.RecordBatch:
     """Type a CSV batch read as text: ts as timestamp, value as int64 or float64."""
+    batch = csv_as_text(batch, where=where, row_offset=row_offset)
     names = batch.schema.names
     arrays = list(batch.columns)
     if "ts" in names:
@@ -601,52 +608,66 @@ def _csv_types(batch: pa.RecordBatch, where: str, row_offset: int) -> pa.RecordB
 
 def parse_timestamps(text: pa.Array, *, where: str = "readings", row_offset: int = 0) -> pa.Array:
     """ISO 8601 text as timestamp[ns, UTC]. Text without a zone offset is UTC;
-    `Z` and `+05:30` style offsets are honoured; a file may mix both."""
+    `Z` and `+05:30` style offsets are honoured; a file may mix both. A time
+    outside what nanoseconds hold (1677-09-21 to 2262-04-11) is out of range."""
+    try:
+        return _iso_timestamps(text)
+    except _ARROW_ERRORS:
+        pass
+    position = cells.first_refused(text, _iso_timestamps)
+    item = text[position].as_py()
+    if _is_iso_out_of_ns_range(item):
+        message = (f"timestamp {item!r} is out of range: CSV timestamps must lie between "
+                   f"{CSV_TS_MIN} and {CSV_TS_MAX}")
+    else:
+        message = f"not an ISO 8601 timestamp: {item!r}"
+    raise cells.error_at(message, where, row_offset + position, "ts")
+
+
+def _iso_timestamps(text: pa.Array) -> pa.Array:
+    """`parse_timestamps` without the error message: raises ArrowInvalid."""
     utc = pa.timestamp("ns", tz="UTC")
     try:
         return text.cast(pa.timestamp("ns")).cast(utc)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except _ARROW_ERRORS:
         pass
     try:
         return text.cast(utc)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except _ARROW_ERRORS:
         pass
     with_zone = pc.fill_null(pc.match_substring_regex(text, _ZONE_SUFFIX.pattern), False)
+    naive = pc.if_else(with_zone, None, text).cast(pa.timestamp("ns")).cast(utc)
+    zoned = pc.if_else(with_zone, text, None).cast(utc)
+    return pc.if_else(with_zone, zoned, naive)
+
+
+def _is_iso_out_of_ns_range(item: str) -> bool:
+    """Whether `item` is an ISO 8601 time that only its range keeps out:
+    microseconds hold it, or its year has more than four digits."""
+    unit = pa.timestamp("us", tz="UTC") if _ZONE_SUFFIX.search(item) else pa.timestamp("us")
     try:
-        naive = pc.if_else(with_zone, None, text).cast(pa.timestamp("ns")).cast(utc)
-        zoned = pc.if_else(with_zone, text, None).cast(utc)
-        return pc.if_else(with_zone, zoned, naive)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    for position, item in enumerate(text.to_pylist()):
-        if item is None:
-            continue
-        try:
-            pa.array([item]).cast(utc if _ZONE_SUFFIX.search(item) else pa.timestamp("ns"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise InputError(
-                f"not an ISO 8601 timestamp: {item!r}", where=_at(where, row_offset, position, "ts")
-            ) from None
-    raise InputError("unreadable timestamps", where=f"{where} column ts")
+        pa.array([item]).cast(unit)
+        return True
+    except _ARROW_ERRORS:
+        return _LONG_YEAR.match(item) is not None
 
 
 def _parse_values(text: pa.Array, *, where: str, row_offset: int) -> pa.Array:
     """Integers stay exact as int64; anything else is read as float64."""
     try:
-        return text.cast(pa.int64())
+        values = text.cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    else:
+        # Arrow's integer parser also reads hexadecimal ("0x10" as 16,
+        # "0xffffffffffffffff" as -1); a reading is decimal text.
+        hexadecimal = pc.or_(pc.match_substring(text, "x"), pc.match_substring(text, "X"))
+        cells.refuse(hexadecimal, text, where, "value", lambda item: f"not a number: {item!r}",
+                     row_offset=row_offset)
+        return values
     try:
         return text.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    for position, item in enumerate(text.to_pylist()):
-        if item is None:
-            continue
-        try:
-            pa.array([item]).cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise InputError(
-                f"not a number: {item!r}", where=_at(where, row_offset, position, "value")
-            ) from None
-    raise InputError("unreadable values", where=f"{where} column value")
+    position = cells.first_refused(text, lambda part: part.cast(pa.float64()))
+    raise cells.error_at(f"not a number: {text[position].as_py()!r}", where, row_offset + position, "value")

@@ -782,11 +782,12 @@ def _area_lines(version: TariffVersion, account: Account, site: Site) -> list[_C
     rate = version.area_charge_rate
     if rate is None:
         return []
-    shown_area = account.area.quantize(site.quantity_unit, rounding=site.rounding_mode, context=_ROUNDING)
+    area = account.area_for(f"tariff {version.tariff_id} ({version.effective_from.isoformat()})")
+    shown_area = area.quantize(site.quantity_unit, rounding=site.rounding_mode, context=_ROUNDING)
     return [
         _Charge(
             "area_charge", None, None, None, shown_area, rate,
-            _round_money(account.area * rate, site),
+            _round_money(area * rate, site),
         )
     ]
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rating.errors import ConfigError
+from rating.textfile import load_toml
 
 ROUNDING_RULES = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP}
 PRICE_DECIMALS = 6  # prices are stored as int64 counts of 10^-6 currency units
@@ -32,7 +32,7 @@ class Cycle:
         text = text.strip()
         if text in ("", "calendar_month"):
             return cls(1)
-        if text.startswith("anchor:") and text[7:].isdigit():
+        if text.startswith("anchor:") and text[7:].isascii() and text[7:].isdigit():
             day = int(text[7:])
             if 1 <= day <= 28:
                 return cls(day)
@@ -64,15 +64,18 @@ class Site:
             raise ConfigError("future_tolerance_hours must be a whole number "
                               f"0..{FUTURE_TOLERANCE_HOURS_MAX}, got {self.future_tolerance_hours!r}")
         if self.rounding not in ROUNDING_RULES:
-            raise ConfigError(f"rounding must be one of {sorted(ROUNDING_RULES)}, got {self.rounding!r}")
+            raise ConfigError(f"rounding must be one of {sorted(ROUNDING_RULES)}, got {self.rounding!r}",
+                              field="rounding")
         if not 0 <= self.minor_unit_exponent <= 4:
-            raise ConfigError(f"minor_unit_exponent must be 0..4, got {self.minor_unit_exponent}")
+            raise ConfigError(f"minor_unit_exponent must be 0..4, got {self.minor_unit_exponent}",
+                              field="minor_unit_exponent")
         if not 0 <= self.quantity_decimals <= 6:
-            raise ConfigError(f"quantity_decimals must be 0..6, got {self.quantity_decimals}")
+            raise ConfigError(f"quantity_decimals must be 0..6, got {self.quantity_decimals}",
+                              field="quantity_decimals")
         try:
             ZoneInfo(self.time_zone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigError(f"unknown time zone {self.time_zone!r}") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder ("America")
+            raise ConfigError(f"unknown time zone {self.time_zone!r}", field="time_zone") from exc
 
     @property
     def zone(self) -> ZoneInfo:
@@ -94,35 +97,54 @@ class Site:
         return Decimal(1).scaleb(-self.quantity_decimals)
 
 
-_SITE_KEYS = {
-    "name", "currency", "minor_unit_exponent", "time_zone", "rounding",
-    "quantity_decimals", "billing_cycle", "holidays", "future_tolerance_hours",
+# The [site] table: each key and the TOML type its value must have. This is
+# the file's one schema: a value of the right type is then checked by Site
+# itself (ranges, rule names, time zone), and every error names the key.
+_SITE_SCHEMA: dict[str, tuple[type, str]] = {
+    "name": (str, "a string"),
+    "currency": (str, "a string"),
+    "minor_unit_exponent": (int, "an integer"),
+    "time_zone": (str, "a string"),
+    "rounding": (str, "a string"),
+    "quantity_decimals": (int, "an integer"),
+    "billing_cycle": (str, "a string"),
+    "holidays": (list, "an array of dates"),
+    "future_tolerance_hours": (int, "an integer"),
 }
 
 
-def site_from_mapping(data: dict, *, where: str) -> Site:
+def site_from_mapping(data: object, *, where: str) -> Site:
     """Build a Site from the `[site]` table of a site file."""
-    unknown = set(data) - _SITE_KEYS
+    if not isinstance(data, dict):
+        raise ConfigError(f"must be a table ([site]), got {data!r}", where=where)
+    unknown = sorted(set(data) - set(_SITE_SCHEMA))
     if unknown:
-        raise ConfigError(f"unknown key(s) {sorted(unknown)}", where=where)
-    kwargs = {k: data[k] for k in _SITE_KEYS - {"billing_cycle", "holidays"} if k in data}
-    for key in ("minor_unit_exponent", "quantity_decimals", "future_tolerance_hours"):
-        if key in kwargs and not isinstance(kwargs[key], int):
-            raise ConfigError(f"{key} must be an integer", where=f"{where}.{key}")
-    holidays = []
-    for i, day in enumerate(data.get("holidays", [])):
-        if isinstance(day, dt.date) and not isinstance(day, dt.datetime):
-            holidays.append(day)
-            continue
-        try:
-            holidays.append(dt.date.fromisoformat(str(day)))
-        except ValueError as exc:
-            raise ConfigError(f"not a date: {day!r}", where=f"{where}.holidays[{i}]") from exc
-    cycle = Cycle.parse(str(data.get("billing_cycle", "calendar_month")), where=f"{where}.billing_cycle")
+        raise ConfigError(f"unknown key(s) {unknown}; known: {', '.join(_SITE_SCHEMA)}", where=where)
+    for key, value in data.items():
+        kind, expected = _SITE_SCHEMA[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ConfigError(f"must be {expected}, got {value!r}", where=f"{where}.{key}", field=key)
+    holidays = frozenset(_holiday(day, where=f"{where}.holidays[{i}]")
+                         for i, day in enumerate(data.get("holidays", [])))
+    cycle = Cycle.parse(data.get("billing_cycle", "calendar_month"), where=f"{where}.billing_cycle")
+    settings = {k: v for k, v in data.items() if k not in ("billing_cycle", "holidays")}
     try:
-        return Site(default_cycle=cycle, holidays=frozenset(holidays), **kwargs)
+        return Site(default_cycle=cycle, holidays=holidays, **settings)
     except ConfigError as exc:
-        raise ConfigError(exc.message, where=where) from None
+        field = exc.details.get("field")
+        raise ConfigError(exc.message, where=f"{where}.{field}" if field else where, field=field) from None
+
+
+def _holiday(day: object, *, where: str) -> dt.date:
+    """A TOML date, or a string holding an ISO date."""
+    if isinstance(day, dt.date) and not isinstance(day, dt.datetime):
+        return day
+    try:
+        if isinstance(day, str):
+            return dt.date.fromisoformat(day)
+    except ValueError:
+        pass
+    raise ConfigError(f"not a date: {day!r}", where=where)
 
 
 def load_site_file(path: str | Path) -> tuple[Site, dict]:
@@ -132,10 +154,5 @@ def load_site_file(path: str | Path) -> tuple[Site, dict]:
     `rating.config`.
     """
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-    except OSError as exc:
-        raise ConfigError(f"cannot read site file: {exc.strerror}", where=str(path)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from exc
+    doc = load_toml(path, error=ConfigError, what="site file")
     return site_from_mapping(doc.get("site", {}), where=f"{path}[site]"), doc

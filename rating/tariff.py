@@ -8,7 +8,7 @@ from TOML; `docs/tariffs.md` documents the file format and
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
@@ -116,19 +116,31 @@ class Tariff:
     id: str
     name: str
     versions: tuple[TariffVersion, ...]  # sorted by effective_from, distinct dates
+    source: str = field(default="", compare=False)  # the file (or document) defining it, for errors
 
-    def version_on(self, day: dt.date) -> TariffVersion:
-        """The version in force on `day`: the latest effective_from <= day."""
+    def version_on(self, day: dt.date, *, owner: str = "") -> TariffVersion:
+        """The version in force on `day`: the latest effective_from <= day.
+        `owner` names who asked (a meter and its registry row) in the error."""
         chosen = None
         for version in self.versions:
             if version.effective_from <= day:
                 chosen = version
         if chosen is None:
-            raise TariffError(
-                f"tariff {self.id!r} has no version in force on {day.isoformat()} "
-                f"(first is {self.versions[0].effective_from.isoformat()})"
-            )
+            raise self.no_version_error(day, owner=owner)
         return chosen
+
+    def no_version_error(self, day: dt.date, *, owner: str = "") -> TariffError:
+        """The error for a day before this tariff's first version."""
+        source = f" (defined in {self.source})" if self.source else ""
+        return TariffError(
+            f"tariff {self.id!r}{source} has no version in force on {day.isoformat()} (the first is "
+            f"{self.versions[0].effective_from.isoformat()}); add a version from that day or earlier",
+            where=owner or None, tariff=self.id)
+
+    @property
+    def charges_per_area(self) -> bool:
+        """Whether some version has an area charge (accounts then need an area)."""
+        return any(v.area_charge_rate is not None for v in self.versions)
 
     @property
     def tou_count(self) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
@@ -32,6 +31,7 @@ from rating.tariff import (
     TouPeriod,
     TouRule,
 )
+from rating.textfile import load_toml, parse_toml
 
 # Prices, amounts and bounds stay below 10^12 so that their 10^-6 units fit
 # an int64 with room to spare; bounds may be as fine as the finest site
@@ -57,19 +57,16 @@ Sign = Literal["any", "non_negative", "positive"]
 def load_tariffs(path: str | Path) -> dict[str, Tariff]:
     """Read a tariff file; returns the tariffs by id."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TariffError(f"cannot read tariff file: {exc.strerror}", where=str(path)) from None
-    return tariffs_from_toml(text, where=str(path))
+    return tariffs_from_document(load_toml(path, error=TariffError, what="tariff file"), where=str(path))
 
 
 def tariffs_from_toml(text: str, *, where: str) -> dict[str, Tariff]:
     """Parse the text of a tariff file; `where` names it in errors."""
-    try:
-        doc = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        raise TariffError(f"not valid TOML: {exc}", where=where) from None
+    return tariffs_from_document(parse_toml(text, where=where, error=TariffError), where=where)
+
+
+def tariffs_from_document(doc: dict, *, where: str) -> dict[str, Tariff]:
+    """The tariffs of a parsed tariff file."""
     _check_keys(doc, {"tariff"}, ("tariff",), where, "")
     entries = doc["tariff"]
     if not isinstance(entries, list) or not entries:
@@ -90,7 +87,7 @@ def tariffs_from_toml(text: str, *, where: str) -> dict[str, Tariff]:
     for tariff_id, found in versions.items():
         found.sort(key=lambda pair: pair[0].effective_from)
         # A tariff keeps the name of its latest version (tariffs get renamed).
-        tariffs[tariff_id] = Tariff(tariff_id, found[-1][1], tuple(v for v, _ in found))
+        tariffs[tariff_id] = Tariff(tariff_id, found[-1][1], tuple(v for v, _ in found), source=where)
     return tariffs
 
 

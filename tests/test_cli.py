@@ -302,6 +302,25 @@ def test_write_failure_midway_removes_created_folder(site, capsys, monkeypatch):
     assert not (site / "deep").exists()
 
 
+def test_a_full_disk_names_the_output_file_and_leaves_nothing(site):
+    output = "charges.parquet"
+    # A real failed write in a child process limited to 100-byte files (RLIMIT_FSIZE;
+    # SIGXFSZ ignored, so the write fails with EFBIG as a full disk fails with ENOSPC).
+    child = ("import resource, signal, sys\n"
+             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))\n"
+             "from rating.cli import main\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", child, "rate", "--site", "site.toml", "readings.csv",
+                           "--charges", output, "--no-summary"],
+                          capture_output=True, text=True, env=env, cwd=site, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert_one_error_line(done.stderr, f"rating: error: {output}: File too large")
+    assert not (site / output).exists()
+    assert not [p for p in site.iterdir() if p.name.endswith(".tmp")]
+
+
 # ------------------------------------------------------------------ help and entry points
 
 

@@ -5,12 +5,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from rating.config import Config
+from rating.config import Config, load_config
 from rating.engine import Rater, rate
 from rating.errors import AmountOverflowError, InputError
 from rating.registry import Account, Meter, Registry
 from rating.site import Site
 from rating.tariff import Slab, SlabSet, Tariff, TariffVersion
+from tests.test_config import write_site
 
 SITE = Site(time_zone="Asia/Kolkata")
 ENERGY = Tariff("E", "energy", (TariffVersion(
@@ -97,6 +98,32 @@ def test_a_batch_failing_inside_the_kernel_puts_back_the_meters_it_moved():
     assert (after.meter_states == before.meter_states).all() and after.totals is before.totals
     assert totals(rater.feed(readings(("e1", "2026-11-03T00:00:00+05:30", 7.0))).charges) == {
         ("e1", "energy", 1): D("21.00"), ("e1", "fixed_charge", None): D("50.00")}
+
+
+def test_a_multiplier_overflow_names_the_readings_file_row_and_the_meter(tmp_path):
+    meters = "meter_id,account_id,tariff_id,multiplier\nE-1,A-1,ELEC,1\nE-2,A-2,ELEC,2147483647\n"
+    config = load_config(write_site(tmp_path, meters=meters))
+    path = tmp_path / "may.csv"
+    path.write_text("meter_id,ts,value\nE-2,2025-05-01T00:00:00,0\nE-1,2025-05-01T00:00:00,0\n"
+                    "E-2,2025-05-02T00:00:00,10000000000000\n")  # 10^13 kWh x (2^31 - 1): past int64
+    with pytest.raises(AmountOverflowError) as error:
+        rate(path, config=config)
+    assert error.value.where == f"{path} row 3, column value"
+    assert error.value.message.startswith(f"{tmp_path / 'registry' / 'meters.csv'} row 2 (meter 'E-2'): "
+                                          "its delta times the multiplier exceeds")
+    assert error.value.details == {"file": str(path), "row": "3", "column": "value", "meter": "E-2"}
+
+
+def test_readings_in_a_period_starting_before_every_tariff_version_are_ancient(tmp_path):
+    site_file = write_site(tmp_path)
+    tariffs = tmp_path / "t" / "elec.toml"
+    tariffs.write_text(tariffs.read_text().replace("2025-01-01", "2025-01-05"))  # mid-month
+    path = tmp_path / "january.csv"
+    path.write_text("meter_id,ts,value\nE-1,2025-01-20T00:00:00,0\nE-2,2025-01-10T00:00:00,5\n")
+    # the January period starts on the 1st, before the tariff's first version: nothing in it is priced
+    result = rate(path, config=load_config(site_file), now=dt.datetime(2025, 2, 1, tzinfo=dt.UTC))
+    assert result.charges.num_rows == 0
+    assert result.anomalies.column("code").to_pylist() == ["ancient_reading"] * 2
 
 
 def test_unknown_meters_are_reported_or_refused():

@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
+from rating.cli_prepaid import _minor
 from rating.client import RatingClient
+from rating.errors import InputError
 from rating.server.settings import load_settings
 from rating.v1 import health_pb2
 from tests.prepaid_site import readings, write_site
@@ -22,6 +25,24 @@ def rating(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "rating", *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=120)
+
+
+@pytest.mark.parametrize("amount, minor", [("500.00", 50_000), ("-35.5", -3_550), (" 1.5e2 ", 15_000),
+                                           ("90071992547409.91", 2**53 - 1), ("0e-999999999", 0)])
+def test_amounts_are_exact_minor_units(amount, minor):
+    assert _minor(amount, 2, where="AMOUNT") == minor
+
+
+@pytest.mark.parametrize("amount, reason", [
+    ("1e30", "out of range"), ("90071992547409.92", "out of range"), ("1e999999999", "out of range"),
+    ("sNaN", "not an amount"), ("NaN", "not an amount"), ("-Infinity", "not an amount"),
+    ("ten", "not an amount"), ("12.345", "more decimals"), ("1e-999999999", "more decimals"),
+    ("1.00000000000000000000000000000001", "more decimals"),  # past Decimal's 28 digits
+])
+def test_bad_amounts_are_one_clean_error(amount, reason):
+    with pytest.raises(InputError) as error:
+        _minor(amount, 2, where="AMOUNT")
+    assert error.value.where == "AMOUNT" and reason in error.value.message
 
 
 def test_serve_with_no_flags_runs_the_embedded_default(tmp_path):

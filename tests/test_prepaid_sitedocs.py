@@ -27,3 +27,76 @@ def test_accounts_own_wallet_policies_come_with_the_documents_and_their_errors_n
     bad = docs.merged(accounts=accounts.replace(",250\n", ",lots\n").encode())
     with pytest.raises(ConfigError, match=r"accounts row 2 \(F0001\), electricity.emergency_credit"):
         bad.build()
+
+
+HOSTILE_DOCUMENTS = [
+    ({"site_toml": "site = 5\n"}, "site[site]: must be a table"),
+    ({"site_toml": "[site]\ntime_zone = 5\n"}, "site[site].time_zone: must be a string"),
+    ({"site_toml": '[site]\nrounding = ["half_up"]\n'}, "site[site].rounding: must be a string"),
+    ({"site_toml": "[site]\nholidays = 5\n"}, "site[site].holidays: must be an array of dates"),
+    ({"tariffs_toml": ('[[tariff]]\nid = 5\neffective_from = 2024-01-01\nfixed_charge = 1\n',)},
+     "tariffs[0]: tariff[0] id: must be a non-empty string"),
+    ({"meters": b"meter_id,account_id,tariff_id,multiplier\nE-F0000,F0000,ELEC,Infinity\n"},
+     "meters row 1, column multiplier: not a number: 'Infinity'"),
+    ({"meters": b"meter_id,account_id,tariff_id,interval_minutes\nE-F0000,F0000,ELEC,1e30\n"},
+     "meters row 1, column interval_minutes: 1e30 is out of range"),
+    ({"meters": b"meter_id,account_id,tariff_id,max_rate_per_hour\nE-F0000,F0000,ELEC,0x10\n"},
+     "meters row 1, column max_rate_per_hour: not a number: '0x10'"),
+    ({"meters": b"meter_id,account_id,tariff_id,\xff\nE-F0000,F0000,ELEC,1\n"},
+     "meters: not UTF-8 text: byte 0xff at line 1, column 31"),
+    ({"accounts": b"account_id,name,area,tariff_id\nF0000,Flat 0,Infinity,MAINT\n"},
+     "accounts row 1, column area: not a number: 'Infinity'"),
+    ({"accounts": b"account_id,name,area,tariff_id\nF0000,A,80,MAINT\nF0001,B,80,MAINT\nF0000,C,80,MAINT\n"},
+     "accounts row 3, column account_id: duplicate account_id 'F0000' (first in row 1)"),
+]
+
+
+def test_hostile_documents_and_amounts_over_grpc_are_invalid_argument_and_change_nothing(tmp_path):
+    import asyncio
+
+    import grpc
+
+    from rating.cli import main
+    from rating.client import AsyncRatingClient, ClientError
+    from rating.server import app
+    from rating.v1 import rating_pb2
+    from tests.prepaid_backends import Backends
+    from tests.prepaid_site import AFTERNOON, Clock
+
+    site = write_site(tmp_path / "site", flats=2)
+    backends = Backends("embedded", tmp_path)
+
+    async def go():
+        settings = backends.settings(site=str(site))
+        running = await app.start(settings, app.make_service(settings, clock=Clock(AFTERNOON)))
+        target = f"127.0.0.1:{running.port}"
+        failures, version = [], running.service.config_version
+        async with AsyncRatingClient(target) as client:
+            for fields, _ in HOSTILE_DOCUMENTS:
+                try:
+                    await client.prepaid.LoadConfig(rating_pb2.LoadConfigRequest(**fields))
+                    failures.append(None)
+                except grpc.RpcError as error:
+                    failures.append((error.code(), error.details()))
+            for amount in (2**63 - 1, -(2**63)):
+                try:
+                    await client.adjust("F0001", "electricity", amount, key=f"big-{amount}", reason="test")
+                except ClientError as error:
+                    failures.append((error.code, error.message))
+            # The CLI's own amount parsing, against the same server (the verb is blocking).
+            codes = [await asyncio.to_thread(main, ["topup", "F0001", "electricity", amount, "--key",
+                                                    f"K{amount}", "--server", target])
+                     for amount in ("1e30", "sNaN", "Infinity", "0.001")]
+            balance = await client.balance("F0001")
+        still = running.service.config_version
+        await running.stop(1)
+        return failures, version, still, codes, balance
+
+    failures, version, still, codes, balance = asyncio.run(go())
+    for (_, where), failure in zip(HOSTILE_DOCUMENTS, failures[:len(HOSTILE_DOCUMENTS)], strict=True):
+        assert failure is not None and failure[0] == grpc.StatusCode.INVALID_ARGUMENT, (where, failure)
+        assert where in failure[1], failure
+    assert [f[0] for f in failures[len(HOSTILE_DOCUMENTS):]] == [grpc.StatusCode.INVALID_ARGUMENT] * 2
+    assert still == version  # no document was stored
+    assert codes == [2, 2, 2, 2]
+    assert all(w.balance_minor == 0 for w in balance.wallets)

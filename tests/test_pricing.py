@@ -435,9 +435,13 @@ def test_unknown_account_tariff_names_the_account():
         price(toml("fixed_charge = 1\n"), "1", account_tariff="NOPE")
 
 
-def test_no_version_in_force_names_the_meter():
-    with pytest.raises(TariffError, match="meter 'M': tariff 'T' has no version in force on 2026-01-01"):
+def test_no_version_in_force_names_the_meter_its_row_and_the_tariff_file():
+    with pytest.raises(TariffError) as error:
         price(toml("fixed_charge = 1\n", effective_from="2026-02-01"), "1")
+    assert error.value.where == "meters row 1 (meter 'M')"
+    assert error.value.message.startswith(
+        "tariff 'T' (defined in t.toml) has no version in force on 2026-01-01")
+    assert error.value.details == {"tariff": "T"}
 
 
 def test_an_account_tariff_with_energy_is_priced_at_zero_quantity():

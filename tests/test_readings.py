@@ -461,6 +461,52 @@ def test_csv_bad_value_names_the_row(tmp_path):
     assert err.value.where == f"{path} row 2, column value"
 
 
+@pytest.mark.parametrize("ts", ["2262-04-12T00:00:00", "1677-09-20T00:00:00Z", "10000-01-01T00:00:00",
+                                "0000-03-01T00:00:00", "0001-01-01T00:00:00+05:30"])
+def test_csv_timestamps_outside_the_nanosecond_range_are_named_out_of_range(tmp_path, ts):
+    path = tmp_path / "r.csv"
+    path.write_text(f"meter_id,ts,value\nE-1,2025-05-01T00:00:00,1\nE-1,{ts},2\n")
+    with pytest.raises(InputError) as err:
+        list(iter_reading_batches(path))
+    assert err.value.where == f"{path} row 2, column ts"
+    assert err.value.message.startswith(f"timestamp {ts!r} is out of range: CSV timestamps must lie between "
+                                        "1677-09-21")
+    assert err.value.details == {"file": str(path), "row": "2", "column": "ts"}
+
+
+@pytest.mark.parametrize("value", ["0x10", "0X1F", "0xffffffffffffffff"])
+def test_csv_hexadecimal_values_are_not_numbers(tmp_path, value):
+    path = tmp_path / "r.csv"
+    path.write_text(f"meter_id,ts,value\nE-1,2025-05-01T00:00:00,1\nE-1,2025-05-01T00:15:00,{value}\n")
+    with pytest.raises(InputError) as err:
+        list(iter_reading_batches(path))
+    assert (err.value.where, err.value.message) == (f"{path} row 2, column value", f"not a number: {value!r}")
+
+
+def test_a_column_given_twice_is_refused_in_any_source(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("meter_id,ts,value,value\nE-1,2025-05-01T00:00:00,1,5\n")
+    with pytest.raises(InputError, match="column 'value' appears 2 times"):
+        [norm(i.batch, where=i.where) for i in iter_source_batches(path)]
+    arrow = pa.Table.from_arrays([pa.array(["E-1"]), pa.array([0], pa.timestamp("us")), pa.array([1.0]),
+                                  pa.array([5.0])], names=["meter_id", "ts", "value", "value"])
+    with pytest.raises(InputError, match="column 'value' appears 2 times"):
+        norm(arrow)
+
+
+def test_non_utf8_bytes_in_a_csv_header_or_cell_name_where(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"meter_id,ts,value,note\xff\nE-1,2025-05-01T00:00:00,1,x\n")
+    with pytest.raises(InputError) as err:
+        list(iter_reading_batches(path))
+    assert (err.value.where, err.value.message) == (
+        str(path), "not UTF-8 text: byte 0xff at line 1, column 23; save the file as UTF-8")
+    path.write_bytes(b"meter_id,ts,value\nE-1,2025-05-01T00:00:00,1\nE-\xff,2025-05-01T00:15:00,2\n")
+    with pytest.raises(InputError) as err:
+        list(iter_reading_batches(path))
+    assert err.value.where == f"{path} row 2, column meter_id"
+
+
 def test_csv_missing_column_and_null_rows(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("meter_id,value\nE-1,1\n")

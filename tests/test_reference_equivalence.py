@@ -79,10 +79,12 @@ def engine_outcome(world: World):
     """(charge lines, anomaly rows) of rating the world at once, or OVERFLOW."""
     def run():
         rater = Rater(config_of(world))
-        _, anomalies = rater.ingest(readings_table(world.readings, world.site.quantity_decimals), now=world.now)
+        table = readings_table(world.readings, world.site.quantity_decimals)
+        _, anomalies = rater.ingest(table, now=world.now)
         lines = comparable(engine_lines(rater.charges()).elements())
         fields = ["row", "code", "delta", "priced"]  # ts may lie past what Python dates hold
-        return lines, [(a["row"], a["code"], a["delta"], a["priced"]) for a in anomalies.select(fields).to_pylist()]
+        rows = anomalies.select(fields).to_pylist()
+        return lines, [(a["row"], a["code"], a["delta"], a["priced"]) for a in rows]
     return outcome(run)
 
 
@@ -127,7 +129,8 @@ def test_chunked_incremental_charges_sum_to_rating_at_once(world, cuts):
         increments = Counter()
         edges = sorted({0, len(world.readings), *(c for c in cuts if c < len(world.readings))})
         for start, end in zip(edges, edges[1:], strict=False):
-            for line in rater.feed(readings_table(world.readings[start:end], qd), now=world.now).charges.to_pylist():
+            part = rater.feed(readings_table(world.readings[start:end], qd), now=world.now)
+            for line in part.charges.to_pylist():
                 increments[_key(line)] += line["amount"]
         return rater, increments
 

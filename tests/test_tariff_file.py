@@ -4,10 +4,13 @@ valid files come back as the tariff dataclasses, exactly (Decimal, never float).
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rating.errors import TariffError
 from rating.tariff import (
@@ -22,6 +25,7 @@ from rating.tariff import (
     TouRule,
 )
 from rating.tariff_file import load_tariffs, tariffs_from_toml
+from tests.toml_strategies import TOML_VALUES, loads_or_refuses, places, replaced, toml_document
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "tariffs"
 HEAD = '[[tariff]]\nid = "T"\neffective_from = 2026-04-01\n'
@@ -482,3 +486,34 @@ def test_example_files_load(path):
     assert tariffs
     for tariff in tariffs.values():
         assert all(v.tariff_id == tariff.id for v in tariff.versions)
+
+
+# -- hostile files: never anything but a TariffError -------------------------------------------
+
+
+def test_a_tariff_file_that_is_not_utf8_names_the_line_and_column(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_bytes(HEAD.encode() + b'name = "Tarif \xe9t\xe9"\n' + ENERGY.encode())
+    with pytest.raises(TariffError) as info:
+        load_tariffs(path)
+    assert info.value.where == str(path)
+    assert info.value.message.startswith("not UTF-8 text: byte 0xe9 at line 4, column 15")
+
+
+EXAMPLE_DOCUMENTS = [tomllib.loads(path.read_text(), parse_float=Decimal)
+                     for path in sorted(EXAMPLES.glob("*.toml"))]
+
+
+@given(st.data(), TOML_VALUES)
+def test_any_toml_value_anywhere_in_a_tariff_file_is_a_tariff_or_a_tariff_error(data, value):
+    doc = data.draw(st.sampled_from(EXAMPLE_DOCUMENTS))
+    place = data.draw(st.sampled_from(places(doc)[1:]))
+    try:
+        tariffs_from_toml(toml_document(replaced(doc, place, value)), where="t.toml")
+    except TariffError as error:
+        assert error.where is not None and error.where.startswith("t.toml"), error
+
+
+@given(st.binary(max_size=64))
+def test_random_bytes_are_a_tariff_file_or_a_tariff_error(data):
+    loads_or_refuses(data, load_tariffs, TariffError, "t.toml")

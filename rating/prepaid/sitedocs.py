@@ -10,25 +10,22 @@ and the meter and account tables (Arrow IPC). `build` turns them into a
 
 from __future__ import annotations
 
-import io
 import json
-import tomllib
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 
-from rating.config import Config, check_tariff_ids
+from rating.config import Config, check_tariff_ids, files_table, priced_by_area
 from rating.errors import ConfigError, InputError, TariffError
 from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
 from rating.prepaid.wallets import PrepaidPolicy, policy_from_mapping, with_account_overrides
-from rating.registry import Registry, accounts_from_table, meters_from_table
+from rating.registry import registry_from_tables
 from rating.site import load_site_file, site_from_mapping
-from rating.tables import read_table
+from rating.tables import read_csv_text, read_table
 from rating.tariff_file import tariffs_from_toml
+from rating.textfile import parse_toml, read_text
 
 _EMPTY_METERS = pa.table({"meter_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),
                           "tariff_id": pa.array([], pa.string())})
@@ -46,17 +43,12 @@ class SiteDocs:
     def from_site_file(cls, path: str | Path) -> SiteDocs:
         """Read a site file and the files it names (see rating.config)."""
         path = Path(path)
-        load_site_file(path)  # the site file's own errors first, naming it
-        text = path.read_text(encoding="utf-8")
-        files = tomllib.loads(text).get("files") or {}
-        if not isinstance(files, dict) or not {"tariffs", "meters", "accounts"} <= set(files):
-            raise ConfigError("missing [files] table (tariffs, meters and accounts paths)", where=str(path))
-        tariffs = files["tariffs"] if isinstance(files["tariffs"], list) else [files["tariffs"]]
-        try:
-            texts = tuple((path.parent / name).read_text(encoding="utf-8") for name in tariffs)
-        except OSError as exc:
-            raise TariffError(f"cannot read tariff file: {exc}", where=str(path)) from None
-        return cls(text, texts, read_table(path.parent / files["meters"], strings=True),
+        _, doc = load_site_file(path)  # the site file's own errors first, naming it
+        files = files_table(doc, path)
+        texts = tuple(read_text(path.parent / name, error=TariffError, what="tariff file")
+                      for name in files["tariffs"])
+        return cls(read_text(path, error=ConfigError, what="site file"), texts,
+                   read_table(path.parent / files["meters"], strings=True),
                    read_table(path.parent / files["accounts"], strings=True))
 
     def merged(self, *, site_toml: str = "", tariffs_toml: tuple[str, ...] = (),
@@ -75,10 +67,7 @@ class SiteDocs:
 
     def build(self) -> tuple[Config, PrepaidPolicy]:
         """Validate everything; errors name the document, row and field."""
-        try:
-            doc = tomllib.loads(self.site_toml, parse_float=Decimal)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", where="site") from None
+        doc = parse_toml(self.site_toml, where="site", error=ConfigError)
         site = site_from_mapping(doc.get("site", {}), where="site[site]")
         policy = policy_from_mapping(doc.get("prepaid"), site, where="site[prepaid]")
         tariffs: dict = {}
@@ -87,10 +76,9 @@ class SiteDocs:
                 if tariff_id in tariffs:
                     raise TariffError(f"tariff {tariff_id!r} is defined twice", where=f"tariffs[{i}]")
                 tariffs[tariff_id] = tariff
-        meters = meters_from_table(self.meters, where="meters", site=site)
-        accounts = accounts_from_table(self.accounts, where="accounts")
+        registry = registry_from_tables(self.meters, self.accounts, site=site, meters_where="meters",
+                                        accounts_where="accounts", priced_by_area=priced_by_area(tariffs))
         policy = with_account_overrides(policy, self.accounts, site, where="accounts")
-        registry = Registry(meters, accounts, where="meters")
         check_tariff_ids(registry, tariffs, meters_path="meters", accounts_path="accounts")
         return Config(site=site, registry=registry, tariffs=tariffs), policy
 
@@ -113,11 +101,6 @@ def table_from_bytes(data: bytes, *, where: str) -> pa.Table:
             return ipc.open_file(pa.py_buffer(data)).read_all()
         if data[:4] == b"\xff\xff\xff\xff":
             return ipc.open_stream(pa.py_buffer(data)).read_all()
-        if not data.endswith(b"\n"):  # pyarrow cannot skip past a last row without one
-            data += b"\n"
-        header = pacsv.read_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(skip_rows_after_names=10**9))
-        convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in header.column_names},
-                                       strings_can_be_null=True)
-        return pacsv.read_csv(io.BytesIO(data), convert_options=convert)
+        return read_csv_text(data, where=where)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"neither Arrow IPC nor CSV: {exc}", where=where) from None
