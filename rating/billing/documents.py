@@ -65,6 +65,11 @@ class DraftBill:
     anomalies: tuple[str, ...] = field(default=())
 
     @property
-    def total_minor(self) -> int:
-        """What the bill asks for: every line but arrears, which are already owed."""
+    def charges_minor(self) -> int:
+        """What this cycle adds to the dues: every line but arrears, already owed."""
         return sum(line.amount_minor for line in self.lines if line.kind is not LineKind.ARREARS)
+
+    @property
+    def total_due_minor(self) -> int:
+        """What the bill asks the unit to pay: this cycle's charges and its arrears."""
+        return sum(line.amount_minor for line in self.lines)
