@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class LineKind(str, Enum):
+class LineKind(StrEnum):
     """What a bill line is, so allocation, interest and taxes can tell them apart."""
 
     CHARGE = "charge"  # a head's charge for the cycle (maintenance, fund, metered, fee item)
