@@ -5,8 +5,8 @@
 
 Prints, from one run, the median over repeats of: the bare kernel
 (`rating._ext._apportion.split_largest_remainder`), the checked API
-(`rating.apportion.split`, validation and post-check included) and the
-pure-Python reference (`rating.apportion_reference`) on a sample of groups.
+(`rating.apportion.shares.split`, validation and post-check included) and the
+pure-Python reference (`rating.reference.apportion`) on a sample of groups.
 With `--pipeline N` it also times the engine integration (`prepare` and
 `shared_area_lines`, pricing excluded) on a synthetic site of N flats in
 groups of 20, half cost-split by area, half quantity-split by consumption.
@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 from rating._ext._apportion import split_largest_remainder
-from rating.apportion import split
-from rating.apportion_reference import split_groups_reference
+from rating.apportion.shares import split
+from rating.reference.apportion import split_groups_reference
 
 
 def make_groups(units: int, groups: int, seed: int = 20260101):
@@ -35,7 +35,7 @@ def make_groups(units: int, groups: int, seed: int = 20260101):
     weights = rng.integers(40_000, 250_001, units).astype(np.int64)
     totals = rng.integers(0, 10_000_001, groups).astype(np.int64)
     # keys: rank of the unit id within the site, rising within every group as
-    # rating.apportion lays members out (sorted by group, then unit id)
+    # rating.apportion.shares lays members out (sorted by group, then unit id)
     group_of = np.repeat(np.arange(groups), np.diff(offsets))
     keys = rng.permutation(units).astype(np.int64)
     keys = keys[np.lexsort((keys, group_of))]
@@ -56,15 +56,16 @@ def pipeline_seconds(units: int) -> tuple[float, float]:
     import datetime as dt
     from decimal import Decimal
 
-    from rating.apportion import prepare, shared_area_lines
-    from rating.config import Config
+    from rating.apportion.shares import prepare, shared_area_lines
+    from rating.config.loader import Config
+    from rating.config.tariff_file import tariffs_from_toml
+    from rating.consumption.period_totals import PeriodTotals
+    from rating.consumption.quantities import PeriodQuantities
     from rating.engine import consumption_table
-    from rating.groups import Group, Groups, Member
-    from rating.period_totals import PeriodTotals
-    from rating.pricing import PeriodQuantities, price_periods
-    from rating.registry import Account, Meter, Registry
-    from rating.site import Site
-    from rating.tariff_file import tariffs_from_toml
+    from rating.model.groups import Group, Groups, Member
+    from rating.model.registry import Account, Meter, Registry
+    from rating.model.site import Site
+    from rating.pricing.pricer import price_periods
 
     tariffs = tariffs_from_toml(
         '[[tariff]]\nid = "DOM"\neffective_from = 2025-01-01\n[tariff.energy]\nmode = "graduated"\n'

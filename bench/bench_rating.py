@@ -27,12 +27,12 @@ from bench.workloads import (
     bench_config,
     register_readings,
 )
-from rating.consumption import TimelineKeys, new_meter_states, rate_consumption
+from rating.consumption.kernel import TimelineKeys, new_meter_states, rate_consumption
+from rating.consumption.timeline import build_timeline
 from rating.engine import Rater
-from rating.pricing import price_periods
-from rating.reference import RefReading, reference_rate
-from rating.site import PRICE_DECIMALS
-from rating.timeline import build_timeline
+from rating.model.site import PRICE_DECIMALS
+from rating.pricing.pricer import price_periods
+from rating.reference.charges import RefReading, reference_rate
 
 
 def median_seconds(run, repeats: int) -> tuple[float, list[float]]:

@@ -286,7 +286,7 @@ class RedisCeiling:
 
     async def _measure(self) -> float:
         from rating.prepaid.records import Entries
-        from rating.prepaid.store_redis import RedisStore
+        from rating.prepaid.store.redis import RedisStore
         from rating.prepaid.wallets import WalletPolicy
 
         policy = {"electricity": WalletPolicy("electricity", 10_000, 5_000, 0, True)}

@@ -1,7 +1,7 @@
 """The largest-remainder split of many groups as careful vectorised numpy,
 for comparison with the apportionment kernel (same rule and tie-break:
 larger remainder, then larger weight, then lower key; see
-rating/apportion_reference.py).
+rating/reference/apportion.py).
 
 Floor shares and remainders with one `divmod`, the units still missing per
 group from `reduceat`, then one `lexsort` ranks the members of every group

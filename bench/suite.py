@@ -8,7 +8,7 @@ Every point rates the same data with each implementation in the same run:
     rater_from_arrow         rating.engine.Rater from an Arrow table (normalisation included)
     numpy                    careful vectorised numpy (bench/numpy_rater.py, bench/numpy_tou.py)
     pyarrow                  a pyarrow.compute pipeline (bench/arrow_rater.py)
-    reference                the Decimal reference (rating/reference.py) on a sample of the data
+    reference                the Decimal reference (rating/reference/charges.py) on a sample of the data
     bandwidth                a memory-bandwidth pass over the same columns: the physical limit
 
 and checks, before timing, that the totals agree (kernel, numpy, pyarrow and
@@ -63,8 +63,8 @@ from bench.numpy_tou import rate_registers_tou
 from bench.tariff_workloads import TARIFFS, rating_tables
 from bench.workloads import Readings, bench_config, register_readings
 from rating._ext._apportion import split_largest_remainder
-from rating.apportion import split
-from rating.apportion_reference import split_groups_reference
+from rating.apportion.shares import split
+from rating.reference.apportion import split_groups_reference
 
 SCHEMA = "rating-bench/1"
 SCENARIOS = ("readings", "meters", "tariffs", "order", "apportion", "service")
@@ -76,7 +76,7 @@ LABELS = {
     "kernel_grouped": "Cython kernel, input grouped by meter",
     "kernel_consumption_only": "Cython consumption kernel alone",
     "rater_from_arrow": "rating.engine.Rater from Arrow (normalisation included)",
-    "api_split": "rating.apportion.split (checks included)",
+    "api_split": "rating.apportion.shares.split (checks included)",
     "numpy": "careful numpy",
     "pyarrow": "pyarrow.compute",
     "reference": "Decimal reference (sampled)",
@@ -557,7 +557,7 @@ def plan_for(quick: bool, repeats: int | None = None) -> Plan:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.suite` (the same as `rating bench`)."""
-    from rating.cli import main as rating_main
+    from rating.cli.commands import main as rating_main
 
     return rating_main(["bench", *(argv if argv is not None else sys.argv[1:])])
 

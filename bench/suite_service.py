@@ -32,7 +32,7 @@ after the hook returns.
 The raw PostgreSQL COPY ceiling is measured here unless the hook gives a
 `postgres_copy_ceiling` figure itself: `copy_records_to_table` of
 pre-built rows, 10,000 per call, into a table shaped like the ledger's
-`entries` (same columns and indexes, rating/prepaid/ledger_postgres.py),
+`entries` (same columns and indexes, rating/prepaid/ledger/postgres.py),
 on a throwaway server (tests/servers.py: free port, fsync off). The suite turns each figure into
 its median throughput with spread, HDR percentiles (p50, p90, p99, p99.9,
 max) of the latencies, and each end-to-end figure's ratio to every ceiling.

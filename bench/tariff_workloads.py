@@ -2,7 +2,7 @@
 (boundaries, bucket slots, slab bounds and prices) that the numpy and
 pyarrow peers rate with.
 
-The tariffs are built from the `rating.tariff` dataclasses, like
+The tariffs are built from the `rating.model.tariff` dataclasses, like
 `bench.workloads.graduated_tariff` (the 4-slab case, reused as is):
 
     flat        one price for every unit
@@ -21,10 +21,10 @@ from decimal import Decimal
 import numpy as np
 
 from bench.workloads import graduated_tariff
-from rating.config import Config
-from rating.site import PRICE_DECIMALS
-from rating.tariff import Slab, SlabSet, Tariff, TariffVersion, TimeOfUse, TouPeriod, TouRule
-from rating.timeline import build_timeline
+from rating.config.loader import Config
+from rating.consumption.timeline import build_timeline
+from rating.model.site import PRICE_DECIMALS
+from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion, TimeOfUse, TouPeriod, TouRule
 
 ALL_MONTHS = frozenset(range(1, 13))
 OPEN_SLAB_QTY = np.iinfo(np.int64).max // 4  # the open slab's upper bound, in quantity units

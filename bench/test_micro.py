@@ -27,10 +27,10 @@ from bench.bench_apportion import make_groups
 from bench.bench_rating import Scenario
 from bench.workloads import bench_config, register_readings
 from rating._ext._apportion import split_largest_remainder
-from rating.consumption import new_meter_states, rate_consumption
+from rating.consumption.kernel import new_meter_states, rate_consumption
 from rating.engine import Rater
-from rating.pricing import price_periods
-from rating.readings import normalize_readings
+from rating.pricing.pricer import price_periods
+from rating.readings.batches import normalize_readings
 
 METERS = 10_000
 READS = 100  # per meter: 10^6 readings
@@ -43,7 +43,7 @@ def scenario(request) -> Scenario:
 
 
 def test_consumption_kernel(benchmark, scenario):
-    """ext/_consumption.pyx through rating.consumption.rate_consumption, fresh meter states per round."""
+    """ext/_consumption.pyx via rating.consumption.kernel.rate_consumption, fresh meter states per round."""
     config, r = scenario.config, scenario.readings
 
     def setup():
@@ -56,7 +56,7 @@ def test_consumption_kernel(benchmark, scenario):
 
 
 def test_pricing(benchmark, scenario):
-    """rating.pricing.price_periods over the touched (meter, period) rows of 10^6 readings."""
+    """rating.pricing.pricer.price_periods over the touched (meter, period) rows of 10^6 readings."""
     periods, _ = scenario.kernel_consumption_only()
     config = scenario.config
     benchmark.extra_info["items"] = len(periods.meter_index)
@@ -72,7 +72,7 @@ def test_kernel_and_pricing(benchmark, scenario):
 
 
 def test_normalize_readings(benchmark, scenario):
-    """rating.readings.normalize_readings: Arrow table to kernel arrays."""
+    """rating.readings.batches.normalize_readings: Arrow table to kernel arrays."""
     table = scenario.readings.table()
     config = scenario.config
     benchmark.extra_info["items"] = table.num_rows

@@ -9,10 +9,10 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 
-from rating.config import Config
-from rating.registry import Account, Meter, Registry
-from rating.site import Site
-from rating.tariff import Slab, SlabSet, Tariff, TariffVersion
+from rating.config.loader import Config
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Site
+from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion
 
 READ_INTERVAL_US = 15 * 60 * 1_000_000
 SITE = Site(name="bench", currency="INR", time_zone="Asia/Kolkata")

@@ -6,7 +6,7 @@
     result.charges, result.anomalies, result.consumption   # Arrow tables
 """
 
-from rating.config import Config, load_config
+from rating.config.loader import Config, load_config
 from rating.engine import Rater, RatingResult, rate
 
 __version__ = "0.1.0"

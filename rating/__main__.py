@@ -2,6 +2,6 @@
 
 import sys
 
-from rating.cli import main
+from rating.cli.commands import main
 
 sys.exit(main())

@@ -1,8 +1,8 @@
 """The public rating API: `rate()` for a whole input, `Rater` batch by batch.
 
-Pipeline per batch: normalise readings (rating.readings) -> consumption
-kernel (rating.consumption) -> period totals carried across batches ->
-exact pricing (rating.pricing). An incremental charge is the priced totals
+Pipeline per batch: normalise readings (rating.readings.batches) -> consumption
+kernel (rating.consumption.kernel) -> period totals carried across batches ->
+exact pricing (rating.pricing.pricer). An incremental charge is the priced totals
 after a batch minus before it, line by line (docs/semantics.md).
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rating.apportion import prepare, shared_area_lines, shared_lines_schema
-from rating.config import Config
-from rating.consumption import (
+from rating.apportion.shares import prepare, shared_area_lines, shared_lines_schema
+from rating.config.loader import Config
+from rating.consumption.kernel import (
     ANCIENT_READING_INDEX,
     ANOMALY_CODES,
     ANOMALY_REASONS,
@@ -30,15 +30,16 @@ from rating.consumption import (
     new_meter_states,
     rate_consumption,
 )
+from rating.consumption.period_totals import PeriodTotals
+from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.timeline import EPOCH_DAY
+from rating.consumption.window import ReadingWindow
 from rating.errors import InputError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
-from rating.groups import load_groups
-from rating.period_totals import PeriodTotals
-from rating.pricing import PeriodQuantities, price_periods
-from rating.readings import NormalizedReadings, iter_source_batches, normalize_readings
+from rating.model.groups import load_groups
+from rating.pricing.pricer import price_periods
+from rating.readings.batches import NormalizedReadings, iter_source_batches, normalize_readings
 from rating.schema import anomalies_schema
-from rating.timeline import EPOCH_DAY
-from rating.window import ReadingWindow
 
 UNKNOWN_METER_POLICIES = ("report", "error")
 # Anomalies that imply a consumption; the others have no delta.
@@ -59,7 +60,7 @@ class RatingResult:
 class RaterState:
     """What a Rater carries between batches (see Rater.snapshot)."""
 
-    meter_states: np.ndarray  # rating.consumption.STATE_DTYPE, one per registry meter
+    meter_states: np.ndarray  # rating.consumption.kernel.STATE_DTYPE, one per registry meter
     totals: PeriodTotals
     rows_seen: int
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from rating.site import PRICE_DECIMALS, Site
+from rating.model.site import PRICE_DECIMALS, Site
 
 STRING = pa.string()
 

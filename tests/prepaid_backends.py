@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from rating.prepaid.ledger import Ledger
-from rating.prepaid.ledger_postgres import PostgresLedger
-from rating.prepaid.ledger_sqlite import SqliteLedger
+from rating.prepaid.ledger.base import Ledger
+from rating.prepaid.ledger.postgres import PostgresLedger
+from rating.prepaid.ledger.sqlite import SqliteLedger
 from rating.prepaid.service import Limits, PrepaidService
 from rating.prepaid.sitedocs import SiteDocs
-from rating.prepaid.store import BalanceStore
-from rating.prepaid.store_memory import MemoryStore
-from rating.prepaid.store_redis import RedisStore
+from rating.prepaid.store.base import BalanceStore
+from rating.prepaid.store.memory import MemoryStore
+from rating.prepaid.store.redis import RedisStore
 from tests.servers import NEEDS_SERVERS, PostgresServer, RedisServer
 
 _schemas = itertools.count()

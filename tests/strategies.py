@@ -15,9 +15,9 @@ from decimal import Decimal
 import pyarrow as pa
 from hypothesis import strategies as st
 
-from rating.registry import Account, Meter, Registry
-from rating.site import Cycle, Site
-from rating.tariff import (
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Cycle, Site
+from rating.model.tariff import (
     Slab,
     SlabSet,
     Tariff,
@@ -36,7 +36,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 def quantity_bounds(quantity_decimals: int) -> tuple[int, int]:
     """The reading values, in quantity units, that the readings layer accepts
-    (rating.readings.to_fixed) in the column type `value_type` picks: an int64
+    (rating.readings.batches.to_fixed) in the column type `value_type` picks: an int64
     column at 0 decimals carries all of int64; a decimal128 column carries
     +-(2^63 - 1) units (its check is symmetric)."""
     return (INT64_MIN if quantity_decimals == 0 else -INT64_MAX), INT64_MAX

@@ -1,4 +1,4 @@
-"""The Cython split (through rating.apportion.split) against the reference, and the
+"""The Cython split (through rating.apportion.shares.split) against the reference, and the
 engine integration (prepare, pricing, shared_area_lines) on a small society."""
 
 import datetime as dt
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rating.apportion import (
+from rating.apportion.shares import (
     apportion_anomalies_schema,
     prepare,
     shared_area_lines,
@@ -20,16 +20,17 @@ from rating.apportion import (
     split,
     split_amount,
 )
-from rating.apportion_reference import split_groups_reference
-from rating.config import Config
+from rating.config.loader import Config
+from rating.config.tariff_file import tariffs_from_toml
+from rating.consumption.period_totals import PeriodTotals
+from rating.consumption.quantities import PeriodQuantities
 from rating.engine import consumption_table
 from rating.errors import AmountOverflowError, InputError
-from rating.groups import Group, Groups, Member
-from rating.period_totals import PeriodTotals
-from rating.pricing import PeriodQuantities, price_periods
-from rating.registry import Account, Meter, Registry
-from rating.site import Cycle, Site
-from rating.tariff_file import tariffs_from_toml
+from rating.model.groups import Group, Groups, Member
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Cycle, Site
+from rating.pricing.pricer import price_periods
+from rating.reference.apportion import split_groups_reference
 
 
 @st.composite

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rating.apportion_reference import (
+from rating.reference.apportion import (
     split_decimal_reference,
     split_groups_reference,
     split_reference,

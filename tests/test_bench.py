@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench import report, suite, suite_service
-from rating.cli import main
+from rating.cli.commands import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURE_KEYS = {"unit", "median", "items", "sampled", "median_s", "runs_s", "spread", "label"}

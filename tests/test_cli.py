@@ -16,8 +16,8 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from rating import cli
-from rating.cli import main
+from rating.cli import commands as cli
+from rating.cli.commands import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -289,12 +289,12 @@ def test_a_failed_write_leaves_existing_outputs_untouched_and_no_temporaries(sit
 
 
 def test_write_failure_midway_removes_created_folder(site, capsys, monkeypatch):
-    import rating.output
+    import rating.cli.output
 
     def explode(table, path, fmt):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(rating.output, "_write", explode)
+    monkeypatch.setattr(rating.cli.output, "_write", explode)
     code, _, err = run(capsys, "rate", "--site", site / "site.toml", site / "readings.csv",
                        "--out", site / "deep" / "results")
     assert code == 2
@@ -309,7 +309,7 @@ def test_a_full_disk_names_the_output_file_and_leaves_nothing(site):
     child = ("import resource, signal, sys\n"
              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
              "resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))\n"
-             "from rating.cli import main\n"
+             "from rating.cli.commands import main\n"
              "sys.exit(main(sys.argv[1:]))\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run([sys.executable, "-c", child, "rate", "--site", "site.toml", "readings.csv",
@@ -392,7 +392,7 @@ class FakeTerminal:
 
 
 def test_progress_draws_after_the_delay_and_erases_itself():
-    from rating.progress import Progress
+    from rating.cli.progress import Progress
 
     now = [0.0]
     terminal = FakeTerminal(tty=True)
@@ -411,7 +411,7 @@ def test_progress_draws_after_the_delay_and_erases_itself():
 
 
 def test_progress_is_silent_when_stderr_is_no_terminal_and_without_total():
-    from rating.progress import Progress
+    from rating.cli.progress import Progress
 
     now = [0.0]
     pipe = FakeTerminal(tty=False)
@@ -440,13 +440,13 @@ def test_progress_is_silent_when_stderr_is_no_terminal_and_without_total():
     ],
 )
 def test_money_is_formatted_exactly_with_grouping(amount, currency, expected):
-    from rating.summary import format_money
+    from rating.cli.summary import format_money
 
     assert format_money(Decimal(amount), 2, currency) == expected
 
 
 def test_money_without_minor_unit():
-    from rating.summary import format_money
+    from rating.cli.summary import format_money
 
     assert format_money(Decimal("1234567"), 0, "JPY") == "1,234,567"
 
@@ -538,8 +538,8 @@ def test_one_file_given_twice_is_an_error_before_anything_is_written(site, capsy
 
 
 def test_write_tables_refuses_one_file_twice(tmp_path):
+    from rating.cli.output import write_tables
     from rating.errors import InputError
-    from rating.output import write_tables
 
     table = pa.table({"x": [1]})
     with pytest.raises(InputError, match="given twice"):

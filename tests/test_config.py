@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rating.config import Config, check_tariff_ids, load_config
+from rating.config.loader import Config, check_tariff_ids, load_config
 from rating.errors import ConfigError, InputError, TariffError
 
 TARIFFS = """

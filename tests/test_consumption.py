@@ -4,7 +4,7 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from rating.consumption import (
+from rating.consumption.kernel import (
     ANOMALY_CODES,
     NULL_VALUE_INDEX,
     STATE_DTYPE,
@@ -13,9 +13,9 @@ from rating.consumption import (
     rate_consumption,
 )
 from rating.errors import AmountOverflowError
-from rating.registry import Account, Meter, Registry
-from rating.site import Site
-from rating.tariff import Slab, SlabSet, Tariff, TariffVersion, TimeOfUse, TouPeriod, TouRule
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Site
+from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion, TimeOfUse, TouPeriod, TouRule
 
 SITE = Site(time_zone="Asia/Kolkata", quantity_decimals=3)
 FLAT = Tariff("E", "e", (TariffVersion("E", dt.date(2020, 1, 1),
@@ -135,7 +135,7 @@ def test_chunked_kernel_runs_give_the_same_result(monkeypatch):
             ("m", "2026-11-02T10:45:00+05:30", 400), ("x", "2026-11-02T10:45:00+05:30", 1)]
     registry, keys, states = setup(Meter("m", "a", "E"))
     whole, whole_anomalies = run(registry, keys, states, rows)
-    monkeypatch.setattr("rating.consumption.CHUNK_ROWS", 2)
+    monkeypatch.setattr("rating.consumption.kernel.CHUNK_ROWS", 2)
     registry, keys, states = setup(Meter("m", "a", "E"))
     chunked, chunked_anomalies = run(registry, keys, states, rows)
     assert codes(chunked_anomalies) == codes(whole_anomalies) == [

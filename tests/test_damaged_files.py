@@ -14,12 +14,12 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from rating.config import Config
+from rating.config.loader import Config
 from rating.engine import rate
 from rating.errors import RatingError
-from rating.registry import Account, Meter, Registry
-from rating.site import Site
-from rating.tariff import Slab, SlabSet, Tariff, TariffVersion
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Site
+from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
 FLIPS = 250  # per format; ~2 ms each

@@ -26,7 +26,7 @@ import json
 import numpy as np
 from rating._ext._apportion import split_largest_remainder
 from rating._ext._consumption import accumulate, survey
-from rating.consumption import STATE_DTYPE
+from rating.consumption.kernel import STATE_DTYPE
 
 def kernel_run(meter, *, states=1, buckets=1, bucket_base=0, timeline_end=1):
     state = np.zeros(states, STATE_DTYPE)

@@ -10,11 +10,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from rating.cli import main
-from rating.config import load_config
-from rating.demo import SOCIETY_ACCOUNT, UNKNOWN_METER, generate_demo
+from rating.cli.commands import main
+from rating.cli.demo import SOCIETY_ACCOUNT, UNKNOWN_METER, generate_demo
+from rating.cli.summary import account_totals, render_summary
+from rating.config.loader import load_config
 from rating.engine import rate
-from rating.summary import account_totals, render_summary
 
 
 @pytest.fixture(scope="module")

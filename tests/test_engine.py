@@ -5,12 +5,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from rating.config import Config, load_config
+from rating.config.loader import Config, load_config
 from rating.engine import Rater, rate
 from rating.errors import AmountOverflowError, InputError
-from rating.registry import Account, Meter, Registry
-from rating.site import Site
-from rating.tariff import Slab, SlabSet, Tariff, TariffVersion
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Site
+from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion
 from tests.test_config import write_site
 
 SITE = Site(time_zone="Asia/Kolkata")

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rating.errors import InputError
-from rating.groups import Group, Groups, Member, groups_from_table, load_groups
+from rating.model.groups import Group, Groups, Member, groups_from_table, load_groups
 
 CSV = """group_id,account_id,area,weight,method,basis,common_meters,master_meter,sub_meters,on_negative
 tower-A-lift,A-101,92.5,,area,cost,LIFT-A;LIFT-A2,,,

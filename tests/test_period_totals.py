@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from rating.consumption.period_totals import PeriodTotals
+from rating.consumption.quantities import PeriodQuantities
 from rating.errors import AmountOverflowError
-from rating.period_totals import PeriodTotals
-from rating.pricing import PeriodQuantities
 
 
 def periods(rows) -> PeriodQuantities:

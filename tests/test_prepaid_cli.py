@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from rating.cli_prepaid import _minor
+from rating.cli.prepaid import _minor
 from rating.client import RatingClient
 from rating.errors import InputError
 from rating.server.settings import load_settings

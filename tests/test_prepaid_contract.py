@@ -13,17 +13,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rating.config import load_config
+from rating.config.loader import load_config
 from rating.engine import rate
 from rating.prepaid import errors
 from rating.prepaid.idempotency import sha256
-from rating.prepaid.ledger import Settlement
+from rating.prepaid.ledger.base import Settlement
 from rating.prepaid.reconcile import reconcile
 from rating.prepaid.records import Entries, Movement, table_bytes
 from rating.prepaid.service import Limits
 from rating.prepaid.sitedocs import SiteDocs
-from rating.prepaid.store import StoreUnavailable
-from rating.prepaid.store_memory import MemoryStore
+from rating.prepaid.store.base import StoreUnavailable
+from rating.prepaid.store.memory import MemoryStore
 from rating.prepaid.wallets import EventType, Status, WalletPolicy
 from tests.prepaid_site import AFTERNOON, HOLIDAY_NOON, NIGHT, Clock, batches, readings, write_site
 from tests.servers import NEEDS_SERVERS
@@ -388,7 +388,7 @@ def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_ser
     number changes nothing."""
     import redis as sync_redis
 
-    from rating.prepaid.store_redis import RedisStore
+    from rating.prepaid.store.redis import RedisStore
 
     sync_redis.Redis.from_url(redis_server.url).flushall()
     rng = random.Random(2025)
@@ -433,7 +433,7 @@ def test_settling_twice_records_events_once(backends, site):
     async def go():
         ledger = backends.ledger()
         await ledger.open()
-        from rating.prepaid.ledger import NewOp
+        from rating.prepaid.ledger.base import NewOp
         from rating.prepaid.records import Event
         row, created = await ledger.commit(NewOp("k", "topup", b"x", Entries.one("A", "water", 5)))
         again, created_again = await ledger.commit(NewOp("k", "topup", b"y", Entries.one("A", "water", 7)))
@@ -493,7 +493,7 @@ class FlakyLedger:
         if op.key == self.fail_key and not self.failed:
             self.failed = True
             await self.gate.wait()  # fail only once the later batches are rated
-            from rating.prepaid.ledger import LedgerUnavailable
+            from rating.prepaid.ledger.base import LedgerUnavailable
             raise LedgerUnavailable("connection lost")
         return await self.inner.commit(op)
 

@@ -21,7 +21,7 @@ import grpc
 import redis
 
 from rating.client import ClientError, RatingClient
-from rating.config import load_config
+from rating.config.loader import load_config
 from rating.engine import rate
 from rating.prepaid.reconcile import reconcile
 from tests.prepaid_site import batches, readings, write_site
@@ -195,7 +195,7 @@ def test_kill9_of_redis_mid_stream_then_reconcile_and_rebuild_from_the_ledger(tm
 @NEEDS_SERVERS
 def test_a_backend_down_answers_unavailable_and_applies_nothing(tmp_path):
     from rating.client import AsyncRatingClient
-    from rating.prepaid.ledger_postgres import PostgresLedger
+    from rating.prepaid.ledger.postgres import PostgresLedger
     from rating.server import app
     from rating.server.settings import Settings
     from tests.servers import PostgresServer, RedisServer

@@ -1,6 +1,6 @@
 """The PostgreSQL ledger's wallet sums: entries folded into `wallet_sums` up to
 a mark, plus the entries after it, are every wallet's ledger sum, for
-balances, rebuilds and the refund floor (rating/prepaid/ledger_postgres.py)."""
+balances, rebuilds and the refund floor (rating/prepaid/ledger/postgres.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import asyncpg
 import numpy as np
 import pytest
 
-from rating.prepaid.ledger import LimitExceeded, NewOp, Settlement
-from rating.prepaid.ledger_postgres import PostgresLedger
+from rating.prepaid.ledger.base import LimitExceeded, NewOp, Settlement
+from rating.prepaid.ledger.postgres import PostgresLedger
 from rating.prepaid.records import Entries
 from tests.servers import NEEDS_SERVERS
 

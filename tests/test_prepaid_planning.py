@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rating.config import load_config
+from rating.config.loader import load_config
+from rating.model.registry import Account, Meter, Registry
 from rating.prepaid.meterstate import StateImage
 from rating.prepaid.planning import DeductionPlanner
 from rating.prepaid.sitedocs import SiteDocs
-from rating.readings import meter_indexes
-from rating.registry import Account, Meter, Registry
+from rating.readings.batches import meter_indexes
 from tests.prepaid_site import batches, readings, write_site
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from rating.client import AsyncRatingClient, ClientError, readings_bytes
-from rating.config import load_config
+from rating.config.loader import load_config
 from rating.engine import rate
 from rating.prepaid.sitedocs import SiteDocs
 from rating.server import app

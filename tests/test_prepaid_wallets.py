@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 
 from rating.errors import ConfigError
-from rating.prepaid.shards import SHARDS, balance_key, shard_of
+from rating.model.site import Site
 from rating.prepaid.sitedocs import table_from_bytes
+from rating.prepaid.store.shards import SHARDS, balance_key, shard_of
 from rating.prepaid.wallets import (
     EventType,
     PrepaidPolicy,
@@ -20,7 +21,6 @@ from rating.prepaid.wallets import (
     transition,
     with_account_overrides,
 )
-from rating.site import Site
 
 SITE = Site(time_zone="Asia/Kolkata", holidays=frozenset({dt.date(2025, 5, 1)}))
 E = EventType

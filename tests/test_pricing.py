@@ -12,12 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from rating.config.tariff_file import load_tariffs, tariffs_from_toml
+from rating.consumption.quantities import PeriodQuantities
 from rating.errors import AmountOverflowError, TariffError
-from rating.pricing import PeriodQuantities, price_periods
-from rating.registry import Account, Meter, Registry
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Site
+from rating.pricing.pricer import price_periods
 from rating.schema import charges_schema
-from rating.site import Site
-from rating.tariff_file import load_tariffs, tariffs_from_toml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "tariffs"
 EPOCH = dt.date(1970, 1, 1)

@@ -15,7 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rating.errors import AmountOverflowError, InputError
-from rating.readings import (
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Site
+from rating.readings.batches import (
     NormalizedReadings,
     count_readings,
     iter_reading_batches,
@@ -26,8 +28,6 @@ from rating.readings import (
     source_name,
     to_fixed,
 )
-from rating.registry import Account, Meter, Registry
-from rating.site import Site
 
 SITE = Site(quantity_decimals=3)
 T0_US = 1_746_057_600_000_000  # 2025-05-01T00:00:00Z

@@ -1,4 +1,4 @@
-"""Hand-computed cases for every rule of docs/semantics.md, against rating.reference."""
+"""Hand-computed cases for every rule of docs/semantics.md, against rating.reference.charges."""
 
 from __future__ import annotations
 
@@ -11,18 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rating.errors import InputError, TariffError
-from rating.reference import (
-    RefAnomaly,
-    RefLine,
-    RefReading,
-    _largest_remainder,
-    _local_instant,
-    _split,
-    reference_rate,
-)
-from rating.registry import Account, Meter, Registry
-from rating.site import Cycle, Site
-from rating.tariff import (
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Cycle, Site
+from rating.model.tariff import (
     Slab,
     SlabSet,
     Tariff,
@@ -31,6 +22,15 @@ from rating.tariff import (
     TimeOfUse,
     TouPeriod,
     TouRule,
+)
+from rating.reference.charges import (
+    RefAnomaly,
+    RefLine,
+    RefReading,
+    _largest_remainder,
+    _local_instant,
+    _split,
+    reference_rate,
 )
 
 UTC = Site()

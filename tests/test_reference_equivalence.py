@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rating.config import Config
+from rating.config.loader import Config
 from rating.engine import Rater
 from rating.errors import AmountOverflowError
-from rating.pricing import price_line_amounts, price_periods
-from rating.reference import RefReading, reference_rate
-from rating.registry import Account, Meter, Registry
-from rating.site import Site
-from rating.tariff import Slab, SlabSet, Tariff, TariffVersion
+from rating.model.registry import Account, Meter, Registry
+from rating.model.site import Site
+from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion
+from rating.pricing.pricer import price_line_amounts, price_periods
+from rating.reference.charges import RefReading, reference_rate
 from tests.strategies import INT64_MAX, INT64_MIN, US, World, value_type, worlds
 
 LINE_FIELDS = ("account_id", "meter_id", "tariff_id", "period_start", "period_end", "component",

@@ -1,5 +1,5 @@
 """Meter and account registries from tables: every numeric column typed and
-checked a column at a time (rating.cells), blanks and spreadsheet
+checked a column at a time (rating.inputs.cells), blanks and spreadsheet
 placeholders null (never 0), every refusal naming the file, row and column."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rating import cells
-from rating.config import load_config
+from rating.config.loader import load_config
 from rating.errors import InputError
-from rating.registry import Account, Meter, Registry, load_registry, registry_from_tables
-from rating.site import Site
+from rating.inputs import cells
+from rating.model.registry import Account, Meter, Registry, load_registry, registry_from_tables
+from rating.model.site import Site
 from tests.test_config import write_site
 
 SITE = Site()

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rating.errors import ConfigError, RatingError
+from rating.model.site import load_site_file
 from rating.prepaid.sitedocs import SiteDocs
-from rating.site import load_site_file
 from tests.prepaid_site import SITE_TOML
 from tests.toml_strategies import TOML_VALUES, loads_or_refuses, places, replaced, toml_document
 

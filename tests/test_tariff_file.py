@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rating.config.tariff_file import load_tariffs, tariffs_from_toml
 from rating.errors import TariffError
-from rating.tariff import (
+from rating.model.tariff import (
     DAY_TYPES,
     Slab,
     SlabSet,
@@ -24,7 +25,6 @@ from rating.tariff import (
     TouPeriod,
     TouRule,
 )
-from rating.tariff_file import load_tariffs, tariffs_from_toml
 from tests.toml_strategies import TOML_VALUES, loads_or_refuses, places, replaced, toml_document
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "tariffs"

@@ -3,15 +3,15 @@ from decimal import Decimal as D
 
 import pytest
 
-from rating.site import Cycle, Site
-from rating.tariff import Slab, SlabSet, Tariff, TariffVersion, TimeOfUse, TouPeriod, TouRule
-from rating.timeline import (
+from rating.consumption.timeline import (
     build_timeline,
     day_type,
     local_instant_us,
     next_period_start,
     period_start_on_or_before,
 )
+from rating.model.site import Cycle, Site
+from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion, TimeOfUse, TouPeriod, TouRule
 
 ALL_DAYS = frozenset({"weekday", "weekend", "holiday"})
 

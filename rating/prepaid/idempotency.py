@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from rating.prepaid.errors import IdempotencyConflict, InvalidArgument
-from rating.prepaid.ledger import OpRow
+from rating.prepaid.ledger.base import OpRow
 
 KEY_CHARS_MAX = 200
 

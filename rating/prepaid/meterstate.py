@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rating.consumption import new_meter_states
+from rating.consumption.kernel import new_meter_states
+from rating.consumption.period_totals import PeriodTotals
+from rating.consumption.quantities import PeriodQuantities
 from rating.engine import BatchUndo, Rater, RaterState
-from rating.period_totals import PeriodTotals
 from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
-from rating.pricing import PeriodQuantities
-from rating.readings import meter_indexes
+from rating.readings.batches import meter_indexes
 
 _DYNAMIC = ("last_ts", "last_value", "has_last")
 _PERIOD_OFFSET = 1 << 31

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rating.config import Config
+from rating.config.loader import Config
+from rating.consumption.period_totals import PeriodTotals
+from rating.consumption.quantities import PeriodQuantities
 from rating.engine import BatchUndo, Rater
 from rating.errors import AmountOverflowError
-from rating.period_totals import PeriodTotals
 from rating.prepaid.meterstate import (
     StateImage,
     checkpoint_of,
@@ -38,7 +39,7 @@ from rating.prepaid.meterstate import (
 )
 from rating.prepaid.records import Entries
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, PrepaidPolicy
-from rating.pricing import PeriodQuantities, price_line_amounts
+from rating.pricing.pricer import price_line_amounts
 
 _PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shifted non-negative inside a key
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rating.prepaid.ledger import Ledger
-from rating.prepaid.store import BalanceStore
+from rating.prepaid.ledger.base import Ledger
+from rating.prepaid.store.base import BalanceStore
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import pyarrow as pa
 from rating.errors import RatingError
 from rating.prepaid import errors
 from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, sha256
-from rating.prepaid.ledger import (
+from rating.prepaid.ledger.base import (
     Ledger,
     LedgerBusy,
     LedgerUnavailable,
@@ -60,7 +60,7 @@ from rating.prepaid.records import (
     unpack_parts,
 )
 from rating.prepaid.sitedocs import SiteDocs
-from rating.prepaid.store import BalanceStore, StoreUnavailable
+from rating.prepaid.store.base import BalanceStore, StoreUnavailable
 from rating.prepaid.wallets import (
     AMOUNT_LIMIT_MINOR,
     WALLET_KINDS,

@@ -4,8 +4,8 @@ The server must rate with the same tariffs and registry after a restart, so
 the configuration it runs with is stored in the ledger as documents: the
 site file's text (`[site]` and `[prepaid]` tables), the tariff files' texts
 and the meter and account tables (Arrow IPC). `build` turns them into a
-`rating.config.Config` and a `PrepaidPolicy` with the same checks as
-`rating.config.load_config`.
+`rating.config.loader.Config` and a `PrepaidPolicy` with the same checks as
+`rating.config.loader.load_config`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from rating.config import Config, check_tariff_ids, files_table, priced_by_area
+from rating.config.loader import Config, check_tariff_ids, files_table, priced_by_area
+from rating.config.tariff_file import tariffs_from_toml
 from rating.errors import ConfigError, InputError, TariffError
+from rating.inputs.tables import read_csv_text, read_table
+from rating.inputs.textfile import parse_toml, read_text
+from rating.model.registry import registry_from_tables
+from rating.model.site import load_site_file, site_from_mapping
 from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
 from rating.prepaid.wallets import PrepaidPolicy, policy_from_mapping, with_account_overrides
-from rating.registry import registry_from_tables
-from rating.site import load_site_file, site_from_mapping
-from rating.tables import read_csv_text, read_table
-from rating.tariff_file import tariffs_from_toml
-from rating.textfile import parse_toml, read_text
 
 _EMPTY_METERS = pa.table({"meter_id": pa.array([], pa.string()), "account_id": pa.array([], pa.string()),
                           "tariff_id": pa.array([], pa.string())})
@@ -41,7 +41,7 @@ class SiteDocs:
 
     @classmethod
     def from_site_file(cls, path: str | Path) -> SiteDocs:
-        """Read a site file and the files it names (see rating.config)."""
+        """Read a site file and the files it names (see rating.config.loader)."""
         path = Path(path)
         _, doc = load_site_file(path)  # the site file's own errors first, naming it
         files = files_table(doc, path)

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from rating.errors import ConfigError
-from rating.site import Site
+from rating.model.site import Site
 
 WALLET_KINDS = ("electricity", "water", "gas", "parking", "maintenance", "special_maintenance_fund")
 NEVER_CUT = frozenset({"maintenance", "special_maintenance_fund"})

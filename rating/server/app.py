@@ -21,10 +21,10 @@ from pathlib import Path
 import grpc
 
 from rating.prepaid import errors
-from rating.prepaid.ledger import Ledger
+from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
 from rating.prepaid.sitedocs import SiteDocs
-from rating.prepaid.store import BalanceStore
+from rating.prepaid.store.base import BalanceStore
 from rating.server.health import HealthServicer, Serving
 from rating.server.interceptors import BearerAuth
 from rating.server.reflection import add_reflection
@@ -75,16 +75,16 @@ def setup_logging(settings: Settings) -> None:
 
 def backends(settings: Settings) -> tuple[BalanceStore, Ledger]:
     if settings.redis_url:
-        from rating.prepaid.store_redis import RedisStore
+        from rating.prepaid.store.redis import RedisStore
         store: BalanceStore = RedisStore(settings.redis_url)
     else:
-        from rating.prepaid.store_memory import MemoryStore
+        from rating.prepaid.store.memory import MemoryStore
         store = MemoryStore()
     if settings.postgres_dsn:
-        from rating.prepaid.ledger_postgres import PostgresLedger
+        from rating.prepaid.ledger.postgres import PostgresLedger
         ledger: Ledger = PostgresLedger(settings.postgres_dsn, schema=settings.postgres_schema)
     else:
-        from rating.prepaid.ledger_sqlite import SqliteLedger
+        from rating.prepaid.ledger.sqlite import SqliteLedger
         ledger = SqliteLedger(Path(settings.data_dir) / "ledger.db")
     return store, ledger
 

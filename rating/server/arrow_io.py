@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from rating.errors import InputError
+from rating.inputs.tables import check_arrow
 from rating.prepaid.errors import InvalidArgument
 from rating.prepaid.records import table_bytes
-from rating.tables import check_arrow
 
 __all__ = ["read_ipc", "table_bytes"]
 
@@ -16,7 +16,7 @@ __all__ = ["read_ipc", "table_bytes"]
 def read_ipc(data: bytes, *, what: str = "readings") -> pa.Table:
     """A table from Arrow IPC stream or file bytes; INVALID_ARGUMENT when they
     are empty, not Arrow IPC, or structurally invalid (checked in full, as
-    files are (rating.tables.check_arrow), so no kernel ever reads a bad
+    files are (rating.inputs.tables.check_arrow), so no kernel ever reads a bad
     offset, length or dictionary index)."""
     if not data:
         raise InvalidArgument(f"{what} is empty: send an Arrow IPC stream", field=what)

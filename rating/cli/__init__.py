@@ -1,0 +1,1 @@
+"""The `rating` command: one module per group of verbs, and what they print and write."""

@@ -1,0 +1,1 @@
+"""The prepaid ledger: the interface and one module per backend (SQLite, PostgreSQL)."""

@@ -1,0 +1,152 @@
+"""The ledger interface: the system of record of every movement.
+
+An operation (a deduction batch, a top-up, refund or adjustment, a sweep of
+deferred cut-offs) is committed once, in one transaction, with everything
+that must advance together: its idempotency key (unique) and payload hash,
+its entries (one immutable row per account wallet, signed, credit > 0) and,
+for a deduction batch, the after-image of the meter state it moved. The
+commit assigns the operation's sequence number; sequences increase in
+commit order. A balance is the sum of its entries.
+
+Once the balance store has applied an operation, `settle` records its result
+(replayed to retries) and its balance events (each with an event id that
+increases in commit order: the cursor of the event stream).
+
+Backends: `rating.prepaid.ledger.sqlite` (a file, the embedded default) and
+`rating.prepaid.ledger.postgres` (asyncpg, COPY). Both pass
+tests/test_prepaid_contract.py.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from rating.prepaid.records import Entries, Event
+from rating.prepaid.wallets import EventType
+
+KINDS = ("deduct", "topup", "refund", "adjust", "sweep")
+
+
+class LedgerUnavailable(Exception):
+    """The ledger cannot be reached or refused the write; nothing was committed."""
+
+
+class LedgerBusy(Exception):
+    """Another process holds the ledger (Ledger.claim); nothing was done."""
+
+
+class LimitExceeded(Exception):
+    """A movement would take a wallet below its floor; nothing was committed."""
+
+    def __init__(self, account_id: str, wallet: str, balance_minor: int, floor_minor: int):
+        self.account_id, self.wallet = account_id, wallet
+        self.balance_minor, self.floor_minor = balance_minor, floor_minor
+        super().__init__(f"wallet {wallet!r} of account {account_id!r} holds {balance_minor} minor units; "
+                         f"the movement would take it below {floor_minor}")
+
+
+@dataclass(frozen=True)
+class NewOp:
+    key: str  # idempotency key, unique across operations ("batch:<id>", "move:<key>", ...)
+    kind: str  # KINDS
+    payload_sha256: bytes
+    entries: Entries
+    request: bytes = b""  # what was asked (JSON), kept for audit
+    meter_state: bytes | None = None  # StateImage after-image (deductions)
+    checkpoint: bytes | None = None  # whole StateImage, now and then
+    # (account, wallet, floor): refuse the commit if the wallet's balance after
+    # the entries would be below floor (refunds never overdraw).
+    floor: tuple[str, str, int] | None = None
+    created_us: int = 0
+
+
+@dataclass(frozen=True)
+class OpRow:
+    seq: int
+    key: str
+    kind: str
+    payload_sha256: bytes
+    created_us: int
+    applied: bool
+    result: bytes | None
+    request: bytes
+
+
+@dataclass(frozen=True)
+class Settlement:
+    seq: int
+    result: bytes
+    events: list[Event]
+
+
+class Ledger(ABC):
+    name = "ledger"
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create the schema if it is missing."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def claim(self, owner: str, *, wait_s: float = 5.0) -> None:
+        """Hold the ledger for this process until `close`: one server per
+        ledger, since its Rater is the one copy of the meter state, and no
+        `rebuild` while a server runs. A holder that dies lets go at once
+        (its connection or its process is gone); a live one makes this raise
+        LedgerBusy, naming it, after `wait_s`."""
+
+    @abstractmethod
+    async def find(self, key: str) -> OpRow | None: ...
+
+    @abstractmethod
+    async def commit(self, op: NewOp) -> tuple[OpRow, bool]:
+        """Commit `op` atomically; returns (row, True). If its key exists,
+        nothing is written and the existing row comes back with False.
+        Raises LimitExceeded or LedgerUnavailable with nothing written."""
+
+    @abstractmethod
+    async def entries_of(self, seq: int) -> Entries:
+        """An operation's entries ordered by (account_id, wallet), by code point."""
+
+    @abstractmethod
+    async def settle(self, items: list[Settlement]) -> None:
+        """Record results and events of applied operations (one transaction)."""
+
+    @abstractmethod
+    async def pending(self) -> list[OpRow]:
+        """Committed operations not yet settled, in sequence order."""
+
+    @abstractmethod
+    async def balances(self, *, settled_only: bool = False) -> list[tuple[str, str, int]]:
+        """(account, wallet, sum of entries) of every wallet with entries."""
+
+
+    @abstractmethod
+    async def last_events(self) -> dict[tuple[str, str], EventType]:
+        """The latest event type of every wallet that has events."""
+
+    @abstractmethod
+    async def events_after(self, cursor: int, *, limit: int = 1000, types: tuple[int, ...] = (),
+                           account_id: str = "") -> list[Event]: ...
+
+    @abstractmethod
+    async def meter_images(self) -> list[bytes]:
+        """The latest checkpoint (if any) and every meter after-image committed
+        after it, oldest first."""
+
+    @abstractmethod
+    async def save_config(self, docs: bytes) -> int: ...
+
+    @abstractmethod
+    async def load_config(self) -> tuple[int, bytes] | None: ...
+
+    async def maintain(self) -> None:  # noqa: B027 - optional for backends
+        """Upkeep a backend wants now and then; the service calls it about once
+        a second and it is cheap when there is nothing to do."""
+
+    @abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """Rows per table (ops, entries, events), for reports and tests."""

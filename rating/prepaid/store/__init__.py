@@ -1,0 +1,1 @@
+"""Hot balances: the store interface and one module per backend (in-process, Redis)."""

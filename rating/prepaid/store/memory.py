@@ -1,0 +1,106 @@
+"""In-process balance store: the embedded default.
+
+Balances live in a dict and are lost with the process; the service rebuilds
+them from the ledger every time it starts, so the ledger stays the only
+thing that must survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from rating.prepaid.records import Applied, Entries, Event, WalletState
+from rating.prepaid.store.base import BalanceStore, Overrides
+from rating.prepaid.wallets import Status, WalletPolicy, transition
+
+
+class MemoryStore(BalanceStore):
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._cells: dict[str, dict[str, list]] = {}  # account -> wallet -> [balance, Status]
+        self._deferred: set[tuple[str, str]] = set()
+        self._done: dict[int, Applied] = {}
+        self._swept: dict[int, tuple[list[WalletState], Applied]] = {}
+
+    async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
+                    friendly: dict[str, bool], overrides: Overrides | None = None) -> Applied:
+        done = self._done.get(seq)
+        if done is not None:
+            return done
+        n = len(entries)
+        balances = np.empty(n, dtype=np.int64)
+        statuses = np.empty(n, dtype=np.int8)
+        events = []
+        for i, (account, wallet, delta) in enumerate(
+            zip(entries.account_ids, entries.wallets, entries.amounts_minor.tolist(), strict=True)
+        ):
+            cell = self._cells.setdefault(account, {}).setdefault(wallet, [0, Status.OK])
+            cell[0] += delta
+            policy = overrides.get((account, wallet)) if overrides else None
+            status, kinds = transition(policy or policies[wallet], cell[1], cell[0], friendly[wallet])
+            self._set_status(account, wallet, cell, status)
+            balances[i], statuses[i] = cell[0], status
+            events += [Event(kind, account, wallet, cell[0]) for kind in kinds]
+        applied = Applied(balances, statuses, events)
+        self._done[seq] = applied
+        return applied
+
+    async def sweep(self, seq: int, policies: dict[str, WalletPolicy],
+                    friendly: dict[str, bool], overrides: Overrides | None = None
+                    ) -> tuple[list[WalletState], Applied]:
+        done = self._swept.get(seq)
+        if done is not None:
+            return done
+        changed, events = [], []
+        for account, wallet in sorted(self._deferred):
+            if friendly.get(wallet, True):
+                continue
+            cell = self._cells[account][wallet]
+            policy = overrides.get((account, wallet)) if overrides else None
+            status, kinds = transition(policy or policies[wallet], cell[1], cell[0], False)
+            self._set_status(account, wallet, cell, status)
+            changed.append(WalletState(account, wallet, cell[0], status))
+            events += [Event(kind, account, wallet, cell[0]) for kind in kinds]
+        result = (changed, Applied(np.array([c.balance_minor for c in changed], dtype=np.int64),
+                                   np.array([c.status for c in changed], dtype=np.int8), events))
+        self._swept[seq] = result
+        return result
+
+    async def deferred_count(self) -> int:
+        return len(self._deferred)
+
+    async def wallets(self, account_id: str) -> list[WalletState]:
+        wallets = self._cells.get(account_id, {})
+        return [WalletState(account_id, w, cell[0], Status(cell[1])) for w, cell in sorted(wallets.items())]
+
+    async def scan(self, page_size: int = 1000) -> AsyncIterator[list[WalletState]]:
+        items = [WalletState(a, w, cell[0], Status(cell[1]))
+                 for a, wallets in self._cells.items() for w, cell in wallets.items()]
+        for start in range(0, len(items), page_size):
+            yield items[start:start + page_size]
+
+    async def replace_all(self, states: list[WalletState]) -> None:
+        self._cells = {}
+        for s in states:
+            self._cells.setdefault(s.account_id, {})[s.wallet] = [s.balance_minor, Status(s.status)]
+        self._deferred = {(s.account_id, s.wallet) for s in states if s.status == Status.DEFERRED}
+        self._done.clear()
+        self._swept.clear()
+
+    async def forget(self, seqs: list[int]) -> None:
+        for seq in seqs:
+            self._done.pop(seq, None)
+            self._swept.pop(seq, None)
+
+    async def ping(self) -> None:
+        return None
+
+    def _set_status(self, account: str, wallet: str, cell: list, status: Status) -> None:
+        cell[1] = status
+        if status == Status.DEFERRED:
+            self._deferred.add((account, wallet))
+        else:
+            self._deferred.discard((account, wallet))
