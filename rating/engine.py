@@ -32,10 +32,10 @@ from rating.consumption.kernel import (
 )
 from rating.consumption.period_totals import PeriodTotals
 from rating.consumption.quantities import PeriodQuantities
-from rating.consumption.timeline import EPOCH_DAY
 from rating.consumption.window import ReadingWindow
 from rating.errors import InputError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
+from rating.model.days import date_of
 from rating.model.groups import load_groups
 from rating.pricing.pricer import price_periods
 from rating.readings.batches import NormalizedReadings, iter_source_batches, normalize_readings
@@ -315,7 +315,7 @@ def consumption_table(periods: PeriodQuantities, config: Config) -> pa.Table:
         meter = meters[i]
         names = names_cache.get((meter.tariff_id, start))
         if names is None:
-            version = config.tariffs[meter.tariff_id].version_on(_date(start))
+            version = config.tariffs[meter.tariff_id].version_on(date_of(start))
             names = [p.name for p in version.tou.periods] if version.tou else [None]
             names_cache[(meter.tariff_id, start)] = names
         for name in names:
@@ -341,9 +341,6 @@ def consumption_table(periods: PeriodQuantities, config: Config) -> pa.Table:
         }
     )
 
-
-def _date(day_number: int) -> dt.date:
-    return dt.date.fromordinal(day_number + EPOCH_DAY)
 
 
 def subtract_lines(after: pa.Table, before: pa.Table) -> pa.Table:

@@ -22,9 +22,10 @@ import pyarrow.compute as pc
 
 from rating._ext._apportion import split_largest_remainder
 from rating.config.loader import Config
-from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.quantities import PeriodQuantities, period_key, period_keys
 from rating.errors import AmountOverflowError, InputError
 from rating.fixedpoint import decimal_array, decimal_units
+from rating.model.days import date_of
 from rating.model.groups import WEIGHT_DECIMALS, Group, Groups
 from rating.schema import charges_schema
 
@@ -252,7 +253,7 @@ class _Consumption:
         if null.any():
             raise InputError("consumption has a null quantity")
         tou = _tou_index(table, config)
-        key = self.meter * (1 << 32) + (self.start + (1 << 31))
+        key = period_keys(self.meter, self.start)
         unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         self.qty = np.zeros((len(unique), width), dtype=np.int64)
         np.add.at(self.qty, (inverse, tou), qty)
@@ -266,10 +267,10 @@ class _Consumption:
 
     def row(self, meter: int, start: int) -> int:
         """Row of (meter, period) in `qty`, -1 if the meter has no consumption then."""
-        return self.row_of.get(meter * (1 << 32) + (start + (1 << 31)), -1)
+        return self.row_of.get(period_key(meter, start), -1)
 
     def total(self, meter: int, start: int) -> int:
-        r = self.row_of.get(meter * (1 << 32) + (start + (1 << 31)), -1)
+        r = self.row_of.get(period_key(meter, start), -1)
         return 0 if r < 0 else self.row_totals[r]
 
     def vector(self, meter: int, start: int) -> np.ndarray:
@@ -331,7 +332,7 @@ class _Site:
         key = (self.registry.meters[meter].tariff_id, start)
         names = self._tou_names.get(key)
         if names is None:
-            day = dt.date(1970, 1, 1) + dt.timedelta(days=start)
+            day = date_of(start)
             names = self._tou_names[key] = _tou_names(self.config, key[0], day)
         return names
 

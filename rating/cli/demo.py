@@ -35,6 +35,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from rating.model.days import day_number
+
 SOCIETY = "Green Meadows Co-operative Housing Society"
 SOCIETY_ACCOUNT = "GMCHS"
 TIME_ZONE = "Asia/Kolkata"
@@ -431,7 +433,7 @@ def _times(month: tuple[int, int]) -> _Times:
     offset_us = int(offset.total_seconds()) * 1_000_000
     local_min = (ts_us[:-1] + offset_us) // 60_000_000
     day = local_min // 1440
-    holidays = np.array([(d - dt.date(1970, 1, 1)).days for d in HOLIDAYS])
+    holidays = np.array([day_number(d) for d in HOLIDAYS])
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
     weekend = (weekday >= 5) | np.isin(day, holidays)
     return _Times(ts_us=ts_us, minute=local_min % 1440, weekend=weekend)

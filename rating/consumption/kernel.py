@@ -7,16 +7,16 @@ semantics are in docs/semantics.md; `rating.reference.charges` is its slow twin.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 
 from rating._ext._consumption import accumulate, survey
 from rating.consumption.quantities import PeriodQuantities
-from rating.consumption.timeline import EPOCH_DAY, US_PER_SECOND, Timeline, build_timeline
+from rating.consumption.timeline import US_PER_SECOND, Timeline, build_timeline
 from rating.consumption.window import first_priced_us
 from rating.errors import AmountOverflowError, InputError, TariffError
+from rating.model.days import day_number
 from rating.model.registry import Registry
 from rating.model.site import Site
 from rating.model.tariff import Tariff
@@ -279,8 +279,8 @@ class _Layout:
             qty[untouched] = 0
             padded = np.zeros((len(rows), tou_width), dtype=np.int64)
             padded[:, :tou] = qty[rows, periods]
-            starts = np.array([_day_number(d) for d in timeline.period_starts], dtype=np.int32)
-            ends = np.array([_day_number(d) for d in timeline.period_ends], dtype=np.int32)
+            starts = np.array([day_number(d) for d in timeline.period_starts], dtype=np.int32)
+            ends = np.array([day_number(d) for d in timeline.period_ends], dtype=np.int32)
             parts.append((meters[rows].astype(np.int32), starts[periods], ends[periods], padded))
         return PeriodQuantities(
             meter_index=np.concatenate([p[0] for p in parts]),
@@ -289,9 +289,6 @@ class _Layout:
             qty=np.concatenate([p[3] for p in parts]),
         )
 
-
-def _day_number(day: dt.date) -> int:
-    return day.toordinal() - EPOCH_DAY
 
 
 def _empty_periods() -> PeriodQuantities:

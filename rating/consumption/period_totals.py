@@ -6,23 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.quantities import PeriodQuantities, period_keys
 from rating.errors import AmountOverflowError
-
-_PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shift it to non-negative for the key
 
 
 def _keys(periods: PeriodQuantities) -> np.ndarray:
-    return (periods.meter_index.astype(np.int64) << 32) | (
-        periods.period_start.astype(np.int64) + _PERIOD_OFFSET
-    )
+    return period_keys(periods.meter_index, periods.period_start)
 
 
 def _account_keys(meter_index: np.ndarray, period_start: np.ndarray,
                   account_of_meter: np.ndarray) -> np.ndarray:
-    return (account_of_meter[meter_index].astype(np.int64) << 32) | (
-        period_start.astype(np.int64) + _PERIOD_OFFSET
-    )
+    return period_keys(account_of_meter[meter_index], period_start)
 
 
 def _sums_fit(old_qty: np.ndarray, new_qty: np.ndarray) -> bool:

@@ -17,7 +17,6 @@ from rating.model.site import Cycle, Site
 from rating.model.tariff import DayType, Tariff
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 US_PER_SECOND = 1_000_000
 _ONE_US = dt.timedelta(microseconds=1)
 

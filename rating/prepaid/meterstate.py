@@ -19,13 +19,12 @@ import pyarrow as pa
 
 from rating.consumption.kernel import new_meter_states
 from rating.consumption.period_totals import PeriodTotals
-from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.quantities import PeriodQuantities, period_keys
 from rating.engine import BatchUndo, Rater, RaterState
 from rating.prepaid.records import pack_parts, read_table_bytes, table_bytes, unpack_parts
 from rating.readings.batches import meter_indexes
 
 _DYNAMIC = ("last_ts", "last_value", "has_last")
-_PERIOD_OFFSET = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -82,12 +81,6 @@ def image_of(rater: Rater, meters: np.ndarray, rows: np.ndarray | None) -> State
     return StateImage(rater.rows_seen, meter_table, pa.table(columns))
 
 
-def period_keys(periods: PeriodQuantities) -> np.ndarray:
-    """(meter, period start) as one int64, in PeriodTotals' sort order."""
-    start = periods.period_start.astype(np.int64) + _PERIOD_OFFSET
-    return (periods.meter_index.astype(np.int64) << 32) | start
-
-
 def take_rows(periods: PeriodQuantities, rows: np.ndarray) -> PeriodQuantities:
     return PeriodQuantities(meter_index=periods.meter_index[rows], period_start=periods.period_start[rows],
                             period_end=periods.period_end[rows], qty=periods.qty[rows])
@@ -126,7 +119,7 @@ def restore(rater: Rater, images: list[StateImage]) -> None:
             for k in range(min(width, totals.num_columns - 3)):
                 q[:, k] = totals.column(f"q{k}").to_numpy()[known]
             qty.append(q)
-            keys.append(period_keys(PeriodQuantities(idx[known], start, start, q)))
+            keys.append(period_keys(idx[known], start))
     if keys:
         all_keys = np.concatenate(keys)
         # the last image of each key wins: unique over the reversed order keeps first = latest

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from rating.config.loader import Config
 from rating.consumption.period_totals import PeriodTotals
-from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.quantities import PeriodQuantities, index_key_bounds, period_keys
 from rating.engine import BatchUndo, Rater
 from rating.errors import AmountOverflowError
 from rating.prepaid.meterstate import (
@@ -33,15 +33,12 @@ from rating.prepaid.meterstate import (
     checkpoint_of,
     image_of,
     moved_meters,
-    period_keys,
     restore,
     take_rows,
 )
 from rating.prepaid.records import Entries
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, PrepaidPolicy
 from rating.pricing.pricer import price_line_amounts
-
-_PERIOD_OFFSET = 1 << 31  # period_start is int32 days; shifted non-negative inside a key
 
 
 @dataclass(frozen=True)
@@ -143,14 +140,15 @@ class DeductionPlanner:
         for known, keys in self._keys_cache:
             if known is totals:
                 return keys
-        keys = period_keys(totals.as_quantities())
+        quantities = totals.as_quantities()
+        keys = period_keys(quantities.meter_index, quantities.period_start)
         self._keys_cache = [*self._keys_cache[-1:], (totals, keys)]
         return keys
 
     def _touched_rows(self, totals: PeriodTotals, periods: PeriodQuantities) -> np.ndarray:
         """Rows of `totals` holding exactly the (meter, period) pairs of `periods`."""
         keys = self._sorted_keys(totals)
-        wanted = period_keys(periods)
+        wanted = period_keys(periods.meter_index, periods.period_start)
         rows = np.searchsorted(keys, wanted)
         found = rows < len(keys)
         found[found] = keys[rows[found]] == wanted[found]
@@ -164,13 +162,14 @@ class DeductionPlanner:
         together (as Rater.feed does). Found by binary search over the sorted
         keys: no pass over all totals."""
         keys = self._sorted_keys(totals)
-        rows = _ranges(np.searchsorted(keys, meters << 32), np.searchsorted(keys, (meters + 1) << 32))
+        low, high = index_key_bounds(meters)
+        rows = _ranges(np.searchsorted(keys, low), np.searchsorted(keys, high))
         mine = take_rows(totals.as_quantities(), rows)
         return take_rows(mine, np.flatnonzero(np.isin(self._account_period_keys(mine), wanted)))
 
     def _account_period_keys(self, periods: PeriodQuantities) -> np.ndarray:
         account = self._account_of_meter[periods.meter_index]
-        return (account << 32) | (periods.period_start.astype(np.int64) + _PERIOD_OFFSET)
+        return period_keys(account, periods.period_start)
 
     def _sums(self, periods: PeriodQuantities) -> tuple[np.ndarray, np.ndarray]:
         """(account, wallet) key and amount in minor units of every charge line."""

@@ -11,7 +11,6 @@ lines are emitted and in which order.
 
 from __future__ import annotations
 
-import datetime as dt
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 from rating.consumption.quantities import PeriodQuantities
 from rating.errors import AmountOverflowError, TariffError
 from rating.fixedpoint import INT64_MAX, checked_mul, decimal_array, round_div, round_div_array
+from rating.model.days import date_of, day_number
 from rating.model.registry import Registry
 from rating.model.site import PRICE_DECIMALS, Site
 from rating.model.tariff import SlabSet, Tariff, TariffVersion, Tax, component_order
@@ -31,7 +31,6 @@ from rating.schema import charges_schema
 
 NO_TOU = -1  # tou index of lines outside any TOU period
 NO_SLAB = 0  # slab number of lines outside any slab (slabs count from 1)
-EPOCH = dt.date(1970, 1, 1)
 PERCENT_DIVISOR_MICRO = 100 * 10**PRICE_DECIMALS  # percent in 10^-6 units, as a fraction
 
 
@@ -218,11 +217,11 @@ class _Rows:
         """(version, rows) for each tariff version in force on some row's period start."""
         for rows in _groups(self.tariff):
             tariff = tariffs[self.columns.tariff_ids[self.tariff[rows[0]]]]
-            effective = np.array([(v.effective_from - EPOCH).days for v in tariff.versions])
+            effective = np.array([day_number(v.effective_from) for v in tariff.versions])
             which = np.searchsorted(effective, self.start[rows], side="right") - 1
             if which.min() < 0:
                 row = rows[np.argmin(which)]
-                day = EPOCH + dt.timedelta(days=int(self.start[row]))
+                day = date_of(int(self.start[row]))
                 raise tariff.no_version_error(day, owner=self.owner(row))
             for part in _groups(which):
                 yield tariff.versions[which[part[0]]], rows[part]
