@@ -17,8 +17,8 @@ BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 LIMIT = "bandwidth"
 KERNEL = "kernel"
-ORDER = ("rate_cli", "pyarrow_decode", "kernel", "kernel_grouped", "kernel_consumption_only", "rater_from_arrow", "api_split", "numpy",
-         "pyarrow", "reference", "bandwidth")
+ORDER = ("rate_cli", "pyarrow_decode", "kernel", "kernel_grouped", "kernel_consumption_only",
+         "rater_from_arrow", "api_split", "numpy", "pyarrow", "reference", "bandwidth")
 
 
 class ReadmeError(Exception):

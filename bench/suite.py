@@ -498,7 +498,8 @@ def run_suite(plan: Plan, out: Path, *, only: tuple[str, ...] = SCENARIOS, comma
     created = utc_now()
     log(f"rating bench ({plan.mode}) -> {out}")
     scenarios: dict[str, dict] = {}
-    makers = {"files": run.files_scenario, "readings": run.readings_curve, "meters": run.meters_curve, "tariffs": run.tariffs_scenario,
+    makers = {"files": run.files_scenario, "readings": run.readings_curve, "meters": run.meters_curve,
+              "tariffs": run.tariffs_scenario,
               "order": run.order_scenario, "apportion": run.apportion_scenario,
               "service": run.service_scenario}
     for name in SCENARIOS:

@@ -24,8 +24,9 @@ BENCH_DESCRIPTION = """
     numpy, pyarrow.compute, the Decimal reference (sampled) and a
     memory-bandwidth pass over the same columns, on the same data in the same
     run; `rate()` on Parquet, CSV and Arrow IPC files beside pyarrow decoding
-    the same files (the CLI's path end to end); scaling curves over readings (10^4 .. 10^8), meters (10^3 .. 10^7),
-    tariff complexity, arrival order and apportionment group sizes; peak
+    the same files (the CLI's path end to end); scaling curves over readings
+    (10^4 .. 10^8), meters (10^3 .. 10^7), tariff complexity, arrival order
+    and apportionment group sizes; peak
     memory per scenario; the prepaid service end to end when
     bench/bench_service.py is there.
 
