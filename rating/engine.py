@@ -34,6 +34,7 @@ from rating.errors import InputError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.groups import load_groups
 from rating.period_totals import PeriodTotals
+from rating.prefetch import prefetched
 from rating.pricing import PeriodQuantities, price_periods
 from rating.readings import NormalizedReadings, iter_source_batches, normalize_readings
 from rating.schema import anomalies_schema
@@ -268,7 +269,7 @@ def rate(
     rater = Rater(config, unknown_meters=unknown_meters)
     now = dt.datetime.now(dt.timezone.utc) if now is None else now
     anomalies = []
-    for item in iter_source_batches(readings):
+    for item in prefetched(iter_source_batches(readings)):
         _periods, table = rater.ingest(item.batch, where=item.where, row_offset=item.row_offset,
                                        now=now)
         anomalies.append(table)
