@@ -17,8 +17,8 @@ BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 LIMIT = "bandwidth"
 KERNEL = "kernel"
-ORDER = ("kernel", "kernel_grouped", "kernel_consumption_only", "rater_from_arrow", "api_split", "numpy",
-         "pyarrow", "reference", "bandwidth")
+ORDER = ("rate_cli", "pyarrow_decode", "kernel", "kernel_grouped", "kernel_consumption_only",
+         "rater_from_arrow", "api_split", "numpy", "pyarrow", "reference", "bandwidth")
 
 
 class ReadmeError(Exception):
@@ -132,6 +132,20 @@ def curve_table(scenario: dict) -> list[str]:
     return _table([scenario["x"]["name"], *names], rows)
 
 
+def files_table(scenario: dict) -> list[str]:
+    """One row per file: rate() and decoding alone, and their ratio (the figure)."""
+    rows = []
+    for point in scenario["points"]:
+        mine, decode = point["figures"].get("rate_cli"), point["figures"].get("pyarrow_decode")
+        if mine is None or decode is None:
+            continue
+        rows.append([point["label"], f"{rate(mine['median'])}", f"{mine['median_s']:.3g}",
+                     f"{rate(decode['median'])}", f"{decode['median_s']:.3g}",
+                     f"{mine['ratio_to_decode']:.2f}", mib(mine.get("peak_bytes"))])
+    return _table(["file", "rate() readings/s", "rate() s", "decode only readings/s", "decode s",
+                   "rate / decode", "rate() peak MiB"], rows)
+
+
 def memory_table(scenario: dict) -> list[str]:
     points = [p for p in scenario["points"] if p["figures"]]
     names = _sorted({n for p in points for n, f in p["figures"].items()
@@ -193,6 +207,8 @@ def write_report(results: dict, out: Path) -> Path:
         if name == "service":
             lines += service_lines(scenario)
             continue
+        if name == "files":
+            lines += [*files_table(scenario), ""]
         lines += [f"{scenario['item_unit']}/s, median (ratio to the kernel):", "", *curve_table(scenario), ""]
         if any(f.get("peak_bytes") is not None for p in scenario["points"] for f in p["figures"].values()):
             lines += ["Peak new memory (and bytes per item):", "", *memory_table(scenario), ""]
@@ -248,10 +264,15 @@ def readme_block(results: dict, image_dir: str) -> str:
         f"every figure with its runs: [results.json]({image_dir}/results.json).",
         "",
     ]
+    files = scenarios.get("files")
+    if files and any(p["figures"] for p in files["points"]):
+        lines += [f"**{files['title']}.** {files['description']}", "", *files_table(files), ""]
+        if "files" in plots:
+            lines += [f"![{files['title']}]({image_dir}/{plots['files']})", ""]
     key = key_point(results)
     if key:
         scenario, point = key
-        lines += [f"**{_params(point)}:**", "",
+        lines += [f"**The kernel: {_params(point)}:**", "",
                   *figures_table(point, scenarios[scenario]["item_unit"] + "/s"), ""]
     for name in ("readings", "meters", "tariffs", "order", "apportion"):
         scenario = scenarios.get(name)

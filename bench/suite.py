@@ -17,6 +17,8 @@ disagreement fails the run; speed never does.
 
 Scenarios (`--only` takes a comma-separated subset):
 
+    files      rate() on Parquet (string, dictionary, int64 ids), CSV and Arrow IPC files
+               beside pyarrow decoding each file (bench/bench_files.py)
     readings   readings 10^4 .. 10^8 (as far as memory allows), 4 slabs, time order
     meters     meters 10^3 .. 10^7 at ~10^7 readings, time order (and the kernel on grouped input)
     tariffs    flat, 4 slabs, 12 slabs, TOU x slabs at the main size
@@ -67,7 +69,7 @@ from rating.apportion.shares import split
 from rating.reference.apportion import split_groups_reference
 
 SCHEMA = "rating-bench/1"
-SCENARIOS = ("readings", "meters", "tariffs", "order", "apportion", "service")
+SCENARIOS = ("files", "readings", "meters", "tariffs", "order", "apportion", "service")
 KERNEL = "kernel"
 LIMIT = "bandwidth"
 
@@ -81,6 +83,8 @@ LABELS = {
     "pyarrow": "pyarrow.compute",
     "reference": "Decimal reference (sampled)",
     "bandwidth": "memory-bandwidth pass (the limit)",
+    "rate_cli": "rating.engine.rate() on the file (the CLI's path)",
+    "pyarrow_decode": "pyarrow decoding the file only",
 }
 
 # Bytes per reading an implementation needs beyond its inputs, rounded up
@@ -112,6 +116,8 @@ class Plan:
     reference_repeats: int
     apportion_reference_units: int
     pyarrow_readings_max: int  # above this, pyarrow is left out (minutes per run)
+    files_readings: int  # files scenario: readings per file
+    files_meters: int
     peak: bool = True
 
     def describe(self) -> dict:
@@ -125,7 +131,7 @@ QUICK = Plan(
     main_meters=500, main_reads=96,
     apportion_units=20_000, apportion_group_sizes=(2, 32, 512),
     reference_readings=2_000, reference_repeats=1, apportion_reference_units=2_000,
-    pyarrow_readings_max=10**6,
+    pyarrow_readings_max=10**6, files_readings=20_000, files_meters=1_000,
 )
 FULL = Plan(
     mode="full", repeats=5, min_repeats=3, slow_run_s=2.0,
@@ -134,7 +140,7 @@ FULL = Plan(
     main_meters=100_000, main_reads=100,
     apportion_units=10**6, apportion_group_sizes=(2, 8, 32, 128, 512, 2048, 16384),
     reference_readings=20_000, reference_repeats=3, apportion_reference_units=20_000,
-    pyarrow_readings_max=10**7,
+    pyarrow_readings_max=10**7, files_readings=10**7, files_meters=100_000,
 )
 
 
@@ -426,6 +432,11 @@ class Run:
             "points": points,
         }
 
+    def files_scenario(self) -> dict:
+        from bench.bench_files import files_scenario
+
+        return files_scenario(self, self.plan.files_readings, self.plan.files_meters)
+
     def service_scenario(self) -> dict:
         from bench.suite_service import service_scenario
 
@@ -487,7 +498,8 @@ def run_suite(plan: Plan, out: Path, *, only: tuple[str, ...] = SCENARIOS, comma
     created = utc_now()
     log(f"rating bench ({plan.mode}) -> {out}")
     scenarios: dict[str, dict] = {}
-    makers = {"readings": run.readings_curve, "meters": run.meters_curve, "tariffs": run.tariffs_scenario,
+    makers = {"files": run.files_scenario, "readings": run.readings_curve, "meters": run.meters_curve,
+              "tariffs": run.tariffs_scenario,
               "order": run.order_scenario, "apportion": run.apportion_scenario,
               "service": run.service_scenario}
     for name in SCENARIOS:

@@ -39,6 +39,7 @@ from rating.model.days import date_of
 from rating.model.groups import load_groups
 from rating.pricing.pricer import price_periods
 from rating.readings.batches import NormalizedReadings, iter_source_batches, normalize_readings
+from rating.readings.prefetch import prefetched
 from rating.schema import anomalies_schema
 
 UNKNOWN_METER_POLICIES = ("report", "error")
@@ -269,7 +270,7 @@ def rate(
     rater = Rater(config, unknown_meters=unknown_meters)
     now = dt.datetime.now(dt.timezone.utc) if now is None else now
     anomalies = []
-    for item in iter_source_batches(readings):
+    for item in prefetched(iter_source_batches(readings)):
         _periods, table = rater.ingest(item.batch, where=item.where, row_offset=item.row_offset,
                                        now=now)
         anomalies.append(table)

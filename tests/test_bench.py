@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import report, suite, suite_service
+from bench import bench_files, report, suite, suite_service
 from rating.cli.commands import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,7 +47,7 @@ def test_quick_run_writes_results_report_and_plots(quick_run):
 def test_every_figure_has_unit_runs_median_spread_and_ratio(quick_run):
     results = json.loads((quick_run / "results.json").read_text())
     for name, scenario in results["scenarios"].items():
-        if name == "service":
+        if name in ("service", "files"):
             continue
         assert {"title", "description", "x", "item_unit", "points"} <= set(scenario)
         assert scenario["points"], name
@@ -75,6 +75,21 @@ def test_peers_side_by_side_in_every_rating_scenario(quick_run):
     labels = [p["label"] for p in scenarios["tariffs"]["points"]]
     assert labels == ["flat", "4 slabs", "12 slabs", "TOU 3 x 4 slabs"]
     assert [p["label"] for p in scenarios["order"]["points"]] == ["time order", "grouped by meter"]
+
+
+def test_files_scenario_rates_every_format_beside_decoding_it(quick_run):
+    results = json.loads((quick_run / "results.json").read_text())
+    points = results["scenarios"]["files"]["points"]
+    assert [p["params"]["format"] for p in points] == list(bench_files.FORMATS)
+    for point in points:
+        assert set(point["figures"]) == {"rate_cli", "pyarrow_decode"}
+        mine = point["figures"]["rate_cli"]
+        assert mine["ratio_to_decode"] == pytest.approx(
+            mine["median"] / point["figures"]["pyarrow_decode"]["median"])
+        assert point["params"]["file_bytes"] > 0
+    files_checks = [c for c in results["checks"] if c["scenario"] == "files"]
+    assert len(files_checks) == len(points) and all(c["ok"] for c in files_checks)
+    assert "rate / decode" in (quick_run / "report.md").read_text()
 
 
 def test_a_disagreement_fails_the_run(tmp_path, monkeypatch):

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rating.consumption.period_totals import PeriodTotals
 from rating.consumption.quantities import PeriodQuantities
@@ -12,7 +14,7 @@ def periods(rows) -> PeriodQuantities:
         meter_index=np.array([r[0] for r in rows], np.int32),
         period_start=np.array([r[1] for r in rows], np.int32),
         period_end=np.array([r[1] + 30 for r in rows], np.int32),
-        qty=np.array([r[2] for r in rows], np.int64).reshape(len(rows), -1),
+        qty=np.array([r[2] for r in rows], np.int64).reshape(len(rows), -1 if rows else 2),
     )
 
 
@@ -36,3 +38,27 @@ def test_a_sum_past_int64_raises():
     big = PeriodTotals.empty(1).merge(periods([(0, 100, [2**62])]))
     with pytest.raises(AmountOverflowError):
         big.merge(periods([(0, 100, [2**62])]))
+
+
+BATCH_ROWS = st.lists(st.tuples(st.integers(0, 6), st.sampled_from([100, 130, 161]),
+                                st.lists(st.integers(-1000, 1000), min_size=2, max_size=2)), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(BATCH_ROWS, max_size=6), st.lists(st.integers(0, 2), min_size=7, max_size=7), BATCH_ROWS)
+def test_merges_and_selections_equal_a_dict_of_sums(batches, accounts, probe):
+    totals, want = PeriodTotals.empty(2), {}
+    for rows in batches:
+        before = as_rows(totals)
+        totals_next = totals.merge(periods(rows))
+        assert as_rows(totals) == before  # never written into
+        totals = totals_next
+        for meter, start, qty in rows:
+            old = want.get((meter, start), [0, 0])
+            want[(meter, start)] = [a + b for a, b in zip(old, qty, strict=True)]
+    assert as_rows(totals) == [(m, s, q) for (m, s), q in sorted(want.items())]
+    account_of_meter = np.array(accounts, np.int32)
+    wanted = {(accounts[m], s) for m, s, _ in probe}
+    picked = totals.select_like(periods(probe), account_of_meter)
+    got = [(int(m), int(s)) for m, s in zip(picked.meter_index, picked.period_start, strict=True)]
+    assert got == [(m, s) for (m, s) in sorted(want) if (accounts[m], s) in wanted]

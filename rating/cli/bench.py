@@ -23,8 +23,10 @@ BENCH_DESCRIPTION = """
     Run the benchmark suite: the Cython kernel side by side with careful
     numpy, pyarrow.compute, the Decimal reference (sampled) and a
     memory-bandwidth pass over the same columns, on the same data in the same
-    run; scaling curves over readings (10^4 .. 10^8), meters (10^3 .. 10^7),
-    tariff complexity, arrival order and apportionment group sizes; peak
+    run; `rate()` on Parquet, CSV and Arrow IPC files beside pyarrow decoding
+    the same files (the CLI's path end to end); scaling curves over readings
+    (10^4 .. 10^8), meters (10^3 .. 10^7), tariff complexity, arrival order
+    and apportionment group sizes; peak
     memory per scenario; the prepaid service end to end when
     bench/bench_service.py is there.
 
@@ -34,7 +36,7 @@ BENCH_DESCRIPTION = """
     point checks that the implementations agree to the minor unit; a
     disagreement exits with 1. Speed never fails the run.
 
-    scenarios: readings, meters, tariffs, order, apportion, service
+    scenarios: files, readings, meters, tariffs, order, apportion, service
 
     examples:
       rating bench --quick --out /tmp/bench        seconds: the CI smoke run

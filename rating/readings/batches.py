@@ -22,9 +22,7 @@ without nulls are read straight from their Arrow buffers.
 
 from __future__ import annotations
 
-import itertools
 import re
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +47,7 @@ from rating.inputs.tables import (
 )
 from rating.model.registry import Registry
 from rating.model.site import Site
+from rating.readings.meter_lookup import lookup_for
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
 BATCH_ROWS_DEFAULT = 1_000_000
@@ -190,93 +189,13 @@ def _is_text(dtype: pa.DataType) -> bool:
 # --------------------------------------------------------------------------- meter ids
 
 
-_lookup_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-_TEXT_INDEX_MIN = 4096  # larger text registries: a dict built once beats hashing them per batch
-_text_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _text_lookup(meter_id: pa.Array, registry_ids: pa.Array, registry: Registry) -> np.ndarray:
-    """Registry positions of text ids through a dict built once per registry;
-    each distinct id of the batch is looked up once (index_in would hash the
-    whole registry again on every batch). Nulls are masked by the caller."""
-    index = _text_cache.get(registry)
-    if index is None:
-        index = _text_cache[registry] = {v: i for i, v in enumerate(registry_ids.to_pylist())}
-    encoded = meter_id.dictionary_encode()
-    values = encoded.dictionary.to_pylist()
-    if not values:
-        return np.full(len(meter_id), -1, dtype=np.int32)
-    positions = np.fromiter(map(index.get, values, itertools.repeat(-1)), dtype=np.int32, count=len(values))
-    return positions[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
-
-
-def _int_lookup(registry: Registry) -> tuple[int, np.ndarray] | None:
-    """(lowest id, table) mapping `id - lowest` to the registry index, with a
-    trailing -1 slot for ids out of range; None when integer ids are too sparse."""
-    if registry in _lookup_cache:
-        return _lookup_cache[registry]
-    result = None
-    ids = registry.meter_ids
-    if ids.type == pa.int64() and len(ids):
-        values = ids.to_numpy(zero_copy_only=False)
-        low, high = int(values.min()), int(values.max())
-        span = high - low + 1
-        if span <= max(8 * len(values), 1 << 16):
-            table = np.full(span + 1, -1, dtype=np.int32)
-            table[values - low] = np.arange(len(values), dtype=np.int32)
-            result = (low, table)
-    _lookup_cache[registry] = result
-    return result
-
-
 def meter_indexes(meter_id: pa.Array, registry: Registry) -> np.ndarray:
     """Registry index (int32) of each meter id, -1 where the registry lacks it
-    (or the id is null)."""
-    positions = _meter_indexes(meter_id, registry)
+    (or the id is null). Ids of another kind than the registry's compare as
+    text: meter 7 is "7" (rating.readings.meter_lookup)."""
+    positions = lookup_for(registry).positions(meter_id)
     if meter_id.null_count:
         positions = np.where(meter_id.is_null().to_numpy(zero_copy_only=False), -1, positions)
-    return positions.astype(np.int32, copy=False)
-
-
-def _meter_indexes(meter_id: pa.Array, registry: Registry) -> np.ndarray:
-    """Dictionary ids are looked up once per dictionary entry; dense integer ids
-    through a direct table; the rest by hashing (pyarrow `index_in`). When the
-    readings' id type differs from the registry's (int64 readings, string
-    registry or the reverse) ids are compared as text: meter 7 is "7".
-    """
-    if pa.types.is_dictionary(meter_id.type):
-        positions = _meter_indexes(meter_id.dictionary, registry)
-        if len(positions) == 0:
-            return np.full(len(meter_id), -1, dtype=np.int32)
-        codes = _codes(meter_id) if meter_id.null_count == 0 else (
-            meter_id.indices.fill_null(0).to_numpy(zero_copy_only=False)
-        )
-        return positions[codes]
-    if pa.types.is_string_view(meter_id.type) or pa.types.is_large_string(meter_id.type):
-        meter_id = meter_id.cast(pa.string())
-    elif meter_id.type == pa.int32():
-        meter_id = meter_id.cast(pa.int64())
-    registry_ids = registry.meter_ids
-    if meter_id.type == pa.int64() and registry_ids.type == pa.int64():
-        lookup = _int_lookup(registry)
-        if lookup is not None:
-            low, table = lookup
-            span = np.uint64(len(table) - 1)
-            # Modular difference: ids outside [low, low + span) land >= span.
-            offsets = _buffer_view(meter_id, np.uint64) - np.uint64(low % 2**64)
-            np.minimum(offsets, span, out=offsets)
-            return table[offsets]
-    if meter_id.type != registry_ids.type:
-        meter_id = meter_id.cast(pa.string())
-        registry_ids = registry_ids.cast(pa.string())
-    if registry_ids.type == pa.string() and len(registry_ids) > _TEXT_INDEX_MIN:
-        return _text_lookup(meter_id, registry_ids, registry)
-    found = pc.index_in(meter_id, value_set=registry_ids)
-    positions = _buffer_view(found, np.int32)
-    if found.null_count:
-        positions = np.where(found.is_null().to_numpy(zero_copy_only=False), -1, positions)
     return positions.astype(np.int32, copy=False)
 
 
