@@ -3,6 +3,7 @@ the members weights, from the consumption about to be priced."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -47,11 +48,38 @@ def _plan_group(group: Group, site: RegistryView, usage: Consumption, anomalies:
                 delta: Delta) -> list[Split]:
     """The splits of one group, one per billing period of its source meters;
     what cannot be split is reported and held (left on the source's account)."""
+    setup = _setup(group, site, anomalies)
+    periods: dict[int, int] = {}
+    for s in setup.sources:
+        periods.update(usage.periods.get(s, {}))
+    splits = []
+    for start, end in sorted(periods.items()):
+        planned = _plan_period(group, setup, start, end, site, usage, anomalies, delta)
+        if planned is not None:
+            splits.append(planned)
+    return splits
+
+
+@dataclass
+class _Setup:
+    """What a group's splits share in every period."""
+
+    sources: list[int]  # meter indices of the common meters (the master first)
+    master: int | None
+    unit: str
+    members: list  # known members, sorted by account id
+    accounts: list[str]
+    subs: list[int]  # sub-meters netted off the master
+    targets: list[int] | None  # quantity basis: each member's target meter (-1: none)
+    held: bool  # held in every period
+
+
+def _setup(group: Group, site: RegistryView, anomalies: GroupAnomalies) -> _Setup:
     registry = site.registry
     sources = site.sources[group.group_id]
     master = sources[0] if group.master_meter is not None else None
     unit = group.meter_unit if group.meter_unit is not None else site.unit(sources[0])
-    held_always = False
+    held = False
     members = []
     for m in group.members:
         if m.account_id in registry.accounts:
@@ -59,7 +87,7 @@ def _plan_group(group: Group, site: RegistryView, usage: Consumption, anomalies:
         else:
             action = "excluded" if group.on_unknown_unit == "exclude" else "held"
             anomalies.add(group, None, None, "unknown_unit", action, account=m.account_id)
-            held_always |= action == "held"
+            held |= action == "held"
     members.sort(key=lambda m: m.account_id)
     accounts = [m.account_id for m in members]
     if master is None:
@@ -72,7 +100,7 @@ def _plan_group(group: Group, site: RegistryView, usage: Consumption, anomalies:
     cycles |= {registry.cycle_of(a, site.config.site) for a in accounts}
     if len(cycles) > 1:
         anomalies.add(group, None, None, "cycle_mismatch", "held")
-        held_always = True
+        held = True
     targets = None
     if group.basis == "quantity":
         targets = []
@@ -80,48 +108,45 @@ def _plan_group(group: Group, site: RegistryView, usage: Consumption, anomalies:
             own = site.own_meters(a, unit)
             if not own:
                 anomalies.add(group, None, None, "no_target_meter", "held", account=a)
-                held_always = True
+                held = True
             targets.append(own[0] if own else -1)
-    if not members:
-        held_always = True
+    return _Setup(sources, master, unit, members, accounts, subs, targets, held or not members)
 
-    periods: dict[int, int] = {}
-    for s in sources:
-        periods.update(usage.periods.get(s, {}))
-    splits = []
-    for start, end in sorted(periods.items()):
-        if master is not None:
-            net = usage.total(master, start) - sum(usage.total(s, start) for s in subs)
-        else:
-            net = sum(usage.total(s, start) for s in sources)
-        held = held_always
-        base = net
-        if net < 0:
-            action = "clamped" if group.on_negative == "clamp" else "held"
-            meter_id = None if master is None else registry.meters[master].meter_id
-            anomalies.add(group, start, end, "negative_common", action, meter=meter_id)
-            held |= action == "held"
-            base = 0
-        weighed = None if held else _weights(group, members, start, end, unit, site, usage, anomalies)
-        held = weighed is None
-        moved = not held and group.basis == "quantity"
-        if master is not None:  # the master is priced on what is left of it
-            raw = usage.vector(master, start)
-            left = 0 if moved else base
-            delta.add(master, start, end, _spread(left, raw) - raw)
-        elif moved:
-            for s in sources:
-                delta.add(s, start, end, -usage.vector(s, start))
-        if weighed is None:
-            continue
-        weights, scale = weighed
-        splits.append(Split(
-            group=group, start=start, end=end, base_qty=base, accounts=accounts, weights=weights,
-            weight_scale=scale, keys=[site.rank[a] for a in accounts],
-            sources=[(s, base if master is not None else usage.total(s, start)) for s in sources],
-            targets=targets,
-        ))
-    return splits
+
+def _plan_period(group: Group, setup: _Setup, start: int, end: int, site: RegistryView,
+                 usage: Consumption, anomalies: GroupAnomalies, delta: Delta) -> Split | None:
+    """The split of one billing period, None when it is held; the master (or the
+    moved sources) get their quantity delta either way."""
+    master, sources = setup.master, setup.sources
+    if master is not None:
+        net = usage.total(master, start) - sum(usage.total(s, start) for s in setup.subs)
+    else:
+        net = sum(usage.total(s, start) for s in sources)
+    held = setup.held
+    base = net
+    if net < 0:
+        action = "clamped" if group.on_negative == "clamp" else "held"
+        meter_id = None if master is None else site.registry.meters[master].meter_id
+        anomalies.add(group, start, end, "negative_common", action, meter=meter_id)
+        held |= action == "held"
+        base = 0
+    weighed = None if held else _weights(group, setup.members, start, end, setup.unit, site, usage, anomalies)
+    moved = weighed is not None and group.basis == "quantity"
+    if master is not None:  # the master is priced on what is left of it
+        raw = usage.vector(master, start)
+        delta.add(master, start, end, _spread(0 if moved else base, raw) - raw)
+    elif moved:
+        for s in sources:
+            delta.add(s, start, end, -usage.vector(s, start))
+    if weighed is None:
+        return None
+    weights, scale = weighed
+    return Split(
+        group=group, start=start, end=end, base_qty=base, accounts=setup.accounts, weights=weights,
+        weight_scale=scale, keys=[site.rank[a] for a in setup.accounts],
+        sources=[(s, base if master is not None else usage.total(s, start)) for s in sources],
+        targets=setup.targets,
+    )
 
 
 def _spread(total: int, profile: np.ndarray) -> np.ndarray:
