@@ -5,7 +5,7 @@
 
 Prints, from one run, the median over repeats of: the bare kernel
 (`rating._ext._apportion.split_largest_remainder`), the checked API
-(`rating.apportion.shares.split`, validation and post-check included) and the
+(`rating.apportion.split`, validation and post-check included) and the
 pure-Python reference (`rating.reference.apportion`) on a sample of groups.
 With `--pipeline N` it also times the engine integration (`prepare` and
 `shared_area_lines`, pricing excluded) on a synthetic site of N flats in
@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from rating._ext._apportion import split_largest_remainder
-from rating.apportion.shares import split
+from rating.apportion.largest_remainder import split
 from rating.reference.apportion import split_groups_reference
 
 
@@ -35,7 +35,7 @@ def make_groups(units: int, groups: int, seed: int = 20260101):
     weights = rng.integers(40_000, 250_001, units).astype(np.int64)
     totals = rng.integers(0, 10_000_001, groups).astype(np.int64)
     # keys: rank of the unit id within the site, rising within every group as
-    # rating.apportion.shares lays members out (sorted by group, then unit id)
+    # rating.apportion lays members out (sorted by group, then unit id)
     group_of = np.repeat(np.arange(groups), np.diff(offsets))
     keys = rng.permutation(units).astype(np.int64)
     keys = keys[np.lexsort((keys, group_of))]
@@ -56,7 +56,8 @@ def pipeline_seconds(units: int) -> tuple[float, float]:
     import datetime as dt
     from decimal import Decimal
 
-    from rating.apportion.shares import prepare, shared_area_lines
+    from rating.apportion.lines import shared_area_lines
+    from rating.apportion.plan import prepare
     from rating.config.loader import Config
     from rating.config.tariff_file import tariffs_from_toml
     from rating.consumption.period_totals import PeriodTotals

@@ -65,7 +65,7 @@ from bench.numpy_tou import rate_registers_tou
 from bench.tariff_workloads import TARIFFS, rating_tables
 from bench.workloads import Readings, bench_config, register_readings
 from rating._ext._apportion import split_largest_remainder
-from rating.apportion.shares import split
+from rating.apportion.largest_remainder import split
 from rating.reference.apportion import split_groups_reference
 
 SCHEMA = "rating-bench/1"
@@ -78,7 +78,7 @@ LABELS = {
     "kernel_grouped": "Cython kernel, input grouped by meter",
     "kernel_consumption_only": "Cython consumption kernel alone",
     "rater_from_arrow": "rating.engine.Rater from Arrow (normalisation included)",
-    "api_split": "rating.apportion.shares.split (checks included)",
+    "api_split": "rating.apportion.split (checks included)",
     "numpy": "careful numpy",
     "pyarrow": "pyarrow.compute",
     "reference": "Decimal reference (sampled)",

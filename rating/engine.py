@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rating.apportion.shares import prepare, shared_area_lines, shared_lines_schema
+from rating.apportion.lines import shared_area_lines
+from rating.apportion.plan import prepare
+from rating.apportion.shapes import shared_lines_schema
 from rating.config.loader import Config
 from rating.consumption.kernel import (
     ANCIENT_READING_INDEX,

@@ -1,4 +1,4 @@
-"""The Cython split (through rating.apportion.shares.split) against the reference, and the
+"""The Cython split (through rating.apportion.split) against the reference, and the
 engine integration (prepare, pricing, shared_area_lines) on a small society."""
 
 import datetime as dt
@@ -12,14 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rating.apportion.shares import (
-    apportion_anomalies_schema,
-    prepare,
-    shared_area_lines,
-    shared_lines_schema,
-    split,
-    split_amount,
-)
+from rating.apportion.largest_remainder import split, split_amount
+from rating.apportion.lines import shared_area_lines
+from rating.apportion.plan import prepare
+from rating.apportion.shapes import apportion_anomalies_schema, shared_lines_schema
 from rating.config.loader import Config
 from rating.config.tariff_file import tariffs_from_toml
 from rating.consumption.period_totals import PeriodTotals

@@ -23,15 +23,9 @@ from rating.model.tariff import (
     TouPeriod,
     TouRule,
 )
-from rating.reference.charges import (
-    RefAnomaly,
-    RefLine,
-    RefReading,
-    _largest_remainder,
-    _local_instant,
-    _split,
-    reference_rate,
-)
+from rating.reference.calendar import _split, local_instant
+from rating.reference.charges import RefAnomaly, RefLine, RefReading, reference_rate
+from rating.reference.period_charge import _largest_remainder
 
 UTC = Site()
 ALL_DAYS = frozenset({"weekday", "weekend", "holiday"})
@@ -503,14 +497,14 @@ def test_tou_spans_follow_the_version_of_each_billing_period():
 def test_local_instant_nonexistent_and_ambiguous_times():
     ny = ZoneInfo("America/New_York")
     # 2024-03-10 02:30 does not exist: starts at the first instant after the gap, 03:00 EDT
-    assert _local_instant(dt.date(2024, 3, 10), 150, ny, 1) == at("2024-03-10T07:00+00:00")
-    assert _local_instant(dt.date(2024, 3, 10), 120, ny, 1000) == at("2024-03-10T07:00+00:00", "ms")
-    assert _local_instant(dt.date(2024, 3, 10), 180, ny, 1) == at("2024-03-10T07:00+00:00")
+    assert local_instant(dt.date(2024, 3, 10), 150, ny, 1) == at("2024-03-10T07:00+00:00")
+    assert local_instant(dt.date(2024, 3, 10), 120, ny, 1000) == at("2024-03-10T07:00+00:00", "ms")
+    assert local_instant(dt.date(2024, 3, 10), 180, ny, 1) == at("2024-03-10T07:00+00:00")
     # 2024-11-03 01:30 happens twice: its first occurrence, EDT
-    assert _local_instant(dt.date(2024, 11, 3), 90, ny, 1) == at("2024-11-03T05:30+00:00")
+    assert local_instant(dt.date(2024, 11, 3), 90, ny, 1) == at("2024-11-03T05:30+00:00")
     london = ZoneInfo("Europe/London")
-    assert _local_instant(dt.date(2024, 3, 31), 60, london, 1) == at("2024-03-31T01:00+00:00")
-    assert _local_instant(dt.date(2024, 10, 27), 60, london, 1) == at("2024-10-27T00:00+00:00")
+    assert local_instant(dt.date(2024, 3, 31), 60, london, 1) == at("2024-03-31T01:00+00:00")
+    assert local_instant(dt.date(2024, 10, 27), 60, london, 1) == at("2024-10-27T00:00+00:00")
 
 
 def night_day_tou(night_end: int = 120) -> TimeOfUse:
@@ -800,7 +794,7 @@ def test_local_instant_is_the_first_instant_whose_wall_clock_reaches_it(zone_nam
         for minute in range(0, 1440, 15):
             wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minute)
             expected = next(s for s, w in zip(seconds, walls, strict=True) if w >= wall)
-            assert _local_instant(day, minute, zone, 1) == expected, (zone_name, wall)
+            assert local_instant(day, minute, zone, 1) == expected, (zone_name, wall)
 
 
 def test_midnight_inside_a_dst_gap_santiago():

@@ -74,10 +74,40 @@ def render_summary(
 ) -> str:
     """The summary as text. `max_accounts` limits the accounts shown in
     detail (all by default); the site's totals always cover every account."""
-    site, registry = config.site, config.registry
+    site = config.site
     accounts = _accounts(charges, config)
+    site_anomalies, unknown_meters = _count_anomalies(anomalies, accounts, config)
+    money = lambda amount: format_money(amount, site.minor_unit_exponent, site.currency)  # noqa: E731
+    shown = list(accounts.values())
+    hidden = shown[max_accounts:] if max_accounts is not None else []
+    shown = shown[:max_accounts] if max_accounts is not None else shown
+    unit_of = {str(m.meter_id): m.unit for m in config.registry.meters}
+    blocks = [_account_block(account, unit_of, money) for account in shown]
+    rows = [item for block in blocks for item in block if not isinstance(item, str)]
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
+    grand_total = sum((a.total for a in accounts.values()), Decimal(0))
+    out = [f"{site.name}: charges in {site.currency}{_period_range(charges)}",
+           f"{len(accounts)} accounts, {charges.num_rows} charge lines, {anomalies.num_rows} anomalies"]
+    for block in blocks:
+        out.append("")
+        out += [item if isinstance(item, str) else _row(item, widths) for item in block]
+    if hidden:
+        hidden_total = sum((a.total for a in hidden), Decimal(0))
+        out += ["", f"... {len(hidden)} more accounts, totalling {money(hidden_total)} "
+                    f"(the charges table has every line)"]
+    out += ["", f"Site total ({len(accounts)} accounts): {site.currency} {money(grand_total)}",
+            "Anomalies: " + (_counts(site_anomalies) if site_anomalies else "none")]
+    if unknown_meters:
+        out.append("Unknown meters: " + _counts(unknown_meters, unit="readings"))
+    return "\n".join(out) + "\n"
+
+
+def _count_anomalies(anomalies: pa.Table, accounts: dict[str, _Account],
+                     config: Config) -> tuple[Counter, Counter]:
+    """Anomaly counts per code for the site and into each account (adding the
+    accounts that have anomalies but no charges); readings of unknown meters apart."""
+    registry = config.registry
     account_of = {str(m.meter_id): m.account_id for m in registry.meters}
-    unit_of = {str(m.meter_id): m.unit for m in registry.meters}
     site_anomalies: Counter = Counter()
     unknown_meters: Counter = Counter()
     for meter_id, code, count in _anomaly_counts(anomalies):
@@ -90,60 +120,30 @@ def render_summary(
             name = registry.accounts[account_id].name if account_id in registry.accounts else ""
             accounts[account_id] = _Account(account_id, name)
         accounts[account_id].anomalies[code] += count
+    return site_anomalies, unknown_meters
 
-    money = lambda amount: format_money(amount, site.minor_unit_exponent, site.currency)  # noqa: E731
-    rows: list[tuple[str, ...]] = []  # (indent+meter, tariff, component, quantity, amount)
-    out: list[str] = []
-    shown = list(accounts.values())
-    hidden = shown[max_accounts:] if max_accounts is not None else []
-    shown = shown[:max_accounts] if max_accounts is not None else shown
-    blocks: list[list[tuple[str, ...] | str]] = []
-    for account in shown:
-        block: list[tuple[str, ...] | str] = []
-        title = f"{account.account_id}  {account.name}".rstrip()
-        periods = list(account.periods.values())
-        if len(periods) == 1:
-            title += f"  [{periods[0].start} .. {periods[0].end}]"
-        block.append(title)
-        for period in periods:
-            if len(periods) > 1:
-                block.append(f"  {period.start} .. {period.end}")
-            previous: tuple[str | None, str | None] = (None, None)
-            for meter, tariff, component, quantity, unit, amount in period.lines:
-                same = (meter, tariff) == previous
-                previous = (meter, tariff)
-                qty = "" if quantity is None else f"{quantity} {unit_of.get(meter, unit)}".rstrip()
-                row = ("" if same else meter, "" if same else tariff, component, qty, money(amount))
-                block.append(row)
-                rows.append(row)
-        total_row = ("Total", "", "", "", money(account.total))
-        block.append(total_row)
-        rows.append(total_row)
-        if account.anomalies:
-            block.append("  Anomalies: " + _counts(account.anomalies))
-        blocks.append(block)
 
-    widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
-    grand_total = sum((a.total for a in accounts.values()), Decimal(0))
-    period_text = _period_range(charges)
-    out.append(f"{site.name}: charges in {site.currency}{period_text}")
-    out.append(f"{len(accounts)} accounts, {charges.num_rows} charge lines, "
-               f"{anomalies.num_rows} anomalies")
-    for block in blocks:
-        out.append("")
-        for item in block:
-            out.append(item if isinstance(item, str) else _row(item, widths))
-    if hidden:
-        hidden_total = sum((a.total for a in hidden), Decimal(0))
-        out.append("")
-        out.append(f"... {len(hidden)} more accounts, totalling {money(hidden_total)} "
-                   f"(the charges table has every line)")
-    out.append("")
-    out.append(f"Site total ({len(accounts)} accounts): {site.currency} {money(grand_total)}")
-    out.append("Anomalies: " + (_counts(site_anomalies) if site_anomalies else "none"))
-    if unknown_meters:
-        out.append("Unknown meters: " + _counts(unknown_meters, unit="readings"))
-    return "\n".join(out) + "\n"
+def _account_block(account: _Account, unit_of: dict[str, str], money) -> list[tuple[str, ...] | str]:
+    """An account's lines: a title, rows (meter, tariff, component, quantity, amount), its total."""
+    block: list[tuple[str, ...] | str] = []
+    title = f"{account.account_id}  {account.name}".rstrip()
+    periods = list(account.periods.values())
+    if len(periods) == 1:
+        title += f"  [{periods[0].start} .. {periods[0].end}]"
+    block.append(title)
+    for period in periods:
+        if len(periods) > 1:
+            block.append(f"  {period.start} .. {period.end}")
+        previous: tuple[str | None, str | None] = (None, None)
+        for meter, tariff, component, quantity, unit, amount in period.lines:
+            same = (meter, tariff) == previous
+            previous = (meter, tariff)
+            qty = "" if quantity is None else f"{quantity} {unit_of.get(meter, unit)}".rstrip()
+            block.append(("" if same else meter, "" if same else tariff, component, qty, money(amount)))
+    block.append(("Total", "", "", "", money(account.total)))
+    if account.anomalies:
+        block.append("  Anomalies: " + _counts(account.anomalies))
+    return block
 
 
 def _row(row: tuple[str, ...], widths: list[int]) -> str:

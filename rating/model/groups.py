@@ -5,7 +5,7 @@ area and weight each), where its common consumption comes from (common-area
 meters, or a master meter minus its sub-meters), the method that weighs the
 members, whether the quantity or the cost is split, and what to do with
 each kind of problem. docs/apportionment.md documents the file format and
-the meaning of every field; `rating.apportion.shares` applies the groups.
+the meaning of every field; `rating.apportion` applies the groups.
 
 The file (CSV, Parquet or Arrow) has one row per member:
 
@@ -200,17 +200,9 @@ def _meter_list(text: str | None) -> tuple[str, ...]:
 
 def groups_from_table(table: pa.Table, *, where: str = "groups") -> Groups:
     """Groups from a member table (one row per member, group settings as
-    columns). Meter ids stay strings here; `rating.apportion.shares` matches them to
+    columns). Meter ids stay strings here; `rating.apportion` matches them to
     the registry's ids."""
-    for required in ("group_id", "account_id"):
-        if required not in table.column_names:
-            raise InputError(f"missing column {required!r}", where=where)
-    unknown = sorted(set(table.column_names) - set(_MEMBER_COLUMNS) - set(_GROUP_COLUMNS))
-    if unknown:
-        raise InputError(
-            f"unknown column(s) {unknown}; known: {', '.join(_MEMBER_COLUMNS + _GROUP_COLUMNS)}",
-            where=where,
-        )
+    _check_columns(table, where)
     columns = {name: table.column(name).to_pylist() for name in table.column_names}
     members: dict[str, list[Member]] = {}
     settings: dict[str, dict[str, tuple[str, int]]] = {}
@@ -229,38 +221,57 @@ def groups_from_table(table: pa.Table, *, where: str = "groups") -> Groups:
                 weight=_decimal(columns["weight"][row], "weight", at) if "weight" in columns else None,
             )
         )
-        mine = settings.setdefault(group_id, {})
-        for name in _GROUP_COLUMNS:
-            if name not in columns:
-                continue
-            value = _text(columns[name][row])
-            if value is None:
-                continue
-            if name in mine and mine[name][0] != value:
-                raise InputError(
-                    f"group {group_id!r} has {name} {mine[name][0]!r} on row {mine[name][1]} "
-                    f"and {value!r} on row {row + 1}",
-                    where=where,
-                )
-            mine[name] = (value, row + 1)
-    groups = []
-    for group_id, group_members in members.items():
-        given = {name: value for name, (value, _row) in settings[group_id].items()}
-        subs = given.pop("sub_meters", None)
-        common = given.pop("common_meters", None)
-        try:
-            groups.append(
-                Group(
-                    group_id=group_id,
-                    members=tuple(group_members),
-                    common_meters=_meter_list(common),
-                    sub_meters=None if subs is None else _meter_list(subs),
-                    **given,
-                )
-            )
-        except InputError as exc:
-            raise InputError(exc.message, where=f"{where} {exc.where or ''}".strip()) from None
+        _add_settings(settings.setdefault(group_id, {}), group_id, columns, row, where)
+    groups = [_group(group_id, group_members, settings[group_id], where)
+              for group_id, group_members in members.items()]
     return Groups(tuple(groups), where=where)
+
+
+def _check_columns(table: pa.Table, where: str) -> None:
+    for required in ("group_id", "account_id"):
+        if required not in table.column_names:
+            raise InputError(f"missing column {required!r}", where=where)
+    unknown = sorted(set(table.column_names) - set(_MEMBER_COLUMNS) - set(_GROUP_COLUMNS))
+    if unknown:
+        raise InputError(
+            f"unknown column(s) {unknown}; known: {', '.join(_MEMBER_COLUMNS + _GROUP_COLUMNS)}",
+            where=where,
+        )
+
+
+def _add_settings(mine: dict[str, tuple[str, int]], group_id: str, columns: dict[str, list],
+                  row: int, where: str) -> None:
+    """A member row's group settings: every row of a group that gives one must agree."""
+    for name in _GROUP_COLUMNS:
+        if name not in columns:
+            continue
+        value = _text(columns[name][row])
+        if value is None:
+            continue
+        if name in mine and mine[name][0] != value:
+            raise InputError(
+                f"group {group_id!r} has {name} {mine[name][0]!r} on row {mine[name][1]} "
+                f"and {value!r} on row {row + 1}",
+                where=where,
+            )
+        mine[name] = (value, row + 1)
+
+
+def _group(group_id: str, members: list[Member], settings: dict[str, tuple[str, int]],
+           where: str) -> Group:
+    given = {name: value for name, (value, _row) in settings.items()}
+    subs = given.pop("sub_meters", None)
+    common = given.pop("common_meters", None)
+    try:
+        return Group(
+            group_id=group_id,
+            members=tuple(members),
+            common_meters=_meter_list(common),
+            sub_meters=None if subs is None else _meter_list(subs),
+            **given,
+        )
+    except InputError as exc:
+        raise InputError(exc.message, where=f"{where} {exc.where or ''}".strip()) from None
 
 
 def load_groups(path: str | Path) -> Groups:
