@@ -26,10 +26,11 @@ from dataclasses import dataclass
 
 import grpc
 import pyarrow as pa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rating.prepaid.records import read_table_bytes, table_bytes
-from rating.server.status import error_info, status_info
-from rating.v1 import health_pb2, health_pb2_grpc, rating_pb2_grpc
+from rating.server.status import call_status, status_info
+from rating.v1 import rating_pb2_grpc
 from rating.v1 import rating_pb2 as pb
 
 METHODS = {"": pb.PAYMENT_METHOD_UNSPECIFIED, "online": pb.PAYMENT_METHOD_ONLINE,
@@ -45,9 +46,7 @@ class ClientError(Exception):
 
     @classmethod
     def of(cls, error: grpc.RpcError) -> ClientError:
-        trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-        info = error_info(trailing) if trailing else None
-        reason, metadata = info if info else ("", {})
+        reason, metadata = status_info(call_status(error)) or ("", {})
         return cls(error.code(), error.details() or "", reason, metadata)
 
 

@@ -10,17 +10,32 @@ key returns its result.
 from __future__ import annotations
 
 
-class PrepaidError(Exception):
-    reason = "PREPAID_ERROR"
+from rating.errors import RatingError
 
-    def __init__(self, message: str, **metadata: object) -> None:
+
+class PrepaidError(Exception):
+    """`reason` (the class's, or given) and `metadata` become the status's
+    google.rpc.ErrorInfo; the reasons are listed in docs/api.md."""
+
+    reason = "INTERNAL"
+
+    def __init__(self, message: str, *, reason: str | None = None, **metadata: object) -> None:
         super().__init__(message)
         self.message = message
-        self.metadata = {k: str(v) for k, v in metadata.items()}
+        if reason is not None:
+            self.reason = reason
+        self.metadata = {k: str(v) for k, v in metadata.items() if v is not None}
 
 
 class InvalidArgument(PrepaidError):
-    reason = "INVALID_ARGUMENT"
+    """Bad input: BAD_VALUE unless the engine's error says more (BAD_SCHEMA, UNKNOWN_METER, ...)."""
+
+    reason = "BAD_VALUE"
+
+    @classmethod
+    def of(cls, exc: RatingError, **metadata: object) -> InvalidArgument:
+        """The engine's error with its reason; its place (file, row, column, meter) as metadata."""
+        return cls(str(exc), reason=exc.reason, **{**exc.details, **metadata})
 
 
 class NotFound(PrepaidError):
