@@ -30,8 +30,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rating.prepaid.records import read_table_bytes, table_bytes
 from rating.server.status import call_status, status_info
-from rating.v1 import rating_pb2_grpc
 from rating.v1 import rating_pb2 as pb
+from rating.v1 import rating_pb2_grpc
 
 METHODS = {"": pb.PAYMENT_METHOD_UNSPECIFIED, "online": pb.PAYMENT_METHOD_ONLINE,
            "cash": pb.PAYMENT_METHOD_CASH, "cheque": pb.PAYMENT_METHOD_CHEQUE,

@@ -9,7 +9,6 @@ key returns its result.
 
 from __future__ import annotations
 
-
 from rating.errors import RatingError
 
 
@@ -59,8 +58,9 @@ class InsufficientBalance(PrepaidError):
 class Unavailable(PrepaidError):
     reason = "BACKEND_UNAVAILABLE"
 
-    def __init__(self, message: str, *, committed: bool = False, **metadata: object) -> None:
-        super().__init__(message, committed=str(committed).lower(), **metadata)
+    def __init__(self, message: str, *, committed: bool = False, reason: str | None = None,
+                 **metadata: object) -> None:
+        super().__init__(message, reason=reason, committed=str(committed).lower(), **metadata)
         self.committed = committed
 
 
