@@ -30,7 +30,7 @@ from rating.consumption import (
     new_meter_states,
     rate_consumption,
 )
-from rating.errors import InputError
+from rating.errors import UnknownMeterError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.groups import load_groups
 from rating.period_totals import PeriodTotals
@@ -215,10 +215,9 @@ class Rater:
         unknown = meter_index == UNKNOWN_METER_INDEX
         if self.unknown_meters == "error" and unknown.any():
             row = int(np.argmax(unknown))
-            raise InputError(
-                f"unknown meter {readings.meter_id[row].as_py()!r}",
-                where=f"{where} row {row_offset + row + 1}",
-            )
+            meter = readings.meter_id[row].as_py()
+            raise UnknownMeterError(f"unknown meter {meter!r}", where=f"{where} row {row_offset + row + 1}",
+                                    meter=meter, row=row_offset + row + 1, column="meter_id")
         future, ancient = self.window.outside(meter_index, readings.ts_us, now)
         meter_index[readings.value_null & ~unknown] = NULL_VALUE_INDEX
         if future is not None:

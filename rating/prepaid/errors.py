@@ -38,7 +38,7 @@ class InvalidArgument(PrepaidError):
 
 
 class NotFound(PrepaidError):
-    reason = "NOT_FOUND"
+    reason = "UNKNOWN_ACCOUNT"
 
 
 class IdempotencyConflict(PrepaidError):

@@ -27,7 +27,7 @@ from rating.prepaid.ledger import Ledger
 from rating.prepaid.service import Limits, PrepaidService
 from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store import BalanceStore
-from rating.server.interceptors import BearerAuth
+from rating.server.interceptors import BearerAuth, ConcurrencyLimit
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
 from rating.v1 import rating_pb2, rating_pb2_grpc
@@ -159,8 +159,9 @@ async def start(settings: Settings, service: PrepaidService | None = None) -> Ru
     service = service or make_service(settings)
     await service.start()
     tokens = settings.all_tokens()
-    server = grpc.aio.server(options=grpc_options(settings), interceptors=[BearerAuth(tokens)],
-                             maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
+    # the concurrency limit is an interceptor, not the server's own: health checks pass it
+    interceptors = [BearerAuth(tokens), ConcurrencyLimit(settings.max_concurrent_rpcs)]
+    server = grpc.aio.server(options=grpc_options(settings), interceptors=interceptors)
     prepaid = PrepaidServicer(service, stream_window=settings.stream_window)
     rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)

@@ -30,15 +30,39 @@ CODES: dict[type[errors.PrepaidError], grpc.StatusCode] = {
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
+S = grpc.StatusCode
+# Every ErrorInfo reason the API sends, with the statuses it comes with
+# (docs/api.md lists the same, with the metadata each carries).
+REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
+    "BAD_ARROW": (S.INVALID_ARGUMENT,),
+    "BAD_SCHEMA": (S.INVALID_ARGUMENT,),
+    "BAD_VALUE": (S.INVALID_ARGUMENT,),
+    "UNKNOWN_METER": (S.INVALID_ARGUMENT,),
+    "BAD_CONFIG": (S.INVALID_ARGUMENT,),
+    "BAD_TARIFF": (S.INVALID_ARGUMENT,),
+    "LIMIT_EXCEEDED": (S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED),
+    "UNKNOWN_ACCOUNT": (S.NOT_FOUND,),
+    "IDEMPOTENCY_CONFLICT": (S.ALREADY_EXISTS,),
+    "INSUFFICIENT_BALANCE": (S.FAILED_PRECONDITION,),
+    "BACKEND_UNAVAILABLE": (S.UNAVAILABLE,),
+    "DRAINING": (S.UNAVAILABLE,),
+    "DEADLINE_EXCEEDED": (S.DEADLINE_EXCEEDED,),
+    "INTERNAL": (S.INTERNAL,),
+}
+
 
 def as_prepaid_error(exc: BaseException) -> errors.PrepaidError:
     """A prepaid error as is; an input error of the engine as INVALID_ARGUMENT
-    with its reason and place (file, row, column, meter) as metadata."""
+    with its reason and place (file, row, column, meter) as metadata; anything
+    else is a bug: INTERNAL (reason INTERNAL), the original as its cause."""
     if isinstance(exc, errors.PrepaidError):
         return exc
     if isinstance(exc, RatingError):
         return errors.InvalidArgument.of(exc)
-    raise exc
+    internal = errors.PrepaidError(f"internal error ({type(exc).__name__}); the server's log has the "
+                                   "traceback")
+    internal.__cause__ = exc
+    return internal
 
 
 def code_of(exc: errors.PrepaidError) -> grpc.StatusCode:
