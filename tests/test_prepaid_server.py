@@ -315,13 +315,13 @@ def test_tls_and_mutual_tls(backends, site, tmp_path):
                                      client_cert=read("client.pem"), client_key=read("client.key")) as client:
             mutual = (await client.balance("F0002")).account_id
         ca = read("ca.pem")
-        async with AsyncRatingClient(target, tls=True, root_certificates=ca, timeout_s=3) as client:
+        async with AsyncRatingClient(target, tls=True, root_certificates=ca, timeout_s=1) as client:
             try:
                 await client.balance("F0002")
                 without_cert = None
             except ClientError as exc:
                 without_cert = exc.code
-        async with AsyncRatingClient(target, timeout_s=3) as client:  # plaintext to a TLS port
+        async with AsyncRatingClient(target, timeout_s=1) as client:  # plaintext to a TLS port
             try:
                 await client.balance("F0002")
                 plaintext = None
