@@ -20,7 +20,8 @@ DOC = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
 def settings_table() -> dict[str, tuple[str, str, str]]:
     """setting -> (environment, flag, default) from the table under ## Configuration."""
     section = DOC.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `([a-z_]+)` \| `([A-Z_]+)` \| (`--[a-z-]+`)? ?\| `([^`]*)` \|", section, re.MULTILINE)
+    row = r"^\| `([a-z_]+)` \| `([A-Z_]+)` \| (`--[a-z-]+`)? ?\| `([^`]*)` \|"
+    rows = re.findall(row, section, re.MULTILINE)
     return {name: (env, flag.strip("`"), default) for name, env, flag, default in rows}
 
 
@@ -47,9 +48,9 @@ def test_every_setting_is_documented_with_its_variable_flag_and_default():
 
 
 def test_every_rating_variable_the_code_reads_is_documented():
-    read = set()
+    read, pattern = set(), re.compile(r"environ(?:\.get)?[(\[]\"(RATING_[A-Z_]+)\"")
     for path in (ROOT / "rating").rglob("*.py"):
-        read |= set(re.findall(r"environ(?:\.get)?[(\[]\"(RATING_[A-Z_]+)\"", path.read_text(encoding="utf-8")))
+        read |= set(pattern.findall(path.read_text(encoding="utf-8")))
     assert {"RATING_SERVER", "RATING_TOKEN"} <= read
     undocumented = sorted(name for name in read if f"`{name}`" not in DOC)
     assert undocumented == []
