@@ -291,9 +291,10 @@ STREAM_DESCRIPTION = """
     batch number, so running the command again (after an interruption, or
     by mistake) resends the same batches and changes nothing twice. When the
     server goes away the command reconnects and resends from the last
-    acknowledged batch, for up to --retry seconds without an answer; then it
-    exits 3 (the server stayed unavailable) or 5 (answers were lost: run the
-    command again, it resends from the batch it names).
+    acknowledged batch, for up to --retry seconds without an answer (a batch
+    unanswered for --timeout seconds counts as lost); then it exits 3 (the
+    server stayed unavailable) or 5 (answers were lost: run the command
+    again, it resends from the batch it names).
 
     examples:
       rating stream readings.parquet
@@ -339,7 +340,8 @@ def stream_command(args: argparse.Namespace) -> int:
     with Progress(total=count_readings(args.file), label="readings") as progress, _client(args) as client:
         while acked < len(batches):
             try:
-                for reply in client.stream(batches[acked:], window=args.window):
+                replies = client.stream(batches[acked:], window=args.window, answer_timeout_s=args.timeout)
+                for reply in replies:
                     acked += 1
                     deducted += reply.deducted_minor
                     replayed += reply.replayed

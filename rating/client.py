@@ -83,6 +83,39 @@ def _pause_before_retry(failure: ClientError, attempts: Attempts, key: str | Non
     return pause
 
 
+class _Watchdog:
+    """Cancels a stream when sent batches wait `timeout_s` without an answer."""
+
+    def __init__(self, cancel, timeout_s: float):
+        self.timeout_s, self.fired = timeout_s, False
+        self._outstanding, self._since = 0, time.monotonic()
+        self._lock, self._done = threading.Lock(), threading.Event()
+        threading.Thread(target=self._watch, args=(cancel,), daemon=True, name="stream-watchdog").start()
+
+    def sent(self) -> None:
+        with self._lock:
+            if self._outstanding == 0:
+                self._since = time.monotonic()
+            self._outstanding += 1
+
+    def answered(self) -> None:
+        with self._lock:
+            self._outstanding -= 1
+            self._since = time.monotonic()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self, cancel) -> None:
+        while not self._done.wait(min(self.timeout_s / 4, 0.25)):
+            with self._lock:
+                late = self._outstanding > 0 and time.monotonic() - self._since > self.timeout_s
+            if late:
+                self.fired = True
+                cancel()
+                return
+
+
 @dataclass(frozen=True)
 class DeductReply:
     batch_id: str
@@ -181,12 +214,17 @@ class RatingClient:
         request = pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
         return DeductReply.of(self._call(self.prepaid.Deduct, request, timeout_s, key=batch_id))
 
-    def stream(self, batches: Iterable[tuple[str, object]], *, window: int = 8) -> Iterator[DeductReply]:
+    def stream(self, batches: Iterable[tuple[str, object]], *, window: int = 8,
+               answer_timeout_s: float | None = None) -> Iterator[DeductReply]:
         """Stream (batch_id, readings) pairs; yields one reply per batch, in
         order. At most `window` batches are sent unanswered; the next pair is
-        taken from `batches` only when it can be sent."""
+        taken from `batches` only when it can be sent. With `answer_timeout_s`,
+        batches left that long without an answer end the stream with
+        DEADLINE_EXCEEDED (their outcome is unknown: resend them)."""
         credit = threading.Semaphore(window)
         stop = threading.Event()
+        cancel: list = []  # the call, once made: what the watchdog cancels
+        watchdog = _Watchdog(lambda: cancel[0].cancel(), answer_timeout_s) if answer_timeout_s else None
 
         def requests():
             source = iter(batches)
@@ -200,19 +238,30 @@ class RatingClient:
                 if pair is None:
                     return
                 batch_id, readings = pair
-                yield pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
+                request = pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
+                if watchdog:
+                    watchdog.sent()
+                yield request
 
         call = self.prepaid.StreamDeduct(requests(), metadata=self.metadata)
+        cancel.append(call)
         try:
             for response in call:
                 if response.HasField("error"):
                     raise _stream_error(response)
+                if watchdog:
+                    watchdog.answered()
                 credit.release()
                 yield DeductReply.of(response)
         except grpc.RpcError as error:
+            if watchdog and watchdog.fired:
+                raise ClientError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  f"no answer for {answer_timeout_s:g} s: the stream was cancelled") from None
             raise ClientError.of(error) from None
         finally:
             stop.set()
+            if watchdog:
+                watchdog.stop()
             call.cancel()
 
     def topup(self, account_id: str, wallet: str, amount_minor: int, *, key: str, method: str = "cash",

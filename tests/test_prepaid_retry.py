@@ -9,15 +9,17 @@ import sqlite3
 import time
 
 import grpc
+import pyarrow.parquet as pq
 import pytest
 
 from rating.cli_prepaid import EXIT_OUTCOME_UNKNOWN
 from rating.client import AsyncRatingClient, RatingClient
+from rating.prepaid.ledger_sqlite import SqliteLedger
 from rating.retry import BACKOFF_MAX_S, BACKOFF_S, Attempts, outcome_unknown
 from rating.server import app
 from tests.prepaid_site import AFTERNOON, Clock, readings, write_site
 from tests.test_prepaid_cli import rating
-from tests.test_prepaid_crash import ServeProcess
+from tests.test_prepaid_crash import ServeProcess, expected_debits
 
 S = grpc.StatusCode
 
@@ -94,15 +96,9 @@ def test_the_cli_converges_with_tiny_attempts_and_gives_up_naming_the_key(tmp_pa
     try:
         tiny = [rating("topup", "F0001", "water", "5.00", "--key", f"TINY-{i}", "--attempt-timeout", "0.001",
                        *at, cwd=tmp_path) for i in range(2)]
-        # A writer holds the ledger: the commit waits, so no attempt is answered in time.
-        lock = sqlite3.connect(tmp_path / "rating-data" / "ledger.db", isolation_level=None, timeout=5)
-        lock.execute("BEGIN IMMEDIATE")
-        try:
+        with HeldLedger(tmp_path):  # the commit waits, so no attempt is answered in time
             stuck = rating("topup", "F0001", "water", "7.00", "--key", "STUCK-1", "--timeout", "2",
                            "--attempt-timeout", "0.2", *at, cwd=tmp_path)
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
         again = rating("topup", "F0001", "water", "7.00", "--key", "STUCK-1", *at, cwd=tmp_path)
         with RatingClient(server.target) as client:
             water = {w.wallet: w.balance_minor for w in client.balance("F0001").wallets}["water"]
@@ -113,3 +109,47 @@ def test_the_cli_converges_with_tiny_attempts_and_gives_up_naming_the_key(tmp_pa
     assert "outcome unknown" in stuck.stderr and "--key STUCK-1" in stuck.stderr
     assert again.returncode == 0 and "already recorded" in again.stdout, again.stdout + again.stderr
     assert water == 2 * 500 + 700  # the stuck top-up was committed once, when the ledger was free
+
+
+class HeldLedger:
+    """Another writer holding the embedded ledger: a commit waits for it, so no call is answered."""
+
+    def __init__(self, folder):
+        self.db = sqlite3.connect(folder / "rating-data" / "ledger.db", isolation_level=None, timeout=5)
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, *exc):
+        self.db.execute("ROLLBACK")
+        self.db.close()
+
+
+def test_the_stream_verb_gives_up_naming_the_first_unanswered_batch_and_resends_it_once(tmp_path):
+    site = write_site(tmp_path / "site", flats=3)
+    table = readings(3, 30)
+    pq.write_table(table, tmp_path / "day.parquet")
+    server = ServeProcess(tmp_path, ["--site", str(site)]).start()
+    at = ["--server", server.target, "--batch-rows", "25"]
+    try:
+        with HeldLedger(tmp_path):
+            stuck = rating("stream", "day.parquet", "--batch-prefix", "day", "--timeout", "1", "--retry", "2",
+                           *at, cwd=tmp_path)
+        again = rating("stream", "day.parquet", "--batch-prefix", "day", *at, cwd=tmp_path)
+        replay = rating("stream", "day.parquet", "--batch-prefix", "day", *at, cwd=tmp_path)
+    finally:
+        assert server.stop() == 0
+
+    async def balances():
+        ledger = SqliteLedger(tmp_path / "rating-data" / "ledger.db")
+        await ledger.open()
+        try:
+            return {(a, w): -b for a, w, b in await ledger.balances() if b}
+        finally:
+            await ledger.close()
+
+    assert stuck.returncode == EXIT_OUTCOME_UNKNOWN, stuck.stderr
+    assert "no answer for batch 'day-000000'" in stuck.stderr and "resends from day-000000" in stuck.stderr
+    assert again.returncode == 0 and "8 batches (" in again.stderr, again.stderr
+    assert replay.returncode == 0 and "8 batches (8 already applied)" in replay.stderr, replay.stderr
+    assert asyncio.run(balances()) == expected_debits(site, table)
