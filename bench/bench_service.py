@@ -212,7 +212,7 @@ def wait_redis_quiet(url: str, *, limit_s: float = 60.0) -> None:
 async def stream(target: str, batches: list[tuple[str, bytes]],
                  window: int = WINDOW) -> tuple[float, list[float], int, int]:
     """Seconds, per-batch latencies (µs), readings and account-deductions."""
-    from rating.client import AsyncRatingClient
+    from rating.client.calls import AsyncRatingClient
 
     sent: dict[str, float] = {}
 

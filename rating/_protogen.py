@@ -32,7 +32,16 @@ def outputs_of(proto: Path, out_root: Path = ROOT) -> list[Path]:
     return [out_root / PACKAGE_DIR / f"{stem}{suffix}" for suffix in SUFFIXES]
 
 
+def orphans(proto_root: Path = PROTO_ROOT, out_root: Path = ROOT) -> list[Path]:
+    """Generated modules whose .proto is gone (they could clash with a package's protos)."""
+    stems = {p.stem for p in proto_files(proto_root)}
+    return [out for suffix in SUFFIXES for out in (out_root / PACKAGE_DIR).glob(f"*{suffix}")
+            if out.name.removesuffix(suffix) not in stems]
+
+
 def is_stale(proto_root: Path = PROTO_ROOT, out_root: Path = ROOT) -> bool:
+    if orphans(proto_root, out_root):
+        return True
     for proto in proto_files(proto_root):
         mtime = proto.stat().st_mtime
         for out in outputs_of(proto, out_root):
@@ -55,6 +64,8 @@ def generate(proto_root: Path = PROTO_ROOT, out_root: Path = ROOT) -> list[Path]
         raise RuntimeError(f"no .proto files under {proto_root / PACKAGE_DIR}")
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     (out_root / PACKAGE_DIR).mkdir(parents=True, exist_ok=True)
+    for orphan in orphans(proto_root, out_root):
+        orphan.unlink(missing_ok=True)
     written = []
     with tempfile.TemporaryDirectory(dir=out_root / PACKAGE_DIR, prefix=".protogen-") as tmp:
         args = [

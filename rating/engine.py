@@ -35,7 +35,7 @@ from rating.consumption.kernel import (
 from rating.consumption.period_totals import PeriodTotals
 from rating.consumption.quantities import PeriodQuantities
 from rating.consumption.window import ReadingWindow
-from rating.errors import InputError
+from rating.errors import UnknownMeterError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.model.days import date_of
 from rating.model.groups import load_groups
@@ -219,10 +219,9 @@ class Rater:
         unknown = meter_index == UNKNOWN_METER_INDEX
         if self.unknown_meters == "error" and unknown.any():
             row = int(np.argmax(unknown))
-            raise InputError(
-                f"unknown meter {readings.meter_id[row].as_py()!r}",
-                where=f"{where} row {row_offset + row + 1}",
-            )
+            meter = readings.meter_id[row].as_py()
+            raise UnknownMeterError(f"unknown meter {meter!r}", where=f"{where} row {row_offset + row + 1}",
+                                    meter=meter, row=row_offset + row + 1, column="meter_id")
         future, ancient = self.window.outside(meter_index, readings.ts_us, now)
         meter_index[readings.value_null & ~unknown] = NULL_VALUE_INDEX
         if future is not None:

@@ -29,6 +29,18 @@ class InputError(RatingError):
     """Malformed readings or registry files: missing columns, wrong types, nulls."""
 
 
+class SchemaError(InputError):
+    """A table's shape is wrong: a column missing, repeated or of a type not accepted."""
+
+    reason = "BAD_SCHEMA"
+
+
+class UnknownMeterError(InputError):
+    """A reading names a meter the registry does not have."""
+
+    reason = "UNKNOWN_METER"
+
+
 class ConfigError(RatingError):
     """An invalid site configuration."""
 

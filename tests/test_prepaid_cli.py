@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from grpc_health.v1 import health_pb2
 
 from rating.cli.prepaid import _minor
-from rating.client import RatingClient
+from rating.client.calls import RatingClient
 from rating.errors import InputError
 from rating.server.settings import load_settings
-from rating.v1 import health_pb2
 from tests.prepaid_site import readings, write_site
 from tests.test_prepaid_crash import ServeProcess
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import grpc
 import redis
 
-from rating.client import ClientError, RatingClient
+from rating.client.calls import ClientError, RatingClient
 from rating.config.loader import load_config
 from rating.engine import rate
 from rating.prepaid.reconcile import reconcile
@@ -194,7 +194,7 @@ def test_kill9_of_redis_mid_stream_then_reconcile_and_rebuild_from_the_ledger(tm
 
 @NEEDS_SERVERS
 def test_a_backend_down_answers_unavailable_and_applies_nothing(tmp_path):
-    from rating.client import AsyncRatingClient
+    from rating.client.calls import AsyncRatingClient
     from rating.prepaid.ledger.postgres import PostgresLedger
     from rating.server import app
     from rating.server.settings import Settings

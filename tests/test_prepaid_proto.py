@@ -19,7 +19,7 @@ def test_a_clean_checkout_generates_the_grpc_modules_on_first_import(tmp_path):
                     ignore=shutil.ignore_patterns("*_pb2.py", "*_pb2_grpc.py", "*_pb2.pyi", "__pycache__"))
     assert not list((tmp_path / "rating" / "v1").glob("*_pb2*.py"))
     code = (
-        "from rating.v1 import rating_pb2, rating_pb2_grpc, health_pb2_grpc, reflection_v1alpha_pb2_grpc\n"
+        "from rating.v1 import rating_pb2, rating_pb2_grpc\n"
         "names = sorted(rating_pb2.DESCRIPTOR.services_by_name)\n"
         "print(names, rating_pb2.DeductRequest(batch_id='b').batch_id)\n"
     )
@@ -48,3 +48,25 @@ def test_the_generated_modules_are_current_with_their_protos():
     from rating import _protogen
 
     assert not _protogen.is_stale()
+
+
+def test_the_standard_grpc_packages_import_beside_the_client():
+    # The server once vendored health.proto: importing grpc_health next to it was a duplicate symbol.
+    for code in ("import grpc_health.v1.health_pb2, grpc_reflection.v1alpha.reflection_pb2, rating.client",
+                 "import rating.client.calls, rating.server.app, grpc_health.v1.health_pb2"):
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_generated_modules_of_removed_protos_are_removed(tmp_path):
+    from rating import _protogen
+
+    shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    orphan = tmp_path / "rating" / "v1" / "health_pb2.py"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_text("raise ImportError('a module left from a removed proto')\n")
+    assert _protogen.is_stale(tmp_path / "proto", tmp_path)
+    _protogen.generate(tmp_path / "proto", tmp_path)
+    assert not orphan.exists() and (tmp_path / "rating" / "v1" / "rating_pb2.py").exists()
+    assert not _protogen.is_stale(tmp_path / "proto", tmp_path)

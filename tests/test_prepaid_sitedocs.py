@@ -57,7 +57,7 @@ def test_hostile_documents_and_amounts_over_grpc_are_invalid_argument_and_change
     import grpc
 
     from rating.cli.commands import main
-    from rating.client import AsyncRatingClient, ClientError
+    from rating.client.calls import AsyncRatingClient, ClientError
     from rating.server import app
     from rating.v1 import rating_pb2
     from tests.prepaid_backends import Backends

@@ -697,4 +697,5 @@ def test_api_bytes_get_the_same_check_as_files():
     with pytest.raises(InvalidArgument) as err:
         read_ipc(sink.getvalue().to_pybytes())
     assert "column meter_id" in err.value.message and "out of bounds" in err.value.message
-    assert err.value.metadata == {"field": "readings"}
+    assert err.value.metadata == {"field": "readings", "column": "meter_id"}
+    assert err.value.reason == "BAD_ARROW"

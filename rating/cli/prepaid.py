@@ -9,7 +9,9 @@
     rating rebuild     restore the balance store (Redis) from the ledger
 
 Client verbs find the server with --server (or RATING_SERVER) and a bearer
-token with --token-file (or RATING_TOKEN).
+token with --token-file (or RATING_TOKEN). A call whose outcome is unknown
+(rating.client.retry) is sent again with the same key until --timeout; still
+unanswered, the verb exits with EXIT_OUTCOME_UNKNOWN naming the key.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR
 
 EXIT_UNAVAILABLE = 3  # a backend or the server cannot be reached
 EXIT_MISMATCH = 4  # reconcile found differences
+EXIT_OUTCOME_UNKNOWN = 5  # no answer in time: maybe applied; run again with the same key
 EVENT_NAMES = {1: "LOW_BALANCE", 2: "CUT_OFF", 3: "CUT_OFF_DEFERRED", 4: "RESTORED"}
 STATUS_NAMES = {0: "-", 1: "ok", 2: "low", 3: "cut_off_deferred", 4: "cut_off"}
 
@@ -65,11 +68,15 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca", metavar="PEM", help="certificates to trust (TLS)")
     parser.add_argument("--client-cert", metavar="PEM", dest="cert", help="client certificate (mutual TLS)")
     parser.add_argument("--client-key", metavar="PEM", dest="cert_key", help="client key (mutual TLS)")
-    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=30.0)
+    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=30.0,
+                        help="how long a call may take, retries included (default 30)")
+    parser.add_argument("--attempt-timeout", metavar="SECONDS", type=float, default=None,
+                        dest="attempt_timeout",
+                        help="the first attempt's deadline, doubled at each retry (default: --timeout)")
 
 
 def _client(args: argparse.Namespace):
-    from rating.client import RatingClient
+    from rating.client.calls import RatingClient
 
     token = os.environ.get("RATING_TOKEN")
     if args.token_file:
@@ -77,16 +84,27 @@ def _client(args: argparse.Namespace):
     read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
     return RatingClient(args.server, token=token, tls=args.tls or bool(args.ca),
                         root_certificates=read(args.ca), client_cert=read(args.cert),
-                        client_key=read(args.cert_key), timeout_s=args.timeout)
+                        client_key=read(args.cert_key), timeout_s=args.timeout,
+                        attempt_timeout_s=args.attempt_timeout)
 
 
 def _client_failure(exc) -> int:
     import grpc
 
+    from rating.client.calls import OutcomeUnknown
+
+    if isinstance(exc, OutcomeUnknown):
+        return _outcome_unknown(exc.message, f"run the command again with the same --key {exc.key}")
     detail = f" ({exc.reason})" if exc.reason else ""
     sys.stderr.write(f"rating: error: {exc.code.name}{detail}: {exc.message}\n")
     return EXIT_UNAVAILABLE if exc.code in (grpc.StatusCode.UNAVAILABLE,
                                             grpc.StatusCode.DEADLINE_EXCEEDED) else EXIT_ERROR
+
+
+def _outcome_unknown(message: str, hint: str) -> int:
+    sys.stderr.write(f"rating: error: {message}\n"
+                     f"rating: outcome unknown: {hint}; it is applied at most once\n")
+    return EXIT_OUTCOME_UNKNOWN
 
 
 def _money(minor: int, exponent: int) -> str:
@@ -176,7 +194,9 @@ MOVE_DESCRIPTION = """
     Record a movement on one wallet of an account. AMOUNT is in currency
     units (500.00); --key is the idempotency key (a receipt number, a bank
     reference): running the command again with the same key changes nothing
-    and prints the first result.
+    and prints the first result. A call whose outcome is unknown (a timeout,
+    a lost connection) is sent again with the same key until --timeout;
+    still unanswered, the command exits 5 naming the key: run it again.
 
     examples:
       rating topup F0001 electricity 500.00 --key RCPT-2025-0042 --method cash
@@ -197,7 +217,7 @@ def _move_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _move(kind: str, args: argparse.Namespace) -> int:
-    from rating.client import ClientError
+    from rating.client.calls import ClientError
 
     with _client(args) as client:
         try:
@@ -247,7 +267,7 @@ def _balance_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("balance", help="show an account's wallets", description=BALANCE_DESCRIPTION,
             arguments=_balance_arguments)
 def balance_command(args: argparse.Namespace) -> int:
-    from rating.client import ClientError
+    from rating.client.calls import ClientError
 
     with _client(args) as client:
         try:
@@ -271,7 +291,10 @@ STREAM_DESCRIPTION = """
     batch number, so running the command again (after an interruption, or
     by mistake) resends the same batches and changes nothing twice. When the
     server goes away the command reconnects and resends from the last
-    acknowledged batch, for up to --retry seconds.
+    acknowledged batch, for up to --retry seconds without an answer (a batch
+    unanswered for --timeout seconds counts as lost); then it exits 3 (the
+    server stayed unavailable) or 5 (answers were lost: run the command
+    again, it resends from the batch it names).
 
     examples:
       rating stream readings.parquet
@@ -286,7 +309,7 @@ def _stream_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=8, help="batches in flight (default 8)")
     parser.add_argument("--batch-prefix", default=None, help="batch id prefix (default: from the content)")
     parser.add_argument("--retry", type=float, default=60.0, dest="retry_s",
-                        help="seconds to keep reconnecting when the server is unavailable")
+                        help="seconds to keep resending without an answer (default 60)")
 
 
 def _file_prefix(path: Path) -> str:
@@ -303,7 +326,8 @@ def stream_command(args: argparse.Namespace) -> int:
     import grpc
 
     from rating.cli.progress import Progress
-    from rating.client import ClientError, readings_bytes
+    from rating.client.calls import ClientError, readings_bytes
+    from rating.client.retry import Attempts, outcome_unknown
     from rating.readings.batches import count_readings, iter_reading_batches
 
     if args.batch_rows < 1 or args.window < 1:
@@ -312,11 +336,12 @@ def stream_command(args: argparse.Namespace) -> int:
     batches = [(f"{prefix}-{i:06d}", readings_bytes(b))
                for i, b in enumerate(iter_reading_batches(args.file, batch_rows=args.batch_rows))]
     acked, deducted, events, replayed = 0, 0, 0, 0
-    give_up = time.monotonic() + args.retry_s
+    attempts, unknown = Attempts(args.retry_s), False  # since the last answer
     with Progress(total=count_readings(args.file), label="readings") as progress, _client(args) as client:
         while acked < len(batches):
             try:
-                for reply in client.stream(batches[acked:], window=args.window):
+                replies = client.stream(batches[acked:], window=args.window, answer_timeout_s=args.timeout)
+                for reply in replies:
                     acked += 1
                     deducted += reply.deducted_minor
                     replayed += reply.replayed
@@ -326,12 +351,22 @@ def stream_command(args: argparse.Namespace) -> int:
                         progress.close()
                         print(f"{EVENT_NAMES.get(e.type, e.type)} {e.account_id} {e.wallet} "
                               f"balance_minor={e.balance_minor} batch={reply.batch_id}", flush=True)
-                    give_up = time.monotonic() + args.retry_s
+                    attempts, unknown = Attempts(args.retry_s), False
             except ClientError as exc:
-                if exc.code != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
+                # The server restarts or drains, or the answers were lost: resend from the last answer.
+                this_unknown = outcome_unknown(exc.code, exc.metadata)
+                unknown |= this_unknown
+                retried = this_unknown or exc.code == grpc.StatusCode.UNAVAILABLE
+                pause = attempts.pause_s() if retried else None
+                if pause is None:
                     progress.close()
+                    if unknown:
+                        first = batches[acked][0]
+                        return _outcome_unknown(
+                            f"no answer for batch {first!r} in {args.retry_s:g} s ({exc})",
+                            f"run the same command again: it resends from {first} under the same batch ids")
                     return _client_failure(exc)
-                time.sleep(0.5)  # the server restarts or drains: resend from the last answer
+                time.sleep(pause)
     sys.stderr.write(f"stream: {len(batches)} batches ({replayed} already applied), {events} events, "
                      f"{deducted} minor units deducted\n")
     return EXIT_OK
@@ -362,7 +397,7 @@ def _events_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("events", help="follow balance events from a cursor", description=EVENTS_DESCRIPTION,
             arguments=_events_arguments)
 def events_command(args: argparse.Namespace) -> int:
-    from rating.client import ClientError
+    from rating.client.calls import ClientError
 
     codes = {name: code for code, name in EVENT_NAMES.items()}
     with _client(args) as client:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from rating.errors import InputError
+from rating.errors import InputError, SchemaError
 
 # Plain decimal notation with an optional exponent, where Decimal and Arrow
 # agree. Not hex (Arrow's integer parser reads "0x10" as 16), inf or nan.
@@ -45,8 +45,8 @@ def column(table: pa.Table, name: str, *, where: str) -> pa.Array | None:
     if count == 0:
         return None
     if count > 1:
-        raise InputError(f"column {name!r} appears {count} times; keep one", where=where, file=where,
-                         column=name)
+        raise SchemaError(f"column {name!r} appears {count} times; keep one", where=where, file=where,
+                          column=name)
     array = table.column(name)
     array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
     return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
@@ -64,8 +64,8 @@ def text(table: pa.Table, name: str, *, where: str) -> pa.Array | None:
     try:
         array = array.cast(pa.string())
     except _ARROW_ERRORS:
-        raise InputError(f"has type {array.type}; expected text or numbers", where=f"{where} column {name}",
-                         file=where, column=name) from None
+        raise SchemaError(f"has type {array.type}; expected text or numbers", where=f"{where} column {name}",
+                          file=where, column=name) from None
     blank = pc.is_in(pc.utf8_trim_whitespace(array), value_set=_BLANKS)
     return pc.if_else(blank, pa.scalar(None, pa.string()), array)
 

@@ -49,12 +49,13 @@ def check_arrow(data: pa.RecordBatch | pa.Table, *, where: str) -> None:
         names = data.schema.names
         data.validate()  # the columns' lengths
     except (pa.ArrowException, UnicodeDecodeError) as exc:
-        raise InputError(f"invalid Arrow data: {exc}", where=where) from None
+        raise InputError(f"invalid Arrow data: {exc}", where=where, reason="BAD_ARROW") from None
     for name, column in zip(names, data.columns, strict=True):
         try:
             column.validate(full=True)
         except pa.ArrowException as exc:
-            raise InputError(f"invalid Arrow data: {exc}", where=f"{where}, column {name}") from None
+            raise InputError(f"invalid Arrow data: {exc}", where=f"{where}, column {name}",
+                             reason="BAD_ARROW", column=name) from None
 
 
 def open_ipc_stream_file(path: Path, source: pa.NativeFile) -> ipc.RecordBatchStreamReader:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rating.errors import ConfigError, InputError
+from rating.errors import ConfigError, InputError, SchemaError
 from rating.inputs import cells
 from rating.inputs.tables import read_table
 from rating.model.groups import WEIGHT_DECIMALS, WEIGHT_MAX
@@ -183,7 +183,7 @@ def load_registry(meters_path: str | Path, accounts_path: str | Path, site: Site
 def _required(table: pa.Table, names: tuple[str, ...], where: str) -> None:
     for name in names:
         if name not in table.column_names:
-            raise InputError(f"missing column {name!r}", where=where, file=where, column=name)
+            raise SchemaError(f"missing column {name!r}", where=where, file=where, column=name)
 
 
 def _meter_columns(table: pa.Table, *, where: str, site: Site) -> dict[str, pa.Array | None]:

@@ -9,22 +9,36 @@ key returns its result.
 
 from __future__ import annotations
 
+from rating.errors import RatingError
+
 
 class PrepaidError(Exception):
-    reason = "PREPAID_ERROR"
+    """`reason` (the class's, or given) and `metadata` become the status's
+    google.rpc.ErrorInfo; the reasons are listed in docs/api.md."""
 
-    def __init__(self, message: str, **metadata: object) -> None:
+    reason = "INTERNAL"
+
+    def __init__(self, message: str, *, reason: str | None = None, **metadata: object) -> None:
         super().__init__(message)
         self.message = message
-        self.metadata = {k: str(v) for k, v in metadata.items()}
+        if reason is not None:
+            self.reason = reason
+        self.metadata = {k: str(v) for k, v in metadata.items() if v is not None}
 
 
 class InvalidArgument(PrepaidError):
-    reason = "INVALID_ARGUMENT"
+    """Bad input: BAD_VALUE unless the engine's error says more (BAD_SCHEMA, UNKNOWN_METER, ...)."""
+
+    reason = "BAD_VALUE"
+
+    @classmethod
+    def of(cls, exc: RatingError, **metadata: object) -> InvalidArgument:
+        """The engine's error with its reason; its place (file, row, column, meter) as metadata."""
+        return cls(str(exc), reason=exc.reason, **{**exc.details, **metadata})
 
 
 class NotFound(PrepaidError):
-    reason = "NOT_FOUND"
+    reason = "UNKNOWN_ACCOUNT"
 
 
 class IdempotencyConflict(PrepaidError):
@@ -44,8 +58,9 @@ class InsufficientBalance(PrepaidError):
 class Unavailable(PrepaidError):
     reason = "BACKEND_UNAVAILABLE"
 
-    def __init__(self, message: str, *, committed: bool = False, **metadata: object) -> None:
-        super().__init__(message, committed=str(committed).lower(), **metadata)
+    def __init__(self, message: str, *, committed: bool = False, reason: str | None = None,
+                 **metadata: object) -> None:
+        super().__init__(message, reason=reason, committed=str(committed).lower(), **metadata)
         self.committed = committed
 
 

@@ -336,7 +336,7 @@ class PrepaidService:
         try:
             plan = planner.plan(readings, where=f"batch {batch_id!r}", now=self.now())
         except RatingError as exc:
-            raise errors.InvalidArgument(str(exc), batch_id=batch_id) from None
+            raise errors.InvalidArgument.of(exc, batch_id=batch_id) from None
         self._since_checkpoint += 1
         checkpoint = None
         if self._since_checkpoint >= self.limits.checkpoint_every:
@@ -625,7 +625,7 @@ class PrepaidService:
                                     accounts=accounts)
             config, policy = docs.build()
         except RatingError as exc:
-            raise errors.InvalidArgument(str(exc)) from None
+            raise errors.InvalidArgument.of(exc) from None
         while True:  # let the rated batches commit (or fail) first; a failing one takes the lock
             tail = self._commit_tail
             if tail is not None:

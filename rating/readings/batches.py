@@ -34,7 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from rating.errors import AmountOverflowError, InputError
+from rating.errors import AmountOverflowError, InputError, RatingError, SchemaError
 from rating.fixedpoint import decimal_units
 from rating.inputs import cells
 from rating.inputs.tables import (
@@ -118,20 +118,23 @@ def normalize_readings(
 def _column(batch: pa.RecordBatch | pa.Table, name: str, where: str) -> pa.Array:
     names = batch.schema.names
     if name not in names:
-        raise InputError(
-            f"missing column {name!r} (found: {', '.join(names) or 'no columns'})", where=where
+        raise SchemaError(
+            f"missing column {name!r} (found: {', '.join(names) or 'no columns'})", where=where, column=name
         )
     if names.count(name) > 1:
-        raise InputError(f"column {name!r} appears {names.count(name)} times; keep one", where=where,
-                         file=where, column=name)
+        raise SchemaError(f"column {name!r} appears {names.count(name)} times; keep one", where=where,
+                          file=where, column=name)
     column = batch.column(names.index(name))
     if isinstance(column, pa.ChunkedArray):
         column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column
 
 
-def _at(where: str, row_offset: int, position: int, column: str) -> str:
-    return f"{where} row {row_offset + position + 1}, column {column}"
+def _cell_error(kind: type[RatingError], message: str, where: str, row_offset: int, position: int,
+                column: str) -> RatingError:
+    """An error naming the row (from 1, within the batch as sent) and column, in words and as details."""
+    row = row_offset + position + 1
+    return kind(message, where=f"{where} row {row}, column {column}", row=row, column=column)
 
 
 def _first_true(mask: np.ndarray) -> int:
@@ -151,7 +154,7 @@ def _check_no_nulls(array: pa.Array, name: str, where: str, row_offset: int) -> 
         # A valid index may still point at a null dictionary entry.
         mask = array.dictionary.is_null().to_numpy(zero_copy_only=False)[_codes(array)]
     if mask is not None and mask.any():
-        raise InputError(f"{name} is null", where=_at(where, row_offset, _first_true(mask), name))
+        raise _cell_error(InputError, f"{name} is null", where, row_offset, _first_true(mask), name)
 
 
 def _buffer_view(array: pa.Array, dtype) -> np.ndarray:
@@ -175,9 +178,9 @@ def _codes(array: pa.DictionaryArray) -> np.ndarray:
 def _check_meter_id_type(array: pa.Array, where: str) -> None:
     value_type = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
     if not (_is_text(value_type) or value_type in (pa.int64(), pa.int32())):
-        raise InputError(
+        raise SchemaError(
             f"meter_id has type {array.type}; accepted: {_METER_ID_TYPES}",
-            where=f"{where} column meter_id",
+            where=f"{where} column meter_id", column="meter_id",
         )
 
 
@@ -212,9 +215,9 @@ def timestamps_us(ts: pa.Array, *, where: str = "readings", row_offset: int = 0)
     `ancient_reading` then, like every instant outside the reading window).
     """
     if not pa.types.is_timestamp(ts.type):
-        raise InputError(
+        raise SchemaError(
             f"ts has type {ts.type}; accepted: timestamp (s, ms, us or ns; any time zone or none)",
-            where=f"{where} column ts",
+            where=f"{where} column ts", column="ts",
         )
     _check_no_nulls(ts, "ts", where, row_offset)
     raw = _buffer_view(ts, np.int64)
@@ -250,8 +253,8 @@ def to_fixed(
     if pa.types.is_dictionary(dtype) or not (
         pa.types.is_floating(dtype) or pa.types.is_integer(dtype) or pa.types.is_decimal128(dtype)
     ) or dtype in (pa.float16(), pa.uint64()):
-        raise InputError(
-            f"value has type {dtype}; accepted: {_VALUE_TYPES}", where=f"{where} column value"
+        raise SchemaError(
+            f"value has type {dtype}; accepted: {_VALUE_TYPES}", where=f"{where} column value", column="value"
         )
     mask = _null_mask(value)
     nulls = np.zeros(len(value), dtype=bool) if mask is None else mask
@@ -277,15 +280,11 @@ def _float_to_fixed(
             bad = ~np.isfinite(data)
             if bad.any():
                 position = _first_true(bad)
-                raise InputError(
-                    f"value is {data[position]!r}; a reading must be finite (or null)",
-                    where=_at(where, row_offset, position, "value"),
-                )
+                message = f"value is {data[position]!r}; a reading must be finite (or null)"
+                raise _cell_error(InputError, message, where, row_offset, position, "value")
             position = _first_true((scaled < -_TWO_POW_63) | (scaled >= _TWO_POW_63))
-            raise AmountOverflowError(
-                f"value {data[position]!r} exceeds the int64 quantity range",
-                where=_at(where, row_offset, position, "value"),
-            )
+            message = f"value {data[position]!r} exceeds the int64 quantity range"
+            raise _cell_error(AmountOverflowError, message, where, row_offset, position, "value")
     return scaled.astype(np.int64)
 
 
@@ -301,10 +300,8 @@ def _int_to_fixed(
     limit = _INT64_MAX // factor
     if len(data) and (data.max() > limit or data.min() < -limit):
         position = _first_true((data > limit) | (data < -limit))
-        raise AmountOverflowError(
-            f"value {int(data[position])} exceeds the int64 quantity range",
-            where=_at(where, row_offset, position, "value"),
-        )
+        message = f"value {int(data[position])} exceeds the int64 quantity range"
+        raise _cell_error(AmountOverflowError, message, where, row_offset, position, "value")
     return data * factor
 
 
@@ -321,10 +318,9 @@ def _decimal_to_fixed(value: pa.Array, decimals: int, where: str, row_offset: in
             bad &= value.is_valid().to_numpy(zero_copy_only=False)
         if bad.any():
             position = _first_true(bad)
-            raise AmountOverflowError(
-                f"value {value[position].as_py()} exceeds the int64 quantity range",
-                where=_at(where, row_offset, position, "value"),
-            )
+            raise _cell_error(AmountOverflowError,
+                              f"value {value[position].as_py()} exceeds the int64 quantity range",
+                              where, row_offset, position, "value")
     units, _ = decimal_units(value, decimals, "half_even")
     return units
 

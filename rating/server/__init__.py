@@ -5,7 +5,6 @@
 - arrow_io.py      Arrow IPC bytes <-> tables, validated
 - interceptors.py  bearer-token authentication and the access log
 - servicers.py     RatingService and PrepaidService handlers
-- health.py        grpc.health.v1.Health
-- reflection.py    grpc.reflection v1 and v1alpha
-- app.py           building, starting and draining the server; structured logs
+- app.py           building, starting and draining the server (with the standard
+                   grpc.health.v1 and reflection services); structured logs
 """

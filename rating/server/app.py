@@ -19,18 +19,18 @@ import time
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
 from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store.base import BalanceStore
-from rating.server.health import HealthServicer, Serving
-from rating.server.interceptors import BearerAuth
-from rating.server.reflection import add_reflection
+from rating.server.interceptors import BearerAuth, ConcurrencyLimit
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
-from rating.v1 import health_pb2_grpc, rating_pb2, rating_pb2_grpc
+from rating.v1 import rating_pb2, rating_pb2_grpc
 
 log = logging.getLogger("rating.server")
 SERVICES = [rating_pb2.DESCRIPTOR.services_by_name[name].full_name
@@ -127,8 +127,8 @@ class Running:
     """A started server and what it needs to stop."""
 
     def __init__(self, server: grpc.aio.Server, service: PrepaidService, prepaid: PrepaidServicer,
-                 health: HealthServicer, port: int, settings: Settings):
-        self.server, self.service, self.prepaid, self.health = server, service, prepaid, health
+                 checks: health.aio.HealthServicer, port: int, settings: Settings):
+        self.server, self.service, self.prepaid, self.health = server, service, prepaid, checks
         self.port, self.settings = port, settings
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
@@ -146,7 +146,7 @@ class Running:
         grace_s = self.settings.grace_s if grace_s is None else grace_s
         started = time.monotonic()
         log.info("draining", extra={"fields": {"grace_s": grace_s}})
-        await self.health.set_all(Serving.NOT_SERVING)
+        await self.health.enter_graceful_shutdown()  # NOT_SERVING
         self.prepaid.draining.set()
         self._sweeper.cancel()
         await self.server.stop(grace_s)
@@ -159,14 +159,17 @@ async def start(settings: Settings, service: PrepaidService | None = None) -> Ru
     service = service or make_service(settings)
     await service.start()
     tokens = settings.all_tokens()
-    server = grpc.aio.server(options=grpc_options(settings), interceptors=[BearerAuth(tokens)],
-                             maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
+    # the concurrency limit is an interceptor, not the server's own: health checks pass it
+    interceptors = [BearerAuth(tokens), ConcurrencyLimit(settings.max_concurrent_rpcs)]
+    server = grpc.aio.server(options=grpc_options(settings), interceptors=interceptors)
     prepaid = PrepaidServicer(service, stream_window=settings.stream_window)
     rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
-    health = HealthServicer(SERVICES)
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    add_reflection(server, [*SERVICES, "grpc.health.v1.Health"])
+    checks = health.aio.HealthServicer()  # "" (the server) is SERVING from the start
+    for name in SERVICES:
+        await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    reflection.enable_server_reflection([*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     address = f"{settings.host}:{settings.port}"
     creds = credentials(settings)
     port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
@@ -181,7 +184,7 @@ async def start(settings: Settings, service: PrepaidService | None = None) -> Ru
         "meters": len(service.config.registry.meters), "config_version": service.config_version}})
     if not tokens:
         log.warning("no bearer tokens configured: authentication is off")
-    return Running(server, service, prepaid, health, port, settings)
+    return Running(server, service, prepaid, checks, port, settings)
 
 
 async def serve(settings: Settings) -> None:

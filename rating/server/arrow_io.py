@@ -19,7 +19,7 @@ def read_ipc(data: bytes, *, what: str = "readings") -> pa.Table:
     files are (rating.inputs.tables.check_arrow), so no kernel ever reads a bad
     offset, length or dictionary index)."""
     if not data:
-        raise InvalidArgument(f"{what} is empty: send an Arrow IPC stream", field=what)
+        raise InvalidArgument(f"{what} is empty: send an Arrow IPC stream", reason="BAD_ARROW", field=what)
     buffer = pa.py_buffer(data)
     try:
         if data[:6] == b"ARROW1":
@@ -27,9 +27,10 @@ def read_ipc(data: bytes, *, what: str = "readings") -> pa.Table:
         else:
             table = ipc.open_stream(buffer).read_all()
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise InvalidArgument(f"{what} is not valid Arrow IPC: {exc}", field=what) from None
+        raise InvalidArgument(f"{what} is not valid Arrow IPC: {exc}", reason="BAD_ARROW",
+                              field=what) from None
     try:
         check_arrow(table, where=what)
     except InputError as exc:
-        raise InvalidArgument(str(exc), field=what) from None
+        raise InvalidArgument.of(exc, field=what) from None
     return table

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from typing import Any
 
+import grpc
 from google.protobuf import timestamp_pb2
 
 from rating.engine import rate
@@ -39,11 +40,24 @@ def _deadline(context) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-def _log_call(method: str, started: float, code: str, **fields) -> None:
+def _log_call(method: str, started: float, code: str, exc_info: BaseException | None = None,
+              **fields) -> None:
+    """One line per call; an internal error (the client sees INTERNAL) with its traceback."""
     level = logging.INFO if code in ("OK", "CANCELLED") else logging.WARNING
-    log.log(level, "%s %s", method, code,
+    if exc_info is not None:
+        level = logging.ERROR
+    log.log(level, "%s %s", method, code, exc_info=exc_info,
             extra={"fields": {"method": method, "code": code,
                               "duration_ms": round((time.monotonic() - started) * 1000, 3), **fields}})
+
+
+def _failed(method: str, started: float, exc: Exception, **fields) -> errors.PrepaidError:
+    """The status an exception ends the call with, logged (internal errors with their traceback)."""
+    error = as_prepaid_error(exc)
+    code = code_of(error)
+    internal = exc if code == grpc.StatusCode.INTERNAL else None
+    _log_call(method, started, code.name, internal, reason=error.reason, error=error.message, **fields)
+    return error
 
 
 def unary(method: str):
@@ -54,10 +68,8 @@ def unary(method: str):
             started = time.monotonic()
             try:
                 response = await fn(self, request, context)
-            except (errors.PrepaidError, ValueError) as exc:
-                error = as_prepaid_error(exc)
-                _log_call(method, started, code_of(error).name, reason=error.reason, error=error.message)
-                await abort(context, error)
+            except Exception as exc:  # every failure becomes a status with ErrorInfo, never a bare UNKNOWN
+                await abort(context, _failed(method, started, exc))
             _log_call(method, started, "OK")
             return response
         return handler
@@ -73,10 +85,8 @@ def streaming(method: str):
                 async for response in fn(self, request, context):
                     sent += 1
                     yield response
-            except (errors.PrepaidError, ValueError) as exc:
-                error = as_prepaid_error(exc)
-                _log_call(method, started, code_of(error).name, reason=error.reason, error=error.message,
-                          responses=sent)
+            except Exception as exc:
+                error = _failed(method, started, exc, responses=sent)
                 set_status(context, error)  # ends the stream with it (abort() here can race pending reads)
                 return
             except asyncio.CancelledError:
@@ -174,7 +184,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                     started = inflight.popleft()
                     try:
                         result = started.result.result()
-                    except (errors.PrepaidError, ValueError) as exc:
+                    except Exception as exc:
                         failure = exc  # the batches after it are refused: stop here
                         inflight.clear()
                         continue
@@ -198,7 +208,8 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                     previous_rated = started.rated
                     inflight.append(started)
             if failure is None and self.draining.is_set():
-                failure = errors.Unavailable("the server is shutting down: resend the batches not answered")
+                failure = errors.Unavailable("the server is shutting down: resend the batches not answered",
+                                             reason="DRAINING")
             if failure is not None:
                 # Said in a last message too: a client write racing the end of the
                 # stream can replace the final status with INTERNAL on its side.
@@ -291,8 +302,10 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                 step = asyncio.ensure_future(anext(events, None))
                 await asyncio.wait([step, draining], return_when=asyncio.FIRST_COMPLETED)
                 if not step.done():
-                    step.cancel()
-                    raise errors.Unavailable("the server is shutting down: resume from the last cursor")
+                    step.cancel()  # and let it end: the generator cannot close while it runs
+                    await asyncio.wait([step])
+                    raise errors.Unavailable("the server is shutting down: resume from the last cursor",
+                                             reason="DRAINING")
                 event = step.result()
                 if event is None:
                     return

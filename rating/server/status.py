@@ -2,23 +2,23 @@
 
 Every prepaid error becomes one status code; its reason and metadata travel
 as a `google.rpc.ErrorInfo` inside a `google.rpc.Status` in the
-`grpc-status-details-bin` trailer (rating.v1.RpcStatus and ErrorInfo are
-wire-identical copies), so clients in any language decode them with the
-usual googleapis protos. `error_info` decodes them back in Python.
+`grpc-status-details-bin` trailer (grpcio-status), so clients in any
+language decode them with the usual googleapis protos. The reasons and their
+metadata are listed in docs/api.md (`REASONS` below is the same list).
 """
 
 from __future__ import annotations
 
 import grpc
 from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status as grpc_status
 
 from rating.errors import RatingError
 from rating.prepaid import errors
 from rating.v1 import rating_pb2
 
 DOMAIN = "rating.v1"
-DETAILS_KEY = "grpc-status-details-bin"
-ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 
 CODES: dict[type[errors.PrepaidError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -30,13 +30,39 @@ CODES: dict[type[errors.PrepaidError], grpc.StatusCode] = {
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
+S = grpc.StatusCode
+# Every ErrorInfo reason the API sends, with the statuses it comes with
+# (docs/api.md lists the same, with the metadata each carries).
+REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
+    "BAD_ARROW": (S.INVALID_ARGUMENT,),
+    "BAD_SCHEMA": (S.INVALID_ARGUMENT,),
+    "BAD_VALUE": (S.INVALID_ARGUMENT,),
+    "UNKNOWN_METER": (S.INVALID_ARGUMENT,),
+    "BAD_CONFIG": (S.INVALID_ARGUMENT,),
+    "BAD_TARIFF": (S.INVALID_ARGUMENT,),
+    "LIMIT_EXCEEDED": (S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED),
+    "UNKNOWN_ACCOUNT": (S.NOT_FOUND,),
+    "IDEMPOTENCY_CONFLICT": (S.ALREADY_EXISTS,),
+    "INSUFFICIENT_BALANCE": (S.FAILED_PRECONDITION,),
+    "BACKEND_UNAVAILABLE": (S.UNAVAILABLE,),
+    "DRAINING": (S.UNAVAILABLE,),
+    "DEADLINE_EXCEEDED": (S.DEADLINE_EXCEEDED,),
+    "INTERNAL": (S.INTERNAL,),
+}
+
 
 def as_prepaid_error(exc: BaseException) -> errors.PrepaidError:
+    """A prepaid error as is; an input error of the engine as INVALID_ARGUMENT
+    with its reason and place (file, row, column, meter) as metadata; anything
+    else is a bug: INTERNAL (reason INTERNAL), the original as its cause."""
     if isinstance(exc, errors.PrepaidError):
         return exc
     if isinstance(exc, RatingError):
-        return errors.InvalidArgument(str(exc))
-    raise exc
+        return errors.InvalidArgument.of(exc)
+    internal = errors.PrepaidError(f"internal error ({type(exc).__name__}); the server's log has the "
+                                   "traceback")
+    internal.__cause__ = exc
+    return internal
 
 
 def code_of(exc: errors.PrepaidError) -> grpc.StatusCode:
@@ -46,45 +72,29 @@ def code_of(exc: errors.PrepaidError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def google_status(code: grpc.StatusCode, message: str, reason: str,
+                  metadata: dict[str, str]) -> status_pb2.Status:
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))
+    return status_pb2.Status(code=code.value[0], message=message, details=[detail])
+
+
+def status_of(exc: errors.PrepaidError) -> status_pb2.Status:
+    return google_status(code_of(exc), exc.message, exc.reason, exc.metadata)
+
+
 def rpc_status(exc: errors.PrepaidError) -> rating_pb2.RpcStatus:
-    code = code_of(exc)
-    info = rating_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)
-    detail = any_pb2.Any(type_url=ERROR_INFO_TYPE, value=info.SerializeToString())
-    return rating_pb2.RpcStatus(code=code.value[0], message=exc.message, details=[detail])
-
-
-def trailer(code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str]) -> tuple:
-    info = rating_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
-    detail = any_pb2.Any(type_url=ERROR_INFO_TYPE, value=info.SerializeToString())
-    status = rating_pb2.RpcStatus(code=code.value[0], message=message, details=[detail])
-    return ((DETAILS_KEY, status.SerializeToString()),)
+    """The same status as the trailer's, for a stream's last message (wire-identical)."""
+    return rating_pb2.RpcStatus.FromString(status_of(exc).SerializeToString())
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: errors.PrepaidError) -> None:
-    code = code_of(exc)
-    await context.abort(code, exc.message, trailing_metadata=trailer(code, exc.message, exc.reason,
-                                                                     exc.metadata))
+    await context.abort_with_status(grpc_status.to_status(status_of(exc)))
 
 
 def set_status(context: grpc.aio.ServicerContext, exc: errors.PrepaidError) -> None:
     """The status a handler ends with when it returns (streams end this way)."""
-    code = code_of(exc)
-    context.set_code(code)
-    context.set_details(exc.message)
-    context.set_trailing_metadata(trailer(code, exc.message, exc.reason, exc.metadata))
-
-
-def error_info(trailing_metadata) -> tuple[str, dict[str, str]] | None:
-    """(reason, metadata) from a failed call's trailing metadata, if it has details."""
-    for key, value in trailing_metadata or ():
-        if key == DETAILS_KEY:
-            return status_info(rating_pb2.RpcStatus.FromString(value))
-    return None
-
-
-def status_info(status: rating_pb2.RpcStatus) -> tuple[str, dict[str, str]] | None:
-    for detail in status.details:
-        if detail.type_url == ERROR_INFO_TYPE:
-            info = rating_pb2.ErrorInfo.FromString(detail.value)
-            return info.reason, dict(info.metadata)
-    return None
+    status = grpc_status.to_status(status_of(exc))
+    context.set_code(status.code)
+    context.set_details(status.details)
+    context.set_trailing_metadata(status.trailing_metadata)

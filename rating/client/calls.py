@@ -1,7 +1,7 @@
 """Python client of the rating gRPC API, sync (`RatingClient`) and async (`AsyncRatingClient`).
 
 ```python
-from rating.client import RatingClient
+from rating.client.calls import RatingClient
 
 with RatingClient("127.0.0.1:50051", token="s3cret") as client:
     client.topup("F0001", "electricity", 50_000, key="receipt-2025-0001", method="cash")
@@ -14,23 +14,35 @@ Amounts are int64 minor units (`amount_minor`). Every failed call raises
 `ClientError` with the gRPC status code, the message and, when the server
 sent them, the reason and metadata of its ErrorInfo details (for example
 ALREADY_EXISTS, reason IDEMPOTENCY_CONFLICT, with both payload hashes).
-Retrying a call with the same batch id or idempotency key is always safe.
+
+Unary calls whose outcome is unknown (DEADLINE_EXCEEDED, CANCELLED, UNKNOWN,
+INTERNAL, UNAVAILABLE unless the server said `committed: "false"`:
+rating.client.retry) are retried with the same batch id or
+idempotency key, with jittered exponential backoff, until `timeout_s`; each
+attempt's deadline starts at `attempt_timeout_s` and doubles. A deduction or
+movement still unanswered then raises `OutcomeUnknown`, which names the key:
+it may have been applied, and sending it again with that key applies it at
+most once. Streams are not retried here (`rating stream` resends from the
+first unanswered batch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
 import grpc
 import pyarrow as pa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from rating.client.retry import Attempts, outcome_unknown
+from rating.client.status import call_status, status_info
 from rating.prepaid.records import read_table_bytes, table_bytes
-from rating.server.status import error_info, status_info
-from rating.v1 import health_pb2, health_pb2_grpc, rating_pb2_grpc
 from rating.v1 import rating_pb2 as pb
+from rating.v1 import rating_pb2_grpc
 
 METHODS = {"": pb.PAYMENT_METHOD_UNSPECIFIED, "online": pb.PAYMENT_METHOD_ONLINE,
            "cash": pb.PAYMENT_METHOD_CASH, "cheque": pb.PAYMENT_METHOD_CHEQUE,
@@ -45,10 +57,63 @@ class ClientError(Exception):
 
     @classmethod
     def of(cls, error: grpc.RpcError) -> ClientError:
-        trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-        info = error_info(trailing) if trailing else None
-        reason, metadata = info if info else ("", {})
+        reason, metadata = status_info(call_status(error)) or ("", {})
         return cls(error.code(), error.details() or "", reason, metadata)
+
+
+class OutcomeUnknown(ClientError):
+    """Retried until the timeout without an answer: the operation may or may
+    not have been applied. Send it again with the same `key`."""
+
+    def __init__(self, last: ClientError, key: str, attempts: Attempts):
+        super().__init__(last.code, f"outcome unknown after {attempts.made} attempts in "
+                         f"{attempts.elapsed_s():.1f} s (last: {last.code.name}: {last.message}); it may "
+                         f"have been applied: retry with the same key {key!r}", last.reason, last.metadata)
+        self.key, self.attempts = key, attempts.made
+
+
+def _pause_before_retry(failure: ClientError, attempts: Attempts, key: str | None) -> float:
+    """How long to wait before sending the call again; raises the failure
+    when it is final (not applied), or OutcomeUnknown when the time is up."""
+    if not outcome_unknown(failure.code, failure.metadata):
+        raise failure
+    pause = attempts.pause_s()
+    if pause is None:
+        raise failure if key is None else OutcomeUnknown(failure, key, attempts)
+    return pause
+
+
+class _Watchdog:
+    """Cancels a stream when sent batches wait `timeout_s` without an answer."""
+
+    def __init__(self, cancel, timeout_s: float):
+        self.timeout_s, self.fired = timeout_s, False
+        self._outstanding, self._since = 0, time.monotonic()
+        self._lock, self._done = threading.Lock(), threading.Event()
+        threading.Thread(target=self._watch, args=(cancel,), daemon=True, name="stream-watchdog").start()
+
+    def sent(self) -> None:
+        with self._lock:
+            if self._outstanding == 0:
+                self._since = time.monotonic()
+            self._outstanding += 1
+
+    def answered(self) -> None:
+        with self._lock:
+            self._outstanding -= 1
+            self._since = time.monotonic()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self, cancel) -> None:
+        while not self._done.wait(min(self.timeout_s / 4, 0.25)):
+            with self._lock:
+                late = self._outstanding > 0 and time.monotonic() - self._since > self.timeout_s
+            if late:
+                self.fired = True
+                cancel()
+                return
 
 
 @dataclass(frozen=True)
@@ -102,12 +167,14 @@ def _movement(key, account_id, wallet, amount_minor, method, reason, reference) 
 class RatingClient:
     """Blocking client. `target` is host:port; `token` a bearer token; `tls`
     turns on TLS (with `root_certificates`, and `client_cert`/`client_key` for
-    mutual TLS); `timeout_s` is the deadline of each unary call."""
+    mutual TLS); `timeout_s` is how long a unary call may take, retries
+    included, and `attempt_timeout_s` the first attempt's deadline (None: the
+    whole timeout)."""
 
     def __init__(self, target: str, *, token: str | None = None, tls: bool = False,
                  root_certificates: bytes | None = None, client_cert: bytes | None = None,
                  client_key: bytes | None = None, timeout_s: float = 30.0,
-                 max_message_bytes: int = DEFAULT_MESSAGE_BYTES):
+                 attempt_timeout_s: float | None = None, max_message_bytes: int = DEFAULT_MESSAGE_BYTES):
         creds = _credentials(tls, root_certificates, client_cert, client_key)
         options = _options(max_message_bytes)
         self.channel = (grpc.secure_channel(target, creds, options) if creds
@@ -116,7 +183,7 @@ class RatingClient:
         self.rating = rating_pb2_grpc.RatingServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self.timeout_s = timeout_s
+        self.timeout_s, self.attempt_timeout_s = timeout_s, attempt_timeout_s
 
     def __enter__(self) -> RatingClient:
         return self
@@ -127,22 +194,37 @@ class RatingClient:
     def close(self) -> None:
         self.channel.close()
 
-    def _call(self, method, request, timeout_s: float | None = None):
+    def _call(self, method, request, timeout_s: float | None = None, *, key: str | None = None):
+        """The call, retried while its outcome is unknown (`key`: the batch id or idempotency key)."""
+        attempts = Attempts(timeout_s or self.timeout_s, self.attempt_timeout_s)
+        while True:
+            try:
+                return method(request, metadata=self.metadata, timeout=attempts.timeout_s())
+            except grpc.RpcError as error:
+                failure = ClientError.of(error)
+            time.sleep(_pause_before_retry(failure, attempts, key))
+
+    def _once(self, method, request):
         try:
-            return method(request, metadata=self.metadata, timeout=timeout_s or self.timeout_s)
+            return method(request, metadata=self.metadata, timeout=self.timeout_s)
         except grpc.RpcError as error:
             raise ClientError.of(error) from None
 
     def deduct(self, batch_id: str, readings, *, timeout_s: float | None = None) -> DeductReply:
         request = pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
-        return DeductReply.of(self._call(self.prepaid.Deduct, request, timeout_s))
+        return DeductReply.of(self._call(self.prepaid.Deduct, request, timeout_s, key=batch_id))
 
-    def stream(self, batches: Iterable[tuple[str, object]], *, window: int = 8) -> Iterator[DeductReply]:
+    def stream(self, batches: Iterable[tuple[str, object]], *, window: int = 8,
+               answer_timeout_s: float | None = None) -> Iterator[DeductReply]:
         """Stream (batch_id, readings) pairs; yields one reply per batch, in
         order. At most `window` batches are sent unanswered; the next pair is
-        taken from `batches` only when it can be sent."""
+        taken from `batches` only when it can be sent. With `answer_timeout_s`,
+        batches left that long without an answer end the stream with
+        DEADLINE_EXCEEDED (their outcome is unknown: resend them)."""
         credit = threading.Semaphore(window)
         stop = threading.Event()
+        cancel: list = []  # the call, once made: what the watchdog cancels
+        watchdog = _Watchdog(lambda: cancel[0].cancel(), answer_timeout_s) if answer_timeout_s else None
 
         def requests():
             source = iter(batches)
@@ -156,35 +238,46 @@ class RatingClient:
                 if pair is None:
                     return
                 batch_id, readings = pair
-                yield pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
+                request = pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
+                if watchdog:
+                    watchdog.sent()
+                yield request
 
         call = self.prepaid.StreamDeduct(requests(), metadata=self.metadata)
+        cancel.append(call)
         try:
             for response in call:
                 if response.HasField("error"):
                     raise _stream_error(response)
+                if watchdog:
+                    watchdog.answered()
                 credit.release()
                 yield DeductReply.of(response)
         except grpc.RpcError as error:
+            if watchdog and watchdog.fired:
+                raise ClientError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  f"no answer for {answer_timeout_s:g} s: the stream was cancelled") from None
             raise ClientError.of(error) from None
         finally:
             stop.set()
+            if watchdog:
+                watchdog.stop()
             call.cancel()
 
     def topup(self, account_id: str, wallet: str, amount_minor: int, *, key: str, method: str = "cash",
               reason: str = "", reference: str = "") -> pb.MovementResponse:
         return self._call(self.prepaid.TopUp, _movement(key, account_id, wallet, amount_minor, method,
-                                                         reason, reference))
+                                                         reason, reference), key=key)
 
     def refund(self, account_id: str, wallet: str, amount_minor: int, *, key: str,
                method: str = "bank_transfer", reason: str = "", reference: str = "") -> pb.MovementResponse:
         return self._call(self.prepaid.Refund, _movement(key, account_id, wallet, amount_minor, method,
-                                                          reason, reference))
+                                                          reason, reference), key=key)
 
     def adjust(self, account_id: str, wallet: str, amount_minor: int, *, key: str, reason: str,
                reference: str = "") -> pb.MovementResponse:
         return self._call(self.prepaid.Adjust, _movement(key, account_id, wallet, amount_minor, "",
-                                                          reason, reference))
+                                                          reason, reference), key=key)
 
     def balance(self, account_id: str) -> pb.AccountBalance:
         return self._call(self.prepaid.GetBalance, pb.GetBalanceRequest(account_id=account_id))
@@ -220,11 +313,11 @@ class RatingClient:
 
     def load_config(self, *, site_toml: str = "", tariffs_toml: Iterable[str] = (), meters: bytes = b"",
                     accounts: bytes = b"") -> pb.LoadConfigResponse:
-        return self._call(self.prepaid.LoadConfig, pb.LoadConfigRequest(
+        return self._once(self.prepaid.LoadConfig, pb.LoadConfigRequest(
             site_toml=site_toml, tariffs_toml=list(tariffs_toml), meters=meters, accounts=accounts))
 
     def health(self, service: str = "") -> int:
-        return self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service)).status
+        return self._once(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service)).status
 
 
 class AsyncRatingClient:
@@ -233,7 +326,7 @@ class AsyncRatingClient:
     def __init__(self, target: str, *, token: str | None = None, tls: bool = False,
                  root_certificates: bytes | None = None, client_cert: bytes | None = None,
                  client_key: bytes | None = None, timeout_s: float = 30.0,
-                 max_message_bytes: int = DEFAULT_MESSAGE_BYTES):
+                 attempt_timeout_s: float | None = None, max_message_bytes: int = DEFAULT_MESSAGE_BYTES):
         creds = _credentials(tls, root_certificates, client_cert, client_key)
         options = _options(max_message_bytes)
         self.channel = (grpc.aio.secure_channel(target, creds, options) if creds
@@ -242,7 +335,7 @@ class AsyncRatingClient:
         self.rating = rating_pb2_grpc.RatingServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self.timeout_s = timeout_s
+        self.timeout_s, self.attempt_timeout_s = timeout_s, attempt_timeout_s
 
     async def __aenter__(self) -> AsyncRatingClient:
         return self
@@ -253,15 +346,24 @@ class AsyncRatingClient:
     async def close(self) -> None:
         await self.channel.close()
 
-    async def _call(self, method, request, timeout_s: float | None = None):
+    async def _call(self, method, request, timeout_s: float | None = None, *, key: str | None = None):
+        attempts = Attempts(timeout_s or self.timeout_s, self.attempt_timeout_s)
+        while True:
+            try:
+                return await method(request, metadata=self.metadata, timeout=attempts.timeout_s())
+            except grpc.RpcError as error:
+                failure = ClientError.of(error)
+            await asyncio.sleep(_pause_before_retry(failure, attempts, key))
+
+    async def _once(self, method, request):
         try:
-            return await method(request, metadata=self.metadata, timeout=timeout_s or self.timeout_s)
+            return await method(request, metadata=self.metadata, timeout=self.timeout_s)
         except grpc.RpcError as error:
             raise ClientError.of(error) from None
 
     async def deduct(self, batch_id: str, readings, *, timeout_s: float | None = None) -> DeductReply:
         request = pb.DeductRequest(batch_id=batch_id, readings=readings_bytes(readings))
-        return DeductReply.of(await self._call(self.prepaid.Deduct, request, timeout_s))
+        return DeductReply.of(await self._call(self.prepaid.Deduct, request, timeout_s, key=batch_id))
 
     async def stream(self, batches: Iterable[tuple[str, object]] | AsyncIterable[tuple[str, object]], *,
                      window: int = 8) -> AsyncIterator[DeductReply]:
@@ -297,18 +399,18 @@ class AsyncRatingClient:
     async def topup(self, account_id: str, wallet: str, amount_minor: int, *, key: str, method: str = "cash",
                     reason: str = "", reference: str = "") -> pb.MovementResponse:
         return await self._call(self.prepaid.TopUp, _movement(key, account_id, wallet, amount_minor, method,
-                                                               reason, reference))
+                                                               reason, reference), key=key)
 
     async def refund(self, account_id: str, wallet: str, amount_minor: int, *, key: str,
                      method: str = "bank_transfer", reason: str = "",
                      reference: str = "") -> pb.MovementResponse:
         return await self._call(self.prepaid.Refund, _movement(key, account_id, wallet, amount_minor, method,
-                                                                reason, reference))
+                                                                reason, reference), key=key)
 
     async def adjust(self, account_id: str, wallet: str, amount_minor: int, *, key: str, reason: str,
                      reference: str = "") -> pb.MovementResponse:
         return await self._call(self.prepaid.Adjust, _movement(key, account_id, wallet, amount_minor, "",
-                                                                reason, reference))
+                                                                reason, reference), key=key)
 
     async def balance(self, account_id: str) -> pb.AccountBalance:
         return await self._call(self.prepaid.GetBalance, pb.GetBalanceRequest(account_id=account_id))
@@ -333,7 +435,7 @@ class AsyncRatingClient:
 
     async def health(self, service: str = "") -> int:
         request = health_pb2.HealthCheckRequest(service=service)
-        return (await self._call(self.health_stub.Check, request)).status
+        return (await self._once(self.health_stub.Check, request)).status
 
 
 def _stream_error(response: pb.DeductResponse) -> ClientError:
