@@ -27,12 +27,12 @@ from pathlib import Path
 from rating.cli import EXIT_ERROR, EXIT_OK, subcommand
 from rating.errors import InputError
 from rating.fixedpoint import exact_units
-from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR
+from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, STATUS_WORDS
 
 EXIT_UNAVAILABLE = 3  # a backend or the server cannot be reached
 EXIT_MISMATCH = 4  # reconcile found differences
 EVENT_NAMES = {1: "LOW_BALANCE", 2: "CUT_OFF", 3: "CUT_OFF_DEFERRED", 4: "RESTORED"}
-STATUS_NAMES = {0: "-", 1: "ok", 2: "low", 3: "cut_off_deferred", 4: "cut_off"}
+STATUS_NAMES = {**dict(enumerate(STATUS_WORDS)), 0: "-"}  # 0: no state reported
 
 
 # ---------------------------------------------------------------- shared options

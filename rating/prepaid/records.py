@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from rating.prepaid.wallets import EventType, Status
+from rating.prepaid.wallets import STATUS_WORDS, EventType, Status
 
 DEDUCTIONS_SCHEMA = pa.schema([
     ("account_id", pa.string()),
@@ -130,7 +130,7 @@ class DeductionResult:
                    meta["readings"], read_table_bytes(anomalies), replayed)
 
 
-STATUS_NAMES = pa.array(["unspecified"] + [s.name.lower() for s in Status])  # by Status value
+STATUS_NAMES = pa.array(STATUS_WORDS)  # by Status value
 
 
 def deductions_table(entries: Entries, balances_minor: np.ndarray, statuses: np.ndarray) -> pa.Table:

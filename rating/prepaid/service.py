@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from rating.errors import RatingError
 from rating.prepaid import errors
-from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, sha256
+from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, readings_sha256, sha256
 from rating.prepaid.ledger import (
     Ledger,
     LedgerBusy,
@@ -254,14 +254,14 @@ class PrepaidService:
 
     # ---- deductions ---------------------------------------------------------------------------
 
-    async def deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
+    async def deduct(self, batch_id: str, readings: pa.Table, *,
                      deadline: float | None = None) -> DeductionResult:
-        """Rate one batch and debit each account wallet once (idempotent by batch id)."""
-        started = self.start_deduct(batch_id, readings, payload_sha256, deadline=deadline)
+        """Rate one batch and debit each account wallet once (idempotent by
+        batch id and the batch's content, idempotency.readings_sha256)."""
+        started = self.start_deduct(batch_id, readings, deadline=deadline)
         return await asyncio.shield(started.result)
 
-    def start_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
-                     deadline: float | None = None, after: asyncio.Future | None = None) -> Deduction:
+    def start_deduct(self, batch_id: str, readings: pa.Table, *, deadline: float | None = None, after: asyncio.Future | None = None) -> Deduction:
         """Start one batch: look its key up, rate it, commit it, apply it. Returns
         at once; `rated` resolves (True) when the batch is rated (or was found
         to be a retry), False when it failed before; `result` is its result.
@@ -275,22 +275,23 @@ class PrepaidService:
         batches rated after it fail too (resend from it). Once started, an
         operation is not stopped by its caller going away."""
         rated = asyncio.get_running_loop().create_future()
-        task = self._spawn(self._deduct(batch_id, readings, payload_sha256, deadline, after, rated))
+        task = self._spawn(self._deduct(batch_id, readings, deadline, after, rated))
         return Deduction(rated, task)
 
-    async def begin_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
+    async def begin_deduct(self, batch_id: str, readings: pa.Table, *,
                            deadline: float | None = None) -> asyncio.Future:
         """Start one batch and wait until it is rated: errors of the batch itself
         (bad input, deadline, limits) are raised here; returns its result's future."""
-        started = self.start_deduct(batch_id, readings, payload_sha256, deadline=deadline)
+        started = self.start_deduct(batch_id, readings, deadline=deadline)
         if not await asyncio.shield(started.rated):
             await started.result  # raises the batch's error
         return started.result
 
-    async def _deduct(self, batch_id, readings, payload_sha256, deadline, after, rated) -> DeductionResult:
+    async def _deduct(self, batch_id, readings, deadline, after, rated) -> DeductionResult:
         release = None
         try:
             check_key(batch_id, "batch_id")
+            payload_sha256 = await self._readings_sha256(batch_id, readings)
             key = f"batch:{batch_id}"
             release = await self._keys.acquire(key)  # held until the commit is decided
             row = await self._find(key)
@@ -330,6 +331,14 @@ class PrepaidService:
         if isinstance(begun, DeductionResult):
             return begun
         return await asyncio.shield(begun)
+
+    async def _readings_sha256(self, batch_id: str, readings: pa.Table) -> bytes:
+        """The batch's content hash, off the event loop (a large batch takes milliseconds)."""
+        try:
+            return await asyncio.to_thread(readings_sha256, readings, self.config.site.quantity_decimals,
+                                           where=f"batch {batch_id!r}")
+        except RatingError as exc:
+            raise errors.InvalidArgument(str(exc), batch_id=batch_id) from None
 
     def _plan_deduction(self, key, batch_id, readings, payload_sha256):
         planner = self.planner
@@ -571,8 +580,15 @@ class PrepaidService:
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
         for meter_wallet in self.meter_wallets.get(account_id, ()):
-            held.setdefault(meter_wallet, WalletState(account_id, meter_wallet, 0, Status.OK))
+            if meter_wallet not in held:
+                held[meter_wallet] = self._unfunded(account_id, meter_wallet)
         return [(held[w], self.policy.of(w, account_id)) for w in sorted(held)]
+
+    def _unfunded(self, account_id: str, wallet: str) -> WalletState:
+        """A meter's wallet that no operation has touched: at 0, in the state
+        the rule gives 0 (low when 0 is below its low-balance threshold)."""
+        policy = self.policy.of(wallet, account_id)
+        return WalletState(account_id, wallet, 0, status_after_rebuild(policy, None, 0))
 
     async def list_balances(self, where: BalanceFilter, page_size: int, page_token: str = ""
                             ) -> tuple[list[tuple[str, list[tuple[WalletState, WalletPolicy]]]], str]:
@@ -580,25 +596,35 @@ class PrepaidService:
         starts after the account `page_token` names."""
         page_size = min(page_size or 1000, self.limits.page_size_max)
         by_account: dict[str, list] = {}
+        held: set[tuple[str, str]] = set()
         try:
             async for page in self.store.scan():
                 for s in page:
-                    if s.account_id <= page_token and page_token:
-                        continue
-                    if where.wallet and s.wallet != where.wallet:
-                        continue
-                    policy = self.policy.of(s.wallet, s.account_id)
-                    if where.below_threshold and not s.balance_minor < policy.low_balance_minor:
-                        continue
-                    if where.statuses and s.status not in where.statuses:
-                        continue
-                    by_account.setdefault(s.account_id, []).append((s, policy))
+                    held.add((s.account_id, s.wallet))
+                    self._list_if(where, page_token, s, by_account)
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
+        for account_id, wallets in self.meter_wallets.items():  # the wallets never funded, at 0
+            for wallet in wallets:
+                if (account_id, wallet) not in held:
+                    self._list_if(where, page_token, self._unfunded(account_id, wallet), by_account)
         accounts = sorted(by_account)
         shown = accounts[:page_size]
         token = shown[-1] if len(accounts) > page_size else ""
         return [(a, sorted(by_account[a], key=lambda sp: sp[0].wallet)) for a in shown], token
+
+    def _list_if(self, where: BalanceFilter, page_token: str, s: WalletState, by_account: dict) -> None:
+        """Add `s` to `by_account` if it passes `where` and comes after `page_token`."""
+        if page_token and s.account_id <= page_token:
+            return
+        if where.wallet and s.wallet != where.wallet:
+            return
+        policy = self.policy.of(s.wallet, s.account_id)
+        if where.below_threshold and not s.balance_minor < policy.low_balance_minor:
+            return
+        if where.statuses and s.status not in where.statuses:
+            return
+        by_account.setdefault(s.account_id, []).append((s, policy))
 
     async def events(self, after: int = 0, *, types: tuple[int, ...] = (), account_id: str = "",
                      stop_at_end: bool = False, poll_s: float = 1.0) -> AsyncIterator[Event]:

@@ -17,7 +17,6 @@ from google.protobuf import timestamp_pb2
 
 from rating.engine import rate
 from rating.prepaid import errors
-from rating.prepaid.idempotency import sha256
 from rating.prepaid.records import DeductionResult, Event, Movement, WalletState
 from rating.prepaid.service import BalanceFilter, PrepaidService
 from rating.prepaid.wallets import Status, WalletPolicy
@@ -141,8 +140,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
     @unary("Deduct")
     async def Deduct(self, request, context):
         table = read_ipc(request.readings)
-        result = await self.service.deduct(request.batch_id, table, sha256(request.readings),
-                                           deadline=_deadline(context))
+        result = await self.service.deduct(request.batch_id, table, deadline=_deadline(context))
         return deduct_response(result)
 
     @streaming("StreamDeduct")
@@ -193,8 +191,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                     except errors.PrepaidError as exc:
                         failure = exc  # answer the batches before it first
                         continue
-                    started = self.service.start_deduct(request.batch_id, readings, sha256(request.readings),
-                                                        after=previous_rated)
+                    started = self.service.start_deduct(request.batch_id, readings, after=previous_rated)
                     previous_rated = started.rated
                     inflight.append(started)
             if failure is None and self.draining.is_set():
