@@ -49,17 +49,22 @@ def readings_sha256(readings: pa.Table, quantity_decimals: int, *, where: str = 
     with its null mask, then `reading_id` as text if the batch has one. Text
     is its UTF-8 byte lengths (int64, -1 for null) then its bytes. Little
     endian throughout; no Python object per row."""
-    parts = [READINGS_HASH_TAG, np.int64(readings.num_rows).tobytes()]
+    parts = [READINGS_HASH_TAG, _int64(np.int64(readings.num_rows))]
     parts += _text_parts(column_of(readings, "meter_id", where), "meter_id", where)
-    parts.append(timestamps_us(column_of(readings, "ts", where), where=where).astype("<i8").tobytes())
+    parts.append(_int64(timestamps_us(column_of(readings, "ts", where), where=where)))
     value_qty, value_null = to_fixed(column_of(readings, "value", where), quantity_decimals, where=where)
-    parts += [value_qty.astype("<i8").tobytes(), value_null.astype(np.uint8).tobytes()]
+    parts += [_int64(value_qty), value_null.view(np.uint8)]
     if "reading_id" in readings.schema.names:
         parts += [b"reading_id", *_text_parts(column_of(readings, "reading_id", where), "reading_id", where)]
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(part)
+        digest.update(part)  # buffers as they are: no copy
     return digest.digest()
+
+
+def _int64(values) -> np.ndarray:
+    """Little-endian int64, contiguous (a view when it already is)."""
+    return np.ascontiguousarray(values, dtype="<i8").reshape(-1)
 
 
 def _text_parts(column: pa.Array, name: str, where: str) -> list:
@@ -74,9 +79,9 @@ def _text_parts(column: pa.Array, name: str, where: str) -> list:
     lengths = pc.fill_null(pc.binary_length(text), -1).to_numpy(zero_copy_only=False)
     text = pc.fill_null(text, "")
     if len(text) == 0 or text.buffers()[2] is None:
-        return [lengths.astype("<i8").tobytes()]
+        return [_int64(lengths)]
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
-    return [lengths.astype("<i8").tobytes(), memoryview(text.buffers()[2])[offsets[0]:offsets[-1]]]
+    return [_int64(lengths), memoryview(text.buffers()[2])[offsets[0]:offsets[-1]]]
 
 
 def check_key(key: str, what: str) -> str:
