@@ -148,6 +148,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-message-bytes", type=int, dest="max_message_bytes")
     parser.add_argument("--max-concurrent-rpcs", type=int, dest="max_concurrent_rpcs")
     parser.add_argument("--batch-rows-max", type=int, dest="batch_rows_max")
+    parser.add_argument("--anomaly-rows-max", type=int, dest="anomaly_rows_max",
+                        help="anomaly rows in a deduction answer; GetAnomalies pages the rest (10000)")
     parser.add_argument("--grace", type=float, dest="grace_s", help="seconds to drain on shutdown")
     parser.add_argument("--log-format", choices=("json", "text"), dest="log_format")
 
@@ -160,7 +162,8 @@ def serve_command(args: argparse.Namespace) -> int:
 
     settings = _settings(args, site=None, host=None, port=None, port_file=None, token_file=None,
                          tls_cert=None, tls_key=None, tls_client_ca=None, max_message_bytes=None,
-                         max_concurrent_rpcs=None, batch_rows_max=None, grace_s=None, log_format=None)
+                         max_concurrent_rpcs=None, batch_rows_max=None, anomaly_rows_max=None, grace_s=None,
+                         log_format=None)
     app.setup_logging(settings)
     try:
         asyncio.run(app.serve(settings))

@@ -190,3 +190,47 @@ def test_the_content_hash_is_canonical_and_vectorised():
     assert readings_sha256(table, 2) != digest  # a value is its count of quantity units
     with pytest.raises(InputError, match="column value"):
         readings_sha256(table.set_column(2, "value", pa.array(["1"] * table.num_rows)), 3)
+
+
+def _compressed(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
+        w.write_table(table.combine_chunks())
+    return sink.getvalue().to_pybytes()
+
+
+def test_an_answer_with_more_anomalies_than_a_message_holds_is_bounded_and_paged(backends, site):
+    clean = readings(6, 2)  # 24 readings, then each of the last 12 again 1,000 times: duplicates
+    batch = pa.concat_tables([clean] + [clean.slice(12)] * 1_000)
+    limit = 64 * 1024
+
+    async def go():
+        running = await started(backends, site, max_message_bytes=limit, anomaly_rows_max=300)
+        async with AsyncRatingClient(f"127.0.0.1:{running.port}", max_message_bytes=limit) as client:
+            first = await client.deduct("dups", _compressed(batch))
+            pages = [page async for page in client.anomaly_pages("dups")]
+            rest = [page async for page in client.anomaly_pages("dups", first.anomalies_page_token)]
+            replayed = await client.deduct("dups", _compressed(batch))
+            errors = {}
+            for name, (batch_id, token) in {"bad token": ("dups", "x"), "past the end": ("dups", "40"),
+                                            "unknown batch": ("nope", "")}.items():
+                with pytest.raises(ClientError) as info:
+                    await anext(client.anomaly_pages(batch_id, token))
+                errors[name] = info.value.code
+        await running.stop(1)
+        return first, pages, rest, replayed, errors
+
+    first, pages, rest, replayed, errors = asyncio.run(go())
+    assert len(_compressed(batch)) < limit < len(table_bytes(batch))
+    assert first.anomalies.num_rows == 300 and first.anomalies_total == 12_000
+    assert first.anomaly_counts == {"duplicate": 12_000} and first.anomalies_page_token
+    assert [p.num_rows for p in pages] == [300] * 40 and pages[0].equals(first.anomalies)
+    rows = pa.concat_tables(pages).column("row").to_pylist()
+    assert rows == list(range(24, 24 + 12_000))  # every anomaly row once, in row order
+    assert pa.concat_tables(rest).equals(pa.concat_tables(pages[1:]))
+    assert replayed.replayed and replayed.anomalies.equals(first.anomalies)
+    assert (replayed.anomalies_total, replayed.anomaly_counts, replayed.anomalies_page_token) == (
+        first.anomalies_total, first.anomaly_counts, first.anomalies_page_token)
+    assert errors == {"bad token": grpc.StatusCode.INVALID_ARGUMENT,
+                      "past the end": grpc.StatusCode.INVALID_ARGUMENT,
+                      "unknown batch": grpc.StatusCode.NOT_FOUND}

@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,7 +50,7 @@ def readings_sha256(readings: pa.Table, quantity_decimals: int, *, where: str = 
     with its null mask, then `reading_id` as text if the batch has one. Text
     is its UTF-8 byte lengths (int64, -1 for null) then its bytes. Little
     endian throughout; no Python object per row."""
-    parts = [READINGS_HASH_TAG, _int64(np.int64(readings.num_rows))]
+    parts: list[Any] = [READINGS_HASH_TAG, _int64(np.int64(readings.num_rows))]  # bytes-like, contiguous
     parts += _text_parts(column_of(readings, "meter_id", where), "meter_id", where)
     parts.append(_int64(timestamps_us(column_of(readings, "ts", where), where=where)))
     value_qty, value_null = to_fixed(column_of(readings, "value", where), quantity_decimals, where=where)

@@ -46,6 +46,7 @@ from rating.prepaid.planning import DeductionPlanner
 from rating.prepaid.records import (
     MOVEMENT_KINDS,
     PAYMENT_METHODS,
+    AnomalyPages,
     Applied,
     DeductionResult,
     Entries,
@@ -55,6 +56,7 @@ from rating.prepaid.records import (
     WalletState,
     deductions_table,
     pack_parts,
+    page_token,
     read_table_bytes,
     table_bytes,
     unpack_parts,
@@ -81,6 +83,7 @@ class Limits:
     checkpoint_every: int = 500  # deduction batches between whole meter-state checkpoints
     settle_batch_max: int = 256
     page_size_max: int = 10_000
+    anomaly_rows_max: int = 10_000  # anomaly rows in one answer or page (GetAnomalies has the rest)
     claim_wait_s: float = 5.0  # how long start waits for another process to let go of the ledger
     maintain_every_s: float = 1.0  # Ledger.maintain (the PostgreSQL ledger folds its wallet sums)
 
@@ -261,7 +264,8 @@ class PrepaidService:
         started = self.start_deduct(batch_id, readings, deadline=deadline)
         return await asyncio.shield(started.result)
 
-    def start_deduct(self, batch_id: str, readings: pa.Table, *, deadline: float | None = None, after: asyncio.Future | None = None) -> Deduction:
+    def start_deduct(self, batch_id: str, readings: pa.Table, *, deadline: float | None = None,
+                     after: asyncio.Future | None = None) -> Deduction:
         """Start one batch: look its key up, rate it, commit it, apply it. Returns
         at once; `rated` resolves (True) when the batch is rated (or was found
         to be a retry), False when it failed before; `result` is its result.
@@ -351,9 +355,11 @@ class PrepaidService:
         if self._since_checkpoint >= self.limits.checkpoint_every:
             checkpoint = planner.checkpoint().to_bytes()
             self._since_checkpoint = 0
-        request = pack_parts(json.dumps({"batch_id": batch_id, "readings": plan.readings}).encode(),
-                             table_bytes(plan.anomalies))
-        op = NewOp(key, "deduct", payload_sha256, plan.entries, request=request,
+        anomalies = AnomalyPages.cut(plan.anomalies, self.limits.anomaly_rows_max)
+        head = {"batch_id": batch_id, "readings": plan.readings, **anomalies.summary()}
+        request = pack_parts(json.dumps(head).encode(), table_bytes(anomalies.pages[0]))
+        later = tuple(table_bytes(page, compression="zstd") for page in anomalies.pages[1:])
+        op = NewOp(key, "deduct", payload_sha256, plan.entries, request=request, anomaly_pages=later,
                    meter_state=plan.state.to_bytes(), checkpoint=checkpoint, created_us=self._now_us())
         return plan, op
 
@@ -381,7 +387,7 @@ class PrepaidService:
         if not created:
             return await self._replay_deduction(row, op.payload_sha256, batch_id)
         applied = await self._apply_committed(row, plan.entries, deadline=deadline)
-        result = self._deduction_result(row, batch_id, plan.entries, applied, plan.readings, plan.anomalies)
+        result = self._deduction_result(row, plan.entries, applied)
         self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
         return result
 
@@ -449,23 +455,48 @@ class PrepaidService:
         await self._notify_events()
         return result
 
-    def _deduction_result(self, row: OpRow, batch_id: str, entries: Entries, applied: Applied,
-                          readings: int, anomalies: pa.Table, replayed: bool = False) -> DeductionResult:
+    def _deduction_result(self, row: OpRow, entries: Entries, applied: Applied) -> DeductionResult:
+        """A committed batch's answer: what its request row says (readings, the
+        first page of anomalies and their summary) and what the store applied."""
+        head, first_page = unpack_parts(row.request)
+        meta = json.loads(head)
         table = deductions_table(entries, applied.balances_minor, applied.statuses)
-        return DeductionResult(batch_id, row.seq, table, applied.events, readings, anomalies, replayed)
+        return DeductionResult(meta["batch_id"], row.seq, table, applied.events, meta["readings"],
+                               read_table_bytes(first_page), meta["anomalies"], meta["anomaly_counts"],
+                               meta["anomaly_pages"])
 
     def _result_of(self, row: OpRow, entries: Entries, applied: Applied) -> bytes:
         """The stored result of a committed operation, rebuilt from the ledger row."""
         if row.kind == "deduct":
-            head, anomalies = unpack_parts(row.request)
-            meta = json.loads(head)
-            return self._deduction_result(row, meta["batch_id"], entries, applied, meta["readings"],
-                                          read_table_bytes(anomalies)).to_bytes()
+            return self._deduction_result(row, entries, applied).to_bytes()
         # movements: one entry
         kind, account, wallet, _amount, *_ = json.loads(row.request)
         return MovementResult(row.key.removeprefix("move:"), row.seq, account, wallet,
                               int(entries.amounts_minor[0]), int(applied.balances_minor[0]),
                               Status(int(applied.statuses[0])), applied.events).to_bytes()
+
+    async def anomalies(self, batch_id: str, token: str = "") -> tuple[pa.Table, str, int]:
+        """One page of a committed batch's anomaly rows: (rows, the next page's
+        token or "", all of the batch's anomalies). Pages are cut at commit."""
+        check_key(batch_id, "batch_id")
+        row = await self._find(f"batch:{batch_id}")
+        if row is None:
+            raise errors.NotFound(f"no batch {batch_id!r} in the ledger", batch_id=batch_id)
+        head, first_page = unpack_parts(row.request)
+        meta = json.loads(head)
+        pages = meta["anomaly_pages"]
+        if token and not (token.isdigit() and token.isascii() and int(token) < pages):
+            raise errors.InvalidArgument(f"page_token {token[:40]!r} is not a page of batch {batch_id!r} "
+                                         f"(it has {pages})", field="page_token", batch_id=batch_id)
+        page = int(token or 0)
+        if page == 0:
+            rows = first_page
+        else:
+            try:
+                rows = await self.ledger.anomaly_page(row.seq, page)
+            except LedgerUnavailable as exc:
+                raise errors.Unavailable(f"ledger: {exc}") from exc
+        return read_table_bytes(rows), page_token(page + 1, pages), meta["anomalies"]
 
     # ---- movements ----------------------------------------------------------------------------
 

@@ -105,7 +105,8 @@ def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductRespon
     return pb.DeductResponse(
         batch_id=result.batch_id, sequence=result.sequence, deductions=result.deductions_ipc,
         events=[event_message(e) for e in result.events], readings=result.readings,
-        anomalies=result.anomalies.num_rows, anomaly_rows=result.anomalies_ipc,
+        anomalies=result.anomaly_total, anomaly_rows=result.anomalies_ipc,
+        anomaly_counts=result.anomaly_counts, anomalies_page_token=result.anomalies_page_token,
         deducted_minor=result.deducted_minor, replayed=result.replayed, window=window)
 
 
@@ -224,6 +225,12 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
             raise
         except Exception as exc:  # the client went away or sent garbage
             await inbox.put(exc)
+
+    @unary("GetAnomalies")
+    async def GetAnomalies(self, request, context):
+        rows, token, total = await self.service.anomalies(request.batch_id, request.page_token)
+        return pb.GetAnomaliesResponse(batch_id=request.batch_id, anomaly_rows=table_bytes(rows),
+                                       next_page_token=token, anomalies=total)
 
     # ---- movements ---------------------------------------------------------------------------
 
