@@ -16,10 +16,10 @@ import pytest
 from rating.config.loader import load_config
 from rating.engine import rate
 from rating.prepaid import errors
-from rating.prepaid.idempotency import sha256
+from rating.prepaid.idempotency import readings_sha256
 from rating.prepaid.ledger.base import Settlement
 from rating.prepaid.reconcile import reconcile
-from rating.prepaid.records import Entries, Movement, table_bytes
+from rating.prepaid.records import Entries, Movement
 from rating.prepaid.service import Limits
 from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store.base import StoreUnavailable
@@ -37,7 +37,7 @@ def site(tmp_path):
 
 
 def deduct(service, batch_id, table):
-    return service.deduct(batch_id, table, sha256(table_bytes(table)))
+    return service.deduct(batch_id, table)
 
 
 def ledger_balances(rows):
@@ -107,8 +107,8 @@ def test_a_retried_batch_returns_its_first_result_and_a_changed_one_is_refused(b
     assert again_settled.replayed and again_settled.deductions.equals(a.deductions)
     assert [e.to_json() for e in again_settled.events] == [e.to_json() for e in a.events]
     assert (after["ops"], after["entries"]) == (counts["ops"], counts["entries"])
-    assert conflict.metadata["first_payload_sha256"] == sha256(table_bytes(first)).hex()
-    assert conflict.metadata["payload_sha256"] == sha256(table_bytes(second)).hex()
+    assert conflict.metadata["first_payload_sha256"] == readings_sha256(first, 3).hex()
+    assert conflict.metadata["payload_sha256"] == readings_sha256(second, 3).hex()
 
 
 def test_movements_are_idempotent_and_refunds_never_overdraw(backends, site):
@@ -205,15 +205,15 @@ def test_low_balance_deferred_cut_off_sweep_and_restore(backends, site):
 
     seen, swept, events, resumed, state, middle = asyncio.run(go())
     assert [(r.balance_minor, r.status) for r in seen] == [
-        (15_000, Status.OK), (9_000, Status.LOW), (-1_000, Status.LOW), (-2_500, Status.DEFERRED),
-        (-1_500, Status.CUT_OFF), (500, Status.LOW), (-4_500, Status.DEFERRED)]
+        (15_000, Status.OK), (9_000, Status.LOW), (-1_000, Status.LOW), (-2_500, Status.CUT_OFF_DEFERRED),
+        (-1_500, Status.CUT_OFF), (500, Status.LOW), (-4_500, Status.CUT_OFF_DEFERRED)]
     assert [e.type for e in swept] == [EventType.CUT_OFF]
     assert [(e.type, e.balance_minor, e.cause) for e in events] == [
         (EventType.LOW_BALANCE, 9_000, "k1"), (EventType.CUT_OFF_DEFERRED, -2_500, "k3"),
         (EventType.CUT_OFF, -2_500, "sweep"), (EventType.RESTORED, 500, "k5"),
         (EventType.CUT_OFF_DEFERRED, -4_500, "k6")]
     assert [e.cursor for e in resumed] == [e.cursor for e in events if e.cursor > middle]
-    assert state.status == Status.DEFERRED
+    assert state.status == Status.CUT_OFF_DEFERRED
 
 
 def test_an_unknown_meter_is_refused_naming_it_and_changes_nothing(backends, site):
@@ -348,7 +348,7 @@ def test_rebuild_restores_balances_and_cut_off_states_from_the_ledger(backends, 
     assert not broken.ok and fixed.ok
     assert after == before
     assert after[("F0004", "water")].status == Status.CUT_OFF
-    assert after[("F0005", "electricity")].status == Status.DEFERRED
+    assert after[("F0005", "electricity")].status == Status.CUT_OFF_DEFERRED
     assert [(e.type, e.account_id, e.wallet) for e in swept] == [(EventType.CUT_OFF, "F0005", "electricity")]
 
 
@@ -510,8 +510,7 @@ def test_a_failed_commit_voids_the_batches_rated_after_it_and_a_resend_rates_the
         gate = asyncio.Event()
         service.ledger = FlakyLedger(service.ledger, "batch:b3", gate)
         await service.start()
-        begun = [await service.begin_deduct(f"b{i}", p, sha256(table_bytes(p)))
-                 for i, p in enumerate(parts[:7])]
+        begun = [await service.begin_deduct(f"b{i}", p) for i, p in enumerate(parts[:7])]
         gate.set()
         outcomes = []
         for future in begun:  # b0..b6 were all rated before b3's commit failed
@@ -648,6 +647,6 @@ def test_an_accounts_own_policy_decides_its_cut_off_deferral_and_sweep(backends,
         "F0000": Status.CUT_OFF, "F0001": Status.LOW, "F0002": Status.LOW}
     assert shown["F0001"].cut_below_minor == -50_000 and not shown["F0002"].cut_off
     assert shown["F0000"].cut_below_minor == -2_000
-    assert deferred.status == Status.DEFERRED  # -50.00 is past its own 30.00 of credit, at night
+    assert deferred.status == Status.CUT_OFF_DEFERRED  # -50.00 is past its own 30.00 of credit, at night
     assert [(e.type, e.account_id) for e in swept] == [(EventType.RESTORED, "F0003")]
     assert state.status == Status.LOW and state.balance_minor == -5_000

@@ -52,7 +52,8 @@ def test_the_generated_modules_are_current_with_their_protos():
 
 def test_the_standard_grpc_packages_import_beside_the_client():
     # The server once vendored health.proto: importing grpc_health next to it was a duplicate symbol.
-    for code in ("import grpc_health.v1.health_pb2, grpc_reflection.v1alpha.reflection_pb2, rating.client",
+    for code in ("import grpc_health.v1.health_pb2, grpc_reflection.v1alpha.reflection_pb2, "
+                 "rating.client.calls",
                  "import rating.client.calls, rating.server.app, grpc_health.v1.health_pb2"):
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                               timeout=120)

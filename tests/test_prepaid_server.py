@@ -407,7 +407,9 @@ def test_list_balances_filters_and_pages(backends, site):
         return below, cut, paged
 
     below, cut, paged = asyncio.run(go())
-    assert below == [[("F0001", ["electricity"]), ("F0002", ["electricity"])]]
+    # F0003's and F0005's electricity were never funded: at 0.00, below 100.00
+    assert below == [[(a, ["electricity"]) for a in ("F0001", "F0002", "F0003", "F0005")]]
     assert cut == [[("F0002", ["electricity"]), ("F0003", ["water"])]]
-    assert [len(p) for p in paged] == [2, 2, 1]
-    assert [a for page in paged for a, _ in page] == ["F0000", "F0001", "F0002", "F0003", "F0004"]
+    assert [len(p) for p in paged] == [2, 2, 2]
+    assert [a for page in paged for a, _ in page] == ["F0000", "F0001", "F0002", "F0003", "F0004", "F0005"]
+    assert all(ws == ["electricity", "water"] for page in paged for _, ws in page)

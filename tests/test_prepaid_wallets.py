@@ -90,10 +90,10 @@ P = WalletPolicy("electricity", low_balance_minor=100, emergency_credit_minor=50
     (Status.LOW, 150, False, (Status.OK, [])),
     (Status.OK, -50, False, (Status.LOW, [E.LOW_BALANCE])),  # emergency credit reaches -50
     (Status.OK, -51, False, (Status.CUT_OFF, [E.LOW_BALANCE, E.CUT_OFF])),
-    (Status.LOW, -51, True, (Status.DEFERRED, [E.CUT_OFF_DEFERRED])),
-    (Status.DEFERRED, -60, True, (Status.DEFERRED, [])),
-    (Status.DEFERRED, -60, False, (Status.CUT_OFF, [E.CUT_OFF])),
-    (Status.DEFERRED, 0, True, (Status.LOW, [E.RESTORED])),
+    (Status.LOW, -51, True, (Status.CUT_OFF_DEFERRED, [E.CUT_OFF_DEFERRED])),
+    (Status.CUT_OFF_DEFERRED, -60, True, (Status.CUT_OFF_DEFERRED, [])),
+    (Status.CUT_OFF_DEFERRED, -60, False, (Status.CUT_OFF, [E.CUT_OFF])),
+    (Status.CUT_OFF_DEFERRED, 0, True, (Status.LOW, [E.RESTORED])),
     (Status.CUT_OFF, -100, False, (Status.CUT_OFF, [])),
     (Status.CUT_OFF, 19, False, (Status.CUT_OFF, [])),  # above the cut line, below restore_above
     (Status.CUT_OFF, 20, True, (Status.LOW, [E.RESTORED])),
@@ -110,7 +110,7 @@ def test_a_wallet_that_cannot_cut_only_warns():
 
 def test_rebuilt_states_follow_the_last_event():
     assert status_after_rebuild(P, E.CUT_OFF, 10**6) == Status.CUT_OFF
-    assert status_after_rebuild(P, E.CUT_OFF_DEFERRED, -100) == Status.DEFERRED
+    assert status_after_rebuild(P, E.CUT_OFF_DEFERRED, -100) == Status.CUT_OFF_DEFERRED
     assert status_after_rebuild(P, E.RESTORED, 50) == Status.LOW
     assert status_after_rebuild(P, None, 500) == Status.OK
 

@@ -29,13 +29,13 @@ from pathlib import Path
 from rating.cli.commands import EXIT_ERROR, EXIT_OK, subcommand
 from rating.errors import InputError
 from rating.fixedpoint import exact_units
-from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR
+from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, STATUS_WORDS
 
 EXIT_UNAVAILABLE = 3  # a backend or the server cannot be reached
 EXIT_MISMATCH = 4  # reconcile found differences
 EXIT_OUTCOME_UNKNOWN = 5  # no answer in time: maybe applied; run again with the same key
 EVENT_NAMES = {1: "LOW_BALANCE", 2: "CUT_OFF", 3: "CUT_OFF_DEFERRED", 4: "RESTORED"}
-STATUS_NAMES = {0: "-", 1: "ok", 2: "low", 3: "cut_off_deferred", 4: "cut_off"}
+STATUS_NAMES = {**dict(enumerate(STATUS_WORDS)), 0: "-"}  # 0: no state reported
 
 
 # ---------------------------------------------------------------- shared options
@@ -166,6 +166,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-message-bytes", type=int, dest="max_message_bytes")
     parser.add_argument("--max-concurrent-rpcs", type=int, dest="max_concurrent_rpcs")
     parser.add_argument("--batch-rows-max", type=int, dest="batch_rows_max")
+    parser.add_argument("--anomaly-rows-max", type=int, dest="anomaly_rows_max",
+                        help="anomaly rows in a deduction answer; GetAnomalies pages the rest (10000)")
     parser.add_argument("--grace", type=float, dest="grace_s", help="seconds to drain on shutdown")
     parser.add_argument("--log-format", choices=("json", "text"), dest="log_format")
 
@@ -178,7 +180,8 @@ def serve_command(args: argparse.Namespace) -> int:
 
     settings = _settings(args, site=None, host=None, port=None, port_file=None, token_file=None,
                          tls_cert=None, tls_key=None, tls_client_ca=None, max_message_bytes=None,
-                         max_concurrent_rpcs=None, batch_rows_max=None, grace_s=None, log_format=None)
+                         max_concurrent_rpcs=None, batch_rows_max=None, anomaly_rows_max=None, grace_s=None,
+                         log_format=None)
     app.setup_logging(settings)
     try:
         asyncio.run(app.serve(settings))

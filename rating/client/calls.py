@@ -72,6 +72,16 @@ class OutcomeUnknown(ClientError):
         self.key, self.attempts = key, attempts.made
 
 
+def _telling(latest: ClientError, earlier: ClientError | None) -> ClientError:
+    """The failure to report: the server's own answer of an earlier attempt
+    rather than a later attempt's local deadline (the last, shortest one, which
+    a loaded server can miss)."""
+    if (earlier is not None and earlier.reason and not latest.reason
+            and latest.code is grpc.StatusCode.DEADLINE_EXCEEDED):
+        return earlier
+    return latest
+
+
 def _pause_before_retry(failure: ClientError, attempts: Attempts, key: str | None) -> float:
     """How long to wait before sending the call again; raises the failure
     when it is final (not applied), or OutcomeUnknown when the time is up."""
@@ -123,15 +133,19 @@ class DeductReply:
     deductions: pa.Table  # account_id, wallet, amount_minor, balance_minor, status
     events: list  # rating.v1.BalanceEvent
     readings: int
-    anomalies: pa.Table
+    anomalies: pa.Table  # the first page of anomaly rows (all of them: client.anomalies(batch_id))
     deducted_minor: int
     replayed: bool
     window: int
+    anomalies_total: int  # all of the batch's anomalies
+    anomaly_counts: dict[str, int]  # per code, all of them
+    anomalies_page_token: str  # set when `anomalies` is not all of them: the next page
 
     @classmethod
     def of(cls, m: pb.DeductResponse) -> DeductReply:
         return cls(m.batch_id, m.sequence, read_table_bytes(m.deductions), list(m.events), m.readings,
-                   read_table_bytes(m.anomaly_rows), m.deducted_minor, m.replayed, m.window)
+                   read_table_bytes(m.anomaly_rows), m.deducted_minor, m.replayed, m.window, m.anomalies,
+                   dict(m.anomaly_counts), m.anomalies_page_token)
 
 
 def readings_bytes(readings: pa.Table | pa.RecordBatch | bytes) -> bytes:
@@ -197,11 +211,12 @@ class RatingClient:
     def _call(self, method, request, timeout_s: float | None = None, *, key: str | None = None):
         """The call, retried while its outcome is unknown (`key`: the batch id or idempotency key)."""
         attempts = Attempts(timeout_s or self.timeout_s, self.attempt_timeout_s)
+        failure = None
         while True:
             try:
                 return method(request, metadata=self.metadata, timeout=attempts.timeout_s())
             except grpc.RpcError as error:
-                failure = ClientError.of(error)
+                failure = _telling(ClientError.of(error), failure)
             time.sleep(_pause_before_retry(failure, attempts, key))
 
     def _once(self, method, request):
@@ -263,6 +278,21 @@ class RatingClient:
             if watchdog:
                 watchdog.stop()
             call.cancel()
+
+    def anomaly_pages(self, batch_id: str, page_token: str = "") -> Iterator[pa.Table]:
+        """A committed batch's anomaly rows, page after page, from `page_token`
+        (empty: the first page; a reply's `anomalies_page_token`: the rest)."""
+        while True:
+            page = self._call(self.prepaid.GetAnomalies,
+                              pb.GetAnomaliesRequest(batch_id=batch_id, page_token=page_token))
+            yield read_table_bytes(page.anomaly_rows)
+            page_token = page.next_page_token
+            if not page_token:
+                return
+
+    def anomalies(self, batch_id: str) -> pa.Table:
+        """Every anomaly row of a committed batch, in row order."""
+        return pa.concat_tables(self.anomaly_pages(batch_id))
 
     def topup(self, account_id: str, wallet: str, amount_minor: int, *, key: str, method: str = "cash",
               reason: str = "", reference: str = "") -> pb.MovementResponse:
@@ -348,11 +378,12 @@ class AsyncRatingClient:
 
     async def _call(self, method, request, timeout_s: float | None = None, *, key: str | None = None):
         attempts = Attempts(timeout_s or self.timeout_s, self.attempt_timeout_s)
+        failure = None
         while True:
             try:
                 return await method(request, metadata=self.metadata, timeout=attempts.timeout_s())
             except grpc.RpcError as error:
-                failure = ClientError.of(error)
+                failure = _telling(ClientError.of(error), failure)
             await asyncio.sleep(_pause_before_retry(failure, attempts, key))
 
     async def _once(self, method, request):
@@ -395,6 +426,21 @@ class AsyncRatingClient:
             raise ClientError.of(error) from None
         finally:
             call.cancel()
+
+    async def anomaly_pages(self, batch_id: str, page_token: str = "") -> AsyncIterator[pa.Table]:
+        """A committed batch's anomaly rows, page after page, from `page_token`
+        (empty: the first page; a reply's `anomalies_page_token`: the rest)."""
+        while True:
+            page = await self._call(self.prepaid.GetAnomalies,
+                                    pb.GetAnomaliesRequest(batch_id=batch_id, page_token=page_token))
+            yield read_table_bytes(page.anomaly_rows)
+            page_token = page.next_page_token
+            if not page_token:
+                return
+
+    async def anomalies(self, batch_id: str) -> pa.Table:
+        """Every anomaly row of a committed batch, in row order."""
+        return pa.concat_tables([page async for page in self.anomaly_pages(batch_id)])
 
     async def topup(self, account_id: str, wallet: str, amount_minor: int, *, key: str, method: str = "cash",
                     reason: str = "", reference: str = "") -> pb.MovementResponse:

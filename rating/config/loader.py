@@ -39,7 +39,7 @@ class Config:
     site: Site
     registry: Registry
     tariffs: dict[str, Tariff]
-    groups_path: Path | None = None  # shared-area groups, read by rating.apportion.shares.shares
+    groups_path: Path | None = None  # shared-area groups, read by rating.apportion.shares.shares.shares
 
 
 def load_config(site_file: str | Path) -> Config:

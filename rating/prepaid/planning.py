@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rating.config.loader import Config
 from rating.consumption.period_totals import PeriodTotals
@@ -80,6 +81,8 @@ class DeductionPlanner:
         clock, for the reading window (Rater)."""
         rater = self.rater
         periods, anomalies, undo = rater.ingest_undoable(batch, where=where, row_offset=0, now=now)
+        # The Rater numbers anomaly rows over everything it has rated; an answer names rows of its batch.
+        anomalies = anomalies.set_column(0, "row", pc.subtract(anomalies.column("row"), undo.rows_seen))
         try:
             entries = self._entries(periods, undo.totals)
             moved = moved_meters(undo, rater.states)

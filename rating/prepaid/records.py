@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from rating.prepaid.wallets import EventType, Status
+from rating.prepaid.wallets import STATUS_WORDS, EventType, Status
 
 DEDUCTIONS_SCHEMA = pa.schema([
     ("account_id", pa.string()),
@@ -88,13 +88,39 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class AnomalyPages:
+    """A batch's anomaly rows cut into pages of at most `rows_max` rows (the
+    setting anomaly_rows_max when the batch was committed), so that every
+    answer fits in a message: the first page goes in the answer, the later
+    ones into the ledger (GetAnomalies reads them back)."""
+
+    pages: list[pa.Table]
+    counts: dict[str, int]  # anomalies per code, all of them
+
+    @classmethod
+    def cut(cls, anomalies: pa.Table, rows_max: int) -> AnomalyPages:
+        starts = range(0, anomalies.num_rows, rows_max)
+        pages = [anomalies.slice(start, rows_max) for start in starts] or [anomalies]
+        counted = pc.value_counts(anomalies.column("code"))
+        codes, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
+        return cls(pages, dict(sorted(zip(codes, counts, strict=True))))
+
+    def summary(self) -> dict:
+        """What an answer says of them beside the first page (kept in the ledger as JSON)."""
+        return _anomaly_summary(sum(self.counts.values()), self.counts, len(self.pages))
+
+
+@dataclass(frozen=True)
 class DeductionResult:
     batch_id: str
     sequence: int
     deductions: pa.Table  # DEDUCTIONS_SCHEMA
     events: list[Event]
     readings: int
-    anomalies: pa.Table
+    anomalies: pa.Table  # the first page (AnomalyPages)
+    anomaly_total: int
+    anomaly_counts: dict[str, int]
+    anomaly_pages: int
     replayed: bool = False
 
     @property
@@ -114,7 +140,7 @@ class DeductionResult:
         the operation's ledger entries (in the same order), so only balances
         and states are kept, with the anomalies compressed."""
         head = json.dumps({"batch_id": self.batch_id, "sequence": self.sequence, "readings": self.readings,
-                           "events": [e.to_json() for e in self.events]}).encode()
+                           "events": [e.to_json() for e in self.events], **self.anomaly_summary()}).encode()
         balances = np.asarray(self.deductions.column("balance_minor"), dtype="<i8")
         states = pc.index_in(self.deductions.column("status"), value_set=STATUS_NAMES).to_numpy()
         return pack_parts(head, balances.tobytes(), states.astype(np.int8).tobytes(),
@@ -127,10 +153,28 @@ class DeductionResult:
         table = deductions_table(entries, np.frombuffer(balances, dtype="<i8"),
                                  np.frombuffer(states, dtype=np.int8))
         return cls(meta["batch_id"], meta["sequence"], table, [Event.from_json(e) for e in meta["events"]],
-                   meta["readings"], read_table_bytes(anomalies), replayed)
+                   meta["readings"], read_table_bytes(anomalies), meta["anomalies"], meta["anomaly_counts"],
+                   meta["anomaly_pages"], replayed)
+
+    def anomaly_summary(self) -> dict:
+        return _anomaly_summary(self.anomaly_total, self.anomaly_counts, self.anomaly_pages)
+
+    @property
+    def anomalies_page_token(self) -> str:
+        """The token of the page after the first, when there is one."""
+        return page_token(1, self.anomaly_pages)
 
 
-STATUS_NAMES = pa.array(["unspecified"] + [s.name.lower() for s in Status])  # by Status value
+def _anomaly_summary(total: int, counts: dict[str, int], pages: int) -> dict:
+    return {"anomalies": total, "anomaly_counts": counts, "anomaly_pages": pages}
+
+
+def page_token(page: int, pages: int) -> str:
+    """A page's token (its number as text); empty past the last page."""
+    return str(page) if page < pages else ""
+
+
+STATUS_NAMES = pa.array(STATUS_WORDS)  # by Status value
 
 
 def deductions_table(entries: Entries, balances_minor: np.ndarray, statuses: np.ndarray) -> pa.Table:

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from rating.errors import RatingError
 from rating.prepaid import errors
-from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, sha256
+from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, readings_sha256, sha256
 from rating.prepaid.ledger.base import (
     Ledger,
     LedgerBusy,
@@ -46,6 +46,7 @@ from rating.prepaid.planning import DeductionPlanner
 from rating.prepaid.records import (
     MOVEMENT_KINDS,
     PAYMENT_METHODS,
+    AnomalyPages,
     Applied,
     DeductionResult,
     Entries,
@@ -55,6 +56,7 @@ from rating.prepaid.records import (
     WalletState,
     deductions_table,
     pack_parts,
+    page_token,
     read_table_bytes,
     table_bytes,
     unpack_parts,
@@ -81,6 +83,7 @@ class Limits:
     checkpoint_every: int = 500  # deduction batches between whole meter-state checkpoints
     settle_batch_max: int = 256
     page_size_max: int = 10_000
+    anomaly_rows_max: int = 10_000  # anomaly rows in one answer or page (GetAnomalies has the rest)
     claim_wait_s: float = 5.0  # how long start waits for another process to let go of the ledger
     maintain_every_s: float = 1.0  # Ledger.maintain (the PostgreSQL ledger folds its wallet sums)
 
@@ -254,14 +257,15 @@ class PrepaidService:
 
     # ---- deductions ---------------------------------------------------------------------------
 
-    async def deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
+    async def deduct(self, batch_id: str, readings: pa.Table, *,
                      deadline: float | None = None) -> DeductionResult:
-        """Rate one batch and debit each account wallet once (idempotent by batch id)."""
-        started = self.start_deduct(batch_id, readings, payload_sha256, deadline=deadline)
+        """Rate one batch and debit each account wallet once (idempotent by
+        batch id and the batch's content, idempotency.readings_sha256)."""
+        started = self.start_deduct(batch_id, readings, deadline=deadline)
         return await asyncio.shield(started.result)
 
-    def start_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
-                     deadline: float | None = None, after: asyncio.Future | None = None) -> Deduction:
+    def start_deduct(self, batch_id: str, readings: pa.Table, *, deadline: float | None = None,
+                     after: asyncio.Future | None = None) -> Deduction:
         """Start one batch: look its key up, rate it, commit it, apply it. Returns
         at once; `rated` resolves (True) when the batch is rated (or was found
         to be a retry), False when it failed before; `result` is its result.
@@ -275,22 +279,23 @@ class PrepaidService:
         batches rated after it fail too (resend from it). Once started, an
         operation is not stopped by its caller going away."""
         rated = asyncio.get_running_loop().create_future()
-        task = self._spawn(self._deduct(batch_id, readings, payload_sha256, deadline, after, rated))
+        task = self._spawn(self._deduct(batch_id, readings, deadline, after, rated))
         return Deduction(rated, task)
 
-    async def begin_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
+    async def begin_deduct(self, batch_id: str, readings: pa.Table, *,
                            deadline: float | None = None) -> asyncio.Future:
         """Start one batch and wait until it is rated: errors of the batch itself
         (bad input, deadline, limits) are raised here; returns its result's future."""
-        started = self.start_deduct(batch_id, readings, payload_sha256, deadline=deadline)
+        started = self.start_deduct(batch_id, readings, deadline=deadline)
         if not await asyncio.shield(started.rated):
             await started.result  # raises the batch's error
         return started.result
 
-    async def _deduct(self, batch_id, readings, payload_sha256, deadline, after, rated) -> DeductionResult:
+    async def _deduct(self, batch_id, readings, deadline, after, rated) -> DeductionResult:
         release = None
         try:
             check_key(batch_id, "batch_id")
+            payload_sha256 = await self._readings_sha256(batch_id, readings)
             key = f"batch:{batch_id}"
             release = await self._keys.acquire(key)  # held until the commit is decided
             row = await self._find(key)
@@ -331,6 +336,14 @@ class PrepaidService:
             return begun
         return await asyncio.shield(begun)
 
+    async def _readings_sha256(self, batch_id: str, readings: pa.Table) -> bytes:
+        """The batch's content hash, off the event loop (a large batch takes milliseconds)."""
+        try:
+            return await asyncio.to_thread(readings_sha256, readings, self.config.site.quantity_decimals,
+                                           where=f"batch {batch_id!r}")
+        except RatingError as exc:
+            raise errors.InvalidArgument.of(exc, batch_id=batch_id) from None
+
     def _plan_deduction(self, key, batch_id, readings, payload_sha256):
         planner = self.planner
         try:
@@ -342,9 +355,11 @@ class PrepaidService:
         if self._since_checkpoint >= self.limits.checkpoint_every:
             checkpoint = planner.checkpoint().to_bytes()
             self._since_checkpoint = 0
-        request = pack_parts(json.dumps({"batch_id": batch_id, "readings": plan.readings}).encode(),
-                             table_bytes(plan.anomalies))
-        op = NewOp(key, "deduct", payload_sha256, plan.entries, request=request,
+        anomalies = AnomalyPages.cut(plan.anomalies, self.limits.anomaly_rows_max)
+        head = {"batch_id": batch_id, "readings": plan.readings, **anomalies.summary()}
+        request = pack_parts(json.dumps(head).encode(), table_bytes(anomalies.pages[0]))
+        later = tuple(table_bytes(page, compression="zstd") for page in anomalies.pages[1:])
+        op = NewOp(key, "deduct", payload_sha256, plan.entries, request=request, anomaly_pages=later,
                    meter_state=plan.state.to_bytes(), checkpoint=checkpoint, created_us=self._now_us())
         return plan, op
 
@@ -372,7 +387,7 @@ class PrepaidService:
         if not created:
             return await self._replay_deduction(row, op.payload_sha256, batch_id)
         applied = await self._apply_committed(row, plan.entries, deadline=deadline)
-        result = self._deduction_result(row, batch_id, plan.entries, applied, plan.readings, plan.anomalies)
+        result = self._deduction_result(row, plan.entries, applied)
         self._settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
         return result
 
@@ -440,23 +455,48 @@ class PrepaidService:
         await self._notify_events()
         return result
 
-    def _deduction_result(self, row: OpRow, batch_id: str, entries: Entries, applied: Applied,
-                          readings: int, anomalies: pa.Table, replayed: bool = False) -> DeductionResult:
+    def _deduction_result(self, row: OpRow, entries: Entries, applied: Applied) -> DeductionResult:
+        """A committed batch's answer: what its request row says (readings, the
+        first page of anomalies and their summary) and what the store applied."""
+        head, first_page = unpack_parts(row.request)
+        meta = json.loads(head)
         table = deductions_table(entries, applied.balances_minor, applied.statuses)
-        return DeductionResult(batch_id, row.seq, table, applied.events, readings, anomalies, replayed)
+        return DeductionResult(meta["batch_id"], row.seq, table, applied.events, meta["readings"],
+                               read_table_bytes(first_page), meta["anomalies"], meta["anomaly_counts"],
+                               meta["anomaly_pages"])
 
     def _result_of(self, row: OpRow, entries: Entries, applied: Applied) -> bytes:
         """The stored result of a committed operation, rebuilt from the ledger row."""
         if row.kind == "deduct":
-            head, anomalies = unpack_parts(row.request)
-            meta = json.loads(head)
-            return self._deduction_result(row, meta["batch_id"], entries, applied, meta["readings"],
-                                          read_table_bytes(anomalies)).to_bytes()
+            return self._deduction_result(row, entries, applied).to_bytes()
         # movements: one entry
         kind, account, wallet, _amount, *_ = json.loads(row.request)
         return MovementResult(row.key.removeprefix("move:"), row.seq, account, wallet,
                               int(entries.amounts_minor[0]), int(applied.balances_minor[0]),
                               Status(int(applied.statuses[0])), applied.events).to_bytes()
+
+    async def anomalies(self, batch_id: str, token: str = "") -> tuple[pa.Table, str, int]:
+        """One page of a committed batch's anomaly rows: (rows, the next page's
+        token or "", all of the batch's anomalies). Pages are cut at commit."""
+        check_key(batch_id, "batch_id")
+        row = await self._find(f"batch:{batch_id}")
+        if row is None:
+            raise errors.NotFound(f"no batch {batch_id!r} in the ledger", batch_id=batch_id)
+        head, first_page = unpack_parts(row.request)
+        meta = json.loads(head)
+        pages = meta["anomaly_pages"]
+        if token and not (token.isdigit() and token.isascii() and int(token) < pages):
+            raise errors.InvalidArgument(f"page_token {token[:40]!r} is not a page of batch {batch_id!r} "
+                                         f"(it has {pages})", field="page_token", batch_id=batch_id)
+        page = int(token or 0)
+        if page == 0:
+            rows = first_page
+        else:
+            try:
+                rows = await self.ledger.anomaly_page(row.seq, page)
+            except LedgerUnavailable as exc:
+                raise errors.Unavailable(f"ledger: {exc}") from exc
+        return read_table_bytes(rows), page_token(page + 1, pages), meta["anomalies"]
 
     # ---- movements ----------------------------------------------------------------------------
 
@@ -571,8 +611,15 @@ class PrepaidService:
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
         for meter_wallet in self.meter_wallets.get(account_id, ()):
-            held.setdefault(meter_wallet, WalletState(account_id, meter_wallet, 0, Status.OK))
+            if meter_wallet not in held:
+                held[meter_wallet] = self._unfunded(account_id, meter_wallet)
         return [(held[w], self.policy.of(w, account_id)) for w in sorted(held)]
+
+    def _unfunded(self, account_id: str, wallet: str) -> WalletState:
+        """A meter's wallet that no operation has touched: at 0, in the state
+        the rule gives 0 (low when 0 is below its low-balance threshold)."""
+        policy = self.policy.of(wallet, account_id)
+        return WalletState(account_id, wallet, 0, status_after_rebuild(policy, None, 0))
 
     async def list_balances(self, where: BalanceFilter, page_size: int, page_token: str = ""
                             ) -> tuple[list[tuple[str, list[tuple[WalletState, WalletPolicy]]]], str]:
@@ -580,25 +627,35 @@ class PrepaidService:
         starts after the account `page_token` names."""
         page_size = min(page_size or 1000, self.limits.page_size_max)
         by_account: dict[str, list] = {}
+        held: set[tuple[str, str]] = set()
         try:
             async for page in self.store.scan():
                 for s in page:
-                    if s.account_id <= page_token and page_token:
-                        continue
-                    if where.wallet and s.wallet != where.wallet:
-                        continue
-                    policy = self.policy.of(s.wallet, s.account_id)
-                    if where.below_threshold and not s.balance_minor < policy.low_balance_minor:
-                        continue
-                    if where.statuses and s.status not in where.statuses:
-                        continue
-                    by_account.setdefault(s.account_id, []).append((s, policy))
+                    held.add((s.account_id, s.wallet))
+                    self._list_if(where, page_token, s, by_account)
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
+        for account_id, wallets in self.meter_wallets.items():  # the wallets never funded, at 0
+            for wallet in wallets:
+                if (account_id, wallet) not in held:
+                    self._list_if(where, page_token, self._unfunded(account_id, wallet), by_account)
         accounts = sorted(by_account)
         shown = accounts[:page_size]
         token = shown[-1] if len(accounts) > page_size else ""
         return [(a, sorted(by_account[a], key=lambda sp: sp[0].wallet)) for a in shown], token
+
+    def _list_if(self, where: BalanceFilter, page_token: str, s: WalletState, by_account: dict) -> None:
+        """Add `s` to `by_account` if it passes `where` and comes after `page_token`."""
+        if page_token and s.account_id <= page_token:
+            return
+        if where.wallet and s.wallet != where.wallet:
+            return
+        policy = self.policy.of(s.wallet, s.account_id)
+        if where.below_threshold and not s.balance_minor < policy.low_balance_minor:
+            return
+        if where.statuses and s.status not in where.statuses:
+            return
+        by_account.setdefault(s.account_id, []).append((s, policy))
 
     async def events(self, after: int = 0, *, types: tuple[int, ...] = (), account_id: str = "",
                      stop_at_end: bool = False, poll_s: float = 1.0) -> AsyncIterator[Event]:

@@ -42,12 +42,18 @@ _SPAN = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 
 
 class Status(IntEnum):
-    """Wallet states; the numbers are the proto's WalletStatus values."""
+    """Wallet states; the numbers are the proto's WalletStatus values and the
+    names its enum names (`WALLET_STATUS_<NAME>`)."""
 
     OK = 1
     LOW = 2
-    DEFERRED = 3  # exhausted inside friendly hours: the cut-off waits
+    CUT_OFF_DEFERRED = 3  # exhausted inside friendly hours: the cut-off waits
     CUT_OFF = 4
+
+
+# The one vocabulary of wallet states in tables, the CLI and docs: the lower-case
+# Status names, by value (0: the proto's WALLET_STATUS_UNSPECIFIED).
+STATUS_WORDS = ("unspecified", *(s.name.lower() for s in Status))
 
 
 class EventType(IntEnum):
@@ -129,9 +135,9 @@ def transition(policy: WalletPolicy, status: Status, balance_minor: int,
         if status in (Status.OK, Status.LOW):
             events = [EventType.LOW_BALANCE] if status == Status.OK else []
             if friendly:
-                return Status.DEFERRED, events + [EventType.CUT_OFF_DEFERRED]
+                return Status.CUT_OFF_DEFERRED, events + [EventType.CUT_OFF_DEFERRED]
             return Status.CUT_OFF, events + [EventType.CUT_OFF]
-        if status == Status.DEFERRED and not friendly:
+        if status == Status.CUT_OFF_DEFERRED and not friendly:
             return Status.CUT_OFF, [EventType.CUT_OFF]
         return status, []
     settled = Status.LOW if balance_minor < policy.low_balance_minor else Status.OK
@@ -139,7 +145,7 @@ def transition(policy: WalletPolicy, status: Status, balance_minor: int,
         if balance_minor >= policy.restore_above_minor:
             return settled, [EventType.RESTORED]
         return status, []
-    if status == Status.DEFERRED:  # back in credit before the cut-off happened
+    if status == Status.CUT_OFF_DEFERRED:  # back in credit before the cut-off happened
         return settled, [EventType.RESTORED]
     if settled == Status.LOW and status == Status.OK:
         return settled, [EventType.LOW_BALANCE]
@@ -151,7 +157,7 @@ def status_after_rebuild(policy: WalletPolicy, last_event: EventType | None, bal
     if last_event == EventType.CUT_OFF:
         return Status.CUT_OFF
     if last_event == EventType.CUT_OFF_DEFERRED:
-        return Status.DEFERRED
+        return Status.CUT_OFF_DEFERRED
     return Status.LOW if balance_minor < policy.low_balance_minor else Status.OK
 
 

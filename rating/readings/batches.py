@@ -98,7 +98,7 @@ def normalize_readings(
     batch, so that error rows count from 1 in the whole file.
     """
     check_arrow(batch, where=f"{where} rows {row_offset + 1}-{row_offset + batch.num_rows}")
-    columns = {name: _column(batch, name, where) for name in REQUIRED_COLUMNS}
+    columns = {name: column_of(batch, name, where) for name in REQUIRED_COLUMNS}
     meter_id = columns["meter_id"]
     _check_meter_id_type(meter_id, where)
     _check_no_nulls(meter_id, "meter_id", where, row_offset)
@@ -115,7 +115,8 @@ def normalize_readings(
     )
 
 
-def _column(batch: pa.RecordBatch | pa.Table, name: str, where: str) -> pa.Array:
+def column_of(batch: pa.RecordBatch | pa.Table, name: str, where: str) -> pa.Array:
+    """Column `name` as one array; an error names `where` when it is missing or repeated."""
     names = batch.schema.names
     if name not in names:
         raise SchemaError(

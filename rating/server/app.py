@@ -92,7 +92,8 @@ def backends(settings: Settings) -> tuple[BalanceStore, Ledger]:
 def make_service(settings: Settings, **kwargs) -> PrepaidService:
     store, ledger = backends(settings)
     docs = SiteDocs.from_site_file(settings.site) if settings.site else None
-    limits = Limits(batch_rows_max=settings.batch_rows_max, apply_retry_s=settings.apply_retry_s)
+    limits = Limits(batch_rows_max=settings.batch_rows_max, apply_retry_s=settings.apply_retry_s,
+                    anomaly_rows_max=settings.anomaly_rows_max)
     kwargs.setdefault("rating_process", bool(settings.rating_process))
     return PrepaidService(store, ledger, docs=docs, limits=limits, **kwargs)
 

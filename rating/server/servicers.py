@@ -18,7 +18,6 @@ from google.protobuf import timestamp_pb2
 
 from rating.engine import rate
 from rating.prepaid import errors
-from rating.prepaid.idempotency import sha256
 from rating.prepaid.records import DeductionResult, Event, Movement, WalletState
 from rating.prepaid.service import BalanceFilter, PrepaidService
 from rating.prepaid.wallets import Status, WalletPolicy
@@ -116,7 +115,8 @@ def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductRespon
     return pb.DeductResponse(
         batch_id=result.batch_id, sequence=result.sequence, deductions=result.deductions_ipc,
         events=[event_message(e) for e in result.events], readings=result.readings,
-        anomalies=result.anomalies.num_rows, anomaly_rows=result.anomalies_ipc,
+        anomalies=result.anomaly_total, anomaly_rows=result.anomalies_ipc,
+        anomaly_counts=result.anomaly_counts, anomalies_page_token=result.anomalies_page_token,
         deducted_minor=result.deducted_minor, replayed=result.replayed, window=window)
 
 
@@ -151,8 +151,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
     @unary("Deduct")
     async def Deduct(self, request, context):
         table = read_ipc(request.readings)
-        result = await self.service.deduct(request.batch_id, table, sha256(request.readings),
-                                           deadline=_deadline(context))
+        result = await self.service.deduct(request.batch_id, table, deadline=_deadline(context))
         return deduct_response(result)
 
     @streaming("StreamDeduct")
@@ -203,8 +202,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                     except errors.PrepaidError as exc:
                         failure = exc  # answer the batches before it first
                         continue
-                    started = self.service.start_deduct(request.batch_id, readings, sha256(request.readings),
-                                                        after=previous_rated)
+                    started = self.service.start_deduct(request.batch_id, readings, after=previous_rated)
                     previous_rated = started.rated
                     inflight.append(started)
             if failure is None and self.draining.is_set():
@@ -238,6 +236,12 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
             raise
         except Exception as exc:  # the client went away or sent garbage
             await inbox.put(exc)
+
+    @unary("GetAnomalies")
+    async def GetAnomalies(self, request, context):
+        rows, token, total = await self.service.anomalies(request.batch_id, request.page_token)
+        return pb.GetAnomaliesResponse(batch_id=request.batch_id, anomaly_rows=table_bytes(rows),
+                                       next_page_token=token, anomalies=total)
 
     # ---- movements ---------------------------------------------------------------------------
 

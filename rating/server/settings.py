@@ -13,6 +13,7 @@ port = 50051
 site = "site.toml"
 redis_url = "redis://127.0.0.1:6379/0"
 postgres_dsn = "postgresql://rating@127.0.0.1/rating"
+anomaly_rows_max = 10000               # anomaly rows in a deduction answer; GetAnomalies pages the rest
 token_file = "/etc/rating/tokens"      # one bearer token per line
 tls_cert = "server.pem"
 tls_key = "server.key"
@@ -52,6 +53,7 @@ class Settings:
     max_message_bytes: int = 64 * MIB
     max_concurrent_rpcs: int = 1000
     batch_rows_max: int = 1_000_000
+    anomaly_rows_max: int = 10_000  # anomaly rows in a deduction answer or a GetAnomalies page
     stream_window: int = 8  # batches a stream may have unanswered
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
@@ -86,7 +88,8 @@ class Settings:
             raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"log_format must be json or text, got {self.log_format!r}")
-        for name in ("max_message_bytes", "max_concurrent_rpcs", "batch_rows_max", "stream_window"):
+        for name in ("max_message_bytes", "max_concurrent_rpcs", "batch_rows_max", "anomaly_rows_max",
+                     "stream_window"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         return self

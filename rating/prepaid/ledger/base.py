@@ -4,7 +4,8 @@ An operation (a deduction batch, a top-up, refund or adjustment, a sweep of
 deferred cut-offs) is committed once, in one transaction, with everything
 that must advance together: its idempotency key (unique) and payload hash,
 its entries (one immutable row per account wallet, signed, credit > 0) and,
-for a deduction batch, the after-image of the meter state it moved. The
+for a deduction batch, the after-image of the meter state it moved and the
+pages of its anomaly rows after the first (which is in its request). The
 commit assigns the operation's sequence number; sequences increase in
 commit order. A balance is the sum of its entries.
 
@@ -55,6 +56,7 @@ class NewOp:
     request: bytes = b""  # what was asked (JSON), kept for audit
     meter_state: bytes | None = None  # StateImage after-image (deductions)
     checkpoint: bytes | None = None  # whole StateImage, now and then
+    anomaly_pages: tuple[bytes, ...] = ()  # a deduction's anomaly pages after the first (1, 2, ...)
     # (account, wallet, floor): refuse the commit if the wallet's balance after
     # the entries would be below floor (refunds never overdraw).
     floor: tuple[str, str, int] | None = None
@@ -110,6 +112,10 @@ class Ledger(ABC):
     @abstractmethod
     async def entries_of(self, seq: int) -> Entries:
         """An operation's entries ordered by (account_id, wallet), by code point."""
+
+    @abstractmethod
+    async def anomaly_page(self, seq: int, page: int) -> bytes:
+        """Page `page` (1, 2, ...) of a deduction's anomaly rows, as committed."""
 
     @abstractmethod
     async def settle(self, items: list[Settlement]) -> None:

@@ -85,6 +85,13 @@ CREATE TABLE IF NOT EXISTS {s}.events (
 );
 CREATE INDEX IF NOT EXISTS events_wallet ON {s}.events (account_id, wallet, event_id);
 CREATE TABLE IF NOT EXISTS {s}.checkpoints (seq bigint PRIMARY KEY, state bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.anomaly_pages (
+    seq bigint NOT NULL,
+    page integer NOT NULL,
+    rows bytea NOT NULL,
+    PRIMARY KEY (seq, page)
+);
+ALTER TABLE {s}.anomaly_pages ALTER COLUMN rows SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS {s}.configs (
     version bigserial PRIMARY KEY,
     docs bytea NOT NULL,
@@ -252,6 +259,10 @@ class PostgresLedger(Ledger):
             if op.checkpoint is not None:
                 await con.execute(f"INSERT INTO {self._t('checkpoints')} (seq, state) VALUES ($1, $2)",
                                   seq, op.checkpoint)
+            if op.anomaly_pages:
+                await con.copy_records_to_table(
+                    "anomaly_pages", schema_name=self.schema, columns=("seq", "page", "rows"),
+                    records=[(seq, page, rows) for page, rows in enumerate(op.anomaly_pages, start=1)])
         if self._unfolded is not None:
             self._unfolded += len(op.entries)
         return OpRow(seq, op.key, op.kind, op.payload_sha256, created, False, None, op.request), True
@@ -266,6 +277,13 @@ class PostgresLedger(Ledger):
             'ORDER BY account_id COLLATE "C", wallet COLLATE "C"', seq))
         return Entries([r[0] for r in rows], [r[1] for r in rows],
                        np.array([r[2] for r in rows], dtype=np.int64))
+
+    async def anomaly_page(self, seq: int, page: int) -> bytes:
+        rows = await self._call(lambda con: con.fetchval(
+            f"SELECT rows FROM {self._t('anomaly_pages')} WHERE seq = $1 AND page = $2", seq, page))
+        if rows is None:
+            raise KeyError(f"operation {seq} has no anomaly page {page}")
+        return bytes(rows)
 
     async def settle(self, items: list[Settlement]) -> None:
         if items:

@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS events (
     cause TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS anomaly_pages (
+    seq INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    rows BLOB NOT NULL,
+    PRIMARY KEY (seq, page)
+);
 CREATE TABLE IF NOT EXISTS configs (
     version INTEGER PRIMARY KEY AUTOINCREMENT,
     docs BLOB NOT NULL,
@@ -179,6 +185,8 @@ class SqliteLedger(Ledger):
             )
             if op.checkpoint is not None:
                 db.execute("INSERT INTO checkpoints (seq, state) VALUES (?, ?)", (seq, op.checkpoint))
+            db.executemany("INSERT INTO anomaly_pages (seq, page, rows) VALUES (?, ?, ?)",
+                           [(seq, page, rows) for page, rows in enumerate(op.anomaly_pages, start=1)])
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -199,6 +207,13 @@ class SqliteLedger(Ledger):
         ).fetchall())
         return Entries([r[0] for r in rows], [r[1] for r in rows],
                        np.array([r[2] for r in rows], dtype=np.int64))
+
+    async def anomaly_page(self, seq: int, page: int) -> bytes:
+        row = await self._run(lambda: self.db.execute(
+            "SELECT rows FROM anomaly_pages WHERE seq = ? AND page = ?", (seq, page)).fetchone())
+        if row is None:
+            raise KeyError(f"operation {seq} has no anomaly page {page}")
+        return bytes(row[0])
 
     async def settle(self, items: list[Settlement]) -> None:
         if items:

@@ -86,7 +86,7 @@ class MemoryStore(BalanceStore):
         self._cells = {}
         for s in states:
             self._cells.setdefault(s.account_id, {})[s.wallet] = [s.balance_minor, Status(s.status)]
-        self._deferred = {(s.account_id, s.wallet) for s in states if s.status == Status.DEFERRED}
+        self._deferred = {(s.account_id, s.wallet) for s in states if s.status == Status.CUT_OFF_DEFERRED}
         self._done.clear()
         self._swept.clear()
 
@@ -100,7 +100,7 @@ class MemoryStore(BalanceStore):
 
     def _set_status(self, account: str, wallet: str, cell: list, status: Status) -> None:
         cell[1] = status
-        if status == Status.DEFERRED:
+        if status == Status.CUT_OFF_DEFERRED:
             self._deferred.add((account, wallet))
         else:
             self._deferred.discard((account, wallet))

@@ -396,7 +396,7 @@ class RedisStore(BalanceStore):
                 if s.status != Status.OK:
                     mapping[f"{s.wallet}:s"] = int(s.status)
                 pipe.hset(key, mapping=mapping)
-                if s.status == Status.DEFERRED:  # the member the scripts use: "<balance key>|<wallet>"
+                if s.status == Status.CUT_OFF_DEFERRED:  # the scripts' member: "<balance key>|<wallet>"
                     pipe.sadd(f"{tag(self._shard(s.account_id))}:deferred", key + b"|" + s.wallet.encode())
                 if i % 1000 == 999:
                     await pipe.execute()
