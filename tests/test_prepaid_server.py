@@ -180,6 +180,7 @@ def test_stream_answers_in_order_with_flow_control_and_stops_at_a_bad_batch(back
                     replies.append(reply)
             resumed = [r async for r in client.stream(
                 [(f"b{i}", p) for i, p in enumerate(parts)][len(replies):], window=3)]
+            await running.service.flush()  # events are recorded when settled, just after the answers
             events = [e async for e in client.events(stop_at_end=True)]
             later = [e async for e in client.events(events[3].cursor, stop_at_end=True)]
         await running.stop(1)
