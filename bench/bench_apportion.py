@@ -5,7 +5,7 @@
 
 Prints, from one run, the median over repeats of: the bare kernel
 (`rating._ext._apportion.split_largest_remainder`), the checked API
-(`rating.apportion.shares.shares.shares.split`, validation and post-check included) and the
+(`rating.apportion.split`, validation and post-check included) and the
 pure-Python reference (`rating.reference.apportion`) on a sample of groups.
 With `--pipeline N` it also times the engine integration (`prepare` and
 `shared_area_lines`, pricing excluded) on a synthetic site of N flats in
@@ -35,7 +35,7 @@ def make_groups(units: int, groups: int, seed: int = 20260101):
     weights = rng.integers(40_000, 250_001, units).astype(np.int64)
     totals = rng.integers(0, 10_000_001, groups).astype(np.int64)
     # keys: rank of the unit id within the site, rising within every group as
-    # rating.apportion.shares.shares.shares lays members out (sorted by group, then unit id)
+    # rating.apportion lays members out (sorted by group, then unit id)
     group_of = np.repeat(np.arange(groups), np.diff(offsets))
     keys = rng.permutation(units).astype(np.int64)
     keys = keys[np.lexsort((keys, group_of))]

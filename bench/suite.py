@@ -78,7 +78,7 @@ LABELS = {
     "kernel_grouped": "Cython kernel, input grouped by meter",
     "kernel_consumption_only": "Cython consumption kernel alone",
     "rater_from_arrow": "rating.engine.Rater from Arrow (normalisation included)",
-    "api_split": "rating.apportion.shares.shares.shares.split (checks included)",
+    "api_split": "rating.apportion.split (checks included)",
     "numpy": "careful numpy",
     "pyarrow": "pyarrow.compute",
     "reference": "Decimal reference (sampled)",

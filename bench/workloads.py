@@ -35,8 +35,7 @@ def bench_config(meter_count: int, tariff: Tariff | None = None) -> Config:
     tariff = tariff or graduated_tariff()
     meters = [Meter(i, f"A{i // 2}", tariff.id) for i in range(meter_count)]
     accounts = [Account(f"A{i}") for i in range((meter_count + 1) // 2)]
-    return Config(site=SITE, registry=Registry(meters, accounts), tariffs={tariff.id: tariff},
-                  groups_path=None)
+    return Config(site=SITE, registry=Registry(meters, accounts), tariffs={tariff.id: tariff})
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ from rating.consumption.window import ReadingWindow
 from rating.errors import UnknownMeterError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.model.days import date_of
-from rating.model.groups import load_groups
 from rating.pricing.pricer import price_periods
 from rating.readings.batches import NormalizedReadings, iter_source_batches, normalize_readings
 from rating.readings.prefetch import prefetched
@@ -279,7 +278,7 @@ def rate(
             progress(item.batch.num_rows)
     schema = anomalies_schema(config.site, config.registry.meter_ids.type)
     charges, apportionment = (
-        apportioned_charges(rater) if config.groups_path is not None else (rater.charges(), None)
+        apportioned_charges(rater) if config.groups is not None else (rater.charges(), None)
     )
     return RatingResult(
         charges=charges,
@@ -294,8 +293,8 @@ def apportioned_charges(rater: Rater) -> tuple[pa.Table, pa.Table]:
     master meters netted and quantity shares added before pricing, cost shares
     after. Needs whole periods, so it runs on everything rated so far."""
     config = rater.config
-    assert config.groups_path is not None, "only for sites with a groups file"
-    prepared = prepare(rater.consumption_table(), load_groups(config.groups_path), config=config)
+    assert config.groups is not None, "only for sites with shared-area groups"
+    prepared = prepare(rater.consumption_table(), config.groups, config=config)
     charges = rater.price(rater.totals.merge(prepared.quantity_delta).as_quantities())
     lines, problems = shared_area_lines(prepared, charges)
     schema = shared_lines_schema(config.site, config.registry.meter_ids.type)

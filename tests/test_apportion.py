@@ -1,4 +1,4 @@
-"""The Cython split (through rating.apportion.shares.shares.shares.split) against the reference, and the
+"""The Cython split (through rating.apportion.split) against the reference, and the
 engine integration (prepare, pricing, shared_area_lines) on a small society."""
 
 import datetime as dt

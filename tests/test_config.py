@@ -77,7 +77,7 @@ def test_loads_everything_relative_to_the_site_file(tmp_path, monkeypatch):
     assert sorted(config.tariffs) == ["ELEC", "MAINT", "WATER"]
     assert [m.meter_id for m in config.registry.meters] == ["E-1", "W-1", "E-2"]
     assert config.registry.accounts["A-2"].tariff_id is None
-    assert config.groups_path is None
+    assert config.groups is None
 
 
 def test_a_single_tariff_file_may_be_a_string(tmp_path):
@@ -86,13 +86,22 @@ def test_a_single_tariff_file_may_be_a_string(tmp_path):
     assert sorted(load_config(site_file).tariffs) == ["ELEC", "MAINT"]
 
 
-def test_groups_path_is_resolved_and_must_exist(tmp_path):
+def test_groups_are_loaded_with_the_configuration_and_must_exist(tmp_path):
     site_file = write_site(tmp_path, extra='groups = "groups.csv"')
     with pytest.raises(ConfigError) as err:
         load_config(site_file)
     assert err.value.where == f"{site_file}[files].groups"
-    (tmp_path / "groups.csv").write_text("group_id\n")
-    assert load_config(site_file).groups_path == tmp_path / "groups.csv"
+    (tmp_path / "groups.csv").write_text("group_id,account_id\n")
+    groups = load_config(site_file).groups
+    assert groups is not None and groups.groups == ()
+
+
+def test_a_bad_groups_file_is_refused_at_load_naming_its_row(tmp_path):
+    site_file = write_site(tmp_path, extra='groups = "groups.csv"')
+    (tmp_path / "groups.csv").write_text("group_id,account_id\nG1,\n")
+    with pytest.raises(InputError) as err:
+        load_config(site_file)
+    assert err.value.where == f"{tmp_path / 'groups.csv'} row 1"
 
 
 def test_unknown_meter_tariff_names_the_meter_row_and_file(tmp_path):

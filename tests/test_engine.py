@@ -8,6 +8,7 @@ import pytest
 from rating.config.loader import Config, load_config
 from rating.engine import Rater, rate
 from rating.errors import AmountOverflowError, InputError
+from rating.model.groups import load_groups
 from rating.model.registry import Account, Meter, Registry
 from rating.model.site import Site
 from rating.model.tariff import Slab, SlabSet, Tariff, TariffVersion
@@ -27,7 +28,7 @@ def config() -> Config:
         [Meter("e1", "A-101", "E"), Meter("w1", "A-101", "E")],
         [Account("A-101", area=D("100"), tariff_id="M")],
     )
-    return Config(site=SITE, registry=registry, tariffs={"E": ENERGY, "M": MAINTENANCE}, groups_path=None)
+    return Config(site=SITE, registry=registry, tariffs={"E": ENERGY, "M": MAINTENANCE})
 
 
 def readings(*rows) -> pa.Table:
@@ -87,7 +88,7 @@ def test_a_failing_batch_changes_nothing():
 def test_a_batch_failing_inside_the_kernel_puts_back_the_meters_it_moved():
     registry = Registry([Meter("e1", "A-101", "E"), Meter("big", "A-101", "E", multiplier=10**9)],
                         [Account("A-101")])
-    rater = Rater(Config(site=SITE, registry=registry, tariffs={"E": ENERGY}, groups_path=None))
+    rater = Rater(Config(site=SITE, registry=registry, tariffs={"E": ENERGY}))
     rater.feed(readings(("e1", "2026-11-02T00:00:00+05:30", 0.0), ("big", "2026-11-02T00:00:00+05:30", 0.0)))
     before = rater.snapshot()
     bad = readings(("e1", "2026-11-03T00:00:00+05:30", 7.0),  # moves e1 before the overflow
@@ -164,7 +165,7 @@ def test_rate_applies_the_sites_groups_and_shares_add_up_to_the_source(tmp_path)
         [Account("SOC"), Account("A-101", area=D(100)), Account("A-102", area=D(50)),
          Account("A-103", area=D(50))],
     )
-    site_config = Config(site=SITE, registry=registry, tariffs={"E": ENERGY}, groups_path=groups)
+    site_config = Config(site=SITE, registry=registry, tariffs={"E": ENERGY}, groups=load_groups(groups))
     result = rate(readings(("LIFT", "2026-11-02T00:00:00+05:30", 0.0),
                            ("LIFT", "2026-11-03T00:00:00+05:30", 33.333),
                            ("e1", "2026-11-02T00:00:00+05:30", 0.0)), config=site_config)

@@ -100,3 +100,14 @@ def test_hostile_documents_and_amounts_over_grpc_are_invalid_argument_and_change
     assert still == version  # no document was stored
     assert codes == [2, 2, 2, 2]
     assert all(w.balance_minor == 0 for w in balance.wallets)
+
+
+def test_a_prepaid_site_with_shared_area_groups_is_refused_not_silently_unsplit(tmp_path):
+    site = write_site(tmp_path, flats=2)
+    docs = SiteDocs.from_site_file(site)
+    with_groups = docs.merged(site_toml=docs.site_toml.replace("[files]", '[files]\ngroups = "groups.csv"'))
+    assert "groups.csv" in with_groups.site_toml
+    with pytest.raises(ConfigError, match="never by prepaid debits") as err:
+        with_groups.build()
+    assert err.value.where == "site[files].groups"
+    docs.build()  # the same site without groups loads

@@ -33,7 +33,7 @@ LINE_FIELDS = ("account_id", "meter_id", "tariff_id", "period_start", "period_en
 
 
 def config_of(world: World) -> Config:
-    return Config(site=world.site, registry=world.registry, tariffs=world.tariffs, groups_path=None)
+    return Config(site=world.site, registry=world.registry, tariffs=world.tariffs)
 
 
 OVERFLOW = "AmountOverflowError"

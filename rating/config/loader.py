@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rating.config.tariff_file import load_tariffs
 from rating.errors import ConfigError, TariffError
+from rating.model.groups import Groups, load_groups
 from rating.model.registry import Registry, load_registry
 from rating.model.site import Site, load_site_file
 from rating.model.tariff import Tariff
@@ -39,7 +40,7 @@ class Config:
     site: Site
     registry: Registry
     tariffs: dict[str, Tariff]
-    groups_path: Path | None = None  # shared-area groups, read by rating.apportion.shares.shares.shares
+    groups: Groups | None = None  # shared-area groups: rate() splits them over whole periods
 
 
 def load_config(site_file: str | Path) -> Config:
@@ -54,12 +55,13 @@ def load_config(site_file: str | Path) -> Config:
     registry = load_registry(meters_path, accounts_path, site, priced_by_area=priced_by_area(tariffs))
     check_tariff_ids(registry, tariffs, meters_path=meters_path, accounts_path=accounts_path,
                      tariff_paths=tariff_paths)
-    groups_path = None
+    groups = None
     if "groups" in files:
         groups_path = folder / files["groups"]
         if not groups_path.is_file():
             raise ConfigError(f"groups file not found: {groups_path}", where=f"{site_file}[files].groups")
-    return Config(site=site, registry=registry, tariffs=tariffs, groups_path=groups_path)
+        groups = load_groups(groups_path)
+    return Config(site=site, registry=registry, tariffs=tariffs, groups=groups)
 
 
 def files_table(doc: dict, site_file: Path) -> dict:

@@ -5,7 +5,7 @@ area and weight each), where its common consumption comes from (common-area
 meters, or a master meter minus its sub-meters), the method that weighs the
 members, whether the quantity or the cost is split, and what to do with
 each kind of problem. docs/apportionment.md documents the file format and
-the meaning of every field; `rating.apportion.shares.shares.shares` applies the groups.
+the meaning of every field; `rating.apportion` applies the groups.
 
 The file (CSV, Parquet or Arrow) has one row per member:
 
@@ -200,7 +200,7 @@ def _meter_list(text: str | None) -> tuple[str, ...]:
 
 def groups_from_table(table: pa.Table, *, where: str = "groups") -> Groups:
     """Groups from a member table (one row per member, group settings as
-    columns). Meter ids stay strings here; `rating.apportion.shares.shares.shares` matches them to
+    columns). Meter ids stay strings here; `rating.apportion` matches them to
     the registry's ids."""
     _check_columns(table, where)
     columns = {name: table.column(name).to_pylist() for name in table.column_names}

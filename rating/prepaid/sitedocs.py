@@ -68,6 +68,12 @@ class SiteDocs:
     def build(self) -> tuple[Config, PrepaidPolicy]:
         """Validate everything; errors name the document, row and field."""
         doc = parse_toml(self.site_toml, where="site", error=ConfigError)
+        if "groups" in doc.get("files", {}):
+            # A split needs the whole period's common cost; a deduction debits as
+            # readings arrive, before the period ends.
+            raise ConfigError("shared-area groups are split when whole periods are rated (rating rate, "
+                              "bills), never by prepaid debits: leave [files].groups out of the prepaid "
+                              "site", where="site[files].groups")
         site = site_from_mapping(doc.get("site", {}), where="site[site]")
         policy = policy_from_mapping(doc.get("prepaid"), site, where="site[prepaid]")
         tariffs: dict = {}

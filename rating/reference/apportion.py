@@ -1,6 +1,6 @@
 """The slow, obviously correct definition of an exact split (Fraction and Decimal).
 
-`rating.apportion.shares.shares.shares.split` (the Cython kernel) must give the same shares as
+`rating.apportion.split` (the Cython kernel) must give the same shares as
 `split_groups_reference`, which the property tests check. The rule, in
 words (docs/apportionment.md, "Exact shares"):
 

@@ -177,63 +177,59 @@ def consume(
     states: dict[str | int, _MeterState] = {}
     intervals: list[Interval] = []
     anomalies: list[RefAnomaly] = []
-
-    def report(row: int, r: RefReading, code: str, delta: int | None = None) -> None:
-        anomalies.append(
-            RefAnomaly(
-                row=row,
-                meter_id=r.meter_id,
-                ts=r.ts,
-                code=code,
-                delta=None if delta is None else qty_decimal(delta, site),
-                priced=code == "rollover",  # rollover rows are priced; no other code is
-            )
-        )
-
     for row, r in enumerate(readings):
         if r.meter_id is None or r.ts is None:  # malformed input is an error, not an anomaly
             raise InputError("meter_id and ts must not be null", where=f"reading row {row}")
         meter = meters.get(r.meter_id)
+        code: str | None
+        delta: int | None
         if meter is None:  # a meter the registry does not know
-            report(row, r, "unknown_meter")
-            continue
-        state = states.setdefault(r.meter_id, _MeterState())
-        code = _window_anomaly(meter, r.ts, window, ups)
-        if code:  # rule 0: never priced, never the meter's last reading
-            report(row, r, code)
-            continue
-        if r.value is None:  # rule 1
-            report(row, r, "null_value")
-            continue
-        value = _to_qty(r.value, site, row=row)
-        code = _range_anomaly(meter, value, site) or _order_anomaly(state, r.ts, value)
-        if code:  # rules 2-4
-            report(row, r, code)
-            continue
-        rolled_over = False
-        if meter.mode == "register":
-            if not state.has_last:  # rule 5: the baseline, accepted, prices nothing
-                state.last_ts, state.last_value, state.has_last = r.ts, value, True
-                continue
-            d, rolled_over = _register_delta(meter, state, value, site)
-            if d < 0:  # rule 6: negative delta that is no rollover
-                report(row, r, "negative_delta", d * meter.multiplier)
-                continue
-            t0 = state.last_ts
-        else:  # rule 6, interval meters
-            d = value
-            t0 = r.ts - _interval_length(meter, ups)
-        t1 = r.ts
-        q = _consumption(d, meter)  # rule 7
-        if _is_spike(meter, q, t0, t1, ups, site):  # rule 8
-            # CHOICE: a rollover that is also a spike is reported once, as `spike`
-            # (rejected, not priced); `rollover` rows always mean "priced".
-            report(row, r, "spike", q)
-            continue
-        if rolled_over:  # rule 6: accepted and also reported
-            report(row, r, "rollover", q)
-        intervals.append(Interval(meter, t0, t1, q))  # rule 9
-        state.last_ts, state.last_value, state.has_last = r.ts, value, True
+            code, delta = "unknown_meter", None
+        else:
+            state = states.setdefault(r.meter_id, _MeterState())
+            code, delta = _judge(r, row, meter, state, window, intervals, ups=ups, site=site)
+        if code:
+            anomalies.append(RefAnomaly(
+                row=row, meter_id=r.meter_id, ts=r.ts, code=code,
+                delta=None if delta is None else qty_decimal(delta, site),
+                priced=code == "rollover",  # rollover rows are priced; no other code is
+            ))
     return intervals, anomalies
+
+
+def _judge(r: RefReading, row: int, meter: Meter, state: _MeterState, window: _Window,
+           intervals: list[Interval], *, ups: int, site: Site) -> tuple[str | None, int | None]:
+    """Rules 0-9 for one reading of a known meter: its anomaly code (None if
+    none) and delta; an accepted reading's interval is appended to `intervals`
+    and it becomes the meter's last reading."""
+    code = _window_anomaly(meter, r.ts, window, ups)
+    if code:  # rule 0: never priced, never the meter's last reading
+        return code, None
+    if r.value is None:  # rule 1
+        return "null_value", None
+    value = _to_qty(r.value, site, row=row)
+    code = _range_anomaly(meter, value, site) or _order_anomaly(state, r.ts, value)
+    if code:  # rules 2-4
+        return code, None
+    rolled_over = False
+    if meter.mode == "register":
+        if not state.has_last:  # rule 5: the baseline, accepted, prices nothing
+            state.last_ts, state.last_value, state.has_last = r.ts, value, True
+            return None, None
+        d, rolled_over = _register_delta(meter, state, value, site)
+        if d < 0:  # rule 6: negative delta that is no rollover
+            return "negative_delta", d * meter.multiplier
+        t0 = state.last_ts
+    else:  # rule 6, interval meters
+        d = value
+        t0 = r.ts - _interval_length(meter, ups)
+    q = _consumption(d, meter)  # rule 7
+    if _is_spike(meter, q, t0, r.ts, ups, site):  # rule 8
+        # CHOICE: a rollover that is also a spike is reported once, as `spike`
+        # (rejected, not priced); `rollover` rows always mean "priced".
+        return "spike", q
+    intervals.append(Interval(meter, t0, r.ts, q))  # rule 9
+    state.last_ts, state.last_value, state.has_last = r.ts, value, True
+    return ("rollover", q) if rolled_over else (None, None)  # rule 6: accepted and also reported
 
 

@@ -1,0 +1,188 @@
+"""The rows to price: each touched (meter or account, period) with its tariff version and registry columns."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rating.consumption.quantities import PeriodQuantities
+from rating.errors import TariffError
+from rating.model.days import date_of, day_number
+from rating.model.registry import Registry
+from rating.model.tariff import Tariff, TariffVersion
+
+
+class Names:
+    """Distinct strings and their codes, in first-seen order."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def code(self, name: str) -> int:
+        if name not in self._codes:
+            self._codes[name] = len(self.names)
+            self.names.append(name)
+        return self._codes[name]
+
+    def array(self) -> pa.Array:
+        return pa.array(self.names, pa.string())
+
+
+@dataclass(frozen=True)
+class _RegistryColumns:
+    """The registry as the pricer needs it: codes and ranks per meter and account."""
+
+    account_ids: pa.Array  # sorted, so a position is a rank in id order
+    account_tariff: np.ndarray  # (accounts,) code into tariff_ids, -1 without a tariff
+    meter_account: np.ndarray  # (meters,) position in account_ids
+    meter_rank: np.ndarray  # (meters,) rank in meter id order
+    meter_tariff: np.ndarray  # (meters,) code into tariff_ids
+    tariff_ids: list[str]
+
+    @classmethod
+    def of(cls, registry: Registry) -> _RegistryColumns:
+        # Built once per registry (a Python pass over every meter): streaming
+        # prices many small chunks against the same registry.
+        cached = _REGISTRY_COLUMNS.get(registry)
+        if cached is None:
+            cached = _REGISTRY_COLUMNS[registry] = cls._build(registry)
+        return cached
+
+    @classmethod
+    def _build(cls, registry: Registry) -> _RegistryColumns:
+        account_ids = sorted(registry.accounts)
+        account_rank = {a: i for i, a in enumerate(account_ids)}
+        tariff_ids = Names()
+        return cls(
+            account_ids=pa.array(account_ids, pa.string()),
+            account_tariff=np.array(
+                [-1 if (t := registry.accounts[a].tariff_id) is None else tariff_ids.code(t)
+                 for a in account_ids],
+                dtype=np.int64,
+            ),
+            meter_account=np.array([account_rank[m.account_id] for m in registry.meters], dtype=np.int64),
+            meter_rank=_ranks(registry.meter_ids),
+            meter_tariff=np.array([tariff_ids.code(m.tariff_id) for m in registry.meters], dtype=np.int64),
+            tariff_ids=tariff_ids.names,
+        )
+
+    def check_tariffs(self, registry: Registry, tariffs: Mapping[str, Tariff]) -> None:
+        """Every tariff the registry names must exist, used in this call or not,
+        so that an error never depends on which meters happened to read."""
+        missing = {t for t in self.tariff_ids if t not in tariffs}
+        if not missing:
+            return
+        owners: list[tuple[str, str | None]] = [
+            (f"meter {m.meter_id!r}", m.tariff_id) for m in registry.meters
+        ]
+        owners += [(f"account {a.account_id!r}", a.tariff_id) for a in registry.accounts.values()]
+        owner, tariff_id = next((o, t) for o, t in owners if t in missing)
+        raise TariffError(f"{owner} refers to unknown tariff {tariff_id!r}")
+
+
+_REGISTRY_COLUMNS: weakref.WeakKeyDictionary[Registry, _RegistryColumns] = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class Rows:
+    """Everything priced: the touched meter periods, then the account periods.
+
+    Account rows have meter -1 and come after the meter rows, so `qty` (one
+    row per meter period) is indexed by the same row numbers.
+    """
+
+    registry: Registry
+    columns: _RegistryColumns
+    account: np.ndarray  # position in columns.account_ids
+    meter: np.ndarray  # registry index, -1 on account rows
+    meter_rank: np.ndarray  # rank in meter id order; account rows rank last
+    tariff: np.ndarray  # code into columns.tariff_ids
+    start: np.ndarray
+    end: np.ndarray
+    qty: np.ndarray
+
+    @classmethod
+    def build(cls, periods: PeriodQuantities, registry: Registry, tariffs: Mapping[str, Tariff]) -> Rows:
+        columns = _RegistryColumns.of(registry)
+        columns.check_tariffs(registry, tariffs)
+        meter = periods.meter_index.astype(np.int64)
+        account = columns.meter_account[meter]
+        start = periods.period_start.astype(np.int64)
+        end = periods.period_end.astype(np.int64)
+        # An account with its own tariff is charged once per distinct touched period.
+        charged = columns.account_tariff[account] >= 0
+        account_periods = _distinct(account[charged], start[charged], end[charged])
+        extra = len(account_periods[0])
+        return cls(
+            registry=registry,
+            columns=columns,
+            account=np.concatenate([account, account_periods[0]]),
+            meter=np.concatenate([meter, np.full(extra, -1, dtype=np.int64)]),
+            meter_rank=np.concatenate([columns.meter_rank[meter], np.full(extra, len(registry))]),
+            tariff=np.concatenate([columns.meter_tariff[meter],
+                                   columns.account_tariff[account_periods[0]]]),
+            start=np.concatenate([start, account_periods[1]]),
+            end=np.concatenate([end, account_periods[2]]),
+            qty=periods.qty,
+        )
+
+    def owner(self, row: int) -> str:
+        """Where the meter or account a row charges is defined, for errors."""
+        if self.meter[row] >= 0:
+            return self.registry.meter_place(int(self.meter[row]))
+        return self.registry.account_place(self.columns.account_ids[self.account[row]].as_py())
+
+    def version_groups(self, tariffs: Mapping[str, Tariff]) -> Iterator[tuple[TariffVersion, np.ndarray]]:
+        """(version, rows) for each tariff version in force on some row's period start."""
+        for rows in _groups(self.tariff):
+            tariff = tariffs[self.columns.tariff_ids[self.tariff[rows[0]]]]
+            effective = np.array([day_number(v.effective_from) for v in tariff.versions])
+            which = np.searchsorted(effective, self.start[rows], side="right") - 1
+            if which.min() < 0:
+                row = rows[np.argmin(which)]
+                day = date_of(int(self.start[row]))
+                raise tariff.no_version_error(day, owner=self.owner(row))
+            for part in _groups(which):
+                yield tariff.versions[which[part[0]]], rows[part]
+
+    def order(self) -> np.ndarray:
+        """Each row's position in output order: account, meter (accounts last), period."""
+        order = np.lexsort((self.start, self.meter_rank, self.account))
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        return position
+
+
+def _distinct(*keys: np.ndarray) -> list[np.ndarray]:
+    """The distinct tuples of equally long key columns, sorted."""
+    order = np.lexsort(keys[::-1])
+    keys_sorted = [k[order] for k in keys]
+    repeat = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for k in keys_sorted:
+        repeat &= k[1:] == k[:-1]
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = ~repeat
+    return [k[keep] for k in keys_sorted]
+
+
+def _ranks(values: pa.Array) -> np.ndarray:
+    order = pc.sort_indices(values).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+def _groups(keys: np.ndarray) -> list[np.ndarray]:
+    """Positions of each distinct key, keys ascending, positions ascending within."""
+    if len(keys) == 0:
+        return []
+    order = np.argsort(keys, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(keys[order])) + 1)
+
+
