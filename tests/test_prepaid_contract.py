@@ -1,5 +1,6 @@
-"""The contract every backend pair keeps: embedded (memory + SQLite) and real
-(Redis with AOF + PostgreSQL), on the same tests."""
+"""The contract every backend pair keeps, on the same tests: every pair `rating
+serve` accepts (memory or Redis with AOF, SQLite or PostgreSQL), and the real
+pair once more with the planner in a child process, as production runs it."""
 
 from __future__ import annotations
 
@@ -26,9 +27,15 @@ from rating.prepaid.store import StoreUnavailable
 from rating.prepaid.store_memory import MemoryStore
 from rating.prepaid.wallets import EventType, Status, WalletPolicy
 from tests.prepaid_site import AFTERNOON, HOLIDAY_NOON, NIGHT, Clock, batches, readings, write_site
+from tests.prepaid_backends import ALL_PAIRS, make_backends
 from tests.servers import NEEDS_SERVERS
 
 pytest_plugins = ["tests.prepaid_backends"]  # fixtures: backends, redis_server, postgres_server
+
+
+@pytest.fixture(params=ALL_PAIRS)
+def backends(request, tmp_path):
+    return make_backends(request, tmp_path)
 
 
 @pytest.fixture
@@ -238,12 +245,7 @@ def test_an_unknown_meter_is_refused_naming_it_and_changes_nothing(backends, sit
         return result.deductions
 
     with_bad = asyncio.run(go(True))
-    if backends.redis is not None:
-        import redis as sync_redis
-        sync_redis.Redis.from_url(backends.redis.url).flushall()
-        backends.schema += "b"
-    else:
-        (backends.folder / "data" / "ledger.db").unlink()
+    backends.empty()
     assert with_bad.equals(asyncio.run(go(False)))
 
 
@@ -510,13 +512,15 @@ def test_a_failed_commit_voids_the_batches_rated_after_it_and_a_resend_rates_the
         gate = asyncio.Event()
         service.ledger = FlakyLedger(service.ledger, "batch:b3", gate)
         await service.start()
-        begun = [await service.begin_deduct(f"b{i}", p, sha256(table_bytes(p)))
-                 for i, p in enumerate(parts[:7])]
+        begun = []
+        for i, p in enumerate(parts[:7]):  # each rated before the next starts
+            begun.append(service.start_deduct(f"b{i}", p, sha256(table_bytes(p))))
+            assert await begun[-1].rated
         gate.set()
         outcomes = []
-        for future in begun:  # b0..b6 were all rated before b3's commit failed
+        for started in begun:  # b0..b6 were all rated before b3's commit failed
             try:
-                outcomes.append(await service.finish_deduct(future))
+                outcomes.append(await started.result)
             except errors.Unavailable as exc:
                 outcomes.append(exc)
         resent = [await deduct(service, f"b{i}", p) for i, p in enumerate(parts) if i >= 3]

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
 
-KINDS = ("deduct", "topup", "refund", "adjust", "sweep")
-
 
 class LedgerUnavailable(Exception):
     """The ledger cannot be reached or refused the write; nothing was committed."""
@@ -49,7 +47,7 @@ class LimitExceeded(Exception):
 @dataclass(frozen=True)
 class NewOp:
     key: str  # idempotency key, unique across operations ("batch:<id>", "move:<key>", ...)
-    kind: str  # KINDS
+    kind: str  # "deduct", a movement kind (records.MOVEMENT_KINDS) or "sweep"
     payload_sha256: bytes
     entries: Entries
     request: bytes = b""  # what was asked (JSON), kept for audit

@@ -278,15 +278,6 @@ class PrepaidService:
         task = self._spawn(self._deduct(batch_id, readings, payload_sha256, deadline, after, rated))
         return Deduction(rated, task)
 
-    async def begin_deduct(self, batch_id: str, readings: pa.Table, payload_sha256: bytes, *,
-                           deadline: float | None = None) -> asyncio.Future:
-        """Start one batch and wait until it is rated: errors of the batch itself
-        (bad input, deadline, limits) are raised here; returns its result's future."""
-        started = self.start_deduct(batch_id, readings, payload_sha256, deadline=deadline)
-        if not await asyncio.shield(started.rated):
-            await started.result  # raises the batch's error
-        return started.result
-
     async def _deduct(self, batch_id, readings, payload_sha256, deadline, after, rated) -> DeductionResult:
         release = None
         try:
@@ -325,11 +316,6 @@ class PrepaidService:
             raise
         rated.set_result(True)
         return await self._commit_then_apply(batch_id, plan, op, turn, release, deadline)
-
-    async def finish_deduct(self, begun: DeductionResult | asyncio.Future) -> DeductionResult:
-        if isinstance(begun, DeductionResult):
-            return begun
-        return await asyncio.shield(begun)
 
     def _plan_deduction(self, key, batch_id, readings, payload_sha256):
         planner = self.planner
