@@ -4,6 +4,9 @@ WAL journal with `synchronous=FULL`: a committed transaction is on disk
 before `commit` returns. All statements run on one worker thread with one
 connection, so the event loop never blocks on the file and writes are
 serialised (sequences and event ids increase in commit order).
+
+The balance limit (rating.prepaid.ledger.Headroom) starts from the sum of
+every entry's absolute amount, read at open.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rating.prepaid.ledger import (
+    Headroom,
     Ledger,
     LedgerBusy,
     LedgerUnavailable,
@@ -26,6 +30,9 @@ from rating.prepaid.ledger import (
     NewOp,
     OpRow,
     Settlement,
+    abs_total_minor,
+    check_range,
+    wallet_changes,
 )
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
@@ -84,6 +91,7 @@ class SqliteLedger(Ledger):
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ledger")
         self._owner_fd: int | None = None  # the claim: an flock on <ledger>.lock
+        self._headroom = Headroom()
 
     async def _run(self, fn, *args):
         loop = asyncio.get_running_loop()
@@ -101,6 +109,11 @@ class SqliteLedger(Ledger):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(SCHEMA)
+        try:
+            moved = db.execute("SELECT COALESCE(SUM(ABS(amount_minor)), 0) FROM entries").fetchone()[0]
+        except sqlite3.OperationalError:  # integer overflow: far past any limit, check every commit
+            moved = 2**63
+        self._headroom = Headroom(moved)
         self._db = db
 
     async def close(self) -> None:
@@ -164,6 +177,10 @@ class SqliteLedger(Ledger):
                                  if acc == account and w == wallet))
                 if balance + change < floor:
                     raise LimitExceeded(account, wallet, balance, floor)
+            moved = abs_total_minor(op.entries)
+            if not self._headroom.fits(moved):
+                changes = wallet_changes(op.entries)
+                check_range([(a, w, self._balance(a, w)) for a, w in changes], changes)
             created = op.created_us or time.time_ns() // 1000
             cur = db.execute(
                 "INSERT INTO ops (op_key, kind, payload_sha256, created_us, request, meter_state) "
@@ -179,6 +196,7 @@ class SqliteLedger(Ledger):
             )
             if op.checkpoint is not None:
                 db.execute("INSERT INTO checkpoints (seq, state) VALUES (?, ?)", (seq, op.checkpoint))
+            self._headroom.add(moved)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:

@@ -32,6 +32,7 @@ from rating.errors import RatingError
 from rating.prepaid import errors
 from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, sha256
 from rating.prepaid.ledger import (
+    BalanceOutOfRange,
     Ledger,
     LedgerBusy,
     LedgerUnavailable,
@@ -63,6 +64,7 @@ from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store import BalanceStore, StoreUnavailable
 from rating.prepaid.wallets import (
     AMOUNT_LIMIT_MINOR,
+    BALANCE_LIMIT_MINOR,
     WALLET_KINDS,
     Status,
     WalletPolicy,
@@ -348,6 +350,8 @@ class PrepaidService:
                 await self._undo(plan)
                 if isinstance(exc, LedgerUnavailable):
                     raise errors.Unavailable(f"ledger: {exc}", batch_id=batch_id) from exc
+                if isinstance(exc, BalanceOutOfRange):
+                    raise _balance_limit(exc, batch_id=batch_id) from None
                 raise
             if not created:  # another process committed this batch first: its state is in the ledger
                 await self._undo(plan)
@@ -473,6 +477,8 @@ class PrepaidService:
             row, created = await self.ledger.commit(op)
         except LedgerUnavailable as exc:
             raise errors.Unavailable(f"ledger: {exc}") from exc
+        except BalanceOutOfRange as exc:
+            raise _balance_limit(exc, idempotency_key=movement.key) from None
         except LimitExceeded as exc:
             raise errors.InsufficientBalance(
                 f"refund of {movement.amount_minor} exceeds the balance {exc.balance_minor} of "
@@ -541,6 +547,7 @@ class PrepaidService:
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}", committed=True) from exc
         events = self._stamp(applied.events, "sweep")
+        await self.flush()  # the operations answered before it get their event ids first
         result = json.dumps([[c.account_id, c.wallet, c.balance_minor, int(c.status)] for c in changed])
         await self.ledger.settle([Settlement(row.seq, result.encode(), events)])
         with contextlib.suppress(StoreUnavailable):
@@ -773,6 +780,11 @@ class PrepaidService:
 def _observed(task: asyncio.Task) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _balance_limit(exc: BalanceOutOfRange, **metadata: str) -> errors.BalanceLimit:
+    return errors.BalanceLimit(str(exc), account_id=exc.account_id, wallet=exc.wallet,
+                               balance_minor=exc.balance_minor, limit_minor=BALANCE_LIMIT_MINOR, **metadata)
 
 
 def _check_deadline(deadline: float | None) -> None:

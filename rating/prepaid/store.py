@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 
 from rating.prepaid.records import Applied, Entries, WalletState
-from rating.prepaid.wallets import WalletPolicy
+from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, WalletPolicy
 
 Overrides = Mapping[tuple[str, str], WalletPolicy]  # (account, wallet) -> the account's own policy
 
@@ -26,6 +26,16 @@ Overrides = Mapping[tuple[str, str], WalletPolicy]  # (account, wallet) -> the a
 class StoreUnavailable(Exception):
     """The store cannot be reached; nothing was changed by the failed call
     (or, for `apply`, it may be retried: it is idempotent)."""
+
+
+def past_the_limit(account_id: str, wallet: str, balance_minor: int) -> StoreUnavailable:
+    """`apply` refuses, changing nothing, to take a wallet past +-BALANCE_LIMIT_MINOR.
+    The ledger refused such an operation before committing it, so the store
+    either applies concurrent operations in another order than the ledger
+    committed them (a retry after the other one succeeds) or no longer
+    mirrors the ledger (`rating rebuild`)."""
+    return StoreUnavailable(f"wallet {wallet!r} of account {account_id!r} would hold {balance_minor} minor "
+                            f"units, past the balance limit of +-{BALANCE_LIMIT_MINOR}: nothing applied")
 
 
 class BalanceStore(ABC):
@@ -39,7 +49,9 @@ class BalanceStore(ABC):
         (`friendly[wallet]`: a cut-off now must wait) and return the balances,
         states and events. Each entry follows `overrides[(account, wallet)]`
         where given (an account's own policy), else `policies[wallet]`.
-        Applying `seq` again returns the first result."""
+        Applying `seq` again returns the first result. A balance that would
+        pass +-BALANCE_LIMIT_MINOR raises `past_the_limit`, checked in the
+        same atomic step before anything is written."""
 
     @abstractmethod
     async def sweep(self, seq: int, policies: dict[str, WalletPolicy],

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from rating.prepaid.records import Applied, Entries, Event, WalletState
-from rating.prepaid.store import BalanceStore, Overrides
-from rating.prepaid.wallets import Status, WalletPolicy, transition
+from rating.prepaid.store import BalanceStore, Overrides, past_the_limit
+from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, Status, WalletPolicy, transition
 
 
 class MemoryStore(BalanceStore):
@@ -31,12 +31,12 @@ class MemoryStore(BalanceStore):
         if done is not None:
             return done
         n = len(entries)
+        rows = list(zip(entries.account_ids, entries.wallets, entries.amounts_minor.tolist(), strict=True))
+        self._check_range(rows)
         balances = np.empty(n, dtype=np.int64)
         statuses = np.empty(n, dtype=np.int8)
         events = []
-        for i, (account, wallet, delta) in enumerate(
-            zip(entries.account_ids, entries.wallets, entries.amounts_minor.tolist(), strict=True)
-        ):
+        for i, (account, wallet, delta) in enumerate(rows):
             cell = self._cells.setdefault(account, {}).setdefault(wallet, [0, Status.OK])
             cell[0] += delta
             policy = overrides.get((account, wallet)) if overrides else None
@@ -97,6 +97,19 @@ class MemoryStore(BalanceStore):
 
     async def ping(self) -> None:
         return None
+
+    def _check_range(self, rows: list[tuple[str, str, int]]) -> None:
+        """Every balance after the entries within the limit, or nothing applied
+        (apply does not await: the event loop makes it atomic)."""
+        after: dict[tuple[str, str], int] = {}
+        for account, wallet, delta in rows:
+            pair = (account, wallet)
+            balance = after.get(pair)
+            if balance is None:
+                balance = self._cells.get(account, {}).get(wallet, (0,))[0]
+            after[pair] = balance = balance + delta
+            if abs(balance) > BALANCE_LIMIT_MINOR:
+                raise past_the_limit(account, wallet, balance)
 
     def _set_status(self, account: str, wallet: str, cell: list, status: Status) -> None:
         cell[1] = status

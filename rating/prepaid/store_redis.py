@@ -11,7 +11,8 @@ Keys (every key of an account carries its shard tag, rating.prepaid.shards):
 
 The script runs `rating.prepaid.wallets.transition` in Lua; the contract
 tests hold it to the Python rules. Lua numbers are doubles: balances and
-amounts are exact below 2^53 minor units, which the service enforces.
+amounts are exact up to 2^53 - 1 minor units, which the ledger enforces
+before each commit and the script checks again before it writes.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from redis import exceptions as rexc
 
 from rating.prepaid.records import Applied, Entries, Event, WalletState
 from rating.prepaid.shards import SHARDS, shard_of, tag
-from rating.prepaid.store import BalanceStore, Overrides, StoreUnavailable
-from rating.prepaid.wallets import EventType, Status, WalletPolicy
+from rating.prepaid.store import BalanceStore, Overrides, StoreUnavailable, past_the_limit
+from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, EventType, Status, WalletPolicy
 
 # ARGV[2] policies follow, numbered from 1: wallet name, low balance, emergency credit,
 # restore level, cut off, friendly now. A wallet's own policy comes first; accounts'
@@ -83,12 +84,25 @@ end
 # one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
 # (8 bytes, little-endian int64). Returns, per item, the balance (8 bytes) and the state (1 byte),
 # then per event its item (4 bytes, from 1) and type (1 byte). Binary both ways: nothing to
-# format or parse per item on the client.
-APPLY_LUA = """
+# format or parse per item on the client. A balance that would pass +-LIMIT is refused first,
+# with nothing written: the error "RATING_LIMIT <balance key>|<wallet> <balance>".
+APPLY_LUA = f"""
+local LIMIT = {BALANCE_LIMIT_MINOR}
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 """ + _POLICIES + _TRANSITION + """
 local wallets, deltas = ARGV[a], ARGV[a + 1]
+local after = {}
+for i = 3, #KEYS do  -- every balance within the limit, or nothing written
+  local n = i - 2
+  local id = KEYS[i] .. '|' .. names[string.byte(wallets, n)]
+  local b = (after[id] or tonumber(redis.call('HGET', KEYS[i], names[string.byte(wallets, n)]) or '0'))
+            + struct.unpack('<i8', deltas, n * 8 - 7)
+  if b > LIMIT or b < -LIMIT then
+    return redis.error_reply('RATING_LIMIT ' .. id .. ' ' .. string.format('%.0f', b))
+  end
+  after[id] = b
+end
 local out, ev, evbin = {}, {}, {}
 for i = 3, #KEYS do
   local n = i - 2
@@ -299,6 +313,10 @@ class RedisStore(BalanceStore):
         finally:
             await pool.release(conn)
         for reply in replies:
+            if isinstance(reply, rexc.ResponseError) and str(reply).startswith("RATING_LIMIT "):
+                where, balance = str(reply).removeprefix("RATING_LIMIT ").rsplit(" ", 1)
+                key, wallet = where.rsplit("|", 1)
+                raise past_the_limit(key.split(":bal:", 1)[1], wallet, int(balance))
             if isinstance(reply, Exception) and not isinstance(reply, rexc.NoScriptError):
                 raise reply
         missing = [i for i, r in enumerate(replies) if isinstance(r, rexc.NoScriptError)]
