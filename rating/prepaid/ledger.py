@@ -24,12 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rating.prepaid import errors
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, EventType
 
 
-class LedgerUnavailable(Exception):
-    """The ledger cannot be reached or refused the write; nothing was committed."""
+class LedgerUnavailable(errors.Unavailable):
+    """The ledger cannot be reached or refused the write; nothing was committed
+    (an UNAVAILABLE answer wherever it is not caught first)."""
 
 
 class LedgerBusy(Exception):

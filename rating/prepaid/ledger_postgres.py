@@ -30,6 +30,7 @@ import asyncpg
 import numpy as np
 
 from rating.prepaid.ledger import (
+    BalanceOutOfRange,
     Headroom,
     Ledger,
     LedgerBusy,
@@ -104,9 +105,16 @@ _OP_COLUMNS = "seq, op_key, kind, payload_sha256, created_us, applied, result, r
 # so a wallet should have several entries by then; a balance read scans at most about this many.
 FOLD_ENTRIES_MIN = 1_000_000
 FOLD_AFTER_S = 600.0  # and at least this often while any entry waits
+# Connection loss. InternalClientError included: when PostgreSQL dies, an idle pooled
+# connection may take in the server's last error report before it sees the socket close,
+# and the next statement on it then fails with "cannot switch to state ...; another
+# operation is in progress"; it is a lost connection like the others.
 _DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
          asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
-         asyncpg.CrashShutdownError)
+         asyncpg.CrashShutdownError, asyncpg.InternalClientError)
+# What an operation may end with and leave its connection fit for the next one: the
+# server's own refusal (the transaction was rolled back) and the ledger's limits.
+_CLEAN_ENDS = (asyncpg.PostgresError, LimitExceeded, BalanceOutOfRange)
 
 
 async def _keep_session(con) -> None:
@@ -133,6 +141,7 @@ class PostgresLedger(Ledger):
         self._owner_lock_id = zlib.crc32(f"rating-owner:{schema}".encode())  # Ledger.claim
         self._owner: asyncpg.Connection | None = None  # holds the claim for as long as it is open
         self._owner_name = ""  # set once claimed: a claim lost with its connection is taken again
+        self._reclaiming = asyncio.Lock()  # one call takes a lost claim again; the others wait for it
         self._unfolded: int | None = None  # entries committed past the mark (None: unknown, fold first)
         self._folded_at = time.monotonic()
         self._headroom = Headroom()
@@ -190,7 +199,11 @@ class PostgresLedger(Ledger):
     async def _keep_claim(self) -> None:
         """Take the claim again if its connection was lost (PostgreSQL restarted):
         at once, or refuse the call if another process holds the ledger now."""
-        if self._owner_name and (self._owner is None or self._owner.is_closed()):
+        if not self._owner_name or (self._owner is not None and not self._owner.is_closed()):
+            return
+        async with self._reclaiming:
+            if self._owner is not None and not self._owner.is_closed():
+                return  # another call took it again meanwhile
             self._owner = None
             try:
                 await self.claim(self._owner_name, wait_s=0)
@@ -227,7 +240,16 @@ class PostgresLedger(Ledger):
         await self._keep_claim()
         try:
             async with self._pool.acquire() as con:
-                return await fn(con, *args)
+                try:
+                    return await fn(con, *args)
+                except _CLEAN_ENDS:
+                    raise
+                except BaseException:
+                    # Broken off mid-operation (connection lost, timeout, cancelled): the
+                    # protocol may still be inside that operation, so the connection never
+                    # serves another one; the pool opens a fresh one.
+                    con.terminate()
+                    raise
         except _DOWN as exc:
             raise LedgerUnavailable(f"postgres: {exc}") from exc
 

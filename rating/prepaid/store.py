@@ -17,15 +17,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 
+from rating.prepaid import errors
 from rating.prepaid.records import Applied, Entries, WalletState
 from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, WalletPolicy
 
 Overrides = Mapping[tuple[str, str], WalletPolicy]  # (account, wallet) -> the account's own policy
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(errors.Unavailable):
     """The store cannot be reached; nothing was changed by the failed call
-    (or, for `apply`, it may be retried: it is idempotent)."""
+    (or, for `apply`, it may be retried: it is idempotent). An UNAVAILABLE
+    answer wherever it is not caught first."""
 
 
 def past_the_limit(account_id: str, wallet: str, balance_minor: int) -> StoreUnavailable:
