@@ -45,6 +45,13 @@ def site(tmp_path):
     return write_site(tmp_path / "site", flats=6)
 
 
+async def empty_store(store, epoch: str = "test-ledger"):
+    """A store bound to a ledger, empty but for its marker."""
+    store.bind(epoch)
+    await store.replace_all([])
+    return store
+
+
 def deduct(service, batch_id, table):
     return service.deduct(batch_id, table, sha256(table_bytes(table)))
 
@@ -405,6 +412,8 @@ def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_ser
 
     async def go():
         memory, redis_store = MemoryStore(), RedisStore(redis_server.url)
+        for store in (memory, redis_store):
+            await empty_store(store)
         for seq in range(1, 250):
             n = rng.randint(1, 6)
             pairs = rng.sample([(a, w) for a in accounts for w in wallets], n)
@@ -714,6 +723,7 @@ def test_a_store_refuses_a_balance_past_the_limit_in_its_atomic_step(kind, reque
             store = RedisStore(server.url)
         else:
             store = MemoryStore()
+        await empty_store(store)
         policies, friendly = {"water": WalletPolicy("water")}, {"water": True}
         b = next(f"B{i}" for i in range(10**4) if shard_of(f"B{i}") == shard_of("A"))  # one script call
         two = Entries(["A", b], ["water", "water"], np.array([5, BALANCE_LIMIT_MINOR - 5], dtype=np.int64))

@@ -159,6 +159,13 @@ class Ledger(ABC):
         LedgerBusy, naming it, after `wait_s`."""
 
     @abstractmethod
+    async def identity(self) -> tuple[str, int]:
+        """(epoch, last sequence): the epoch is a random id the ledger is
+        created with and keeps for life (a store names it in its marker, so
+        a store that mirrors another ledger is told apart); the last
+        sequence is the newest operation committed (0: none)."""
+
+    @abstractmethod
     async def find(self, key: str) -> OpRow | None: ...
 
     @abstractmethod

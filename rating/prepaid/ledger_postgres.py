@@ -94,6 +94,9 @@ CREATE TABLE IF NOT EXISTS {s}.events (
 );
 CREATE INDEX IF NOT EXISTS events_wallet ON {s}.events (account_id, wallet, event_id);
 CREATE TABLE IF NOT EXISTS {s}.checkpoints (seq bigint PRIMARY KEY, state bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO {s}.meta (key, value) VALUES ('epoch', md5(random()::text || clock_timestamp()::text))
+    ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS {s}.configs (
     version bigserial PRIMARY KEY,
     docs bytea NOT NULL,
@@ -252,6 +255,12 @@ class PostgresLedger(Ledger):
                     raise
         except _DOWN as exc:
             raise LedgerUnavailable(f"postgres: {exc}") from exc
+
+    async def identity(self) -> tuple[str, int]:
+        r = await self._call(lambda con: con.fetchrow(
+            f"SELECT (SELECT value FROM {self._t('meta')} WHERE key = 'epoch'), "
+            f"(SELECT COALESCE(MAX(seq), 0) FROM {self._t('ops')})"))
+        return r[0], int(r[1])
 
     async def find(self, key: str) -> OpRow | None:
         async def find(con):

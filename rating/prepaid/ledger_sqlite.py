@@ -16,6 +16,7 @@ import fcntl
 import os
 import sqlite3
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,6 +70,7 @@ CREATE TABLE IF NOT EXISTS events (
     cause TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS configs (
     version INTEGER PRIMARY KEY AUTOINCREMENT,
     docs BLOB NOT NULL,
@@ -109,6 +111,7 @@ class SqliteLedger(Ledger):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(SCHEMA)
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (uuid.uuid4().hex,))
         try:
             moved = db.execute("SELECT COALESCE(SUM(ABS(amount_minor)), 0) FROM entries").fetchone()[0]
         except sqlite3.OperationalError:  # integer overflow: far past any limit, check every commit
@@ -150,6 +153,12 @@ class SqliteLedger(Ledger):
         if self._db is None:
             raise LedgerUnavailable("sqlite ledger is not open")
         return self._db
+
+    async def identity(self) -> tuple[str, int]:
+        def read() -> tuple[str, int]:
+            epoch = self.db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+            return epoch, self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM ops").fetchone()[0]
+        return await self._run(read)
 
     async def find(self, key: str) -> OpRow | None:
         return await self._run(self._find, key)

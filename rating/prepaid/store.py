@@ -30,6 +30,16 @@ class StoreUnavailable(errors.Unavailable):
     answer wherever it is not caught first."""
 
 
+class StoreMismatch(StoreUnavailable):
+    """The store's marker does not name the ledger it is bound to: missing
+    (emptied, or never built: rebuild it) or another ledger's epoch
+    (`foreign`: refused until `rating rebuild`). Nothing was changed."""
+
+    def __init__(self, message: str, *, foreign: bool):
+        super().__init__(message)
+        self.foreign = foreign
+
+
 def past_the_limit(account_id: str, wallet: str, balance_minor: int) -> StoreUnavailable:
     """`apply` refuses, changing nothing, to take a wallet past +-BALANCE_LIMIT_MINOR.
     The ledger refused such an operation before committing it, so the store
@@ -41,8 +51,24 @@ def past_the_limit(account_id: str, wallet: str, balance_minor: int) -> StoreUna
 
 
 class BalanceStore(ABC):
+    """Every store carries a marker of the ledger it mirrors: the ledger's
+    epoch and, per shard, the last sequence applied there. `replace_all`
+    writes it; `apply`, `sweep` and the reads check it in the same step and
+    raise StoreMismatch when it does not name the bound epoch."""
+
     name = "store"
     marker_ttl_s: float | None = None  # how long `apply` remembers an operation (None: until forgotten)
+    epoch: str | None = None  # the ledger this store mirrors (bind); None: unchecked
+
+    def bind(self, epoch: str) -> None:
+        self.epoch = epoch
+
+    @abstractmethod
+    async def marker_state(self, ledger_seq: int) -> str:
+        """How the marker compares with the bound ledger, whose last sequence
+        is `ledger_seq`: "ok", "missing" (on any shard), "ahead" (a shard
+        applied a sequence the ledger does not have: it was restored from an
+        older copy) or "foreign" (another ledger's epoch)."""
 
     @abstractmethod
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
@@ -77,8 +103,9 @@ class BalanceStore(ABC):
         """Every wallet, page by page, in no particular order."""
 
     @abstractmethod
-    async def replace_all(self, states: list[WalletState]) -> None:
-        """Forget everything and hold exactly `states` (rebuild from the ledger)."""
+    async def replace_all(self, states: list[WalletState], *, seq: int = 0) -> None:
+        """Forget everything and hold exactly `states` (rebuild from the ledger
+        at sequence `seq`), with a marker of the bound epoch on every shard."""
 
     @abstractmethod
     async def forget(self, seqs: list[int]) -> None:
