@@ -28,8 +28,8 @@ from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store import StoreUnavailable
 from rating.prepaid.store_memory import MemoryStore
 from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, EventType, Status, WalletPolicy
-from tests.prepaid_site import AFTERNOON, HOLIDAY_NOON, NIGHT, Clock, batches, readings, write_site
 from tests.prepaid_backends import ALL_PAIRS, make_backends
+from tests.prepaid_site import AFTERNOON, HOLIDAY_NOON, NIGHT, Clock, batches, readings, write_site
 from tests.servers import NEEDS_SERVERS
 
 pytest_plugins = ["tests.prepaid_backends"]  # fixtures: backends, redis_server, postgres_server
@@ -731,7 +731,8 @@ def test_a_store_refuses_a_balance_past_the_limit_in_its_atomic_step(kind, reque
         with pytest.raises(StoreUnavailable, match=f"'water' of account '{b}' would hold 9007199254740992"):
             await store.apply(2, Entries(["A", b], ["water", "water"], np.array([1, 6], dtype=np.int64)),
                               policies, friendly)
-        held = sorted((s.account_id, s.balance_minor) for s in await store.wallets("A") + await store.wallets(b))
+        states = await store.wallets("A") + await store.wallets(b)
+        held = sorted((s.account_id, s.balance_minor) for s in states)
         await store.close()
         return held
 

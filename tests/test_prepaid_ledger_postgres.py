@@ -127,7 +127,8 @@ def test_kill9_of_postgres_under_concurrent_calls_answers_only_ok_or_unavailable
                 i += 1
                 try:
                     if i % 3:
-                        await service.move(Movement("topup", f"w{n}-{i}", f"F000{n % 4}", "water", 100, "cash"))
+                        await service.move(Movement("topup", f"w{n}-{i}", f"F000{n % 4}", "water", 100,
+                                                    "cash"))
                     else:
                         [e async for e in service.events(0, stop_at_end=True)]
                     outcome = "ok"

@@ -16,8 +16,8 @@ import pytest
 import redis as sync_redis
 
 from rating.prepaid import errors
-from rating.prepaid.records import Movement
 from rating.prepaid.reconcile import reconcile
+from rating.prepaid.records import Movement
 from rating.prepaid.sitedocs import SiteDocs
 from tests.prepaid_backends import Backends
 from tests.prepaid_site import AFTERNOON, Clock, batches, readings, write_site
@@ -83,8 +83,9 @@ def test_a_redis_of_another_ledger_is_refused_until_rating_rebuild(pair, site, t
         await service.move(Movement("topup", "t1", "F0001", "water", 999, "cash"))
         await service.close()
         service = pair.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
-        with caplog.at_level(logging.ERROR, logger="rating.prepaid"), pytest.raises(errors.Unavailable) as info:
-            await service.start()
+        with caplog.at_level(logging.ERROR, logger="rating.prepaid"):
+            with pytest.raises(errors.Unavailable) as info:
+                await service.start()
         return info.value
 
     refused = asyncio.run(first())

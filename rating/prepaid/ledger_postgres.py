@@ -356,10 +356,12 @@ class PostgresLedger(Ledger):
         return await con.fetch(
             f"WITH t (account_id, wallet) AS (SELECT * FROM unnest($1::text[], $2::text[])), "
             f"past AS (SELECT e.account_id, e.wallet, SUM(e.amount_minor) AS s FROM {self._t('entries')} e "
-            f"JOIN t USING (account_id, wallet) WHERE e.seq > (SELECT seq FROM {self._t('wallet_sums_mark')}) "
+            "JOIN t USING (account_id, wallet) "
+            f"WHERE e.seq > (SELECT seq FROM {self._t('wallet_sums_mark')}) "
             "GROUP BY 1, 2) "
             "SELECT t.account_id, t.wallet, COALESCE(w.balance_minor, 0) + COALESCE(past.s, 0) FROM t "
-            f"LEFT JOIN {self._t('wallet_sums')} w USING (account_id, wallet) LEFT JOIN past USING (account_id, wallet)",
+            f"LEFT JOIN {self._t('wallet_sums')} w USING (account_id, wallet) "
+            "LEFT JOIN past USING (account_id, wallet)",
             [a for a, _ in pairs], [w for _, w in pairs])
 
     def _wallet_balance_sql(self) -> str:
@@ -405,7 +407,8 @@ class PostgresLedger(Ledger):
                         f"SELECT COALESCE(SUM(ABS(amount_minor)), 0) FROM {self._t('entries')} "
                         "WHERE seq > $1 AND seq <= $2", mark, newest)
                     sums_max = await con.fetchval(
-                        f"WITH up AS (INSERT INTO {self._t('wallet_sums')} AS s (account_id, wallet, balance_minor) "
+                        f"WITH up AS (INSERT INTO {self._t('wallet_sums')} AS s "
+                        "(account_id, wallet, balance_minor) "
                         f"SELECT account_id, wallet, SUM(amount_minor) FROM {self._t('entries')} "
                         "WHERE seq > $1 AND seq <= $2 GROUP BY account_id, wallet "
                         "ON CONFLICT (account_id, wallet) DO UPDATE SET balance_minor = "

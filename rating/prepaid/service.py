@@ -259,7 +259,8 @@ class PrepaidService:
         wallets = await self.rebuild_store()
         applied = await self.recover()
         if self.store.name != "memory":
-            log.warning("rebuilt the balance store: %d wallets, %d pending operations applied", wallets, applied)
+            log.warning("rebuilt the balance store: %d wallets, %d pending operations applied",
+                        wallets, applied)
 
     def _store_trouble(self, exc: StoreUnavailable) -> None:
         """A store call failed: if the store lost its marker (emptied, or a new

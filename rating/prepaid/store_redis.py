@@ -99,10 +99,10 @@ end
 
 # KEYS: result, deferred set, mark, balance hashes. ARGV: ttl, P, P x policy, then two binary strings,
 # one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
-# (8 bytes, little-endian int64), then epoch and sequence. Returns, per item, the balance (8 bytes) and the state (1 byte),
-# then per event its item (4 bytes, from 1) and type (1 byte). Binary both ways: nothing to
-# format or parse per item on the client. A balance that would pass +-LIMIT is refused first,
-# with nothing written: the error "RATING_LIMIT <balance key>|<wallet> <balance>".
+# (8 bytes, little-endian int64), then epoch and sequence. Returns, per item, the balance (8 bytes)
+# and the state (1 byte), then per event its item (4 bytes, from 1) and type (1 byte). Binary
+# both ways: nothing to format or parse per item on the client. A balance that would pass
+# +-LIMIT is refused first, with nothing written: "RATING_LIMIT <balance key>|<wallet> <balance>".
 APPLY_LUA = f"""
 local LIMIT = {BALANCE_LIMIT_MINOR}
 """ + _POLICIES + _TRANSITION + """
@@ -283,7 +283,7 @@ class RedisStore(BalanceStore):
         head = b"".join(_bulk(str(v).encode()) for v in [self.marker_ttl_s, *policy_args])
         tail = _bulk(self._epoch_bytes()) + _bulk(b"%d" % seq)
         prefix = _bulk(b"EVALSHA") + _bulk(self._scripts["apply"][1].encode())
-        fixed_args = 3 + 3 + (1 + len(policy_args)) + 2 + 2  # command, sha, numkeys; 3 keys; head; 2 blobs; tail
+        fixed_args = 3 + 3 + (1 + len(policy_args)) + 2 + 2  # command, sha, numkeys; keys; head; blobs; tail
         shard_list, commands = [], []
         for lo, hi in zip(starts, starts[1:], strict=False):
             shard = int(shards[order[lo]])
@@ -291,7 +291,8 @@ class RedisStore(BalanceStore):
             t = tag(shard).encode()
             count = hi - lo
             commands.append(b"*%d\r\n%b%b" % (fixed_args + count, prefix, _bulk(b"%d" % (count + 3)))
-                            + _bulk(b"%b:op:%d" % (t, seq)) + _bulk(b"%b:deferred" % t) + _bulk(b"%b:mark" % t)
+                            + _bulk(b"%b:op:%d" % (t, seq)) + _bulk(b"%b:deferred" % t)
+                            + _bulk(b"%b:mark" % t)
                             + b"".join(frags[lo:hi]) + head + _bulk(wallets[lo:hi])
                             + _bulk(deltas[lo * 8:hi * 8]) + tail)
         self._shards_of_op[seq] = shard_list
