@@ -204,6 +204,8 @@ class PrepaidService:
         """Finish what was begun, settle what is queued, then close the backends."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._rebuilding is not None:
+            await asyncio.gather(self._rebuilding, return_exceptions=True)
         if self._settler is not None:
             await self._settle_queue.join()
         for task in (self._settler, self._retrier, self._maintainer):
