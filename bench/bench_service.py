@@ -292,6 +292,9 @@ class RedisCeiling:
         policy = {"electricity": WalletPolicy("electricity", 10_000, 5_000, 0, True)}
         friendly = {"electricity": False}
         stores = [RedisStore(self.url) for _ in range(CEILING_CLIENTS)]
+        for store in stores:
+            store.bind("bench")  # the epoch a ledger would give it
+        await stores[0].replace_all([])  # an empty store with its marker
 
         async def client(store, count):
             for _ in range(count):

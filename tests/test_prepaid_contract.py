@@ -1,5 +1,6 @@
-"""The contract every backend pair keeps: embedded (memory + SQLite) and real
-(Redis with AOF + PostgreSQL), on the same tests."""
+"""The contract every backend pair keeps, on the same tests: every pair `rating
+serve` accepts (memory or Redis with AOF, SQLite or PostgreSQL), and the real
+pair once more with the planner in a child process, as production runs it."""
 
 from __future__ import annotations
 
@@ -12,28 +13,43 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 import pytest
+import redis as sync_redis
 
 from rating.config.loader import load_config
 from rating.engine import rate
 from rating.prepaid import errors
 from rating.prepaid.idempotency import readings_sha256
-from rating.prepaid.ledger.base import Settlement
+from rating.prepaid.ledger.base import BalanceOutOfRange, NewOp, Settlement
 from rating.prepaid.reconcile import reconcile
 from rating.prepaid.records import Entries, Movement
 from rating.prepaid.service import Limits
 from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store.base import StoreUnavailable
 from rating.prepaid.store.memory import MemoryStore
-from rating.prepaid.wallets import EventType, Status, WalletPolicy
+from rating.prepaid.store.shards import shard_of
+from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, EventType, Status, WalletPolicy
+from tests.prepaid_backends import ALL_PAIRS, make_backends
 from tests.prepaid_site import AFTERNOON, HOLIDAY_NOON, NIGHT, Clock, batches, readings, write_site
 from tests.servers import NEEDS_SERVERS
 
 pytest_plugins = ["tests.prepaid_backends"]  # fixtures: backends, redis_server, postgres_server
 
 
+@pytest.fixture(params=ALL_PAIRS)
+def backends(request, tmp_path):
+    return make_backends(request, tmp_path)
+
+
 @pytest.fixture
 def site(tmp_path):
     return write_site(tmp_path / "site", flats=6)
+
+
+async def empty_store(store, epoch: str = "test-ledger"):
+    """A store bound to a ledger, empty but for its marker."""
+    store.bind(epoch)
+    await store.replace_all([])
+    return store
 
 
 def deduct(service, batch_id, table):
@@ -238,12 +254,7 @@ def test_an_unknown_meter_is_refused_naming_it_and_changes_nothing(backends, sit
         return result.deductions
 
     with_bad = asyncio.run(go(True))
-    if backends.redis is not None:
-        import redis as sync_redis
-        sync_redis.Redis.from_url(backends.redis.url).flushall()
-        backends.schema += "b"
-    else:
-        (backends.folder / "data" / "ledger.db").unlink()
+    backends.empty()
     assert with_bad.equals(asyncio.run(go(False)))
 
 
@@ -386,7 +397,6 @@ def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_ser
     """Random movements, friendly flags and accounts' own policies: Lua and
     Python agree on every balance, state and event, and a repeated sequence
     number changes nothing."""
-    import redis as sync_redis
 
     from rating.prepaid.store.redis import RedisStore
 
@@ -402,6 +412,8 @@ def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_ser
 
     async def go():
         memory, redis_store = MemoryStore(), RedisStore(redis_server.url)
+        for store in (memory, redis_store):
+            await empty_store(store)
         for seq in range(1, 250):
             n = rng.randint(1, 6)
             pairs = rng.sample([(a, w) for a in accounts for w in wallets], n)
@@ -467,7 +479,6 @@ def test_an_operation_unsettled_longer_than_the_store_remembers_is_applied_once(
             task.cancel()
         await service.ledger.close()
         if backends.redis is not None:
-            import redis as sync_redis
             r = sync_redis.Redis.from_url(backends.redis.url)
             for key in r.scan_iter(match="{s*}:op:*"):
                 r.delete(key)  # the store forgot it applied the operation
@@ -510,12 +521,15 @@ def test_a_failed_commit_voids_the_batches_rated_after_it_and_a_resend_rates_the
         gate = asyncio.Event()
         service.ledger = FlakyLedger(service.ledger, "batch:b3", gate)
         await service.start()
-        begun = [await service.begin_deduct(f"b{i}", p) for i, p in enumerate(parts[:7])]
+        begun = []
+        for i, p in enumerate(parts[:7]):  # each rated before the next starts
+            begun.append(service.start_deduct(f"b{i}", p))
+            assert await begun[-1].rated
         gate.set()
         outcomes = []
-        for future in begun:  # b0..b6 were all rated before b3's commit failed
+        for started in begun:  # b0..b6 were all rated before b3's commit failed
             try:
-                outcomes.append(await service.finish_deduct(future))
+                outcomes.append(await started.result)
             except errors.Unavailable as exc:
                 outcomes.append(exc)
         resent = [await deduct(service, f"b{i}", p) for i, p in enumerate(parts) if i >= 3]
@@ -650,3 +664,106 @@ def test_an_accounts_own_policy_decides_its_cut_off_deferral_and_sweep(backends,
     assert deferred.status == Status.CUT_OFF_DEFERRED  # -50.00 is past its own 30.00 of credit, at night
     assert [(e.type, e.account_id) for e in swept] == [(EventType.RESTORED, "F0003")]
     assert state.status == Status.LOW and state.balance_minor == -5_000
+
+
+def test_balances_stop_at_the_limit_on_both_sides_and_a_restart_reads_them_back(backends, site):
+    """A top-up to 2^53 - 1 minor units is held exactly; one more unit, an
+    adjustment past -(2^53 - 1), or a deduction from a wallet at it is refused
+    before anything is committed; a restart starts and reads the same."""
+    limit = BALANCE_LIMIT_MINOR
+    first, second = batches(readings(6, 8), 48)
+
+    async def go():
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        debit = (await deduct(service, "b0", first)).deductions.to_pylist()[0]
+        account, wallet = debit["account_id"], debit["wallet"]
+        held = {s.wallet: s.balance_minor for s, _ in await service.balance(account)}[wallet]
+        top = await service.move(Movement("topup", "up", "F0005", "parking", limit, "cash"))
+        down = await service.move(Movement("adjust", "down", account, wallet, -limit - held, "", "test"))
+        await service.flush()
+        counts = await service.ledger.counts()
+        refused = []
+        for attempt in (service.move(Movement("topup", "up2", "F0005", "parking", 1, "cash")),
+                        service.move(Movement("adjust", "down2", account, wallet, -1, "", "test")),
+                        deduct(service, "b1", second)):
+            with pytest.raises(errors.BalanceLimit) as info:
+                await attempt
+            refused.append(info.value)
+        await service.flush()
+        assert await service.ledger.counts() == counts  # nothing committed
+        await service.close()
+        restarted = backends.service(clock=Clock(AFTERNOON))
+        await restarted.start()
+        after = {(a, s.wallet): s.balance_minor for a in ("F0005", account)
+                 for s, _ in await restarted.balance(a)}
+        report = await reconcile(restarted.store, restarted.ledger)
+        await restarted.close()
+        return top, down, refused, after, report, (account, wallet)
+
+    top, down, refused, after, report, (account, wallet) = asyncio.run(go())
+    assert top.balance_minor == limit and down.balance_minor == -limit
+    assert after[("F0005", "parking")] == limit and after[(account, wallet)] == -limit
+    assert report.ok, report.lines()
+    assert [(e.reason, e.metadata["wallet"]) for e in refused] == [
+        ("LIMIT_EXCEEDED", "parking"), ("LIMIT_EXCEEDED", wallet), ("LIMIT_EXCEEDED", wallet)]
+    assert refused[0].metadata["balance_minor"] == str(limit) and "limit" in refused[0].message
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=NEEDS_SERVERS)])
+def test_a_store_refuses_a_balance_past_the_limit_in_its_atomic_step(kind, request):
+    """The ledger refuses first; the store's own check (its Lua script, or its
+    one synchronous step) keeps it from ever holding an inexact number."""
+    from rating.prepaid.store.redis import RedisStore
+
+    async def go():
+        if kind == "redis":
+            server = request.getfixturevalue("redis_server")
+            sync_redis.Redis.from_url(server.url).flushall()
+            store = RedisStore(server.url)
+        else:
+            store = MemoryStore()
+        await empty_store(store)
+        policies, friendly = {"water": WalletPolicy("water")}, {"water": True}
+        b = next(f"B{i}" for i in range(10**4) if shard_of(f"B{i}") == shard_of("A"))  # one script call
+        two = Entries(["A", b], ["water", "water"], np.array([5, BALANCE_LIMIT_MINOR - 5], dtype=np.int64))
+        await store.apply(1, two, policies, friendly)
+        with pytest.raises(StoreUnavailable, match=f"'water' of account '{b}' would hold 9007199254740992"):
+            await store.apply(2, Entries(["A", b], ["water", "water"], np.array([1, 6], dtype=np.int64)),
+                              policies, friendly)
+        states = await store.wallets("A") + await store.wallets(b)
+        held = sorted((s.account_id, s.balance_minor) for s in states)
+        await store.close()
+        return held
+
+    assert [balance for _, balance in asyncio.run(go())] == [5, BALANCE_LIMIT_MINOR - 5]  # A's +1 not applied
+
+
+def test_the_ledger_keeps_the_limit_across_a_reopen_and_a_fold(backends):
+    """The ledger's bound on balances is read back at open and survives a fold
+    of PostgreSQL's wallet sums: the exact check still sees the wallet."""
+    def op(key, amount):
+        return NewOp(f"move:{key}", "adjust", b"", Entries.one("A", "water", amount))
+
+    async def go():
+        ledger = backends.ledger()
+        await ledger.open()
+        await ledger.commit(op("a", BALANCE_LIMIT_MINOR - 1))
+        await ledger.close()
+        ledger = backends.ledger()
+        await ledger.open()
+        if hasattr(ledger, "fold"):
+            await ledger.fold()
+        await ledger.commit(op("b", 1))  # exactly at the limit
+        with pytest.raises(BalanceOutOfRange, match="'water' of account 'A' holds 9007199254740991"):
+            await ledger.commit(op("c", 1))
+        retried, created = await ledger.commit(op("b", 1))  # a known key is no new movement
+        await ledger.commit(op("d", -2 * BALANCE_LIMIT_MINOR))
+        with pytest.raises(BalanceOutOfRange):
+            await ledger.commit(op("e", -1))
+        balances, counts = await ledger.balances(), await ledger.counts()
+        await ledger.close()
+        return created, balances, counts
+
+    created, balances, counts = asyncio.run(go())
+    assert not created and balances == [("A", "water", -BALANCE_LIMIT_MINOR)] and counts["ops"] == 3

@@ -95,3 +95,66 @@ def test_the_refund_floor_sees_folded_and_later_entries(postgres_server):
     over, empty, balances, counts = asyncio.run(go())
     assert over.balance_minor == 100 and empty.balance_minor == 0
     assert balances == [("A1", "water", 0)] and counts["ops"] == 3  # the refused ones wrote nothing
+
+
+def test_kill9_of_postgres_under_concurrent_calls_answers_only_ok_or_unavailable(tmp_path):
+    """Concurrent movements and reads while PostgreSQL is killed -9 and
+    restarted: every call either succeeds or is UNAVAILABLE (never an
+    unexpected error, which clients see as UNKNOWN), and calls succeed again
+    once it is back."""
+    from rating.prepaid import errors
+    from rating.prepaid.records import Movement
+    from rating.prepaid.service import Limits, PrepaidService
+    from rating.prepaid.sitedocs import SiteDocs
+    from rating.prepaid.store.memory import MemoryStore
+    from tests.prepaid_site import AFTERNOON, Clock, write_site
+    from tests.servers import PostgresServer
+
+    server = PostgresServer().start()
+    site = write_site(tmp_path / "site", flats=4)
+
+    async def go():
+        service = PrepaidService(MemoryStore(), PostgresLedger(server.dsn, timeout_s=5.0),
+                                 docs=SiteDocs.from_site_file(site), clock=Clock(AFTERNOON),
+                                 limits=Limits(apply_retry_s=0.2))
+        await service.start()
+        outcomes: dict[str, int] = {}
+        running = True
+
+        async def call(n: int) -> None:
+            i = 0
+            while running:
+                i += 1
+                try:
+                    if i % 3:
+                        await service.move(Movement("topup", f"w{n}-{i}", f"F000{n % 4}", "water", 100,
+                                                    "cash"))
+                    else:
+                        [e async for e in service.events(0, stop_at_end=True)]
+                    outcome = "ok"
+                except errors.Unavailable:
+                    outcome = "unavailable"
+                    await asyncio.sleep(0.01)
+                except Exception as exc:  # noqa: BLE001 - what the test looks for
+                    outcome = f"{type(exc).__name__}: {exc}"
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        workers = [asyncio.create_task(call(n)) for n in range(12)]
+        await asyncio.sleep(0.3)
+        for _ in range(3):
+            await asyncio.to_thread(server.kill9)
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(server.start)
+            await asyncio.sleep(0.4)
+        running = False
+        await asyncio.gather(*workers)
+        after = await service.move(Movement("topup", "after", "F0001", "water", 100, "cash"))
+        await service.close()
+        return outcomes, after
+
+    try:
+        outcomes, after = asyncio.run(go())
+    finally:
+        server.close()
+    assert set(outcomes) == {"ok", "unavailable"}, outcomes
+    assert after.balance_minor > 0

@@ -10,7 +10,7 @@ import pytest
 from rating.errors import ConfigError
 from rating.model.site import Site
 from rating.prepaid.sitedocs import table_from_bytes
-from rating.prepaid.store.shards import SHARDS, balance_key, shard_of
+from rating.prepaid.store.shards import SHARDS, shard_of
 from rating.prepaid.wallets import (
     EventType,
     PrepaidPolicy,
@@ -117,7 +117,6 @@ def test_rebuilt_states_follow_the_last_event():
 
 def test_shards_are_a_stable_hash_of_the_account_id():
     assert shard_of("F0001") == shard_of("F0001") < SHARDS
-    assert balance_key("F0001") == f"{{s{shard_of('F0001')}}}:bal:F0001"
     assert len({shard_of(f"A{i}") for i in range(2000)}) == SHARDS
     assert shard_of("F0001") == 12  # crc32: the same in every process and version
 

@@ -55,6 +55,12 @@ class InsufficientBalance(PrepaidError):
     reason = "INSUFFICIENT_BALANCE"
 
 
+class BalanceLimit(PrepaidError):
+    """The operation would take a wallet past +-BALANCE_LIMIT_MINOR (2^53 - 1)."""
+
+    reason = "LIMIT_EXCEEDED"
+
+
 class Unavailable(PrepaidError):
     reason = "BACKEND_UNAVAILABLE"
 

@@ -107,10 +107,6 @@ class ProcessPlanner:
             self._process.kill()
             self._process.join()
 
-    @property
-    def alive(self) -> bool:
-        return self._process.is_alive()
-
 
 def _serve(conn, docs_bytes: bytes) -> None:
     """The child: one DeductionPlanner, driven by requests until `close` or EOF."""

@@ -32,6 +32,7 @@ from rating.errors import RatingError
 from rating.prepaid import errors
 from rating.prepaid.idempotency import KeyLocks, check_key, check_replay, readings_sha256, sha256
 from rating.prepaid.ledger.base import (
+    BalanceOutOfRange,
     Ledger,
     LedgerBusy,
     LedgerUnavailable,
@@ -62,9 +63,10 @@ from rating.prepaid.records import (
     unpack_parts,
 )
 from rating.prepaid.sitedocs import SiteDocs
-from rating.prepaid.store.base import BalanceStore, StoreUnavailable
+from rating.prepaid.store.base import BalanceStore, StoreMismatch, StoreUnavailable
 from rating.prepaid.wallets import (
     AMOUNT_LIMIT_MINOR,
+    BALANCE_LIMIT_MINOR,
     WALLET_KINDS,
     Status,
     WalletPolicy,
@@ -119,7 +121,7 @@ class PrepaidService:
         self.store, self.ledger, self.limits = store, ledger, limits
         self._given_docs = docs
         self._clock = clock
-        self._rebuild_on_start = store.name == "memory" if rebuild_on_start is None else rebuild_on_start
+        self._rebuild_on_start = bool(rebuild_on_start)  # else the store's marker decides
         # Rate in a child process (rating.prepaid.planner_process) rather than on a thread.
         self._rating_process = rating_process
         self.planner: DeductionPlanner | ProcessPlanner
@@ -143,6 +145,11 @@ class PrepaidService:
         self._generation = 0  # bumped when a commit fails: the batches rated after it are void
         self._commit_tail: asyncio.Future | None = None  # the last rated batch's commit
         self.config_version = 0
+        # Settles (and the store's forgetting) wait while the store is rebuilt, so that an
+        # operation is either in the rebuild's snapshot of settled balances or still pending.
+        self._store_gate = asyncio.Lock()
+        self._rebuilding: asyncio.Task | None = None
+        self._foreign_logged = False
 
     # ---- life cycle ---------------------------------------------------------------------------
 
@@ -166,9 +173,13 @@ class PrepaidService:
             self.config_version = stored[0]
         self._install(docs)
         await self._reload_meter_state()
-        if self._rebuild_on_start or await self._markers_may_have_expired():
-            await self.rebuild_store()
-        await self.recover()
+        try:
+            await self._open_store()
+        except BaseException:
+            await self.ledger.close()  # lets go of the claim: `rating rebuild` may run
+            if isinstance(self.planner, ProcessPlanner):
+                self.planner.close()
+            raise
         self._settler = asyncio.create_task(self._settle_forever(), name="prepaid-settler")
         self._retrier = asyncio.create_task(self._retry_stranded_forever(), name="prepaid-retrier")
         self._maintainer = asyncio.create_task(self._maintain_forever(), name="prepaid-ledger-upkeep")
@@ -196,6 +207,8 @@ class PrepaidService:
         """Finish what was begun, settle what is queued, then close the backends."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._rebuilding is not None:
+            await asyncio.gather(self._rebuilding, return_exceptions=True)
         if self._settler is not None:
             await self._settle_queue.join()
         for task in (self._settler, self._retrier, self._maintainer):
@@ -230,6 +243,57 @@ class PrepaidService:
             await self._notify_events()
         return len(pending)
 
+    async def _open_store(self) -> None:
+        """Bind the store to this ledger and check its marker: none (an empty
+        or emptied store) or ahead of the ledger: rebuild it from the ledger;
+        another ledger's epoch: refuse until `rating rebuild`. Then recover."""
+        epoch, last_seq = await self.ledger.identity()
+        self.store.bind(epoch)
+        state = "rebuild asked" if self._rebuild_on_start else await self.store.marker_state(last_seq)
+        if state == "foreign":
+            log.error("the balance store (%s) mirrors another ledger than this one (epoch %s): refusing to "
+                      "start; run `rating rebuild` to rebuild it from this ledger", self.store.name, epoch)
+            raise errors.Unavailable(f"the balance store ({self.store.name}) mirrors another ledger: run "
+                                     "`rating rebuild` to rebuild it from this ledger, then start again")
+        if state == "ok" and not await self._markers_may_have_expired():
+            await self.recover()
+            return
+        if self.store.name != "memory":  # the in-process store is built at every start
+            log.warning("balance store marker: %s (ledger epoch %s, sequence %d): rebuilding the store "
+                        "from the ledger", state, epoch, last_seq)
+        wallets = await self.rebuild_store()
+        applied = await self.recover()
+        if self.store.name != "memory":
+            log.warning("rebuilt the balance store: %d wallets, %d pending operations applied",
+                        wallets, applied)
+
+    def _store_trouble(self, exc: StoreUnavailable) -> None:
+        """A store call failed: if the store lost its marker (emptied, or a new
+        Redis behind the same address), rebuild it from the ledger in the
+        background; meanwhile its calls answer UNAVAILABLE."""
+        if not isinstance(exc, StoreMismatch):
+            return
+        if exc.foreign:
+            if not self._foreign_logged:
+                log.error("%s", exc)
+                self._foreign_logged = True
+            return
+        if self._rebuilding is None or self._rebuilding.done():
+            log.warning("%s", exc)
+            self._rebuilding = asyncio.create_task(self._rebuild_running(), name="prepaid-store-rebuild")
+
+    async def _rebuild_running(self) -> None:
+        try:
+            async with self._store_gate:
+                wallets = await self.rebuild_store()
+                applied = await self.recover()
+        except errors.PrepaidError as exc:
+            log.error("rebuilding the balance store failed (%s); the next call that finds it without a "
+                      "marker tries again", exc.message)
+            return
+        log.warning("rebuilt the balance store from the ledger: %d wallets, %d pending operations applied",
+                    wallets, applied)
+
     async def _markers_may_have_expired(self) -> bool:
         """An unsettled operation older than the store's memory of applied
         operations might be applied twice: rebuild the store instead."""
@@ -245,12 +309,13 @@ class PrepaidService:
 
     async def rebuild_store(self) -> int:
         """Make the store hold exactly the ledger's settled balances and states."""
+        _, last_seq = await self.ledger.identity()
         balances = await self.ledger.balances(settled_only=True)
         last = await self.ledger.last_events()
         states = [WalletState(a, w, b, status_after_rebuild(self.policy.of(w, a), last.get((a, w)), b))
                   for a, w, b in balances]
         try:
-            await self.store.replace_all(states)
+            await self.store.replace_all(states, seq=last_seq)
         except StoreUnavailable as exc:
             raise errors.Unavailable(f"balance store: {exc}") from exc
         return len(states)
@@ -281,15 +346,6 @@ class PrepaidService:
         rated = asyncio.get_running_loop().create_future()
         task = self._spawn(self._deduct(batch_id, readings, deadline, after, rated))
         return Deduction(rated, task)
-
-    async def begin_deduct(self, batch_id: str, readings: pa.Table, *,
-                           deadline: float | None = None) -> asyncio.Future:
-        """Start one batch and wait until it is rated: errors of the batch itself
-        (bad input, deadline, limits) are raised here; returns its result's future."""
-        started = self.start_deduct(batch_id, readings, deadline=deadline)
-        if not await asyncio.shield(started.rated):
-            await started.result  # raises the batch's error
-        return started.result
 
     async def _deduct(self, batch_id, readings, deadline, after, rated) -> DeductionResult:
         release = None
@@ -330,11 +386,6 @@ class PrepaidService:
             raise
         rated.set_result(True)
         return await self._commit_then_apply(batch_id, plan, op, turn, release, deadline)
-
-    async def finish_deduct(self, begun: DeductionResult | asyncio.Future) -> DeductionResult:
-        if isinstance(begun, DeductionResult):
-            return begun
-        return await asyncio.shield(begun)
 
     async def _readings_sha256(self, batch_id: str, readings: pa.Table) -> bytes:
         """The batch's content hash, off the event loop (a large batch takes milliseconds)."""
@@ -377,6 +428,8 @@ class PrepaidService:
                 await self._undo(plan)
                 if isinstance(exc, LedgerUnavailable):
                     raise errors.Unavailable(f"ledger: {exc}", batch_id=batch_id) from exc
+                if isinstance(exc, BalanceOutOfRange):
+                    raise _balance_limit(exc, batch_id=batch_id) from None
                 raise
             if not created:  # another process committed this batch first: its state is in the ledger
                 await self._undo(plan)
@@ -449,9 +502,10 @@ class PrepaidService:
             return settled.result
         # Committed by another process that did not settle it: apply (idempotent) and settle.
         entries = await self.ledger.entries_of(row.seq)
-        applied = await self._apply(row, entries, deadline=None)
-        result = self._result_of(row, entries, applied)
-        await self.ledger.settle([Settlement(row.seq, result, applied.events)])
+        async with self._store_gate:
+            applied = await self._apply(row, entries, deadline=None)
+            result = self._result_of(row, entries, applied)
+            await self.ledger.settle([Settlement(row.seq, result, applied.events)])
         await self._notify_events()
         return result
 
@@ -527,6 +581,8 @@ class PrepaidService:
             row, created = await self.ledger.commit(op)
         except LedgerUnavailable as exc:
             raise errors.Unavailable(f"ledger: {exc}") from exc
+        except BalanceOutOfRange as exc:
+            raise _balance_limit(exc, idempotency_key=movement.key) from None
         except LimitExceeded as exc:
             raise errors.InsufficientBalance(
                 f"refund of {movement.amount_minor} exceeds the balance {exc.balance_minor} of "
@@ -586,13 +642,16 @@ class PrepaidService:
         now_us = self._now_us()
         row, _ = await self.ledger.commit(NewOp(f"sweep:{now_us}", "sweep", b"", Entries.empty(),
                                                 created_us=now_us))
-        return await self._finish_sweep(row)
+        await self.flush()  # the operations answered before it get their event ids first
+        async with self._store_gate:
+            return await self._finish_sweep(row)
 
     async def _finish_sweep(self, row: OpRow) -> list[Event]:
         policies, friendly = self._policies(self.wallet_names)
         try:
             changed, applied = await self.store.sweep(row.seq, policies, friendly, self.policy.overrides)
         except StoreUnavailable as exc:
+            self._store_trouble(exc)
             raise errors.Unavailable(f"balance store: {exc}", committed=True) from exc
         events = self._stamp(applied.events, "sweep")
         result = json.dumps([[c.account_id, c.wallet, c.balance_minor, int(c.status)] for c in changed])
@@ -609,6 +668,7 @@ class PrepaidService:
         try:
             held = {s.wallet: s for s in await self.store.wallets(account_id)}
         except StoreUnavailable as exc:
+            self._store_trouble(exc)
             raise errors.Unavailable(f"balance store: {exc}") from exc
         for meter_wallet in self.meter_wallets.get(account_id, ()):
             if meter_wallet not in held:
@@ -634,6 +694,7 @@ class PrepaidService:
                     held.add((s.account_id, s.wallet))
                     self._list_if(where, page_token, s, by_account)
         except StoreUnavailable as exc:
+            self._store_trouble(exc)
             raise errors.Unavailable(f"balance store: {exc}") from exc
         for account_id, wallets in self.meter_wallets.items():  # the wallets never funded, at 0
             for wallet in wallets:
@@ -780,6 +841,7 @@ class PrepaidService:
                 self._store_answered_at = time.monotonic()
                 break
             except StoreUnavailable as exc:
+                self._store_trouble(exc)
                 if time.monotonic() + pause > give_up:
                     raise errors.Unavailable(
                         f"balance store: {exc}; the operation is committed and will be applied when "
@@ -813,14 +875,15 @@ class PrepaidService:
             pause = 0.05
             while True:
                 try:
-                    await self.ledger.settle(items)
+                    async with self._store_gate:
+                        await self.ledger.settle(items)
+                        with contextlib.suppress(StoreUnavailable):
+                            await self.store.forget([i.seq for i in items])
                     break
                 except Exception as exc:  # keep trying: the answers went out, the results must land
                     log.warning("settling %d operations failed (%s); retrying", len(items), exc)
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, 5.0)
-            with contextlib.suppress(StoreUnavailable):
-                await self.store.forget([i.seq for i in items])
             for item in items:
                 waiter = self._unsettled.pop(item.seq, None)
                 if waiter is not None:
@@ -844,6 +907,11 @@ class PrepaidService:
 def _observed(task: asyncio.Task) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _balance_limit(exc: BalanceOutOfRange, **metadata: str) -> errors.BalanceLimit:
+    return errors.BalanceLimit(str(exc), account_id=exc.account_id, wallet=exc.wallet,
+                               balance_minor=exc.balance_minor, limit_minor=BALANCE_LIMIT_MINOR, **metadata)
 
 
 def _check_deadline(deadline: float | None) -> None:

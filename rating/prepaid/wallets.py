@@ -36,7 +36,10 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 DAY_WORDS = frozenset(WEEKDAYS) | {"weekend", "holiday"}
 MINUTES_PER_DAY = 24 * 60
 # Balances are int64 in the ledger and doubles inside Redis Lua: 2^53 keeps both exact.
-AMOUNT_LIMIT_MINOR = 2**53 - 1
+AMOUNT_LIMIT_MINOR = 2**53 - 1  # one movement or one batch debit of one wallet
+# Every wallet balance and every sum the ledger keeps stays within +-BALANCE_LIMIT_MINOR:
+# each ledger checks it in its commit transaction, each store in its atomic step.
+BALANCE_LIMIT_MINOR = 2**53 - 1
 WALLET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SPAN = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 

@@ -66,10 +66,6 @@ class Settings:
     log_format: str = "json"  # json | text
     log_level: str = "info"
 
-    @property
-    def embedded(self) -> bool:
-        return not self.redis_url and not self.postgres_dsn
-
     def all_tokens(self) -> tuple[str, ...]:
         tokens = list(self.tokens)
         if self.token_file:

@@ -26,6 +26,7 @@ CODES: dict[type[errors.PrepaidError], grpc.StatusCode] = {
     errors.IdempotencyConflict: grpc.StatusCode.ALREADY_EXISTS,
     errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.InsufficientBalance: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.BalanceLimit: grpc.StatusCode.FAILED_PRECONDITION,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }

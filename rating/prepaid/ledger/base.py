@@ -23,14 +23,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
+
+from rating.prepaid import errors
 from rating.prepaid.records import Entries, Event
-from rating.prepaid.wallets import EventType
-
-KINDS = ("deduct", "topup", "refund", "adjust", "sweep")
+from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, EventType
 
 
-class LedgerUnavailable(Exception):
-    """The ledger cannot be reached or refused the write; nothing was committed."""
+class LedgerUnavailable(errors.Unavailable):
+    """The ledger cannot be reached or refused the write; nothing was committed
+    (an UNAVAILABLE answer wherever it is not caught first)."""
 
 
 class LedgerBusy(Exception):
@@ -47,10 +49,68 @@ class LimitExceeded(Exception):
                          f"the movement would take it below {floor_minor}")
 
 
+class BalanceOutOfRange(Exception):
+    """A movement would take a wallet past +-BALANCE_LIMIT_MINOR; nothing was committed."""
+
+    def __init__(self, account_id: str, wallet: str, balance_minor: int, change_minor: int):
+        self.account_id, self.wallet = account_id, wallet
+        self.balance_minor, self.change_minor = balance_minor, change_minor
+        super().__init__(f"wallet {wallet!r} of account {account_id!r} holds {balance_minor} minor units; "
+                         f"{change_minor:+d} would take it past the balance limit of +-{BALANCE_LIMIT_MINOR}")
+
+
+def abs_total_minor(entries: Entries) -> int:
+    """The sum of the entries' absolute amounts (exact; each is below 2^53)."""
+    amounts = entries.amounts_minor
+    if len(amounts) == 0:
+        return 0
+    if len(amounts) < 512:  # 512 * 2^53 < 2^63: the int64 sum cannot overflow
+        return int(np.abs(amounts).sum())
+    return sum(int(np.abs(part).sum()) for part in np.array_split(amounts, len(amounts) // 512 + 1))
+
+
+class Headroom:
+    """A bound on every wallet's |balance| that grows with each commit, so most
+    commits prove they stay within BALANCE_LIMIT_MINOR without reading a
+    balance: while the bound plus the commit's own absolute total fits, every
+    wallet fits. Past that, the commit reads its wallets' balances in its
+    transaction (check_range). The ledger's one writer (Ledger.claim) keeps
+    it; a commit adds to it before its COMMIT, so a failed one only leaves it
+    higher, which is safe."""
+
+    def __init__(self, bound_minor: int = 0):
+        self.bound_minor = bound_minor
+
+    def fits(self, moved_minor: int) -> bool:
+        return self.bound_minor + moved_minor <= BALANCE_LIMIT_MINOR
+
+    def add(self, moved_minor: int) -> None:
+        self.bound_minor += moved_minor
+
+
+def wallet_changes(entries: Entries) -> dict[tuple[str, str], int]:
+    """(account, wallet) -> the entries' net change of it."""
+    changes: dict[tuple[str, str], int] = {}
+    for pair, amount in zip(zip(entries.account_ids, entries.wallets, strict=True),
+                            entries.amounts_minor.tolist(), strict=True):
+        changes[pair] = changes.get(pair, 0) + amount
+    return changes
+
+
+def check_range(balances, changes: dict[tuple[str, str], int]) -> None:
+    """Raise BalanceOutOfRange if a change takes its wallet past the limit;
+    `balances`: (account, wallet, balance) of the changed wallets (absent: 0)."""
+    held = {(a, w): int(b) for a, w, b in balances}
+    for (account, wallet), change in changes.items():
+        balance = held.get((account, wallet), 0)
+        if abs(balance + change) > BALANCE_LIMIT_MINOR:
+            raise BalanceOutOfRange(account, wallet, balance, change)
+
+
 @dataclass(frozen=True)
 class NewOp:
     key: str  # idempotency key, unique across operations ("batch:<id>", "move:<key>", ...)
-    kind: str  # KINDS
+    kind: str  # "deduct", a movement kind (records.MOVEMENT_KINDS) or "sweep"
     payload_sha256: bytes
     entries: Entries
     request: bytes = b""  # what was asked (JSON), kept for audit
@@ -101,13 +161,21 @@ class Ledger(ABC):
         LedgerBusy, naming it, after `wait_s`."""
 
     @abstractmethod
+    async def identity(self) -> tuple[str, int]:
+        """(epoch, last sequence): the epoch is a random id the ledger is
+        created with and keeps for life (a store names it in its marker, so
+        a store that mirrors another ledger is told apart); the last
+        sequence is the newest operation committed (0: none)."""
+
+    @abstractmethod
     async def find(self, key: str) -> OpRow | None: ...
 
     @abstractmethod
     async def commit(self, op: NewOp) -> tuple[OpRow, bool]:
         """Commit `op` atomically; returns (row, True). If its key exists,
         nothing is written and the existing row comes back with False.
-        Raises LimitExceeded or LedgerUnavailable with nothing written."""
+        Raises LimitExceeded (the floor), BalanceOutOfRange (a wallet would
+        pass +-BALANCE_LIMIT_MINOR) or LedgerUnavailable with nothing written."""
 
     @abstractmethod
     async def entries_of(self, seq: int) -> Entries:

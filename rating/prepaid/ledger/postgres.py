@@ -13,6 +13,10 @@ sequence in `wallet_sums_mark`) plus its entries after that mark, read in one
 statement, so one snapshot sees both. `maintain` folds the entries past the
 mark into the sums now and then (FOLD_ENTRIES_MIN), in one transaction that
 moves the mark with them; it takes no writer lock, so commits go on meanwhile.
+
+The balance limit (rating.prepaid.ledger.base.Headroom) bounds every balance by
+the largest |sum| at the mark plus the absolute amounts committed past it:
+read at open, grown by each commit, brought down by each fold.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import asyncpg
 import numpy as np
 
 from rating.prepaid.ledger.base import (
+    BalanceOutOfRange,
+    Headroom,
     Ledger,
     LedgerBusy,
     LedgerUnavailable,
@@ -33,6 +39,9 @@ from rating.prepaid.ledger.base import (
     NewOp,
     OpRow,
     Settlement,
+    abs_total_minor,
+    check_range,
+    wallet_changes,
 )
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
@@ -92,6 +101,9 @@ CREATE TABLE IF NOT EXISTS {s}.anomaly_pages (
     PRIMARY KEY (seq, page)
 );
 ALTER TABLE {s}.anomaly_pages ALTER COLUMN rows SET STORAGE EXTERNAL;
+CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO {s}.meta (key, value) VALUES ('epoch', md5(random()::text || clock_timestamp()::text))
+    ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS {s}.configs (
     version bigserial PRIMARY KEY,
     docs bytea NOT NULL,
@@ -103,9 +115,16 @@ _OP_COLUMNS = "seq, op_key, kind, payload_sha256, created_us, applied, result, r
 # so a wallet should have several entries by then; a balance read scans at most about this many.
 FOLD_ENTRIES_MIN = 1_000_000
 FOLD_AFTER_S = 600.0  # and at least this often while any entry waits
+# Connection loss. InternalClientError included: when PostgreSQL dies, an idle pooled
+# connection may take in the server's last error report before it sees the socket close,
+# and the next statement on it then fails with "cannot switch to state ...; another
+# operation is in progress"; it is a lost connection like the others.
 _DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
          asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
-         asyncpg.CrashShutdownError)
+         asyncpg.CrashShutdownError, asyncpg.InternalClientError)
+# What an operation may end with and leave its connection fit for the next one: the
+# server's own refusal (the transaction was rolled back) and the ledger's limits.
+_CLEAN_ENDS = (asyncpg.PostgresError, LimitExceeded, BalanceOutOfRange)
 
 
 async def _keep_session(con) -> None:
@@ -132,8 +151,11 @@ class PostgresLedger(Ledger):
         self._owner_lock_id = zlib.crc32(f"rating-owner:{schema}".encode())  # Ledger.claim
         self._owner: asyncpg.Connection | None = None  # holds the claim for as long as it is open
         self._owner_name = ""  # set once claimed: a claim lost with its connection is taken again
+        self._reclaiming = asyncio.Lock()  # one call takes a lost claim again; the others wait for it
         self._unfolded: int | None = None  # entries committed past the mark (None: unknown, fold first)
         self._folded_at = time.monotonic()
+        self._headroom = Headroom()
+        self._sums_abs_max = 0  # a bound on |wallet_sums.balance_minor|, part of the headroom
 
     def _t(self, table: str) -> str:
         return f"{self.schema}.{table}"
@@ -143,8 +165,15 @@ class PostgresLedger(Ledger):
             self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
                                                    command_timeout=self.timeout_s, timeout=self.timeout_s,
                                                    reset=_keep_session)
-            async with self._pool.acquire() as con, self._writing(con):
-                await con.execute(SCHEMA.format(s=self.schema))
+            async with self._pool.acquire() as con:
+                async with self._writing(con):
+                    await con.execute(SCHEMA.format(s=self.schema))
+                sums_max, moved = await con.fetchrow(
+                    f"SELECT (SELECT COALESCE(MAX(ABS(balance_minor)), 0) FROM {self._t('wallet_sums')}), "
+                    f"(SELECT COALESCE(SUM(ABS(amount_minor)), 0) FROM {self._t('entries')} "
+                    f"WHERE seq > (SELECT seq FROM {self._t('wallet_sums_mark')}))")
+                self._sums_abs_max = int(sums_max)
+                self._headroom = Headroom(int(sums_max) + int(moved))
         except _DOWN as exc:
             raise LedgerUnavailable(f"postgres: {exc}") from exc
 
@@ -180,7 +209,11 @@ class PostgresLedger(Ledger):
     async def _keep_claim(self) -> None:
         """Take the claim again if its connection was lost (PostgreSQL restarted):
         at once, or refuse the call if another process holds the ledger now."""
-        if self._owner_name and (self._owner is None or self._owner.is_closed()):
+        if not self._owner_name or (self._owner is not None and not self._owner.is_closed()):
+            return
+        async with self._reclaiming:
+            if self._owner is not None and not self._owner.is_closed():
+                return  # another call took it again meanwhile
             self._owner = None
             try:
                 await self.claim(self._owner_name, wait_s=0)
@@ -217,9 +250,24 @@ class PostgresLedger(Ledger):
         await self._keep_claim()
         try:
             async with self._pool.acquire() as con:
-                return await fn(con, *args)
+                try:
+                    return await fn(con, *args)
+                except _CLEAN_ENDS:
+                    raise
+                except BaseException:
+                    # Broken off mid-operation (connection lost, timeout, cancelled): the
+                    # protocol may still be inside that operation, so the connection never
+                    # serves another one; the pool opens a fresh one.
+                    con.terminate()
+                    raise
         except _DOWN as exc:
             raise LedgerUnavailable(f"postgres: {exc}") from exc
+
+    async def identity(self) -> tuple[str, int]:
+        r = await self._call(lambda con: con.fetchrow(
+            f"SELECT (SELECT value FROM {self._t('meta')} WHERE key = 'epoch'), "
+            f"(SELECT COALESCE(MAX(seq), 0) FROM {self._t('ops')})"))
+        return r[0], int(r[1])
 
     async def find(self, key: str) -> OpRow | None:
         async def find(con):
@@ -250,6 +298,10 @@ class PostgresLedger(Ledger):
                 existing = await self._exists(con, op.key)
                 assert existing is not None  # the conflict was with this key's row, in this transaction
                 return existing, False
+            moved = abs_total_minor(op.entries)
+            if not self._headroom.fits(moved):
+                changes = wallet_changes(op.entries)
+                check_range(await self._balances_of(con, changes), changes)
             if len(op.entries):
                 await con.copy_records_to_table(
                     "entries", schema_name=self.schema,
@@ -263,6 +315,7 @@ class PostgresLedger(Ledger):
                 await con.copy_records_to_table(
                     "anomaly_pages", schema_name=self.schema, columns=("seq", "page", "rows"),
                     records=[(seq, page, rows) for page, rows in enumerate(op.anomaly_pages, start=1)])
+            self._headroom.add(moved)
         if self._unfolded is not None:
             self._unfolded += len(op.entries)
         return OpRow(seq, op.key, op.kind, op.payload_sha256, created, False, None, op.request), True
@@ -315,6 +368,20 @@ class PostgresLedger(Ledger):
             f"SELECT {_OP_COLUMNS} FROM {self._t('ops')} WHERE NOT applied ORDER BY seq"))
         return [_row(r) for r in rows]
 
+    async def _balances_of(self, con, changes: dict[tuple[str, str], int]) -> list:
+        """(account, wallet, balance) of the given wallets, in one statement."""
+        pairs = list(changes)
+        return await con.fetch(
+            f"WITH t (account_id, wallet) AS (SELECT * FROM unnest($1::text[], $2::text[])), "
+            f"past AS (SELECT e.account_id, e.wallet, SUM(e.amount_minor) AS s FROM {self._t('entries')} e "
+            "JOIN t USING (account_id, wallet) "
+            f"WHERE e.seq > (SELECT seq FROM {self._t('wallet_sums_mark')}) "
+            "GROUP BY 1, 2) "
+            "SELECT t.account_id, t.wallet, COALESCE(w.balance_minor, 0) + COALESCE(past.s, 0) FROM t "
+            f"LEFT JOIN {self._t('wallet_sums')} w USING (account_id, wallet) "
+            "LEFT JOIN past USING (account_id, wallet)",
+            [a for a, _ in pairs], [w for _, w in pairs])
+
     def _wallet_balance_sql(self) -> str:
         """One wallet's balance ($1 account, $2 wallet): its sum up to the mark
         plus its entries after it, in one statement (one snapshot)."""
@@ -352,17 +419,28 @@ class PostgresLedger(Ledger):
             async with con.transaction():
                 mark = await con.fetchval(f"SELECT seq FROM {self._t('wallet_sums_mark')} FOR UPDATE")
                 newest = await con.fetchval(f"SELECT COALESCE(MAX(seq), 0) FROM {self._t('ops')}")
+                folded_abs = sums_max = 0
                 if newest > mark:
-                    await con.execute(
-                        f"INSERT INTO {self._t('wallet_sums')} AS s (account_id, wallet, balance_minor) "
+                    folded_abs = await con.fetchval(
+                        f"SELECT COALESCE(SUM(ABS(amount_minor)), 0) FROM {self._t('entries')} "
+                        "WHERE seq > $1 AND seq <= $2", mark, newest)
+                    sums_max = await con.fetchval(
+                        f"WITH up AS (INSERT INTO {self._t('wallet_sums')} AS s "
+                        "(account_id, wallet, balance_minor) "
                         f"SELECT account_id, wallet, SUM(amount_minor) FROM {self._t('entries')} "
                         "WHERE seq > $1 AND seq <= $2 GROUP BY account_id, wallet "
                         "ON CONFLICT (account_id, wallet) DO UPDATE SET balance_minor = "
-                        "s.balance_minor + EXCLUDED.balance_minor", mark, newest)
+                        "s.balance_minor + EXCLUDED.balance_minor RETURNING s.balance_minor) "
+                        "SELECT COALESCE(MAX(ABS(balance_minor)), 0) FROM up", mark, newest)
                     await con.execute(f"UPDATE {self._t('wallet_sums_mark')} SET seq = $1", newest)
-                return max(newest, mark)
+                return max(newest, mark), int(folded_abs), int(sums_max)
         unfolded_before = self._unfolded or 0
-        mark = await self._call(fold)
+        mark, folded_abs, sums_max = await self._call(fold)
+        # the headroom loses what moved into the sums and gains the sums' new largest (an upper
+        # bound: wallets the fold did not touch stay within the old one)
+        new_sums_max = max(self._sums_abs_max, sums_max)
+        self._headroom.add(new_sums_max - self._sums_abs_max - folded_abs)
+        self._sums_abs_max = new_sums_max
         # entries committed while it ran stay counted (an estimate: enough to schedule the next fold)
         self._unfolded = max((self._unfolded or 0) - unfolded_before, 0)
         self._folded_at = time.monotonic()

@@ -4,6 +4,9 @@ WAL journal with `synchronous=FULL`: a committed transaction is on disk
 before `commit` returns. All statements run on one worker thread with one
 connection, so the event loop never blocks on the file and writes are
 serialised (sequences and event ids increase in commit order).
+
+The balance limit (rating.prepaid.ledger.base.Headroom) starts from the sum of
+every entry's absolute amount, read at open.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import fcntl
 import os
 import sqlite3
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from rating.prepaid.ledger.base import (
+    Headroom,
     Ledger,
     LedgerBusy,
     LedgerUnavailable,
@@ -26,6 +31,9 @@ from rating.prepaid.ledger.base import (
     NewOp,
     OpRow,
     Settlement,
+    abs_total_minor,
+    check_range,
+    wallet_changes,
 )
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
@@ -68,6 +76,7 @@ CREATE TABLE IF NOT EXISTS anomaly_pages (
     rows BLOB NOT NULL,
     PRIMARY KEY (seq, page)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS configs (
     version INTEGER PRIMARY KEY AUTOINCREMENT,
     docs BLOB NOT NULL,
@@ -90,6 +99,7 @@ class SqliteLedger(Ledger):
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ledger")
         self._owner_fd: int | None = None  # the claim: an flock on <ledger>.lock
+        self._headroom = Headroom()
 
     async def _run(self, fn, *args):
         loop = asyncio.get_running_loop()
@@ -107,6 +117,12 @@ class SqliteLedger(Ledger):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(SCHEMA)
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (uuid.uuid4().hex,))
+        try:
+            moved = db.execute("SELECT COALESCE(SUM(ABS(amount_minor)), 0) FROM entries").fetchone()[0]
+        except sqlite3.OperationalError:  # integer overflow: far past any limit, check every commit
+            moved = 2**63
+        self._headroom = Headroom(moved)
         self._db = db
 
     async def close(self) -> None:
@@ -144,6 +160,12 @@ class SqliteLedger(Ledger):
             raise LedgerUnavailable("sqlite ledger is not open")
         return self._db
 
+    async def identity(self) -> tuple[str, int]:
+        def read() -> tuple[str, int]:
+            epoch = self.db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+            return epoch, self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM ops").fetchone()[0]
+        return await self._run(read)
+
     async def find(self, key: str) -> OpRow | None:
         return await self._run(self._find, key)
 
@@ -170,6 +192,10 @@ class SqliteLedger(Ledger):
                                  if acc == account and w == wallet))
                 if balance + change < floor:
                     raise LimitExceeded(account, wallet, balance, floor)
+            moved = abs_total_minor(op.entries)
+            if not self._headroom.fits(moved):
+                changes = wallet_changes(op.entries)
+                check_range([(a, w, self._balance(a, w)) for a, w in changes], changes)
             created = op.created_us or time.time_ns() // 1000
             cur = db.execute(
                 "INSERT INTO ops (op_key, kind, payload_sha256, created_us, request, meter_state) "
@@ -187,6 +213,7 @@ class SqliteLedger(Ledger):
                 db.execute("INSERT INTO checkpoints (seq, state) VALUES (?, ?)", (seq, op.checkpoint))
             db.executemany("INSERT INTO anomaly_pages (seq, page, rows) VALUES (?, ?, ?)",
                            [(seq, page, rows) for page, rows in enumerate(op.anomaly_pages, start=1)])
+            self._headroom.add(moved)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from rating.prepaid.records import Applied, Entries, Event, WalletState
-from rating.prepaid.store.base import BalanceStore, Overrides
-from rating.prepaid.wallets import Status, WalletPolicy, transition
+from rating.prepaid.store.base import BalanceStore, Overrides, StoreMismatch, past_the_limit
+from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, Status, WalletPolicy, transition
 
 
 class MemoryStore(BalanceStore):
@@ -24,19 +24,21 @@ class MemoryStore(BalanceStore):
         self._deferred: set[tuple[str, str]] = set()
         self._done: dict[int, Applied] = {}
         self._swept: dict[int, tuple[list[WalletState], Applied]] = {}
+        self._marker: tuple[str | None, int] | None = None  # (epoch, last sequence); None: never built
 
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
                     friendly: dict[str, bool], overrides: Overrides | None = None) -> Applied:
+        self._check_marker()
         done = self._done.get(seq)
         if done is not None:
             return done
         n = len(entries)
+        rows = list(zip(entries.account_ids, entries.wallets, entries.amounts_minor.tolist(), strict=True))
+        self._check_range(rows)
         balances = np.empty(n, dtype=np.int64)
         statuses = np.empty(n, dtype=np.int8)
         events = []
-        for i, (account, wallet, delta) in enumerate(
-            zip(entries.account_ids, entries.wallets, entries.amounts_minor.tolist(), strict=True)
-        ):
+        for i, (account, wallet, delta) in enumerate(rows):
             cell = self._cells.setdefault(account, {}).setdefault(wallet, [0, Status.OK])
             cell[0] += delta
             policy = overrides.get((account, wallet)) if overrides else None
@@ -46,11 +48,13 @@ class MemoryStore(BalanceStore):
             events += [Event(kind, account, wallet, cell[0]) for kind in kinds]
         applied = Applied(balances, statuses, events)
         self._done[seq] = applied
+        self._applied(seq)
         return applied
 
     async def sweep(self, seq: int, policies: dict[str, WalletPolicy],
                     friendly: dict[str, bool], overrides: Overrides | None = None
                     ) -> tuple[list[WalletState], Applied]:
+        self._check_marker()
         done = self._swept.get(seq)
         if done is not None:
             return done
@@ -67,22 +71,42 @@ class MemoryStore(BalanceStore):
         result = (changed, Applied(np.array([c.balance_minor for c in changed], dtype=np.int64),
                                    np.array([c.status for c in changed], dtype=np.int8), events))
         self._swept[seq] = result
+        self._applied(seq)
         return result
 
     async def deferred_count(self) -> int:
         return len(self._deferred)
 
     async def wallets(self, account_id: str) -> list[WalletState]:
+        self._check_marker()
         wallets = self._cells.get(account_id, {})
         return [WalletState(account_id, w, cell[0], Status(cell[1])) for w, cell in sorted(wallets.items())]
 
     async def scan(self, page_size: int = 1000) -> AsyncIterator[list[WalletState]]:
+        self._check_marker()
         items = [WalletState(a, w, cell[0], Status(cell[1]))
                  for a, wallets in self._cells.items() for w, cell in wallets.items()]
         for start in range(0, len(items), page_size):
             yield items[start:start + page_size]
 
-    async def replace_all(self, states: list[WalletState]) -> None:
+    async def marker_state(self, ledger_seq: int) -> str:
+        if self._marker is None:
+            return "missing"
+        if self._marker[0] != self.epoch:
+            return "foreign"
+        return "ahead" if self._marker[1] > ledger_seq else "ok"
+
+    def _check_marker(self) -> None:
+        if self.epoch is not None and (self._marker is None or self._marker[0] != self.epoch):
+            raise StoreMismatch("the in-process store was not built from this ledger",
+                                foreign=self._marker is not None)
+
+    def _applied(self, seq: int) -> None:
+        if self._marker is not None and seq > self._marker[1]:
+            self._marker = (self._marker[0], seq)
+
+    async def replace_all(self, states: list[WalletState], *, seq: int = 0) -> None:
+        self._marker = (self.epoch, seq)
         self._cells = {}
         for s in states:
             self._cells.setdefault(s.account_id, {})[s.wallet] = [s.balance_minor, Status(s.status)]
@@ -97,6 +121,19 @@ class MemoryStore(BalanceStore):
 
     async def ping(self) -> None:
         return None
+
+    def _check_range(self, rows: list[tuple[str, str, int]]) -> None:
+        """Every balance after the entries within the limit, or nothing applied
+        (apply does not await: the event loop makes it atomic)."""
+        after: dict[tuple[str, str], int] = {}
+        for account, wallet, delta in rows:
+            pair = (account, wallet)
+            balance = after.get(pair)
+            if balance is None:
+                balance = self._cells.get(account, {}).get(wallet, (0,))[0]
+            after[pair] = balance = balance + delta
+            if abs(balance) > BALANCE_LIMIT_MINOR:
+                raise past_the_limit(account, wallet, balance)
 
     def _set_status(self, account: str, wallet: str, cell: list, status: Status) -> None:
         cell[1] = status

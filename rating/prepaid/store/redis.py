@@ -7,11 +7,16 @@ Keys (every key of an account carries its shard tag, rating.prepaid.store.shards
 - `{s17}:deferred`       set of `<balance key>|<wallet>` waiting for a cut-off;
 - `{s17}:op:<seq>`       the shard's result of operation `seq`, which makes a
   repeated call return the first result and change nothing (expires after
-  `marker_ttl_s`; forgotten once the ledger has settled the operation).
+  `marker_ttl_s`; forgotten once the ledger has settled the operation);
+- `{s17}:mark`           hash: `epoch` of the ledger the store mirrors, `seq`
+  the last sequence applied on the shard. Every script checks the epoch
+  before anything else (and changes nothing when it differs: an emptied
+  or replaced Redis); the reads check it in the same round trip.
 
 The script runs `rating.prepaid.wallets.transition` in Lua; the contract
 tests hold it to the Python rules. Lua numbers are doubles: balances and
-amounts are exact below 2^53 minor units, which the service enforces.
+amounts are exact up to 2^53 - 1 minor units, which the ledger enforces
+before each commit and the script checks again before it writes.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
 from rating.prepaid.records import Applied, Entries, Event, WalletState
-from rating.prepaid.store.base import BalanceStore, Overrides, StoreUnavailable
+from rating.prepaid.store.base import BalanceStore, Overrides, StoreMismatch, StoreUnavailable, past_the_limit
 from rating.prepaid.store.shards import SHARDS, shard_of, tag
-from rating.prepaid.wallets import EventType, Status, WalletPolicy
+from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, EventType, Status, WalletPolicy
 
 # ARGV[2] policies follow, numbered from 1: wallet name, low balance, emergency credit,
 # restore level, cut off, friendly now. A wallet's own policy comes first; accounts'
@@ -79,19 +84,44 @@ local function set_state(key, w, s, ns, deferred)
 end
 """
 
-# KEYS: marker, deferred set, balance hashes. ARGV: ttl, P, P x policy, then two binary strings,
-# one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
-# (8 bytes, little-endian int64). Returns, per item, the balance (8 bytes) and the state (1 byte),
-# then per event its item (4 bytes, from 1) and type (1 byte). Binary both ways: nothing to
-# format or parse per item on the client.
-APPLY_LUA = """
+# The bound epoch must be the shard's; ARGV[e] epoch, ARGV[e + 1] the operation's sequence.
+_MARK = """
+local found = redis.call('HGET', KEYS[3], 'epoch')
+if found ~= ARGV[e] then return redis.error_reply('RATING_MARK ' .. (found or '')) end
 local done = redis.call('GET', KEYS[1])
 if done then return done end
+"""
+_MARK_SEQ = """
+if tonumber(ARGV[e + 1]) > tonumber(redis.call('HGET', KEYS[3], 'seq') or '0') then
+  redis.call('HSET', KEYS[3], 'seq', ARGV[e + 1])
+end
+"""
+
+# KEYS: result, deferred set, mark, balance hashes. ARGV: ttl, P, P x policy, then two binary strings,
+# one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
+# (8 bytes, little-endian int64), then epoch and sequence. Returns, per item, the balance (8 bytes)
+# and the state (1 byte), then per event its item (4 bytes, from 1) and type (1 byte). Binary
+# both ways: nothing to format or parse per item on the client. A balance that would pass
+# +-LIMIT is refused first, with nothing written: "RATING_LIMIT <balance key>|<wallet> <balance>".
+APPLY_LUA = f"""
+local LIMIT = {BALANCE_LIMIT_MINOR}
 """ + _POLICIES + _TRANSITION + """
-local wallets, deltas = ARGV[a], ARGV[a + 1]
+local wallets, deltas, e = ARGV[a], ARGV[a + 1], a + 2
+""" + _MARK + """
+local after = {}
+for i = 4, #KEYS do  -- every balance within the limit, or nothing written
+  local n = i - 3
+  local id = KEYS[i] .. '|' .. names[string.byte(wallets, n)]
+  local b = (after[id] or tonumber(redis.call('HGET', KEYS[i], names[string.byte(wallets, n)]) or '0'))
+            + struct.unpack('<i8', deltas, n * 8 - 7)
+  if b > LIMIT or b < -LIMIT then
+    return redis.error_reply('RATING_LIMIT ' .. id .. ' ' .. string.format('%.0f', b))
+  end
+  after[id] = b
+end
 local out, ev, evbin = {}, {}, {}
-for i = 3, #KEYS do
-  local n = i - 2
+for i = 4, #KEYS do
+  local n = i - 3
   local k = string.byte(wallets, n)
   local key, w, p = KEYS[i], names[k], pol[k]
   local delta = struct.unpack('<i8', deltas, n * 8 - 7)
@@ -107,18 +137,18 @@ for i = 3, #KEYS do
 end
 local result = table.concat(out) .. table.concat(evbin)
 redis.call('SET', KEYS[1], result, 'EX', ARGV[1])
+""" + _MARK_SEQ + """
 return result
 """
 
-# KEYS: marker, deferred set. ARGV: ttl, P, P x policy, M, M x (deferred member, policy number)
-# for the accounts' own policies. Cuts off deferred wallets of wallets not in friendly hours.
-# Returns "member|balance:state" lines, ";", "line:event,...".
-SWEEP_LUA = """
-local done = redis.call('GET', KEYS[1])
-if done then return done end
-""" + _POLICIES + _TRANSITION + """
+# KEYS: result, deferred set, mark. ARGV: ttl, P, P x policy, M, M x (deferred member, policy
+# number) for the accounts' own policies, epoch, sequence. Cuts off deferred wallets of wallets not
+# in friendly hours. Returns "member|balance:state" lines, ";", "line:event,...".
+SWEEP_LUA = _POLICIES + _TRANSITION + """
 local own = {}
 for i = 1, tonumber(ARGV[a]) do own[ARGV[a + 2 * i - 1]] = tonumber(ARGV[a + 2 * i]) end
+local e = a + 1 + 2 * tonumber(ARGV[a])
+""" + _MARK + """
 local out, ev = {}, {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local key, w = string.match(m, '^(.*)|([^|]*)$')
@@ -133,6 +163,7 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 local result = table.concat(out, '\\n') .. ';' .. table.concat(ev, ',')
 redis.call('SET', KEYS[1], result, 'EX', ARGV[1])
+""" + _MARK_SEQ + """
 return result
 """
 
@@ -217,7 +248,7 @@ class RedisStore(BalanceStore):
                 elif isinstance(reply, _DOWN):
                     raise StoreUnavailable(f"redis {self.url}: {reply}")
                 elif isinstance(reply, Exception):
-                    raise reply
+                    raise self._refusal(reply)
                 else:
                     results[shard] = reply
             if not missing:
@@ -250,18 +281,20 @@ class RedisStore(BalanceStore):
         deltas = np.ascontiguousarray(entries.amounts_minor, dtype="<i8")[order].tobytes()
         frags = [known[i][2] for i in order.tolist()]
         head = b"".join(_bulk(str(v).encode()) for v in [self.marker_ttl_s, *policy_args])
+        tail = _bulk(self._epoch_bytes()) + _bulk(b"%d" % seq)
         prefix = _bulk(b"EVALSHA") + _bulk(self._scripts["apply"][1].encode())
-        fixed_args = 3 + 2 + (1 + len(policy_args)) + 2  # command, sha, numkeys; 2 keys; head; 2 blobs
+        fixed_args = 3 + 3 + (1 + len(policy_args)) + 2 + 2  # command, sha, numkeys; keys; head; blobs; tail
         shard_list, commands = [], []
         for lo, hi in zip(starts, starts[1:], strict=False):
             shard = int(shards[order[lo]])
             shard_list.append(shard)
             t = tag(shard).encode()
             count = hi - lo
-            commands.append(b"*%d\r\n%b%b" % (fixed_args + count, prefix, _bulk(b"%d" % (count + 2)))
+            commands.append(b"*%d\r\n%b%b" % (fixed_args + count, prefix, _bulk(b"%d" % (count + 3)))
                             + _bulk(b"%b:op:%d" % (t, seq)) + _bulk(b"%b:deferred" % t)
+                            + _bulk(b"%b:mark" % t)
                             + b"".join(frags[lo:hi]) + head + _bulk(wallets[lo:hi])
-                            + _bulk(deltas[lo * 8:hi * 8]))
+                            + _bulk(deltas[lo * 8:hi * 8]) + tail)
         self._shards_of_op[seq] = shard_list
         replies = await self._raw(commands)
         cells = np.empty(n, dtype=_ITEM)  # in shard order, like `order`
@@ -300,7 +333,7 @@ class RedisStore(BalanceStore):
             await pool.release(conn)
         for reply in replies:
             if isinstance(reply, Exception) and not isinstance(reply, rexc.NoScriptError):
-                raise reply
+                raise self._refusal(reply)
         missing = [i for i, r in enumerate(replies) if isinstance(r, rexc.NoScriptError)]
         if not missing:
             return replies
@@ -315,6 +348,54 @@ class RedisStore(BalanceStore):
             replies[i] = reply
         return replies
 
+    def _epoch_bytes(self) -> bytes:
+        if self.epoch is None:
+            raise StoreMismatch("the Redis store is not bound to a ledger", foreign=False)
+        return self.epoch.encode()
+
+    def _refusal(self, reply: Exception) -> Exception:
+        """A script's own refusal as the store's error (it changed nothing); other errors as they are."""
+        text = str(reply)
+        if text.startswith("RATING_LIMIT "):
+            where, balance = text.removeprefix("RATING_LIMIT ").rsplit(" ", 1)
+            key, wallet = where.rsplit("|", 1)
+            return past_the_limit(key.split(":bal:", 1)[1], wallet, int(balance))
+        if text.startswith("RATING_MARK"):
+            return self._mismatch(text.removeprefix("RATING_MARK").strip() or None)
+        return reply
+
+    def _mismatch(self, found: str | None) -> StoreMismatch:
+        if found is None:
+            return StoreMismatch(f"redis {self.url} has no marker of this ledger (emptied or replaced): "
+                                 "its balances are rebuilt from the ledger", foreign=False)
+        return StoreMismatch(f"redis {self.url} mirrors another ledger (epoch {found}, this ledger's is "
+                             f"{self.epoch}): refused until `rating rebuild`", foreign=True)
+
+    async def _check_marks(self) -> None:
+        """Every shard's marker names the bound epoch (unbound: unchecked)."""
+        if self.epoch is None:
+            return
+        for found in await self._marks("epoch"):
+            if found != self.epoch:
+                raise self._mismatch(found)
+
+    async def _marks(self, field: str) -> list[str | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in range(SHARDS):
+            pipe.hget(f"{tag(shard)}:mark", field)
+        try:
+            return [None if v is None else v.decode() for v in await pipe.execute()]
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    async def marker_state(self, ledger_seq: int) -> str:
+        epochs, seqs = await self._marks("epoch"), await self._marks("seq")
+        if any(e is not None and e != self.epoch for e in epochs):
+            return "foreign"
+        if None in epochs:
+            return "missing"
+        return "ahead" if max(int(s or 0) for s in seqs) > ledger_seq else "ok"
+
     async def sweep(self, seq: int, policies: dict[str, WalletPolicy],
                     friendly: dict[str, bool], overrides: Overrides | None = None
                     ) -> tuple[list[WalletState], Applied]:
@@ -323,8 +404,10 @@ class RedisStore(BalanceStore):
         for (account, wallet), number in own_number.items():
             shard, balance_key, _ = self._key(account)
             own[shard] += [balance_key + b"|" + wallet.encode(), number]
-        calls = {s: ([f"{tag(s)}:op:{seq}", f"{tag(s)}:deferred"],
-                     [self.marker_ttl_s, *policy_args, len(own[s]) // 2, *own[s]]) for s in range(SHARDS)}
+        epoch = self._epoch_bytes()
+        calls = {s: ([f"{tag(s)}:op:{seq}", f"{tag(s)}:deferred", f"{tag(s)}:mark"],
+                     [self.marker_ttl_s, *policy_args, len(own[s]) // 2, *own[s], epoch, seq])
+                 for s in range(SHARDS)}
         self._shards_of_op[seq] = list(range(SHARDS))
         replies = await self._run_shards("sweep", calls)
         changed, events = [], []
@@ -355,13 +438,20 @@ class RedisStore(BalanceStore):
             raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
 
     async def wallets(self, account_id: str) -> list[WalletState]:
+        shard = self._shard(account_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(f"{tag(shard)}:mark", "epoch")
+        pipe.hgetall(f"{tag(shard)}:bal:{account_id}")
         try:
-            fields = await self.redis.hgetall(f"{tag(self._shard(account_id))}:bal:{account_id}")
+            found, fields = await pipe.execute()
         except _DOWN as exc:
             raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+        if self.epoch is not None and (found is None or found.decode() != self.epoch):
+            raise self._mismatch(None if found is None else found.decode())
         return _states(account_id, fields)
 
     async def scan(self, page_size: int = 1000) -> AsyncIterator[list[WalletState]]:
+        await self._check_marks()
         try:
             cursor = 0
             while True:
@@ -380,7 +470,8 @@ class RedisStore(BalanceStore):
         except _DOWN as exc:
             raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
 
-    async def replace_all(self, states: list[WalletState]) -> None:
+    async def replace_all(self, states: list[WalletState], *, seq: int = 0) -> None:
+        epoch = self._epoch_bytes()
         try:
             cursor = 0
             while True:
@@ -400,6 +491,8 @@ class RedisStore(BalanceStore):
                     pipe.sadd(f"{tag(self._shard(s.account_id))}:deferred", key + b"|" + s.wallet.encode())
                 if i % 1000 == 999:
                     await pipe.execute()
+            for shard in range(SHARDS):  # last: a rebuild cut short leaves no marker
+                pipe.hset(f"{tag(shard)}:mark", mapping={"epoch": epoch, "seq": seq})
             await pipe.execute()
         except _DOWN as exc:
             raise StoreUnavailable(f"redis {self.url}: {exc}") from exc

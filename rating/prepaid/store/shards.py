@@ -20,6 +20,3 @@ def shard_of(account_id: str) -> int:
 def tag(shard: int) -> str:
     return f"{{s{shard}}}"
 
-
-def balance_key(account_id: str, shard: int | None = None) -> str:
-    return f"{tag(shard_of(account_id) if shard is None else shard)}:bal:{account_id}"
