@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rating.billing.documents import Occupancy
+from rating.billing.money import major
 from rating.billing.rules import (
     RATE_DECIMALS,
     Applies,
@@ -59,7 +60,7 @@ _INTEREST_KEYS = {"method", "head", "title", "rate", "amount", "grace_days", "gr
                   "interest_from", "minimum_outstanding", "amount_max", "rate_max", "on", "on_interest",
                   "compounding", "once", "rounding"}
 _TAX_KEYS = {"parts", "rate", "on", "pass_through", "threshold_monthly", "taxed", "turnover",
-             "rounding"}
+             "rounding", "invoice"}
 _TOP_KEYS = {"billing", "heads", "interest", "taxes", "round_off"}
 _BILLING_KEYS = {"rounding", "due_days", "prepaid_tariffs"}
 
@@ -106,7 +107,7 @@ def _head(name: str, data: dict, where: str, site: Site, rounding: str) -> Head:
     kind = _choice(data.get("kind"), HeadKind, f"{where}.kind")
     _keys(data, _HEAD_KEYS[kind], where)
     values: dict = {"name": name, "kind": kind, "where": where,
-                    "title": _text(data.get("title", name), f"{where}.title"),
+                    "title": _text(data.get("title", _title(name)), f"{where}.title"),
                     "rounding": _rounding(data, rounding, where), "applies": _applies(data, where)}
     if "rate" in _HEAD_KEYS[kind]:
         if "rate" not in data:
@@ -146,6 +147,7 @@ def _interest(name: str, data: dict, where: str, site: Site, rounding: str) -> I
     method = _choice(data.get("method"), Method, f"{where}.method")
     values: dict = {"name": name, "method": method, "where": where,
                     "head": _text(data.get("head", name), f"{where}.head"),
+                    "title": _text(data.get("title", _title(name)), f"{where}.title"),
                     "rounding": _rounding(data, rounding, where)}
     if method in (Method.SIMPLE_DAILY, Method.MONTHLY_PERCENT):
         if "rate" not in data:
@@ -205,6 +207,8 @@ def _tax(name: str, data: dict, where: str, site: Site, rounding: str) -> TaxRul
     values["excess_only"] = taxed == "excess"
     if "turnover" in data:
         values["turnover"] = _turnover(data["turnover"], f"{where}.turnover")
+    invoice = _table_value(data.get("invoice", {}), f"{where}.invoice")
+    values["invoice"] = tuple((key, _text(value, f"{where}.invoice.{key}")) for key, value in invoice.items())
     return TaxRule(**values)
 
 
@@ -236,7 +240,7 @@ def _round_off(data: dict, where: str, site: Site, rounding: str) -> RoundOff:
     if to_minor < 1:
         raise ConfigError("must be at least the minor unit", where=f"{where}.to")
     return RoundOff(_text(data.get("head", "round_off"), f"{where}.head"), to_minor,
-                    _rounding(data, rounding, where))
+                    _rounding(data, rounding, where), major(to_minor, site.minor_unit_exponent))
 
 
 def _check_references(config: BillingConfig, where: str) -> None:
@@ -419,3 +423,8 @@ def _rounding(data: dict, default: str, where: str) -> str:
         raise ConfigError(f"must be one of {sorted(ROUNDING_RULES)}, got {value!r}",
                           where=f"{where}.rounding")
     return str(value)
+
+
+def _title(name: str) -> str:
+    """The title a head or rule shows when the file gives none: `sinking_fund` -> `Sinking fund`."""
+    return name.replace("_", " ").capitalize()

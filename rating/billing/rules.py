@@ -68,6 +68,15 @@ class Head:
     amount_max_minor: int | None = None  # NON_OCCUPANCY: cap per month
     tariffs: tuple[str, ...] = ()  # METERED
     groups: tuple[str, ...] = ()  # SHARE
+    basis: tuple[tuple[str, str], ...] = field(init=False)  # what every line of the head shows
+
+    def __post_init__(self) -> None:
+        rate = {HeadKind.AREA: f"{self.rate} per {self.area_unit} a month",
+                HeadKind.FIXED: f"{self.rate} a month", HeadKind.COUNT: f"{self.rate} each a month",
+                HeadKind.FUND: f"{self.rate} % a year",
+                HeadKind.NON_OCCUPANCY: f"{self.rate} %"}.get(self.kind)
+        shown = (("rate", rate),) if rate else ()
+        object.__setattr__(self, "basis", shown + (("rounding", self.rounding),))
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class InterestRule:
     method: Method
     head: str
     where: str
+    title: str = ""
     rate: Decimal = Decimal(0)  # percent: per annum (simple_daily) or per month (monthly_percent)
     rate_u: int = 0
     amount_minor: int = 0  # flat: per bill; per_day: per day
@@ -122,6 +132,7 @@ class TaxRule:
     excess_only: bool = False  # tax only what exceeds the threshold
     turnover: tuple[Turnover, ...] | None = None  # None: no turnover condition
     rounding: str = "half_up"
+    invoice: tuple[tuple[str, str], ...] = ()  # what a tax invoice must show (GSTIN, SAC, place of supply)
 
     def turnover_holds(self, day: dt.date) -> bool:
         """The turnover condition on `day`: the latest setting since then; none: it does not hold."""
@@ -136,6 +147,11 @@ class RoundOff:
     head: str = "round_off"
     to_minor: int = 100  # the bill's charges are rounded to a multiple of this
     rounding: str = "half_up"
+    to_text: str = "1.00"  # to_minor in major units, as the line shows it
+
+    @property
+    def basis(self) -> tuple[tuple[str, str], ...]:
+        return (("to", self.to_text), ("rounding", self.rounding))
 
 
 @dataclass(frozen=True)
