@@ -52,8 +52,8 @@ _HEAD_KEYS = {
     HeadKind.COUNT: _COMMON | {"rate", "prorate", "count"},
     HeadKind.FUND: _COMMON | {"rate", "prorate", "cost_per_area", "area_unit"},
     HeadKind.NON_OCCUPANCY: _COMMON | {"rate", "of", "amount_max", "rate_max"},
-    HeadKind.METERED: _COMMON | {"tariffs"},
-    HeadKind.SHARE: _COMMON | {"groups"},
+    HeadKind.METERED: {"kind", "title", "tariffs"},  # the rated lines, as rated: no rounding or filter
+    HeadKind.SHARE: {"kind", "title", "groups"},
     HeadKind.ITEM: {"kind", "title"},
 }
 _INTEREST_KEYS = {"method", "head", "title", "rate", "amount", "grace_days", "grace_for",
