@@ -11,7 +11,17 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from rating.billing.config import billing_from_mapping
-from rating.billing.documents import Cycle, DuesItem, LineKind, OneOffItem, Occupancy, Unit, UsageLine
+from rating.billing.cycles import add_months
+from rating.billing.documents import (
+    Cycle,
+    DuesItem,
+    LineKind,
+    Occupancy,
+    OneOffItem,
+    SharePart,
+    Unit,
+    UsageLine,
+)
 from rating.billing.rules import BillingConfig
 from rating.site import Site
 from tests.strategies import decimals
@@ -118,14 +128,8 @@ def billing_configs(draw) -> BillingConfig:
     return billing_from_mapping(doc, where="billing.toml", site=SITE)
 
 
-def month_start(year: int, month: int, anchor: int) -> dt.date:
-    return dt.date(year, month, anchor)
-
-
 @st.composite
 def cycles(draw) -> Cycle:
-    from rating.billing.cycles import add_months
-
     anchor = draw(st.sampled_from([1, 1, 5, 28]))
     months = draw(st.sampled_from([1, 1, 3]))
     start = dt.date(draw(st.integers(2023, 2026)), draw(st.integers(1, 12)), anchor)
@@ -155,8 +159,6 @@ def units(draw, cycle: Cycle) -> Unit:
 
 @st.composite
 def usage_lines(draw, cycle: Cycle) -> tuple[UsageLine, ...]:
-    from rating.billing.documents import SharePart
-
     lines = []
     for meter_id, tariff in draw(st.lists(st.sampled_from(METERS), max_size=3)):
         lines.append(UsageLine(meter_id, tariff, draw(st.sampled_from(["energy", "fixed_charge"])),
@@ -170,8 +172,6 @@ def usage_lines(draw, cycle: Cycle) -> tuple[UsageLine, ...]:
 
 @st.composite
 def dues_items(draw, cycle: Cycle) -> tuple[DuesItem, ...]:
-    from rating.billing.cycles import add_months
-
     items = []
     for _ in range(draw(st.integers(0, 6))):
         head = draw(st.sampled_from(["maintenance", "maintenance", "water", "interest", "late_fee_2"]))
@@ -192,4 +192,5 @@ def bill_cases(draw) -> BillCase:
     cycle = draw(cycles())
     items = tuple(OneOffItem("event_fee", draw(st.integers(1, 10**6)), "event")
                   for _ in range(draw(st.integers(0, 1))))
-    return BillCase(config, cycle, draw(units(cycle)), draw(usage_lines(cycle)), draw(dues_items(cycle)), items)
+    return BillCase(config, cycle, draw(units(cycle)), draw(usage_lines(cycle)), draw(dues_items(cycle)),
+                    items)
