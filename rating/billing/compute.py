@@ -46,7 +46,7 @@ def draft_bill(cycle: Cycle, account: Unit, config: BillingConfig, usage: Sequen
     span = Span(_months(cycle), billed_days(account, cycle), _days(cycle))
     exponent = config.site.minor_unit_exponent
     lines, anomalies = charge_lines(config, account, cycle, span, usage, items)
-    lines += interest_lines(config.interest, dues, cycle, exponent)
+    lines += interest_lines(config.interest, dues, cycle, span.months, exponent)
     lines += tax_lines(config.taxes, lines, span.months, cycle.bill_date, exponent)
     if config.round_off is not None:
         rounded = _round_off(config, sum(line.amount_minor for line in lines))
