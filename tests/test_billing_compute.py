@@ -188,3 +188,11 @@ def test_a_run_covers_the_accounts_whose_own_period_ends_in_it():
     two_months = Cycle("T", day("2025-05-01"), day("2025-06-30"), day("2025-07-01"), day("2025-07-15"))
     with pytest.raises(ConfigError, match="holds 2 periods"):
         accounts_in_run(two_months, units, BillingCycle())
+
+
+def test_interest_lines_come_oldest_due_first_whatever_the_order_of_the_dues():
+    dues = [DuesItem("interest", LineKind.INTEREST, 500, day("2025-03-07"), "T/2"),
+            DuesItem("maintenance", LineKind.CHARGE, 100000, day("2025-04-01"), "T/1"),
+            DuesItem("maintenance", LineKind.CHARGE, 100000, day("2025-03-07"), "T/2")]
+    lines = [li for li in draft_bill(MAY, FLAT, rules(INTEREST), (), dues).lines if li.kind is LineKind.INTEREST]
+    assert [li.ref for li in lines] == ["T/2", "T/1"]

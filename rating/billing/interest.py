@@ -182,11 +182,14 @@ def balance_on(segments: Sequence[Segment], day: dt.date) -> int:
 
 def interest_lines(rules: Sequence[InterestRule], dues: Sequence[DuesItem], cycle: Cycle, months: int,
                    exponent: int) -> list[BillLine]:
-    """Every rule's lines on the open dues: one per (rule, bill, due date) that is late."""
+    """Every rule's lines on the open dues: one per (rule, bill, due date)
+    that is late, in the order of the rules, oldest due first."""
     lines = []
     for rule in rules:
         late = []
-        for (bill_ref, due_date), base in _bases(rule, dues).items():
+        bases = _bases(rule, dues)
+        for bill_ref, due_date in sorted(bases, key=lambda key: (key[1], key[0])):  # oldest due first
+            base = bases[(bill_ref, due_date)]
             window = late_window(rule, due_date, cycle, months)
             if window is not None and base > 0 and (window.falls_late_now or not rule.once):
                 late.append((bill_ref, due_date, base, window))

@@ -159,7 +159,7 @@ def _interest(cycle: Cycle, config: BillingConfig, dues: Sequence[DuesItem], exp
     lines: list[Line] = []
     for rule in config.interest:
         late: list[tuple[str, int, list[dt.date], dt.date, bool]] = []
-        for bill_ref, due in dict.fromkeys((item.bill_ref, item.due_date) for item in dues):
+        for due, bill_ref in sorted({(item.due_date, item.bill_ref) for item in dues}):
             base = sum(item.amount_minor for item in dues if (item.bill_ref, item.due_date) == (bill_ref, due)
                        and (not rule.on_heads or item.head in rule.on_heads)
                        and (rule.on_interest or item.kind not in (LineKind.INTEREST, LineKind.LATE_FEE)))
