@@ -194,5 +194,6 @@ def test_interest_lines_come_oldest_due_first_whatever_the_order_of_the_dues():
     dues = [DuesItem("interest", LineKind.INTEREST, 500, day("2025-03-07"), "T/2"),
             DuesItem("maintenance", LineKind.CHARGE, 100000, day("2025-04-01"), "T/1"),
             DuesItem("maintenance", LineKind.CHARGE, 100000, day("2025-03-07"), "T/2")]
-    lines = [li for li in draft_bill(MAY, FLAT, rules(INTEREST), (), dues).lines if li.kind is LineKind.INTEREST]
+    bill = draft_bill(MAY, FLAT, rules(INTEREST), (), dues)
+    lines = [li for li in bill.lines if li.kind is LineKind.INTEREST]
     assert [li.ref for li in lines] == ["T/2", "T/1"]
