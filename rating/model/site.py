@@ -18,31 +18,48 @@ FUTURE_TOLERANCE_HOURS_MAX = 10 * 366 * 24  # ten years: beyond that the window 
 
 @dataclass(frozen=True)
 class Cycle:
-    """A billing cycle: calendar months, or months starting on an anchor day (1-28)."""
+    """A billing cycle: calendar months, or months starting on an anchor day (1-28).
+
+    `months` is how many months a bill covers: 1, or 3 for quarterly bills
+    (quarters start in January, April, July and October, on the anchor day).
+    Rating periods are always the months from the anchor day; a quarterly
+    bill carries its three months' rated lines (docs/billing.md).
+    """
 
     anchor_day: int = 1  # 1 is the calendar month
+    months: int = 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.anchor_day <= 28:
             raise ConfigError(f"anchor day must be 1..28, got {self.anchor_day}")
+        if self.months not in (1, 3):
+            raise ConfigError(f"a billing cycle is 1 or 3 months, got {self.months}")
 
     @classmethod
     def parse(cls, text: str, *, where: str) -> Cycle:
-        """`calendar_month` or `anchor:<day>`."""
-        text = text.strip()
-        if text in ("", "calendar_month"):
-            return cls(1)
+        """`calendar_month` (or `monthly`), `anchor:<day>`, `quarterly` or
+        `quarterly:anchor:<day>`."""
+        given = text = text.strip()
+        months = 1
+        if text.startswith("quarterly"):
+            months, text = 3, text[len("quarterly"):].removeprefix(":")
+        if text in ("", "calendar_month", "monthly"):
+            return cls(1, months)
         if text.startswith("anchor:") and text[7:].isascii() and text[7:].isdigit():
             day = int(text[7:])
             if 1 <= day <= 28:
-                return cls(day)
+                return cls(day, months)
         raise ConfigError(
-            f"billing cycle {text!r} is neither 'calendar_month' nor 'anchor:<1..28>'",
+            f"billing cycle {given!r} is none of 'calendar_month', 'monthly', 'anchor:<1..28>', "
+            "'quarterly', 'quarterly:anchor:<1..28>'",
             where=where,
         )
 
     def __str__(self) -> str:
-        return "calendar_month" if self.anchor_day == 1 else f"anchor:{self.anchor_day}"
+        monthly = "calendar_month" if self.anchor_day == 1 else f"anchor:{self.anchor_day}"
+        if self.months == 1:
+            return monthly
+        return "quarterly" if self.anchor_day == 1 else f"quarterly:{monthly}"
 
 
 @dataclass(frozen=True)
