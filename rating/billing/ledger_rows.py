@@ -117,7 +117,8 @@ def note_payload(request: NoteRequest) -> tuple[tuple[BillLine, ...], str, bytes
     for line in request.lines:
         if line.kind is _ARREARS or type(line.amount_minor) is not int or line.amount_minor <= 0:
             raise InputError(f"note line {line.head!r}: give a positive amount of a charge, interest, "
-                             f"tax or rounding line, got {line.amount_minor} ({line.kind})", where=request.key)
+                             f"tax or rounding line, got {line.amount_minor} ({line.kind})",
+                             where=request.key)
     lines = signed_lines(request)
     body = note_body(lines, request)
     return lines, body, sha256(canonical([request.site_id, request.doc_type.value, request.account_id,
@@ -157,14 +158,15 @@ def reversal(bill_body_json: dict) -> tuple[tuple[BillLine, ...], tuple[BillLine
 
 
 def entry_rows(post_seq: int, site_id: str, actor: str, entries: Iterable[Entry]) -> list[tuple]:
-    return [(post_seq, site_id, e.account_id, e.head, e.kind, e.amount_minor, e.due_date, e.ref, e.note, actor)
-            for e in entries]
+    return [(post_seq, site_id, e.account_id, e.head, e.kind, e.amount_minor, e.due_date, e.ref, e.note,
+             actor) for e in entries]
 
 
 def issue_summary(batch: IssueBatch, bills: Sequence[DraftBill], fy: str, serial: int) -> dict:
     """What an issue's first result says (the numbers it gave, what it posted)."""
     template = batch.numbering.template(DocType.BILL)
-    posted = sum(1 for bill in bills for line in bill.lines if line.kind is not _ARREARS and line.amount_minor)
+    posted = sum(1 for bill in bills for line in bill.lines
+                 if line.kind is not _ARREARS and line.amount_minor)
     return {"site": batch.site_id, "cycle": batch.cycle_id, "fy": fy, "bills": len(bills),
             "first": template.format(fy, serial) if bills else "",
             "last": template.format(fy, serial + len(bills) - 1) if bills else "",

@@ -39,8 +39,8 @@ from rating.errors import InputError
 
 TABLES = ("dues_ops", "dues_entries", "dues_documents", "dues_series", "dues_cycles", "dues_carried",
           "dues_rules", "dues_audit")
-_DOC_SELECT = ("SELECT number, doc_type, site_id, account_id, cycle_id, issued_on, due_date, total_minor, body, "
-               "corrects, cancels, seq, actor FROM dues_documents")
+_DOC_SELECT = ("SELECT number, doc_type, site_id, account_id, cycle_id, issued_on, due_date, total_minor, "
+               "body, corrects, cancels, seq, actor FROM dues_documents")
 
 
 class Tx(Protocol):
@@ -140,7 +140,8 @@ class SqlDuesLedger(DuesLedger):
             first = await self._replay(tx, post.key, post.kind, payload)
             if first is not None:
                 return first
-            summary = {"entries": len(post.entries), "amount_minor": sum(e.amount_minor for e in post.entries)}
+            summary = {"entries": len(post.entries),
+                       "amount_minor": sum(e.amount_minor for e in post.entries)}
             seq = await self._op(tx, post.key, post.kind, post.site_id, post.actor, payload, summary)
             await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS,
                                  rows.entry_rows(seq, post.site_id, post.actor, post.entries))
@@ -179,8 +180,8 @@ class SqlDuesLedger(DuesLedger):
     async def _allocate(self, tx: Tx, site_id: str, numbering: Numbering, kind: DocType, fy: str,
                         count: int) -> int:
         """The first of `count` new serials of the series; inside the transaction, so no gaps."""
-        await tx.execute("INSERT INTO dues_series (site_id, doc_type, fy, last_serial) VALUES ($1, $2, $3, 0) "
-                         "ON CONFLICT DO NOTHING", site_id, kind.value, fy)
+        await tx.execute("INSERT INTO dues_series (site_id, doc_type, fy, last_serial) "
+                         "VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING", site_id, kind.value, fy)
         found = await _one(tx, "SELECT last_serial FROM dues_series WHERE site_id = $1 AND doc_type = $2 "
                                "AND fy = $3", site_id, kind.value, fy)
         assert found is not None  # inserted just before, in this transaction
@@ -191,8 +192,8 @@ class SqlDuesLedger(DuesLedger):
 
     async def _op(self, tx: Tx, key: str, kind: str, site_id: str, actor: str, payload: bytes,
                   summary: dict) -> int:
-        found = await _one(tx, "INSERT INTO dues_ops (op_key, kind, site_id, actor, payload_sha256, created_us, "
-                               "summary) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+        found = await _one(tx, "INSERT INTO dues_ops (op_key, kind, site_id, actor, payload_sha256, "
+                               "created_us, summary) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
                            key, kind, site_id, actor, payload, _now_us(), rows.canonical(summary))
         assert found is not None  # RETURNING of an INSERT that went through
         return found[0]
@@ -203,7 +204,8 @@ class SqlDuesLedger(DuesLedger):
             raise NotFound(f"no bill {number!r} in site {site_id!r}; nothing was written", where=number)
         bill = _document(found)
         if account_id and bill.account_id != account_id:
-            raise InputError(f"bill {number} is account {bill.account_id!r}'s, not {account_id!r}", where=number)
+            raise InputError(f"bill {number} is account {bill.account_id!r}'s, not {account_id!r}",
+                             where=number)
         return bill
 
     async def _rules(self, tx: Tx, batch: IssueBatch, seq: int) -> None:
@@ -245,8 +247,10 @@ class SqlDuesLedger(DuesLedger):
                 "WHERE site_id = $1 GROUP BY account_id, head, kind, ref, due_date "
                 "HAVING SUM(amount_minor) <> 0", site_id)
         items: dict[str, list[DuesItem]] = {}
-        for account, head, kind, ref, due, amount in sorted(found, key=lambda r: (r[0], str(r[4]), r[3], r[1])):
-            items.setdefault(account, []).append(DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref))
+        found.sort(key=lambda r: (r[0], str(r[4]), r[3], r[1]))  # account, due date, document, head
+        for account, head, kind, ref, due, amount in found:
+            item = DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref)
+            items.setdefault(account, []).append(item)
         return items
 
     async def document(self, site_id: str, number: str) -> Document | None:
@@ -256,7 +260,7 @@ class SqlDuesLedger(DuesLedger):
 
     async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
                         limit: int = 1000) -> list[Document]:
-        sql, args = f"{_DOC_SELECT} WHERE site_id = $1", [site_id]
+        sql, args = f"{_DOC_SELECT} WHERE site_id = $1", list[object]([site_id])
         for column, value in (("cycle_id", cycle_id), ("account_id", account_id)):
             if value:
                 args.append(value)
@@ -268,8 +272,8 @@ class SqlDuesLedger(DuesLedger):
 
     async def carried(self, site_id: str, bill_number: str) -> list[str]:
         async with self._reading() as tx:
-            found = await tx.fetch("SELECT note_number FROM dues_carried WHERE site_id = $1 AND bill_number = $2",
-                                   site_id, bill_number)
+            found = await tx.fetch("SELECT note_number FROM dues_carried WHERE site_id = $1 "
+                                   "AND bill_number = $2", site_id, bill_number)
         return sorted(r[0] for r in found)
 
     async def cycles(self, site_id: str) -> list[IssuedCycle]:
