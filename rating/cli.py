@@ -229,7 +229,7 @@ DEMO_DESCRIPTION = """
 
     Without --out the files live in a temporary folder that is removed at the
     end; with --out DIR they are kept there (site.toml, tariffs.toml,
-    meters.csv, accounts.csv, readings.parquet) with the results
+    billing.toml, meters.csv, accounts.csv, readings.parquet) with the results
     (charges.parquet, anomalies.parquet), ready for `rating rate`.
 
     examples:

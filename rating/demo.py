@@ -9,6 +9,8 @@
   surcharge, fixed charge, electricity duty; two versions), a tiered water
   tariff with meter rent and a minimum charge, a common-facilities tariff,
   and maintenance tariffs per m² with sinking and repair funds and parking;
+- `billing.toml`: the postpaid bill's charge heads, interest, GST and
+  rounding-off (docs/billing.md);
 - `meters.csv`, `accounts.csv`: towers of flats, each with an electricity
   and a water register meter, and the society's own account holding the
   common-area master meter (CT ratio 100/5) and one lift meter per tower;
@@ -196,6 +198,92 @@ fees = [
 """
 )
 
+BILLING_TOML = """\
+# The society's postpaid bill (docs/billing.md): charge heads, late fees and
+# interest, GST, rounding-off. Amounts in INR, rates per month unless said.
+
+[billing]
+rounding = "half_up"             # every line: ties away from zero, to the paisa
+due_days = 15                    # a bill falls due 15 days after its date
+# The maintenance tariffs feed the prepaid wallets (rating prepaid); a
+# postpaid run leaves their lines out and bills the heads below instead.
+prepaid_tariffs = ["MAINT", "MAINT-P1", "MAINT-P2"]
+
+[heads.maintenance]
+kind = "area"
+title = "Maintenance charges"
+rate = 38.00                     # per m2 of carpet area a month
+area_unit = "m2"
+
+[heads.sinking_fund]
+kind = "fund"                    # bye-law: 0.25 % a year of the construction cost
+title = "Sinking fund"
+rate = 0.25
+cost_per_area = 21600.00         # construction cost per m2 (the society's valuation)
+area_unit = "m2"
+
+[heads.repair_fund]
+kind = "fixed"
+title = "Repair and maintenance fund"
+rate = 300.00
+
+[heads.parking]
+kind = "count"
+title = "Parking"
+count = "parking_slots"
+rate = 600.00                    # per allotted slot
+
+[heads.non_occupancy]
+kind = "non_occupancy"           # flats let out: 10 % of the service charges
+title = "Non-occupancy charges"
+rate = 10
+of = ["maintenance", "repair_fund"]
+
+[heads.electricity]
+kind = "metered"
+title = "Electricity"
+tariffs = ["RES-LT1"]
+
+[heads.water]
+kind = "metered"
+title = "Water"
+tariffs = ["WATER-DOM"]
+
+[heads.common_electricity]
+kind = "share"
+title = "Lifts and common areas (share)"
+groups = [@GROUPS@]
+
+[heads.event_fee]
+kind = "item"
+title = "Festival and event fee"
+
+[interest.interest]
+method = "simple_daily"          # 21 % a year, actual/365, after 15 days' grace
+title = "Interest on arrears"
+rate = 21
+grace_days = 15
+minimum_outstanding = 100.00
+
+[interest.late_fee]
+method = "flat"
+title = "Late payment fee"
+amount = 50.00
+once = true
+
+[taxes.gst]
+parts = [{ name = "cgst", title = "CGST", rate = 9 }, { name = "sgst", title = "SGST", rate = 9 }]
+on = ["maintenance", "sinking_fund", "repair_fund", "parking", "non_occupancy", "interest", "late_fee"]
+pass_through = ["electricity", "water", "common_electricity"]
+threshold_monthly = 7500.00      # per flat a month (three times that for a quarterly bill)
+taxed = "whole"
+turnover = [{ since = 2024-04-01, exceeds = true }]
+invoice = { gstin = "27AAAAG1234A1Z5", sac = "999598", place_of_supply = "27-Maharashtra" }
+
+[round_off]
+to = 1.00                        # bills are rounded to the whole rupee
+"""
+
 _SURNAMES = (
     "Sharma", "Patil", "Iyer", "Khan", "D'Souza", "Deshpande", "Reddy", "Mehta", "Kulkarni",
     "Nair", "Gupta", "Joshi", "Banerjee", "Singh", "Fernandes", "Rao", "Shaikh", "Pillai",
@@ -251,6 +339,9 @@ def generate_demo(
     )
     (folder / "site.toml").write_text(site_toml, encoding="utf-8")
     (folder / "tariffs.toml").write_text(TARIFFS_TOML, encoding="utf-8")
+    groups = [f"lift-{letter}" for letter in flats["letters"]] + ["common-areas"]
+    billing = BILLING_TOML.replace("@GROUPS@", ", ".join(f'"{g}"' for g in groups))
+    (folder / "billing.toml").write_text(billing, encoding="utf-8")
     _write_csv(_accounts_table(flats), folder / "accounts.csv")
     _write_csv(_meters_table(meters), folder / "meters.csv")
     _write_csv(_groups_table(flats, towers), folder / "groups.csv")

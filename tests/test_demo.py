@@ -29,7 +29,8 @@ def small(tmp_path_factory):
 def test_generates_a_complete_site(small):
     society, config, _ = small
     assert {p.name for p in society.folder.iterdir()} == {
-        "site.toml", "tariffs.toml", "meters.csv", "accounts.csv", "groups.csv", "readings.parquet"
+        "site.toml", "tariffs.toml", "billing.toml", "meters.csv", "accounts.csv", "groups.csv",
+        "readings.parquet"
     }
     assert society.flats == 12
     assert len(config.registry) == society.meters == 12 * 2 + 1 + 2  # + master + lift per tower
