@@ -37,8 +37,9 @@ class SiteBilling:
         meters: dict[str, list[tuple[str | int, str]]] = {}
         for meter in self.config.registry.meters:
             meters.setdefault(meter.account_id, []).append((meter.meter_id, meter.tariff_id))
+        accounts = self.config.registry.accounts.values()
         return [Unit(a.account_id, owner=a.name, area=a.area, billing_cycle=a.cycle,
-                     meters=tuple(meters.get(a.account_id, ()))) for a in self.config.registry.accounts.values()]
+                     meters=tuple(meters.get(a.account_id, ()))) for a in accounts]
 
 
 def load_site_billing(site_file: str | Path) -> SiteBilling:
