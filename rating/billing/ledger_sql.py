@@ -133,7 +133,8 @@ class SqlDuesLedger(DuesLedger):
 
     async def post(self, post: DuesPost) -> OpResult:
         rows.check_key(post.key)
-        payload = rows.sha256(rows.canonical([post.kind, post.site_id, post.detail, [
+        # the entries alone: the same rows again (a file under another name) change nothing
+        payload = rows.sha256(rows.canonical([post.kind, post.site_id, [
             [e.account_id, e.head, e.kind, e.amount_minor, e.due_date.isoformat(), e.ref, e.note]
             for e in post.entries]]))
         async with self._writing(post.site_id) as tx:
