@@ -285,7 +285,7 @@ def demo_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 # Modules that register more subcommands when imported (serve, bench, topup...).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.bench_command", "rating.cli_prepaid")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.bench_command", "rating.cli_prepaid", "rating.cli_billing")
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,

@@ -102,7 +102,7 @@ def test_every_bad_row_is_reported_at_once(tmp_path):
                       ["A-101", "water", 1, dt.datetime(2025, 4, 1, 9)]])
     with pytest.raises(InputError) as caught:
         read(path)
-    assert caught.value.message.startswith("3 bad row(s)")
+    assert caught.value.message.startswith("3 bad rows, nothing imported")
     for where in ("row 2 column head", "row 3 column amount", "row 4 column due_date"):
         assert f"{path} {where}" in caught.value.message
 

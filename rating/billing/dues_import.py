@@ -76,12 +76,13 @@ def read_dues(path: str | Path, *, units: set[str], heads: set[str], exponent: i
             entries.append(checker.entry(row_number, {name: _cell(row, i) for name, i in columns.items()}))
         except InputError as exc:
             errors.append(exc)
+    if len(errors) == 1:
+        raise InputError(f"{errors[0].message}; nothing imported", where=errors[0].where, **errors[0].details)
     if errors:
         shown = "; ".join(f"{e.where}: {e.message}" for e in errors[:ERRORS_SHOWN_MAX])
         more = f" (and {len(errors) - ERRORS_SHOWN_MAX} more)" if len(errors) > ERRORS_SHOWN_MAX else ""
-        first = errors[0]
-        raise InputError(f"{len(errors)} bad row(s), nothing imported: {shown}{more}", where=first.where,
-                         reason=first.reason, **first.details)
+        raise InputError(f"{len(errors)} bad rows, nothing imported: {shown}{more}", where=errors[0].where,
+                         **errors[0].details)
     if not entries:
         raise InputError("dues file has no rows under its header", where=str(path), file=path)
     return DuesFile(path, digest, tuple(entries))

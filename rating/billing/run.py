@@ -71,8 +71,8 @@ async def issue_cycle(ledger: DuesLedger, inputs: RunInputs, *, actor: str) -> O
 async def _check_forward(ledger: DuesLedger, run: Cycle) -> None:
     for issued in await ledger.cycles(run.site_id):
         if issued.cycle_id == run.cycle_id:
-            raise CycleIssued(f"cycle {run.cycle_id} of site {run.site_id!r} is issued (operation "
-                              f"#{issued.seq}); its bills are final: correct them with credit or debit notes",
+            raise CycleIssued(f"issued already in site {run.site_id!r} (operation #{issued.seq}); its "
+                              "bills are final: correct them with credit or debit notes",
                               where=f"cycle {run.cycle_id}")
         if issued.period_end >= run.period_start:
             what = "overlaps" if issued.period_start <= run.period_end else "comes before"
