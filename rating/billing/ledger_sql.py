@@ -71,17 +71,19 @@ class SqlDuesLedger(DuesLedger):
     # ------------------------------------------------------------ writes
 
     async def issue(self, batch: IssueBatch) -> OpResult:
-        bills, bodies, payload = rows.issue_payload(batch)  # outside the lock: the CPU part
+        prepared = rows.prepare_issue(batch)  # outside the lock: the CPU part
+        payload = prepared.payload_sha256
         fy = batch.numbering.financial_year(batch.bill_date)
         async with self._writing(batch.site_id) as tx:
             first = await self._replay(tx, batch.key, "issue", payload)
             if first is not None:
                 return first
             await self._check_overlap(tx, batch)
-            serial = await self._allocate(tx, batch.site_id, batch.numbering, DocType.BILL, fy, len(bills))
-            summary = rows.issue_summary(batch, bills, fy, serial)
+            serial = await self._allocate(tx, batch.site_id, batch.numbering, DocType.BILL, fy,
+                                          len(prepared.bills))
+            summary = rows.issue_summary(batch, prepared, fy, serial)
             seq = await self._op(tx, batch.key, "issue", batch.site_id, batch.actor, payload, summary)
-            docs, entries = rows.bill_rows(batch, bills, bodies, fy, serial, seq)
+            docs, entries = rows.bill_rows(batch, prepared, fy, serial, seq)
             await tx.insert_many("dues_documents", rows.DOC_COLUMNS, docs)
             await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, entries)
             await tx.execute("INSERT INTO dues_cycles (site_id, cycle_id, period_start, period_end, seq) "

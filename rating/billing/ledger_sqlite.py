@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS dues_documents (
 );
 CREATE INDEX IF NOT EXISTS dues_documents_account ON dues_documents (site_id, account_id, seq);
 CREATE INDEX IF NOT EXISTS dues_documents_cycle ON dues_documents (site_id, cycle_id);
+CREATE INDEX IF NOT EXISTS dues_documents_notes ON dues_documents (site_id, account_id)
+    WHERE doc_type <> 'bill';  -- the notes the next bills carry: few, found without a scan
 CREATE UNIQUE INDEX IF NOT EXISTS dues_documents_one_cancel ON dues_documents (site_id, corrects)
     WHERE cancels = 1;
 CREATE TABLE IF NOT EXISTS dues_series (

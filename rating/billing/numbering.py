@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,7 +72,13 @@ class Template:
         return 10**self.width - 1
 
     def format(self, fy: str, serial: int) -> str:
-        return _FIELD.sub(lambda m: fy if m.group(1) == "fy" else f"{serial:0{self.width}d}", self.text)
+        return self.formatter(fy)(serial)
+
+    def formatter(self, fy: str) -> Callable[[int], str]:
+        """serial -> number in the year `fy` (the template parsed once)."""
+        before, after = _FIELD.sub(lambda m: fy if m.group(1) == "fy" else "\0", self.text).split("\0")
+        width = self.width
+        return lambda serial: f"{before}{serial:0{width}d}{after}"
 
 
 @dataclass(frozen=True)
