@@ -249,6 +249,11 @@ kind = "metered"
 title = "Water"
 tariffs = ["WATER-DOM"]
 
+[heads.common_supply]
+kind = "metered"                 # the society's own meters (its account's bill)
+title = "Common-area supply"
+tariffs = ["COMMON-LT"]
+
 [heads.common_electricity]
 kind = "share"
 title = "Lifts and common areas (share)"

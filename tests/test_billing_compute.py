@@ -9,14 +9,18 @@ from decimal import Decimal
 
 import pytest
 
+from rating import load_config
 from rating.billing.compute import check_accounts, draft_bill
 from rating.billing.config import billing_from_mapping
 from rating.billing.cycles import accounts_in_run, cycle_months
 from rating.billing.documents import Cycle, DuesItem, LineKind, OneOffItem, Unit, UsageLine
 from rating.billing.interest import Segment, Window, accrue
+from rating.demo import generate_demo
+from rating.engine import rate
 from rating.errors import ConfigError, RatingError
 from rating.site import Cycle as BillingCycle
 from rating.site import Site
+from rating.tables import read_table
 from rating.textfile import parse_toml
 
 SITE = Site(name="Test CHS", currency="INR", rounding="half_up")
@@ -188,3 +192,24 @@ def test_a_run_covers_the_accounts_whose_own_period_ends_in_it():
     two_months = Cycle("T", day("2025-05-01"), day("2025-06-30"), day("2025-07-01"), day("2025-07-15"))
     with pytest.raises(ConfigError, match="holds 2 periods"):
         accounts_in_run(two_months, units, BillingCycle())
+
+
+def test_interest_lines_come_oldest_due_first_whatever_the_order_of_the_dues():
+    dues = [DuesItem("interest", LineKind.INTEREST, 500, day("2025-03-07"), "T/2"),
+            DuesItem("maintenance", LineKind.CHARGE, 100000, day("2025-04-01"), "T/1"),
+            DuesItem("maintenance", LineKind.CHARGE, 100000, day("2025-03-07"), "T/2")]
+    bill = draft_bill(MAY, FLAT, rules(INTEREST), (), dues)
+    lines = [li for li in bill.lines if li.kind is LineKind.INTEREST]
+    assert [li.ref for li in lines] == ["T/2", "T/1"]
+
+
+def test_a_quarterly_account_in_the_registry_is_rated_month_by_month(tmp_path):
+    society = generate_demo(tmp_path, towers=1, floors=1, flats_per_floor=2)
+    accounts = (tmp_path / "accounts.csv").read_text(encoding="utf-8")
+    (tmp_path / "accounts.csv").write_text(accounts.replace("calendar_month", "quarterly:anchor:5"),
+                                           encoding="utf-8")
+    config = load_config(society.site_file)
+    assert {str(a.cycle) for a in config.registry.accounts.values()} == {"quarterly:anchor:5"}
+    charges = rate(read_table(society.readings_file), config=config, now=dt.datetime(2025, 7, 1)).charges
+    starts = set(charges["period_start"].to_pylist())
+    assert starts == {dt.date(2025, 4, 5), dt.date(2025, 5, 5)}  # May's readings: two monthly periods

@@ -46,7 +46,7 @@ def draft_bill(cycle: Cycle, account: Unit, config: BillingConfig, usage: Sequen
     span = Span(_months(cycle), billed_days(account, cycle), _days(cycle))
     exponent = config.site.minor_unit_exponent
     lines, anomalies = charge_lines(config, account, cycle, span, usage, items)
-    lines += interest_lines(config.interest, dues, cycle, exponent)
+    lines += interest_lines(config.interest, dues, cycle, span.months, exponent)
     lines += tax_lines(config.taxes, lines, span.months, cycle.bill_date, exponent)
     if config.round_off is not None:
         rounded = _round_off(config, sum(line.amount_minor for line in lines))
@@ -83,17 +83,14 @@ def _round_off(config: BillingConfig, total: int) -> BillLine | None:
 def check_accounts(config: BillingConfig, accounts: Iterable[tuple[Unit, Cycle]]) -> None:
     """Raise the first error any unit's bill would raise for want of an area
     or a construction cost, before anything is computed."""
+    needy = [h for h in config.heads.values() if h.kind is HeadKind.AREA or h.kind is HeadKind.FUND]
     for unit, cycle in accounts:
-        for head in config.heads.values():
-            if not applies(head.applies, unit, cycle):
-                continue
-            if head.kind is HeadKind.AREA:
-                area_units(head, config, unit)
-            elif head.kind is HeadKind.FUND:
-                if head.cost_per_area_u is None:
+        for head in needy:
+            if head.cost_per_area_u is None and head.kind is HeadKind.FUND:
+                if unit.construction_cost_minor is None and applies(head.applies, unit, cycle):
                     construction_cost(head, config, unit)
-                else:
-                    area_units(head, config, unit)
+            elif (unit.area is None or unit.area < 0) and applies(head.applies, unit, cycle):
+                area_units(head, config, unit)
 
 
 @lru_cache(maxsize=64)

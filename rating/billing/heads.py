@@ -45,6 +45,8 @@ class Span:
 
 def applies(rule: Applies, unit: Unit, cycle: Cycle) -> bool:
     """A head or rule applies to a unit in a cycle: tags, occupancy, active dates."""
+    if rule.everywhere:
+        return True
     if rule.tags and not rule.tags & unit.tags:
         return False
     if rule.occupancy and unit.occupancy not in rule.occupancy:
@@ -61,6 +63,7 @@ def charge_lines(config: BillingConfig, unit: Unit, cycle: Cycle, span: Span,
     lines: list[BillLine] = []
     amounts: dict[str, int] = {}
     area_u: int | None = None
+    area_text = ""
     for head in config.heads.values():
         kind = head.kind
         if kind is _METERED or kind is _SHARE:
@@ -69,8 +72,8 @@ def charge_lines(config: BillingConfig, unit: Unit, cycle: Cycle, span: Span,
         if kind is _ITEM or not applies(head.applies, unit, cycle):
             continue
         if area_u is None and (kind is _AREA or head.cost_per_area_u is not None):
-            area_u = area_units(head, config, unit)
-        amount, basis = _service_amount(head, config, unit, span, amounts, area_u or 0)
+            area_u, area_text = area_units(head, config, unit), str(unit.area)
+        amount, basis = _service_amount(head, config, unit, span, amounts, area_u or 0, area_text)
         if amount:
             amounts[head.name] = amount
             if span.billed_days != span.period_days and head.prorate:
@@ -83,7 +86,7 @@ def charge_lines(config: BillingConfig, unit: Unit, cycle: Cycle, span: Span,
 
 
 def _service_amount(head: Head, config: BillingConfig, unit: Unit, span: Span, amounts: dict[str, int],
-                    area_u: int) -> tuple[int, tuple[tuple[str, str], ...]]:
+                    area_u: int, area_text: str) -> tuple[int, tuple[tuple[str, str], ...]]:
     """A service head's amount (one rounding) and what it was computed on."""
     scale = 10 ** config.site.minor_unit_exponent
     months, period = span.months, span.period_days
@@ -92,7 +95,7 @@ def _service_amount(head: Head, config: BillingConfig, unit: Unit, span: Span, a
     if kind is _AREA:
         amount = round_div(area_u * head.rate_u * scale * months * days, AREA_SCALE * RATE_SCALE * period,
                            head.rounding)
-        return amount, (("area", f"{unit.area} {head.area_unit}"),)
+        return amount, (("area", f"{area_text} {head.area_unit}"),)
     if kind is _FIXED:
         return round_div(head.rate_u * scale * months * days, RATE_SCALE * period, head.rounding), ()
     if kind is _COUNT:
@@ -102,7 +105,7 @@ def _service_amount(head: Head, config: BillingConfig, unit: Unit, span: Span, a
     if kind is _FUND:
         if head.cost_per_area_u is not None:
             cost_num, cost_den = area_u * head.cost_per_area_u * scale, AREA_SCALE * RATE_SCALE
-            shown = f"{unit.area} {head.area_unit} x {head.cost_per_area}"
+            shown = f"{area_text} {head.area_unit} x {head.cost_per_area}"
         else:
             cost_num, cost_den = construction_cost(head, config, unit), 1
             shown = major(cost_num, config.site.minor_unit_exponent)

@@ -1,12 +1,14 @@
 """Late fees and interest on the open dues of a unit, by rule.
 
-Every rule charges days, and a day is charged in one cycle only: the cycle
-whose period holds it, or, for the days a bill was in grace, the cycle in
-which it fell late. A due is late from the day after its due date plus the
-grace days (`grace_for = "all"`: every due; `"current"`: only dues falling
-due inside the cycle, older arrears have none). Interest counts from the
-day after the due date (`interest_from = "due_date"`, back to it once the
-due is late) or from the day after the grace ends (`"grace_end"`).
+Every rule charges days, and a day is charged once: by the first cycle that
+finds the due late, which charges every day of it up to the cycle's end. A
+due is late from the day after its due date plus the grace days, as a
+cycle sees it: `grace_for = "all"` gives every due the grace, `"current"`
+only the dues falling due inside the cycle (older arrears have none).
+Interest counts from the day after the due date (`interest_from =
+"due_date"`: back to it, once the due is late) or from the day after the
+grace ends (`"grace_end"`). The cycles of an account are taken to be of
+the same length, one after the other.
 
 - simple_daily: balance x rate / 100 x days / 365 (actual/365, leap years
   too); `compounding = "annual"` multiplies a day's interest by
@@ -74,18 +76,27 @@ class Window:
         return (self.last - self.first).days + 1
 
 
-def late_window(rule: InterestRule, due_date: dt.date, cycle: Cycle) -> Window | None:
-    """The days `rule` charges a due of `due_date` for in `cycle`; None when
-    it is not late by the cycle's end."""
-    current = due_date >= cycle.period_start
-    grace = rule.grace_days if rule.grace_for == "all" or current else 0
-    late_day = due_date + dt.timedelta(days=grace + 1)
-    if late_day > cycle.period_end:
+def late_window(rule: InterestRule, due_date: dt.date, cycle: Cycle, months: int) -> Window | None:
+    """The days `rule` charges a due of `due_date` for in `cycle` (of `months`
+    months, like the account's cycles before it); None when it is not late by
+    the cycle's end or has no day to charge."""
+    if _late_day(rule, due_date, cycle.period_start) > cycle.period_end:
         return None
-    start = due_date if rule.interest_from == "due_date" else late_day - ONE_DAY
-    falls_late_now = late_day >= cycle.period_start
-    first = start + ONE_DAY if falls_late_now else cycle.period_start
-    return Window(start, first, cycle.period_end, falls_late_now)
+    start = due_date if rule.interest_from == "due_date" else due_date + dt.timedelta(days=rule.grace_days)
+    # Late by the end of the cycle before (as that cycle saw it): that cycle charged the days up to its end.
+    late_before = _late_day(rule, due_date, add_months(cycle.period_start, -months)) < cycle.period_start
+    first = max(start + ONE_DAY, cycle.period_start) if late_before else start + ONE_DAY
+    if first > cycle.period_end:
+        return None
+    return Window(start, first, cycle.period_end, not late_before)
+
+
+def _late_day(rule: InterestRule, due_date: dt.date, cycle_start: dt.date) -> dt.date:
+    """The first day a due is late, as the cycle starting on `cycle_start` sees it:
+    with the grace, unless the rule gives it to current dues only and the due is older."""
+    current = due_date >= cycle_start
+    grace = rule.grace_days if rule.grace_for == "all" or current else 0
+    return due_date + dt.timedelta(days=grace + 1)
 
 
 def accrue(rule: InterestRule, segments: Sequence[Segment], window: Window) -> int:
@@ -169,20 +180,23 @@ def balance_on(segments: Sequence[Segment], day: dt.date) -> int:
     return balance
 
 
-def interest_lines(rules: Sequence[InterestRule], dues: Sequence[DuesItem], cycle: Cycle,
+def interest_lines(rules: Sequence[InterestRule], dues: Sequence[DuesItem], cycle: Cycle, months: int,
                    exponent: int) -> list[BillLine]:
-    """Every rule's lines on the open dues: one per (rule, bill, due date) that is late."""
+    """Every rule's lines on the open dues: one per (rule, bill, due date)
+    that is late, in the order of the rules, oldest due first."""
     lines = []
     for rule in rules:
         late = []
-        for (bill_ref, due_date), base in _bases(rule, dues).items():
-            window = late_window(rule, due_date, cycle)
+        bases = _bases(rule, dues)
+        for bill_ref, due_date in sorted(bases, key=lambda key: (key[1], key[0])):  # oldest due first
+            base = bases[(bill_ref, due_date)]
+            window = late_window(rule, due_date, cycle, months)
             if window is not None and base > 0 and (window.falls_late_now or not rule.once):
                 late.append((bill_ref, due_date, base, window))
         if sum(base for _, _, base, _ in late) < rule.minimum_outstanding_minor:
             continue
         for bill_ref, due_date, base, window in late:
-            amount = accrue(rule, [Segment(due_date + ONE_DAY, base)], window)
+            amount = accrue(rule, [Segment(due_date, base)], window)
             if amount:
                 lines.append(_line(rule, bill_ref, due_date, base, window, amount, exponent))
     return lines

@@ -57,9 +57,13 @@ def _months(cycle: Cycle) -> int:
 
 
 def _same_day_later(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later (earlier when negative), at most the month's last day."""
     year, month = day.year, day.month
     for _ in range(abs(months)):
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if months > 0:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        else:
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
@@ -154,19 +158,17 @@ def _usage(head: Head, unit: Unit, config: BillingConfig, usage: Sequence[UsageL
 def _interest(cycle: Cycle, config: BillingConfig, dues: Sequence[DuesItem], exponent: int) -> list[Line]:
     lines: list[Line] = []
     for rule in config.interest:
-        late: list[tuple[str, dt.date, int, list[dt.date], dt.date]] = []
-        for bill_ref, due in dict.fromkeys((item.bill_ref, item.due_date) for item in dues):
+        late: list[tuple[str, int, list[dt.date], dt.date, bool]] = []
+        for due, bill_ref in sorted({(item.due_date, item.bill_ref) for item in dues}):
             base = sum(item.amount_minor for item in dues if (item.bill_ref, item.due_date) == (bill_ref, due)
                        and (not rule.on_heads or item.head in rule.on_heads)
                        and (rule.on_interest or item.kind not in (LineKind.INTEREST, LineKind.LATE_FEE)))
-            charged = _charged_days(rule, due, cycle)
-            if base > 0 and charged is not None:
-                days, start, late_day = charged
-                if not rule.once or late_day >= cycle.period_start:
-                    late.append((bill_ref, due, base, days, start))
-        if sum(base for _, _, base, _, _ in late) < rule.minimum_outstanding_minor:
+            days, start, first_late_now = _charged_days(rule, due, cycle)
+            if base > 0 and days and (first_late_now or not rule.once):
+                late.append((bill_ref, base, days, start, first_late_now))
+        if sum(base for _, base, _, _, _ in late) < rule.minimum_outstanding_minor:
             continue
-        for bill_ref, _, base, days, start in late:
+        for bill_ref, base, days, start, _ in late:
             amount = _rule_amount(rule, base, days, start, exponent)
             if amount:
                 kind = LineKind.INTEREST if rule.method in (Method.SIMPLE_DAILY, Method.MONTHLY_PERCENT) \
@@ -175,17 +177,29 @@ def _interest(cycle: Cycle, config: BillingConfig, dues: Sequence[DuesItem], exp
     return lines
 
 
-def _charged_days(rule: InterestRule, due: dt.date, cycle: Cycle
-                  ) -> tuple[list[dt.date], dt.date, dt.date] | None:
-    """The days this cycle charges a due for, the first interest day, and the first late day."""
-    grace = rule.grace_days if rule.grace_for == "all" or due >= cycle.period_start else 0
-    late_day = due + dt.timedelta(days=grace + 1)
-    if late_day > cycle.period_end:
-        return None
-    start = due + dt.timedelta(days=1) if rule.interest_from == "due_date" else late_day
-    days = [d for d in _days(start, cycle.period_end)
-            if d >= cycle.period_start or late_day >= cycle.period_start]
-    return days, start, late_day
+def _charged_days(rule: InterestRule, due: dt.date, cycle: Cycle) -> tuple[list[dt.date], dt.date, bool]:
+    """Replays the account's cycles from the one the due fell due in: each
+    cycle that sees the due late charges its days not charged before, up to
+    its end. Returns the days this cycle charges, the first interest day,
+    and whether this cycle is the first to see the due late."""
+    months = _months(cycle)
+    starts = [cycle.period_start]
+    while starts[-1] > due:
+        starts.append(_same_day_later(cycle.period_start, -months * len(starts)))
+    start = due + dt.timedelta(days=1 if rule.interest_from == "due_date" else rule.grace_days + 1)
+    charged: set[dt.date] = set()
+    seen_late = False
+    for first in reversed(starts):
+        last = _same_day_later(first, months) - dt.timedelta(days=1)
+        grace = rule.grace_days if rule.grace_for == "all" or due >= first else 0
+        if due + dt.timedelta(days=grace + 1) > last:
+            continue
+        now = [d for d in _days(start, last) if d not in charged]
+        charged.update(now)
+        if first == cycle.period_start:
+            return now, start, not seen_late
+        seen_late = True
+    return [], start, False
 
 
 def _rule_amount(rule: InterestRule, base: int, days: list[dt.date], start: dt.date, exponent: int) -> int:

@@ -44,6 +44,11 @@ class Applies:
     occupancy: frozenset[Occupancy] = frozenset()
     active_from: dt.date | None = None
     active_until: dt.date | None = None
+    everywhere: bool = field(init=False)  # no condition: every unit, every cycle
+
+    def __post_init__(self) -> None:
+        everywhere = not (self.tags or self.occupancy or self.active_from or self.active_until)
+        object.__setattr__(self, "everywhere", everywhere)
 
 
 @dataclass(frozen=True)
