@@ -94,6 +94,7 @@ BILLS_DESCRIPTION = """
 
     examples:
       rating bills run --site site.toml --cycle 2025-05
+      rating bills run --site site.toml --cycle 2025-05 --readings may.parquet
       rating bills issue --site site.toml --cycle 2025-05 --actor treasurer
       rating bills show B/25-26/000001 --site site.toml
       rating bills show --site site.toml --cycle 2025-05
@@ -112,6 +113,9 @@ def _bills_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cycle", metavar="YYYY-MM", help="the cycle's month (run, issue; show: its bills)")
     parser.add_argument("--bill-date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
                         help="the bills' date (default: the day after the cycle)")
+    parser.add_argument("--readings", nargs="+", type=Path, metavar="READINGS",
+                        help="run, issue: the cycle's readings files, rated as `rating rate` does; "
+                             "without them metered heads are billed at zero, with an anomaly")
     parser.add_argument("--account", help="show: the documents of one account")
     parser.add_argument("--accounts", type=int, default=20, metavar="N",
                         help="run: show at most N bills in detail (default 20)")
@@ -131,8 +135,9 @@ def bills_command(args: argparse.Namespace) -> int:
     if args.number:
         raise InputError(f"bills {args.verb} takes no number", where=args.number)
     society = load_site_billing(args.site)
-    inputs = RunInputs(run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date),
-                       society.billing, society.numbering, society.units(), rules_text=society.rules_text)
+    cycle = run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date)
+    inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), _usage(args, society),
+                       rules_text=society.rules_text)
     exponent = society.config.site.minor_unit_exponent
 
     async def run(ledger) -> int:
@@ -145,6 +150,17 @@ def bills_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _with_ledger(args, run)
+
+
+def _usage(args: argparse.Namespace, society) -> dict:
+    """The accounts' rated lines of the readings given (none: no usage)."""
+    if not args.readings:
+        return {}
+    from rating.billing.usage import usage_by_account
+    from rating.cli import _rate
+
+    result = _rate(args.readings, society.config, "report")
+    return usage_by_account(result.charges, society.config.site)
 
 
 def _show(args: argparse.Namespace) -> int:

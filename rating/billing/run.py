@@ -35,7 +35,7 @@ class RunInputs:
     billing: BillingConfig
     numbering: Numbering
     units: Sequence[Unit]
-    usage: Mapping[str, Sequence[UsageLine]] = field(default_factory=dict)
+    usage: Mapping[str, Sequence[UsageLine]] = field(default_factory=dict)  # outside a unit's cycle: left out
     items: Mapping[str, Sequence[OneOffItem]] = field(default_factory=dict)
     rules_text: str = ""
 
@@ -50,10 +50,18 @@ async def draft_cycle(ledger: DuesLedger, inputs: RunInputs) -> list[DraftBill]:
     dues = await ledger.open_items(inputs.run.site_id)
     covered = accounts_in_run(inputs.run, inputs.units, inputs.billing.site.default_cycle)
     check_accounts(inputs.billing, covered)
-    drafts = [draft_bill(cycle, unit, inputs.billing, inputs.usage.get(unit.account_id, ()),
+    drafts = [draft_bill(cycle, unit, inputs.billing, _within(cycle, inputs.usage.get(unit.account_id, ())),
                          dues.get(unit.account_id, ()), items=inputs.items.get(unit.account_id, ()))
               for unit, cycle in covered]
     return sorted(drafts, key=lambda d: d.account_id)
+
+
+def _within(cycle: Cycle, usage: Sequence[UsageLine]) -> Sequence[UsageLine]:
+    """The usage lines of the unit's own cycle (readings files may hold other months)."""
+    first, last = cycle.period_start, cycle.period_end
+    if all(first <= line.period_start and line.period_end <= last for line in usage):
+        return usage
+    return [line for line in usage if first <= line.period_start and line.period_end <= last]
 
 
 async def issue_cycle(ledger: DuesLedger, inputs: RunInputs, *, actor: str) -> OpResult:
