@@ -89,7 +89,7 @@ def check_accounts(config: BillingConfig, accounts: Iterable[tuple[Unit, Cycle]]
             if head.cost_per_area_u is None and head.kind is HeadKind.FUND:
                 if unit.construction_cost_minor is None and applies(head.applies, unit, cycle):
                     construction_cost(head, config, unit)
-            elif (unit.area is None or unit.area < 0) and applies(head.applies, unit, cycle):
+            elif applies(head.applies, unit, cycle):
                 area_units(head, config, unit)
 
 

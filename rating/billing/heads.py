@@ -18,7 +18,6 @@ from rating.billing.documents import BillLine, Cycle, LineKind, OneOffItem, Unit
 from rating.billing.money import major, round_div
 from rating.billing.rules import RATE_SCALE, Applies, BillingConfig, Head, HeadKind
 from rating.errors import RatingError
-from rating.fixedpoint import exact_units
 from rating.registry import AREA_DECIMALS
 
 AREA_SCALE = 10**AREA_DECIMALS
@@ -125,7 +124,8 @@ def area_units(head: Head, config: BillingConfig, unit: Unit) -> int:
         raise RatingError(f"account {unit.account_id!r} has no area, but head {head.name!r} charges per area",
                           where=head.where, reason="MISSING_AREA", file=config.path, key=f"heads.{head.name}",
                           account=unit.account_id)
-    units = exact_units(unit.area, AREA_DECIMALS)
+    scaled = unit.area.scaleb(AREA_DECIMALS)  # exact: the registry keeps areas to 10^-6
+    units = int(scaled) if scaled.is_finite() and scaled == scaled.to_integral_value() else None
     if units is None or units < 0:
         raise RatingError(f"account {unit.account_id!r} has area {unit.area}, not a non-negative number "
                           f"of at most {AREA_DECIMALS} decimals", where=head.where, account=unit.account_id)
