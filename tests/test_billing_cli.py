@@ -26,7 +26,7 @@ def site_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def total(site_file, tmp_path_factory):
-    """The May charges of every bill, as the API drafts them, in rupees."""
+    """The May charges of every bill, as the API drafts them, in rupees, and their anomalies."""
     from rating.billing.inputs import load_site_billing, run_cycle
     from rating.billing.ledger_sqlite import SqliteDuesLedger
     from rating.billing.money import major
@@ -38,7 +38,7 @@ def total(site_file, tmp_path_factory):
                        society.numbering, society.units())
     path = tmp_path_factory.mktemp("empty") / "ledger.db"
     drafts = run(lambda: SqliteDuesLedger(path), lambda ledger: draft_cycle(ledger, inputs))
-    return major(sum(d.charges_minor for d in drafts), 2)
+    return major(sum(d.charges_minor for d in drafts), 2), sum(len(d.anomalies) for d in drafts)
 
 
 def cli(capsys, *args):
@@ -48,10 +48,12 @@ def cli(capsys, *args):
 
 
 def test_run_then_issue_once_then_show_and_a_redraft_is_refused(site_file, total, tmp_path, capsys):
+    total, anomalies = total
     ledger = ["--site", site_file, "--ledger", tmp_path / "ledger.db", "--actor", "treasurer"]
     code, out, _ = cli(capsys, "bills", "run", "--cycle", "2025-05", "--accounts", "1", *ledger)
-    assert code == 0 and out.endswith(f"33 bills, {total} this cycle, {total} due with arrears, "
-                                      "64 anomalies; nothing written\n") and "... 32 more bills" in out
+    assert code == 0 and "... 32 more bills" in out
+    assert out.endswith(f"33 bills, {total} this cycle, {total} due with arrears, {anomalies} anomalies; "
+                        "nothing written\n")
     code, first, _ = cli(capsys, "bills", "issue", "--cycle", "2025-05", *ledger)
     assert code == 0 and first.startswith("issued cycle 2025-05-01..2025-05-31: 33 bills B/25-26/000001 .. "
                                           f"B/25-26/000033, {total} posted")
@@ -108,3 +110,14 @@ def test_issue_on_postgres_from_a_real_process(site_file, postgres_server, tmp_p
     assert first.returncode == 0 and "33 bills B/25-26/000001 .. B/25-26/000033" in first.stdout, first.stderr
     assert "(already issued: first result)" in again.stdout
     assert not (tmp_path / "rating-data").exists()  # the SQLite default was not touched
+
+
+def test_run_with_the_cycles_readings_bills_the_metered_heads(site_file, total, tmp_path, capsys):
+    readings = site_file.parent / "readings.parquet"
+    ledger = ["--site", site_file, "--ledger", tmp_path / "ledger.db"]
+    code, out, err = cli(capsys, "bills", "run", "--cycle", "2025-05", "--accounts", "0",
+                         "--readings", readings, *ledger)
+    assert code == 0, err
+    summary = out.splitlines()[-1]
+    assert summary.startswith("draft: 33 bills, ") and summary.endswith(" 0 anomalies; nothing written")
+    assert float(summary.split()[3]) > float(total[0])  # electricity and water on top of the fixed heads
