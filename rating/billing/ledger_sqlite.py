@@ -1,26 +1,22 @@
 """SQLite dues ledger: the `dues_*` tables in the prepaid ledger's file.
 
-WAL journal, `synchronous=FULL` (a committed issue is on disk before it
-returns), one connection on one worker thread so the event loop never waits
-on the file. A write is one `BEGIN IMMEDIATE` transaction: SQLite's one
-writer at a time is the site's writer lock. Triggers refuse any UPDATE or
+The connection is held as the prepaid ledger holds its own
+(rating.sqlite_file: WAL, `synchronous=FULL`, one worker thread). A write
+is one `BEGIN IMMEDIATE` transaction: SQLite's one writer at a time is the
+site's writer lock. Triggers refuse any UPDATE or
 DELETE of the money tables: the ledger is append-only in the file itself.
 Dates are stored as ISO 8601 text, which sorts and compares as dates.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from rating.billing.ledger_sql import SqlDuesLedger
-from rating.prepaid.ledger import LedgerUnavailable
+from rating.sqlite_file import SqliteFile
 
 _APPEND_ONLY = ("dues_ops", "dues_entries", "dues_documents", "dues_cycles", "dues_carried", "dues_rules",
                 "dues_audit")
@@ -166,43 +162,15 @@ class _SqliteTx:
         await self.ledger._run(insert)
 
 
-class SqliteDuesLedger(SqlDuesLedger):
+class SqliteDuesLedger(SqliteFile, SqlDuesLedger):
     name = "sqlite"
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-dues")
-
-    async def _run(self, fn, *args):
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._thread, fn, *args)
-        except sqlite3.OperationalError as exc:
-            raise LedgerUnavailable(f"sqlite dues ledger {self.path}: {exc}") from exc
+    what = "sqlite dues ledger"
 
     async def open(self) -> None:
-        await self._run(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
-        self._db = db
+        await self._open_file(SCHEMA)
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._thread.shutdown(wait=True)
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise LedgerUnavailable("sqlite dues ledger is not open")
-        return self._db
+        await self._close_file()
 
     @contextlib.asynccontextmanager
     async def _writing(self, site_id: str) -> AsyncIterator[_SqliteTx]:

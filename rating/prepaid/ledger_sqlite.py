@@ -2,8 +2,8 @@
 
 WAL journal with `synchronous=FULL`: a committed transaction is on disk
 before `commit` returns. All statements run on one worker thread with one
-connection, so the event loop never blocks on the file and writes are
-serialised (sequences and event ids increase in commit order).
+connection (rating.sqlite_file), so the event loop never blocks on the file
+and writes are serialised (sequences and event ids increase in commit order).
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,6 @@ import numpy as np
 from rating.prepaid.ledger import (
     Ledger,
     LedgerBusy,
-    LedgerUnavailable,
     LimitExceeded,
     NewOp,
     OpRow,
@@ -29,6 +26,7 @@ from rating.prepaid.ledger import (
 )
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
+from rating.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ops (
@@ -76,38 +74,18 @@ def _row(r) -> OpRow:
                  bytes(r[7]))
 
 
-class SqliteLedger(Ledger):
+class SqliteLedger(SqliteFile, Ledger):
     name = "sqlite"
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ledger")
+        super().__init__(path)
         self._owner_fd: int | None = None  # the claim: an flock on <ledger>.lock
 
-    async def _run(self, fn, *args):
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._thread, fn, *args)
-        except sqlite3.OperationalError as exc:
-            raise LedgerUnavailable(f"sqlite ledger {self.path}: {exc}") from exc
-
     async def open(self) -> None:
-        await self._run(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
-        self._db = db
+        await self._open_file(SCHEMA)
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._thread.shutdown(wait=True)
+        await self._close_file()
         if self._owner_fd is not None:
             os.close(self._owner_fd)  # lets go of the claim
             self._owner_fd = None
@@ -131,12 +109,6 @@ class SqliteLedger(Ledger):
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{owner}\n".encode(), 0)
         self._owner_fd = fd
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise LedgerUnavailable("sqlite ledger is not open")
-        return self._db
 
     async def find(self, key: str) -> OpRow | None:
         return await self._run(self._find, key)
