@@ -92,7 +92,8 @@ def issue_batch(inputs: RunInputs, drafts) -> IssueBatch:
 async def ceiling(ledger: SqlDuesLedger, schema_sql: str, batch: IssueBatch) -> float:
     """Seconds to insert the issue's rows into empty copies of the tables, bulk path only."""
     fy = batch.numbering.financial_year(batch.bill_date)
-    docs, entries = ledger_rows.bill_rows(batch, ledger_rows.prepare_issue(batch), fy, 1, 0)
+    docs, entries = ledger_rows.bill_rows(batch, ledger_rows.prepare_issue(batch), fy, 1, 0,
+                                          date_value=ledger._date_value)
     # the tables and indexes; no append-only triggers, which cost nothing on INSERT
     tables = schema_sql.split("CREATE OR REPLACE FUNCTION")[0].split("CREATE TRIGGER")[0]
     async with ledger._writing("bench-schema") as tx:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from rating.billing.documents import BillLine, DraftBill, LineKind
@@ -51,6 +51,10 @@ def check_replay(first: OpResult, kind: str, first_sha256: bytes, payload_sha256
                            f"(operation #{first.seq}); nothing was written", where=first.key,
                            key=first.key, sequence=first.seq)
     return OpResult(first.seq, first.key, first.kind, first.summary, replayed=True)
+
+
+def _same(day: dt.date) -> object:
+    return day
 
 
 _KIND_TEXT = {kind: kind.value for kind in LineKind}  # a dict lookup: Enum attributes are slow
@@ -113,17 +117,23 @@ def first_serial(last_serial: int, count: int, template: Template, where: str) -
     return last_serial + 1
 
 
-def bill_rows(batch: IssueBatch, prepared: PreparedIssue, fy: str, serial: int, seq: int
-              ) -> tuple[list[tuple], list[tuple]]:
-    """(document rows, entry rows) of the bills, numbered from `serial`."""
+def bill_rows(batch: IssueBatch, prepared: PreparedIssue, fy: str, serial: int, seq: int, *,
+              date_value: Callable[[dt.date], object] = _same) -> tuple[list[tuple], list[tuple]]:
+    """(document rows, entry rows) of the bills, numbered from `serial`; dates
+    as `date_value` gives them (the backend's column value, made once per date)."""
     number_of = batch.numbering.template(DocType.BILL).formatter(fy)
-    site, actor, issued, cycle_id = batch.site_id, batch.actor, batch.bill_date, batch.cycle_id
+    dates: dict[dt.date, object] = {}
+    site, actor, cycle_id = batch.site_id, batch.actor, batch.cycle_id
+    issued = date_value(batch.bill_date)
     docs: list[tuple] = []
     entries: list[tuple] = []
     for i, (bill, body, posts, charges) in enumerate(zip(prepared.bills, prepared.bodies, prepared.posted,
                                                          prepared.charges_minor, strict=True)):
         number = number_of(serial + i)
-        account, due = bill.account_id, bill.cycle.due_date
+        account = bill.account_id
+        due = dates.get(bill.cycle.due_date)
+        if due is None:
+            due = dates[bill.cycle.due_date] = date_value(bill.cycle.due_date)
         docs.append((number, "bill", site, fy, serial + i, account, cycle_id, issued, due, charges, body, "",
                      False, seq, actor))
         entries.extend([(seq, site, account, head, kind, amount, due, number, "", actor)

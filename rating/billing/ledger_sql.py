@@ -13,6 +13,7 @@ series has numbers left, a bill is cancelled at most once.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from abc import abstractmethod
@@ -62,6 +63,11 @@ def _now_us() -> int:
 
 
 class SqlDuesLedger(DuesLedger):
+    @staticmethod
+    def _date_value(day: dt.date) -> object:
+        """A date as the backend's date columns take it."""
+        return day
+
     @abstractmethod
     def _writing(self, site_id: str) -> AbstractAsyncContextManager[Tx]: ...
 
@@ -83,7 +89,7 @@ class SqlDuesLedger(DuesLedger):
                                           len(prepared.bills))
             summary = rows.issue_summary(batch, prepared, fy, serial)
             seq = await self._op(tx, batch.key, "issue", batch.site_id, batch.actor, payload, summary)
-            docs, entries = rows.bill_rows(batch, prepared, fy, serial, seq)
+            docs, entries = rows.bill_rows(batch, prepared, fy, serial, seq, date_value=self._date_value)
             await tx.insert_many("dues_documents", rows.DOC_COLUMNS, docs)
             await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, entries)
             await tx.execute("INSERT INTO dues_cycles (site_id, cycle_id, period_start, period_end, seq) "

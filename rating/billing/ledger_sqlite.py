@@ -166,6 +166,8 @@ class SqliteDuesLedger(SqliteFile, SqlDuesLedger):
     name = "sqlite"
     what = "sqlite dues ledger"
 
+    _date_value = staticmethod(dt.date.isoformat)  # type: ignore[assignment]
+
     async def open(self) -> None:
         await self._open_file(SCHEMA)
 
