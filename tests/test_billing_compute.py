@@ -18,10 +18,10 @@ from rating.billing.interest import Segment, Window, accrue
 from rating.cli.demo import generate_demo
 from rating.engine import rate
 from rating.errors import ConfigError, RatingError
-from rating.model.site import Cycle as BillingCycle
-from rating.model.site import Site
 from rating.inputs.tables import read_table
 from rating.inputs.textfile import parse_toml
+from rating.model.site import Cycle as BillingCycle
+from rating.model.site import Site
 
 SITE = Site(name="Test CHS", currency="INR", rounding="half_up")
 MAY = Cycle("T", dt.date(2025, 5, 1), dt.date(2025, 5, 31), dt.date(2025, 6, 1), dt.date(2025, 6, 15))

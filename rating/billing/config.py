@@ -34,8 +34,8 @@ from rating.billing.rules import (
 )
 from rating.errors import ConfigError
 from rating.fixedpoint import exact_units
-from rating.model.site import ROUNDING_RULES, Site
 from rating.inputs.textfile import load_toml
+from rating.model.site import ROUNDING_RULES, Site
 
 E = TypeVar("E", bound=StrEnum)
 BILLING_FILE = "billing.toml"

@@ -68,7 +68,8 @@ class SiteDocs:
     def build(self) -> tuple[Config, PrepaidPolicy]:
         """Validate everything; errors name the document, row and field."""
         doc = parse_toml(self.site_toml, where="site", error=ConfigError)
-        if "groups" in doc.get("files", {}):
+        files = doc.get("files")
+        if isinstance(files, dict) and "groups" in files:
             # A split needs the whole period's common cost; a deduction debits as
             # readings arrive, before the period ends.
             raise ConfigError("shared-area groups are split when whole periods are rated (rating rate, "

@@ -2,8 +2,8 @@
 
 WAL journal with `synchronous=FULL`: a committed transaction is on disk
 before `commit` returns. All statements run on one worker thread with one
-connection, so the event loop never blocks on the file and writes are
-serialised (sequences and event ids increase in commit order).
+connection (rating.prepaid.ledger.sqlite_file), so the event loop never blocks on the file
+and writes are serialised (sequences and event ids increase in commit order).
 
 The balance limit (rating.prepaid.ledger.base.Headroom) starts from the sum of
 every entry's absolute amount, read at open.
@@ -17,7 +17,6 @@ import os
 import sqlite3
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,6 @@ from rating.prepaid.ledger.base import (
     Headroom,
     Ledger,
     LedgerBusy,
-    LedgerUnavailable,
     LimitExceeded,
     NewOp,
     OpRow,
@@ -35,6 +33,7 @@ from rating.prepaid.ledger.base import (
     check_range,
     wallet_changes,
 )
+from rating.prepaid.ledger.sqlite_file import SqliteFile
 from rating.prepaid.records import Entries, Event
 from rating.prepaid.wallets import EventType
 
@@ -91,45 +90,30 @@ def _row(r) -> OpRow:
                  bytes(r[7]))
 
 
-class SqliteLedger(Ledger):
+class SqliteLedger(SqliteFile, Ledger):
     name = "sqlite"
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ledger")
+        super().__init__(path)
         self._owner_fd: int | None = None  # the claim: an flock on <ledger>.lock
         self._headroom = Headroom()
 
-    async def _run(self, fn, *args):
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._thread, fn, *args)
-        except sqlite3.OperationalError as exc:
-            raise LedgerUnavailable(f"sqlite ledger {self.path}: {exc}") from exc
-
     async def open(self) -> None:
-        await self._run(self._open)
+        await self._open_file(SCHEMA)
+        await self._run(self._read_marks)
 
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
+    def _read_marks(self) -> None:
+        """The ledger's epoch (made once, with the file) and the balance headroom."""
+        db = self.db
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (uuid.uuid4().hex,))
         try:
             moved = db.execute("SELECT COALESCE(SUM(ABS(amount_minor)), 0) FROM entries").fetchone()[0]
         except sqlite3.OperationalError:  # integer overflow: far past any limit, check every commit
             moved = 2**63
         self._headroom = Headroom(moved)
-        self._db = db
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._thread.shutdown(wait=True)
+        await self._close_file()
         if self._owner_fd is not None:
             os.close(self._owner_fd)  # lets go of the claim
             self._owner_fd = None
@@ -153,12 +137,6 @@ class SqliteLedger(Ledger):
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{owner}\n".encode(), 0)
         self._owner_fd = fd
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise LedgerUnavailable("sqlite ledger is not open")
-        return self._db
 
     async def identity(self) -> tuple[str, int]:
         def read() -> tuple[str, int]:

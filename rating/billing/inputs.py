@@ -1,0 +1,70 @@
+"""What a bill run reads from a site's files: the units (from the accounts
+and meters registry), the billing rules (`billing.toml` beside the site
+file) and how its documents are numbered (that file's `[numbering]` table,
+rating.billing.numbering). The run's cycle is a calendar month of the site.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rating.billing.config import billing_from_mapping, billing_path
+from rating.billing.documents import Cycle, Unit
+from rating.billing.numbering import Numbering, numbering_from_mapping
+from rating.billing.rules import BillingConfig
+from rating.config.loader import Config, load_config
+from rating.errors import ConfigError, InputError
+from rating.inputs.textfile import parse_toml, read_text
+
+
+@dataclass(frozen=True)
+class SiteBilling:
+    config: Config
+    billing: BillingConfig
+    numbering: Numbering
+    rules_text: str  # billing.toml as read: the ledger audits each new version
+
+    @property
+    def site_id(self) -> str:
+        return self.config.site.name
+
+    def units(self) -> list[Unit]:
+        """Every account of the registry as a unit, with its meters."""
+        meters: dict[str, list[tuple[str | int, str]]] = {}
+        for meter in self.config.registry.meters:
+            meters.setdefault(meter.account_id, []).append((meter.meter_id, meter.tariff_id))
+        accounts = self.config.registry.accounts.values()
+        return [Unit(a.account_id, owner=a.name, area=a.area, billing_cycle=a.cycle,
+                     meters=tuple(meters.get(a.account_id, ()))) for a in accounts]
+
+
+def load_site_billing(site_file: str | Path) -> SiteBilling:
+    """The site, its registry, its billing rules and its numbering; every
+    error names the file and key."""
+    config = load_config(site_file)
+    path = billing_path(site_file)
+    text = read_text(path, error=ConfigError, what="billing file")
+    doc = parse_toml(text, where=str(path), error=ConfigError)
+    numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{path}[numbering]")
+    billing = billing_from_mapping(doc, where=str(path), site=config.site)
+    return SiteBilling(config, billing, numbering, text)
+
+
+def run_cycle(site_id: str, month: str, billing: BillingConfig, *, bill_date: dt.date | None = None
+              ) -> Cycle:
+    """The run of a calendar month (`2025-05`): billed the day after it ends
+    (or on `bill_date`), due `[billing].due_days` later."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise InputError(f"a cycle is a month such as 2025-05, got {month!r}", where="--cycle")
+    year, number = int(match.group(1)), int(match.group(2))
+    first = dt.date(year, number, 1)
+    last = dt.date(year, number, calendar.monthrange(year, number)[1])
+    billed = bill_date or last + dt.timedelta(days=1)
+    if billed < last:
+        raise InputError(f"the bill date {billed} is before the cycle ends ({last})", where="--bill-date")
+    return Cycle(site_id, first, last, billed, billed + dt.timedelta(days=billing.due_days))

@@ -1,0 +1,228 @@
+"""The dues ledger interface: what a site's units owe, per account and charge head.
+
+Append-only. Every write is one operation under an idempotency key, committed
+in one transaction with everything that must advance with it: its entries
+(one immutable row per account, head and line, integer minor units), its
+documents (bills, credit and debit notes, numbered inside the transaction so
+a rolled back write leaves no gap in a series) and an audit row naming the
+site and the acting user or process. A retry with the same key and payload
+returns the first result and writes nothing; the same key with another
+payload is refused (DuesConflict). A balance is the sum of its entries;
+nothing is ever updated or deleted.
+
+Backends: `rating.billing.ledger_sqlite` (the same file as the prepaid
+ledger) and `rating.billing.ledger_postgres` (the same schema). Both pass
+tests/test_billing_ledger_contract.py. The rows both write are built once,
+in `rating.billing.ledger_rows`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rating.billing.documents import BillLine, DraftBill, DuesItem
+from rating.billing.numbering import DocType, Numbering
+from rating.errors import RatingError
+
+
+class DuesConflict(RatingError):
+    """An idempotency key came back with another payload; nothing was written."""
+
+    reason = "IDEMPOTENCY_CONFLICT"
+
+
+class CycleOverlap(RatingError):
+    """A cycle's days overlap those of an issued cycle of the site; nothing was written."""
+
+    reason = "CYCLE_OVERLAP"
+
+
+class SeriesFull(RatingError):
+    """A number series has no serial left for the year; nothing was written."""
+
+    reason = "LIMIT_EXCEEDED"
+
+
+class NotFound(RatingError):
+    reason = "NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One dues entry: signed minor units owed (> 0) or credited (< 0) under a
+    head, falling due on `due_date`, belonging to the document or import `ref`."""
+
+    account_id: str
+    head: str
+    kind: str  # a LineKind value: what interest and taxes may bear
+    amount_minor: int
+    due_date: dt.date
+    ref: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class IssueBatch:
+    """A cycle's bills to issue at once: the run's days, its drafts, its rules."""
+
+    key: str  # idempotency key: one per (site, cycle), `issue:<site>:<cycle>`
+    site_id: str
+    cycle_id: str
+    period_start: dt.date
+    period_end: dt.date
+    bill_date: dt.date
+    bills: Sequence[DraftBill]
+    numbering: Numbering
+    actor: str
+    rules_text: str = ""  # the billing rules the drafts were computed with (audited when new)
+
+
+@dataclass(frozen=True)
+class NoteRequest:
+    """A credit or debit note on an account. Amounts are magnitudes (> 0); a
+    credit note credits them. `corrects` names the bill it corrects (its
+    entries then fall due with that bill's items), or "" for none."""
+
+    key: str
+    site_id: str
+    doc_type: DocType
+    account_id: str
+    lines: tuple[BillLine, ...]
+    note_date: dt.date
+    due_date: dt.date
+    reason: str
+    actor: str
+    numbering: Numbering
+    corrects: str = ""
+
+
+@dataclass(frozen=True)
+class DuesPost:
+    """Entries without a document (imported dues): one operation, one audit row."""
+
+    key: str
+    kind: str  # e.g. "import"
+    site_id: str
+    actor: str
+    entries: tuple[Entry, ...]
+    detail: str  # what the audit row says (the file, its sha-256, how many rows)
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """The first result of an operation, replayed to every retry."""
+
+    seq: int
+    key: str
+    kind: str
+    summary: dict  # JSON: what was written (numbers, counts, totals)
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Document:
+    """An issued bill or note, as stored: immutable."""
+
+    number: str
+    doc_type: DocType
+    site_id: str
+    account_id: str
+    cycle_id: str  # the cycle of a bill; "" for a note
+    issued_on: dt.date
+    due_date: dt.date
+    total_minor: int  # what the document adds to the dues (a credit note: negative)
+    body: dict  # JSON: lines, anomalies, bill_to, period, reason
+    corrects: str  # a note: the bill it corrects
+    cancels: bool  # a credit note that fully reverses `corrects`
+    seq: int
+    actor: str
+
+
+@dataclass(frozen=True)
+class IssuedCycle:
+    site_id: str
+    cycle_id: str
+    period_start: dt.date
+    period_end: dt.date
+    seq: int
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    audit_id: int
+    site_id: str
+    actor: str
+    at_us: int
+    action: str  # issue | note | cancel | import | rules
+    subject: str  # the cycle, document, file or rules hash it concerns
+    detail: str
+
+
+class DuesLedger(ABC):
+    name = "dues"
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create the dues tables if they are missing."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def issue(self, batch: IssueBatch) -> OpResult:
+        """Issue a cycle's bills atomically: numbers, documents, entries, the
+        notes each bill carries, audit. Raises CycleOverlap, SeriesFull or
+        DuesConflict with nothing written; an issued cycle returns its first
+        result (replayed)."""
+
+    @abstractmethod
+    async def note(self, request: NoteRequest) -> OpResult:
+        """Issue a credit or debit note (numbered, audited)."""
+
+    @abstractmethod
+    async def cancel(self, site_id: str, number: str, *, key: str, on: dt.date, reason: str, actor: str,
+                     numbering: Numbering) -> OpResult:
+        """Cancel a bill: a credit note that reverses every entry it posted.
+        The bill keeps its number; a bill is cancelled once."""
+
+    @abstractmethod
+    async def post(self, post: DuesPost) -> OpResult:
+        """Append entries without a document (imported dues)."""
+
+    @abstractmethod
+    async def find(self, key: str) -> OpResult | None: ...
+
+    @abstractmethod
+    async def balances(self, site_id: str, account_id: str = "") -> dict[tuple[str, str], int]:
+        """(account, head) -> sum of its entries, for every pair with entries."""
+
+    @abstractmethod
+    async def open_items(self, site_id: str) -> dict[str, list[DuesItem]]:
+        """Per account, what is still owed per (head, kind, document, due date):
+        the entries summed, the pairs that net to zero left out. What a draft
+        bill's arrears and interest read."""
+
+    @abstractmethod
+    async def document(self, site_id: str, number: str) -> Document | None: ...
+
+    @abstractmethod
+    async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
+                        limit: int = 1000) -> list[Document]:
+        """Documents in number order (series, then serial)."""
+
+    @abstractmethod
+    async def carried(self, site_id: str, bill_number: str) -> list[str]:
+        """The notes (numbers) a bill carries: those issued since the account's last bill."""
+
+    @abstractmethod
+    async def cycles(self, site_id: str) -> list[IssuedCycle]: ...
+
+    @abstractmethod
+    async def audit(self, site_id: str, *, limit: int = 1000) -> list[AuditRow]: ...
+
+    @abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """Rows per dues table, for reports and tests."""

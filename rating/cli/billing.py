@@ -1,0 +1,245 @@
+"""Command-line verbs of postpaid billing, registered in rating.cli.commands:
+
+    rating bills run      draft a cycle's bills and print them (writes nothing)
+    rating bills issue    issue a cycle: numbers, dues entries, audit (once)
+    rating bills show     show an issued bill or note, or the bills of a cycle or account
+    rating dues import    import unpaid dues of many units from CSV or XLSX
+
+They open the dues ledger directly: the SQLite file beside the prepaid
+ledger (default rating-data/ledger.db, or --ledger FILE), or PostgreSQL
+with --postgres DSN (schema --postgres-schema, default rating).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import os
+import socket
+import sys
+from pathlib import Path
+
+from rating.cli.commands import EXIT_OK, subcommand
+from rating.errors import InputError
+
+EXIT_UNAVAILABLE = 3  # the ledger cannot be reached
+DEFAULT_LEDGER = Path("rating-data") / "ledger.db"
+
+
+def _ledger_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--site", required=True, type=Path, metavar="SITE.toml",
+                        help="site file; its billing.toml beside it holds the heads, rules and numbering")
+    parser.add_argument("--ledger", type=Path, metavar="FILE", default=DEFAULT_LEDGER,
+                        help=f"SQLite ledger file (default {DEFAULT_LEDGER}, the prepaid ledger's)")
+    parser.add_argument("--postgres", metavar="DSN", help="PostgreSQL ledger instead of the SQLite file")
+    parser.add_argument("--postgres-schema", metavar="NAME", default="rating")
+    parser.add_argument("--actor", default=os.environ.get("RATING_ACTOR") or _process_name(),
+                        help="who acts, recorded on every row and audit entry "
+                             "(default: $RATING_ACTOR or user@host)")
+
+
+def _process_name() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _ledger(args: argparse.Namespace):
+    if args.postgres:
+        from rating.billing.ledger_postgres import PostgresDuesLedger
+
+        return PostgresDuesLedger(args.postgres, schema=args.postgres_schema)
+    from rating.billing.ledger_sqlite import SqliteDuesLedger
+
+    return SqliteDuesLedger(args.ledger)
+
+
+def _with_ledger(args: argparse.Namespace, action) -> int:
+    """Open the ledger, await action(ledger) (it prints), close; exit 3 if unreachable."""
+    from rating.prepaid.ledger.base import LedgerUnavailable
+
+    async def go() -> int:
+        ledger = _ledger(args)
+        await ledger.open()
+        try:
+            return await action(ledger)
+        finally:
+            await ledger.close()
+
+    try:
+        return asyncio.run(go())
+    except LedgerUnavailable as exc:
+        sys.stderr.write(f"rating: error: {exc}\n")
+        return EXIT_UNAVAILABLE
+
+
+# ---------------------------------------------------------------- bills
+
+BILLS_DESCRIPTION = """
+    Bill every unit of a site for a cycle (a calendar month): maintenance,
+    funds, fixed and metered heads, arrears, interest, taxes, rounding-off,
+    by the site's billing.toml (docs/billing.md).
+
+      run     draft the cycle and print the bills; writes nothing, run it
+              as often as you like (late readings, corrected fees)
+      issue   draft and issue: numbers the bills (one series per financial
+              year), posts their dues, audits; issuing again changes
+              nothing and prints the first result
+      show    an issued bill or note by number, or the bills of --cycle or
+              --account
+
+    examples:
+      rating bills run --site site.toml --cycle 2025-05
+      rating bills run --site site.toml --cycle 2025-05 --readings may.parquet
+      rating bills issue --site site.toml --cycle 2025-05 --actor treasurer
+      rating bills show B/25-26/000001 --site site.toml
+      rating bills show --site site.toml --cycle 2025-05
+      rating bills issue --site site.toml --cycle 2025-05 --postgres postgresql://rating@db/rating
+
+    exit codes: 0 done; 2 bad input (a cycle already issued or before an
+    issued one, an account without area, ...), nothing written; 3 the
+    ledger cannot be reached.
+"""
+
+
+def _bills_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("verb", choices=("run", "issue", "show"))
+    parser.add_argument("number", nargs="?", help="show: the bill or note number (right after `show`)")
+    _ledger_arguments(parser)
+    parser.add_argument("--cycle", metavar="YYYY-MM", help="the cycle's month (run, issue; show: its bills)")
+    parser.add_argument("--bill-date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="the bills' date (default: the day after the cycle)")
+    parser.add_argument("--readings", nargs="+", type=Path, metavar="READINGS",
+                        help="run, issue: the cycle's readings files, rated as `rating rate` does; "
+                             "without them metered heads are billed at zero, with an anomaly")
+    parser.add_argument("--account", help="show: the documents of one account")
+    parser.add_argument("--accounts", type=int, default=20, metavar="N",
+                        help="run: show at most N bills in detail (default 20)")
+
+
+@subcommand("bills", help="draft, issue and show a cycle's postpaid bills",
+            description=BILLS_DESCRIPTION, arguments=_bills_arguments)
+def bills_command(args: argparse.Namespace) -> int:
+    from rating.billing import bill_text
+    from rating.billing.inputs import load_site_billing, run_cycle
+    from rating.billing.run import RunInputs, draft_cycle, issue_cycle
+
+    if args.verb == "show":
+        return _show(args)
+    if not args.cycle:
+        raise InputError(f"bills {args.verb} needs --cycle YYYY-MM", where="--cycle")
+    if args.number:
+        raise InputError(f"bills {args.verb} takes no number", where=args.number)
+    society = load_site_billing(args.site)
+    cycle = run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date)
+    inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), _usage(args, society),
+                       rules_text=society.rules_text)
+    exponent = society.config.site.minor_unit_exponent
+
+    async def run(ledger) -> int:
+        if args.verb == "run":
+            drafts = await draft_cycle(ledger, inputs)
+            sys.stdout.write(bill_text.drafts(drafts, exponent, shown_max=args.accounts))
+        else:
+            result = await issue_cycle(ledger, inputs, actor=args.actor)
+            sys.stdout.write(bill_text.issued(result, exponent))
+        return EXIT_OK
+
+    return _with_ledger(args, run)
+
+
+def _usage(args: argparse.Namespace, society) -> dict:
+    """The accounts' rated lines of the readings given (none: no usage)."""
+    if not args.readings:
+        return {}
+    from rating.billing.usage import usage_by_account
+    from rating.cli.commands import _rate
+
+    result = _rate(args.readings, society.config, "report")
+    return usage_by_account(result.charges, society.config.site)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from rating.billing import bill_text
+    from rating.billing.inputs import load_site_billing
+
+    if bool(args.number) + bool(args.cycle) + bool(args.account) != 1:
+        raise InputError("bills show takes one of: a NUMBER, --cycle YYYY-MM or --account ID")
+    society = load_site_billing(args.site)
+    exponent = society.config.site.minor_unit_exponent
+
+    async def show(ledger) -> int:
+        if args.number:
+            document = await ledger.document(society.site_id, args.number)
+            if document is None:
+                raise InputError(f"no bill or note {args.number!r} in site {society.site_id!r}",
+                                 where=args.number, reason="NOT_FOUND")
+            carried = await ledger.carried(society.site_id, document.number)
+            sys.stdout.write(bill_text.document(document, exponent, carried))
+            return EXIT_OK
+        cycle_id = ""
+        if args.cycle:
+            from rating.billing.inputs import run_cycle
+
+            cycle_id = run_cycle(society.site_id, args.cycle, society.billing).cycle_id
+        documents = await ledger.documents(society.site_id, cycle_id=cycle_id, account_id=args.account or "",
+                                           limit=1_000_000)
+        sys.stdout.write(bill_text.listing(documents, exponent))
+        return EXIT_OK
+
+    return _with_ledger(args, show)
+
+
+# ---------------------------------------------------------------- dues
+
+DUES_DESCRIPTION = """
+    Import unpaid dues of many units at once (opening arrears, fees billed
+    outside rating) from a CSV file or an XLSX workbook (its first sheet):
+    a header row and one row per due with the columns unit, head, amount,
+    due_date and, optionally, note. Every row is checked first; one bad
+    row and nothing is imported, each error naming the file, row and
+    column. Importing the same file again changes nothing.
+
+    examples:
+      rating dues import --site site.toml opening-arrears.xlsx
+      rating dues import --site site.toml april-fees.csv --actor "office (Meena)"
+
+    unit,head,amount,due_date,note
+    A-0101,maintenance,4500.00,2025-03-31,arrears before rating
+    A-0102,water,125.50,2025-04-15,
+
+    exit codes: 0 done; 2 bad input, nothing imported; 3 the ledger cannot
+    be reached.
+"""
+
+
+def _dues_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("verb", choices=("import",))
+    parser.add_argument("file", type=Path, metavar="FILE", help="dues file (.csv or .xlsx)")
+    _ledger_arguments(parser)
+
+
+@subcommand("dues", help="import unpaid dues of many units from CSV or XLSX",
+            description=DUES_DESCRIPTION, arguments=_dues_arguments)
+def dues_command(args: argparse.Namespace) -> int:
+    from rating.billing.dues_import import import_dues, read_dues
+    from rating.billing.inputs import load_site_billing
+    from rating.billing.money import major
+
+    society = load_site_billing(args.site)
+    dues = read_dues(args.file, units=set(society.config.registry.accounts), heads=set(society.billing.heads),
+                     exponent=society.config.site.minor_unit_exponent)
+
+    async def run(ledger) -> int:
+        result = await import_dues(ledger, dues, site_id=society.site_id, actor=args.actor)
+        note = " (already imported: first result)" if result.replayed else ""
+        total = major(result.summary["amount_minor"], society.config.site.minor_unit_exponent)
+        print(f"imported {result.summary['entries']} dues of {args.file.name}, {total} in all "
+              f"[#{result.seq}]{note}")
+        return EXIT_OK
+
+    return _with_ledger(args, run)
