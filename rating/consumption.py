@@ -11,12 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from rating._ext._consumption import accumulate, survey
 from rating.errors import AmountOverflowError, InputError, TariffError
 from rating.pricing import PeriodQuantities
 from rating.registry import Registry
-from rating.site import Site
+from rating.site import Cycle, Site
 from rating.tariff import Tariff
 from rating.timeline import EPOCH_DAY, US_PER_SECOND, Timeline, build_timeline
 from rating.window import first_priced_us
@@ -111,19 +112,19 @@ class TimelineKeys:
     tariffs that price it (`priced_by`, for the reading window)."""
 
     def __init__(self, registry: Registry, site: Site, tariffs: dict[str, Tariff]):
-        keys: dict[tuple, int] = {}
-        priced: dict[tuple, int] = {}
-        of_meter, priced_by = [], []
-        accounts, default_cycle = registry.accounts, site.default_cycle
-        for meter in registry.meters:  # one pass: registries grow to 10^7 meters
-            account = accounts[meter.account_id]
-            cycle = account.cycle or default_cycle
-            of_meter.append(keys.setdefault((cycle, meter.tariff_id), len(keys)))
-            priced_by.append(priced.setdefault((cycle, meter.tariff_id, account.tariff_id), len(priced)))
-        self.of_meter = np.array(of_meter, dtype=np.int32)
-        self.priced_by = np.array(priced_by, dtype=np.int32)
-        self.keys = list(keys)
-        self.priced_keys = list(priced)
+        # column-wise: registries grow to 10^7 meters
+        anchor_day = registry.account_anchor_days(site)[registry.account_of_meter]
+        meter_tariff = registry.meter_tariffs.dictionary_encode()
+        account_tariff = registry.account_tariffs.dictionary_encode()
+        tariff_code = _codes(meter_tariff)
+        own_code = _codes(account_tariff)[registry.account_of_meter]
+        self.of_meter, first = _first_seen(anchor_day, tariff_code)
+        self.keys = [(Cycle(int(anchor_day[i])), meter_tariff.dictionary[int(tariff_code[i])].as_py())
+                     for i in first]
+        self.priced_by, first = _first_seen(anchor_day, tariff_code, own_code)
+        account_tariffs = account_tariff.dictionary.to_pylist()
+        self.priced_keys = [(*self.keys[self.of_meter[i]],
+                             None if own_code[i] < 0 else account_tariffs[own_code[i]]) for i in first]
         self.registry = registry
         self.site = site
         self.tariffs = tariffs
@@ -136,6 +137,24 @@ class TimelineKeys:
         tariff = self.tariffs[tariff_id]
         start_us = max(start_us, first_priced_us(cycle, [tariff], self.site))
         return build_timeline(cycle, tariff, self.site, start_us, end_us)
+
+
+def _codes(encoded: pa.DictionaryArray) -> np.ndarray:
+    """int64 dictionary codes, -1 for null."""
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _first_seen(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's key (int32), keys numbered in order of first appearance, and
+    each key's first row. Every column is small non-negative-or--1 codes."""
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        combined = combined * (int(column.max(initial=0)) + 2) + (column.astype(np.int64) + 1)
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # unique's keys by first appearance
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[inverse.reshape(-1)], first[order]
 
 
 def _time_range(first_us: int, last_us: int, states: np.ndarray, present: np.ndarray) -> tuple[int, int]:
