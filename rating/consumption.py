@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from rating._ext._consumption import accumulate, survey
+from rating._ext._order import group_by_meter
 from rating.errors import AmountOverflowError, InputError, TariffError
 from rating.pricing import PeriodQuantities
 from rating.registry import Registry
@@ -45,6 +46,10 @@ ANOMALY_REASONS = {
 ROLLOVER_CODE = ANOMALY_CODES.index("rollover")
 UNTOUCHED = np.iinfo(np.int64).min  # the kernel's mark of a bucket no reading reached
 CHUNK_ROWS = 1 << 20
+# From this many meters in a batch their records (64 bytes each) and buckets
+# outgrow the caches far enough for grouping the batch by meter to pay for
+# its two or three radix passes (bench/: the meters curve).
+GROUPED_METERS_MIN = 1 << 21
 # A reading the front rejects gets meter index -code: the kernel reports it
 # (as unknown or null) and moves nothing; `_run_chunks` restores its code.
 UNKNOWN_METER_INDEX = -1
@@ -177,12 +182,19 @@ def rate_consumption(
     *,
     where: str = "readings",
     row_offset: int = 0,
+    grouped: bool | None = None,
 ) -> tuple[PeriodQuantities, Anomalies]:
     """Run the kernel over one batch on top of `states`, which it moves in
     place (only the records of the batch's meters). After an error those
     records may be part-way: callers that must change nothing on error save
     them first (as `rating.engine.Rater` does). Errors name `where` and the
     row, counted from `row_offset`.
+
+    `grouped` reorders the batch by meter first (a stable counting sort), so
+    that the kernel walks the meters' records in order rather than at random:
+    faster once they outgrow the caches. None chooses by the number of
+    meters the batch reads (`grouping_pays`). The results are the same
+    either way, anomalies in reading order and errors included.
     """
     present = np.zeros(len(keys.of_meter), dtype=np.uint8)
     first_us, last_us = survey(meter_index, ts_us, present)
@@ -196,8 +208,40 @@ def rate_consumption(
     except TariffError as exc:
         raise _no_version_at(exc, place, meter_index, ts_us) from None
     bucket_qty = np.full(layout.bucket_total, UNTOUCHED, dtype=np.int64)
-    anomalies = _run_chunks(meter_index, ts_us, value_qty, states, layout, bucket_qty, place)
+    if grouped if grouped is not None else grouping_pays(len(present_meters), len(meter_index)):
+        anomalies = _run_grouped(meter_index, ts_us, value_qty, states, layout, bucket_qty, place,
+                                 present_meters)
+    else:
+        anomalies = _run_chunks(meter_index, ts_us, value_qty, states, layout, bucket_qty, place)
     return layout.touched_periods(bucket_qty), anomalies
+
+
+def grouping_pays(meters: int, readings: int) -> bool:
+    """Whether to reorder a batch by meter: when the state records and
+    buckets of the meters it reads outgrow the caches, and it reads them
+    more than once on average (the reordering then pays for itself)."""
+    return meters >= GROUPED_METERS_MIN and readings >= 2 * meters
+
+
+def _run_grouped(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_qty, place: _Place,
+                 present_meters: np.ndarray) -> Anomalies:
+    """`_run_chunks` on the batch grouped by meter. Each meter still sees its
+    readings in arrival order, and bucket sums do not depend on the order,
+    so only the anomaly rows need mapping back. An error found in meter order
+    may not be the first in reading order: the records are put back and the
+    batch rerun in arrival order, which raises the error it would have."""
+    grouped_meter, grouped_ts, grouped_value, order = group_by_meter(meter_index, ts_us, value_qty,
+                                                                     len(states))
+    saved = states[present_meters]
+    try:
+        found = _run_chunks(grouped_meter, grouped_ts, grouped_value, states, layout, bucket_qty, place)
+    except AmountOverflowError:
+        states[present_meters] = saved
+        bucket_qty[:] = UNTOUCHED
+        return _run_chunks(meter_index, ts_us, value_qty, states, layout, bucket_qty, place)
+    rows = order[found.row]
+    by_row = np.argsort(rows, kind="stable")
+    return Anomalies(rows[by_row], found.code[by_row], found.delta_words[by_row])
 
 
 def _no_version_at(exc: TariffError, place: _Place, meter_index: np.ndarray,
