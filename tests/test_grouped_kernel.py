@@ -25,8 +25,8 @@ def rated(world: World, grouped: bool):
             _, anomalies = rater.ingest(table, now=world.now)
         except AmountOverflowError as exc:
             return "error", exc.message, exc.where
-        return (engine_lines(rater.charges()), anomalies.select(["row", "code", "delta", "priced"]).to_pylist(),
-                rater.states.tobytes())
+        rows = anomalies.select(["row", "code", "delta", "priced"]).to_pylist()
+        return engine_lines(rater.charges()), rows, rater.states.tobytes()
 
 
 @settings(max_examples=150, deadline=None)
