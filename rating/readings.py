@@ -546,18 +546,24 @@ def parse_timestamps(text: pa.Array, *, where: str = "readings", row_offset: int
 def _iso_timestamps(text: pa.Array) -> pa.Array:
     """`parse_timestamps` without the error message: raises ArrowInvalid."""
     utc = pa.timestamp("ns", tz="UTC")
-    try:
-        return text.cast(pa.timestamp("ns")).cast(utc)
-    except _ARROW_ERRORS:
-        pass
-    try:
-        return text.cast(utc)
-    except _ARROW_ERRORS:
-        pass
+    casts = [lambda: text.cast(pa.timestamp("ns")).cast(utc), lambda: text.cast(utc)]
+    if _ZONE_SUFFIX.search(_first_text(text)):
+        casts.reverse()  # a cast that fails costs seconds a batch: try the likely one first
+    for cast in casts:
+        try:
+            return cast()
+        except _ARROW_ERRORS:
+            pass
     with_zone = pc.fill_null(pc.match_substring_regex(text, _ZONE_SUFFIX.pattern), False)
     naive = pc.if_else(with_zone, None, text).cast(pa.timestamp("ns")).cast(utc)
     zoned = pc.if_else(with_zone, text, None).cast(utc)
     return pc.if_else(with_zone, zoned, naive)
+
+
+def _first_text(text: pa.Array) -> str:
+    """The first non-null cell ("" when none)."""
+    valid = text.drop_null()
+    return valid[0].as_py() if len(valid) else ""
 
 
 def _is_iso_out_of_ns_range(item: str) -> bool:
@@ -574,6 +580,9 @@ def _is_iso_out_of_ns_range(item: str) -> bool:
 def _parse_values(text: pa.Array, *, where: str, row_offset: int) -> pa.Array:
     """Integers stay exact as int64; anything else is read as float64."""
     try:
+        if not _first_text(text).strip().lstrip("+-").isdigit():
+            # no integer column (a failed cast costs seconds a batch)
+            raise pa.ArrowInvalid("not an integer")
         values = text.cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
