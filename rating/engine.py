@@ -283,10 +283,11 @@ def rate(
     anomalies = []
 
     def normalized() -> Iterator[tuple[SourceBatch, NormalizedReadings]]:
-        for item in iter_source_batches(readings):
+        for item in prefetched(iter_source_batches(readings)):
             yield item, rater._normalized(item.batch, item.where, item.row_offset)
 
-    # decoding and normalising on the reader thread, rating here (rating.prefetch)
+    # a pipeline (rating.prefetch): decoding on one thread, normalising on
+    # another, rating here; each stage a bounded two batches ahead
     for item, batch in prefetched(normalized()):
         anomalies.append(rater._ingest_once(batch, where=item.where, row_offset=item.row_offset,
                                             now=now))
