@@ -9,7 +9,7 @@ after a batch minus before it, line by line (docs/semantics.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,13 +33,13 @@ from rating.consumption.kernel import (
     rate_consumption,
 )
 from rating.consumption.period_totals import PeriodTotals
-from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.quantities import PeriodQuantities, period_keys
 from rating.consumption.window import ReadingWindow
 from rating.errors import UnknownMeterError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.model.days import date_of
 from rating.pricing.pricer import price_periods
-from rating.readings.batches import NormalizedReadings, iter_source_batches, normalize_readings
+from rating.readings.batches import NormalizedReadings, SourceBatch, iter_source_batches, normalize_readings
 from rating.readings.prefetch import prefetched
 from rating.schema import anomalies_schema
 
@@ -106,10 +106,7 @@ class Rater:
         self.keys = TimelineKeys(config.registry, config.site, config.tariffs)
         self.window = ReadingWindow(self.keys, self.states["interval_us"] * self.states["is_interval"])
         self.tou_width = max((t.tou_count for t in config.tariffs.values()), default=1)
-        account_ids = {a: i for i, a in enumerate(config.registry.accounts)}
-        self.account_of_meter = np.array(
-            [account_ids[m.account_id] for m in config.registry.meters], dtype=np.int32
-        )
+        self.account_of_meter = config.registry.account_of_meter
         self.totals = PeriodTotals.empty(self.tou_width)
         self.rows_seen = 0
 
@@ -127,9 +124,23 @@ class Rater:
                         row_offset: int | None = None, now: dt.datetime | None = None
                         ) -> tuple[PeriodQuantities, pa.Table, BatchUndo]:
         """`ingest`, and how to take the batch back (`undo`)."""
-        step = self._advance(batch, where, row_offset, now)
+        row_offset = self.rows_seen if row_offset is None else row_offset
+        step = self._advance(self._normalized(batch, where, row_offset), where, row_offset, now)
         self._commit(step)
         return step.periods, step.anomalies, step.undo
+
+    def _ingest_once(self, readings: NormalizedReadings, *, where: str, row_offset: int,
+                     now: dt.datetime | None) -> pa.Table:
+        """`ingest` of a batch normalised already (`_normalized`), for rate():
+        its anomalies table. Not undoable: an error leaves this Rater unusable."""
+        step = self._advance(readings, where, row_offset, now, undoable=False)
+        self._commit(step)
+        return step.anomalies
+
+    def _normalized(self, batch: pa.RecordBatch | pa.Table, where: str, row_offset: int
+                    ) -> NormalizedReadings:
+        return normalize_readings(batch, registry=self.config.registry, site=self.config.site,
+                                  where=where, row_offset=row_offset)
 
     def undo(self, undo: BatchUndo) -> None:
         """Take an ingested batch back. Batches ingested after it must be
@@ -141,7 +152,8 @@ class Rater:
     def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
              row_offset: int | None = None, now: dt.datetime | None = None) -> RatingResult:
         """Rate one batch; the charges are what it adds, line by line."""
-        step = self._advance(batch, where, row_offset, now)
+        row_offset = self.rows_seen if row_offset is None else row_offset
+        step = self._advance(self._normalized(batch, where, row_offset), where, row_offset, now)
         try:
             after = self.price(step.totals.select_like(step.periods, self.account_of_meter))
             before = self.price(self.totals.select_like(step.periods, self.account_of_meter))
@@ -164,22 +176,22 @@ class Rater:
         self.totals = state.totals
         self.rows_seen = state.rows_seen
 
-    def _advance(self, batch: pa.RecordBatch | pa.Table, where: str, row_offset: int | None,
-                 now: dt.datetime | None) -> _Step:
+    def _advance(self, readings: NormalizedReadings, where: str, row_offset: int,
+                 now: dt.datetime | None, *, undoable: bool = True) -> _Step:
         """Everything a batch changes. The kernel moves the state records of
         the batch's meters in place (copying every record per batch costs
         more than rating a small batch); they are saved first and put back
         if anything fails, so an error changes nothing. The totals only
-        change at `_commit`; `_Step.undo` takes the whole step back."""
-        row_offset = self.rows_seen if row_offset is None else row_offset
-        readings = normalize_readings(
-            batch, registry=self.config.registry, site=self.config.site, where=where,
-            row_offset=row_offset,
-        )
+        change at `_commit`; `_Step.undo` takes the whole step back.
+        Without `undoable` (rate(), whose Rater dies with an error) nothing
+        is saved and an error leaves the records part-way."""
         meter_index = self._kernel_meter_index(readings, where, row_offset, now)
-        read = np.zeros(len(self.states), dtype=bool)
-        read[meter_index[meter_index >= 0]] = True
-        meters = np.flatnonzero(read)  # sorted and distinct, cheaper than np.unique
+        if undoable:
+            read = np.zeros(len(self.states), dtype=bool)
+            read[meter_index[meter_index >= 0]] = True
+            meters = np.flatnonzero(read)  # sorted and distinct, cheaper than np.unique
+        else:
+            meters = np.empty(0, dtype=np.int64)
         undo = BatchUndo(meters, self.states[meters], self.totals, self.rows_seen)
         try:
             periods, anomalies = rate_consumption(
@@ -270,10 +282,16 @@ def rate(
     rater = Rater(config, unknown_meters=unknown_meters)
     now = dt.datetime.now(dt.timezone.utc) if now is None else now
     anomalies = []
-    for item in prefetched(iter_source_batches(readings)):
-        _periods, table = rater.ingest(item.batch, where=item.where, row_offset=item.row_offset,
-                                       now=now)
-        anomalies.append(table)
+
+    def normalized() -> Iterator[tuple[SourceBatch, NormalizedReadings]]:
+        for item in prefetched(iter_source_batches(readings)):
+            yield item, rater._normalized(item.batch, item.where, item.row_offset)
+
+    # a pipeline (rating.readings.prefetch): decoding on one thread, normalising on
+    # another, rating here; each stage a bounded two batches ahead
+    for item, batch in prefetched(normalized()):
+        anomalies.append(rater._ingest_once(batch, where=item.where, row_offset=item.row_offset,
+                                            now=now))
         if progress is not None:
             progress(item.batch.num_rows)
     schema = anomalies_schema(config.site, config.registry.meter_ids.type)
@@ -306,38 +324,36 @@ def apportioned_charges(rater: Rater) -> tuple[pa.Table, pa.Table]:
 def consumption_table(periods: PeriodQuantities, config: Config) -> pa.Table:
     """One row per (meter, touched period, TOU period of the version in force)."""
     site, registry = config.site, config.registry
-    meters = registry.meters
-    rows: dict[str, list] = {k: [] for k in ("account_id", "meter_id", "tariff_id", "period_start",
-                                              "period_end", "tou_period")}
-    quantities = []
-    names_cache: dict[tuple[str, int], list[str | None]] = {}
-    for i, start, end in zip(periods.meter_index.tolist(), periods.period_start.tolist(),
-                             periods.period_end.tolist(), strict=True):
-        meter = meters[i]
-        names = names_cache.get((meter.tariff_id, start))
-        if names is None:
-            version = config.tariffs[meter.tariff_id].version_on(date_of(start))
-            names = [p.name for p in version.tou.periods] if version.tou else [None]
-            names_cache[(meter.tariff_id, start)] = names
-        for name in names:
-            rows["account_id"].append(meter.account_id)
-            rows["meter_id"].append(meter.meter_id)
-            rows["tariff_id"].append(meter.tariff_id)
-            rows["period_start"].append(start)
-            rows["period_end"].append(end - 1)
-            rows["tou_period"].append(name)
-        quantities.append(len(names))
-    counts = np.array(quantities, dtype=np.int64)
+    meter_tariff = registry.meter_tariffs.dictionary_encode()
+    tariff_ids = meter_tariff.dictionary.to_pylist()
+    meter = periods.meter_index
+    tariff_code = meter_tariff.indices.to_numpy(zero_copy_only=False).astype(np.int64)[meter]
+    # each distinct (tariff, period start) names its TOU periods once
+    pairs, first, pair_of = np.unique(period_keys(tariff_code, periods.period_start),
+                                      return_index=True, return_inverse=True)
+    pair_of = pair_of.reshape(-1)
+    names: list[str | None] = []
+    name_start, name_count = np.zeros(len(pairs), np.int64), np.zeros(len(pairs), np.int64)
+    for k, row in enumerate(first.tolist()):
+        tariff = config.tariffs[tariff_ids[tariff_code[row]]]
+        version = tariff.version_on(date_of(int(periods.period_start[row])))
+        these = [p.name for p in version.tou.periods] if version.tou else [None]
+        name_start[k], name_count[k] = len(names), len(these)
+        names.extend(these)
+    counts = name_count[pair_of]
+    rows = np.repeat(np.arange(len(meter)), counts)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
     mask = np.arange(periods.qty.shape[1])[None, :] < counts[:, None]
     qty = periods.qty[mask] if len(counts) else np.empty(0, np.int64)
+    meters = pa.array(meter[rows])
     return pa.table(
         {
-            "account_id": pa.array(rows["account_id"], pa.string()),
-            "meter_id": pa.array(rows["meter_id"], registry.meter_ids.type),
-            "tariff_id": pa.array(rows["tariff_id"], pa.string()),
-            "period_start": pa.array(rows["period_start"], pa.int32()).cast(pa.date32()),
-            "period_end": pa.array(rows["period_end"], pa.int32()).cast(pa.date32()),
-            "tou_period": pa.array(rows["tou_period"], pa.string()),
+            "account_id": registry.meter_accounts.take(meters),
+            "meter_id": registry.meter_ids.take(meters),
+            "tariff_id": registry.meter_tariffs.take(meters),
+            "period_start": pa.array(periods.period_start[rows], pa.int32()).cast(pa.date32()),
+            "period_end": pa.array(periods.period_end[rows] - 1, pa.int32()).cast(pa.date32()),
+            "tou_period": pa.array(names, pa.string()).take(pa.array(name_start[pair_of[rows]] + within)),
             "quantity": decimal_array(qty, site.quantity_decimals),
         }
     )

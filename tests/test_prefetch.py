@@ -38,3 +38,14 @@ def test_the_reader_stays_at_most_depth_ahead_and_stops_with_the_consumer():
     stream.close()
     assert not any(t.name == "rating-reader" and t.is_alive() for t in threading.enumerate())
     assert len(made) <= 4
+
+
+def test_stages_nest_and_stop_together():
+    def stage(items):
+        for item in prefetched(items):
+            yield item * 2
+
+    stream = prefetched(stage(iter(range(1000))))
+    assert [next(stream) for _ in range(3)] == [0, 2, 4]
+    stream.close()
+    assert not any(t.name == "rating-reader" and t.is_alive() for t in threading.enumerate())

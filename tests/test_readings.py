@@ -699,3 +699,16 @@ def test_api_bytes_get_the_same_check_as_files():
     assert "column meter_id" in err.value.message and "out of bounds" in err.value.message
     assert err.value.metadata == {"field": "readings", "column": "meter_id"}
     assert err.value.reason == "BAD_ARROW"
+
+
+def test_csv_placeholders_and_blanks_are_null_in_every_column(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('meter_id,ts,value\nE-1,2025-05-01T00:00:00Z,#N/A\nE-2,2025-05-01T00:15:00Z,"NA"\n'
+                    "E-1,2025-05-01T00:30:00Z,\nNULL,2025-05-01T00:45:00Z,1.5\nE-1,n/a,2\n")
+    (item,) = iter_source_batches(path)
+    assert item.batch.column("value").to_pylist() == [None, None, None, 1.5, 2.0]
+    assert item.batch.column("meter_id").to_pylist() == ["E-1", "E-2", "E-1", None, "E-1"]
+    assert item.batch.column("ts").null_count == 1
+    with pytest.raises(InputError) as err:
+        norm(item.batch, where=str(path))
+    assert err.value.where == f"{path} row 4, column meter_id"

@@ -128,8 +128,8 @@ class PeriodTotals:
             blocks[start] = _merged(blocks.get(start), new.meter_index[rows], new.period_end[rows],
                                     new.qty[rows], width)
         if width != self.width:
-            blocks = {s: _Block(b.meter_index, b.period_end, _widened(b.qty, width))
-                      for s, b in blocks.items()}
+            blocks = {start: _Block(b.meter_index, b.period_end, _widened(b.qty, width))
+                      for start, b in blocks.items()}
         return PeriodTotals(blocks=blocks, width=width)
 
     def select_like(self, periods: PeriodQuantities, account_of_meter: np.ndarray) -> PeriodQuantities:

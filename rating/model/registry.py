@@ -13,6 +13,7 @@ per area is an error. Tables are checked a column at a time
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -96,7 +97,26 @@ class Registry:
         self.meters = meters
         self.accounts = {a.account_id: a for a in accounts}
         self.meters_where, self.accounts_where = meters_where, accounts_where
-        self._index = {mid: i for i, mid in enumerate(ids)}
+        self.meter_accounts = owners  # each meter's account_id
+        self.account_ids = account_ids  # in registry order
+        # each meter's account, as a position in `accounts`
+        self.account_of_meter = _positions(pc.index_in(owners, value_set=account_ids))
+
+    @functools.cached_property
+    def meter_tariffs(self) -> pa.Array:
+        """Each meter's tariff_id (string)."""
+        return pa.array([m.tariff_id for m in self.meters], pa.string())
+
+    @functools.cached_property
+    def account_tariffs(self) -> pa.Array:
+        """Each account's own tariff_id (string, null for none), in registry order."""
+        return pa.array([a.tariff_id for a in self.accounts.values()], pa.string())
+
+    def account_anchor_days(self, site: Site) -> np.ndarray:
+        """Each account's billing cycle (its anchor day, int8), in registry order."""
+        default = site.default_cycle.anchor_day
+        return np.array([default if a.cycle is None else a.cycle.anchor_day for a in self.accounts.values()],
+                        dtype=np.int8)
 
     def meter_place(self, index: int) -> str:
         """Where a meter is defined, for errors: `meters.csv row 4 (meter 'E-3')`."""
@@ -147,6 +167,11 @@ class Registry:
 
     def cycle_of(self, account_id: str, site: Site) -> Cycle:
         return self.accounts[account_id].cycle or site.default_cycle
+
+
+def _positions(found: pa.Array) -> np.ndarray:
+    """int32 positions of an index_in result (every value found)."""
+    return found.to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def meters_from_table(table: pa.Table, *, where: str, site: Site) -> list[Meter]:

@@ -63,6 +63,7 @@ _LONG_YEAR = re.compile(r"^\s*[+-]?\d{5,}-\d\d-\d\d")  # ISO 8601 expanded years
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError)
 # The span of timestamp[ns], which CSV timestamps are parsed into.
 CSV_TS_MIN, CSV_TS_MAX = "1677-09-21T00:12:43.145224192Z", "2262-04-11T23:47:16.854775807Z"
+_CSV_NULLS = pa.array(pacsv.ConvertOptions().null_values, pa.binary())
 _READING_SUFFIXES = (".parquet", ".arrow", ".feather", ".ipc", ".arrows", ".csv")
 
 
@@ -504,12 +505,18 @@ def _csv_reader(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     # after "1", and text lets an error name its row.
     names = csv_names(path, where=str(path))
     block_size = min(max(batch_rows * 48, 1 << 16), 1 << 28)  # ~48 bytes a line
+    # Placeholders become null in `_csv_types` (a hash lookup per cell), not in
+    # the reader, whose per-cell check against the list costs more than decoding.
+    convert = csv_convert_options(names)
+    convert.strings_can_be_null = False
     yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                              convert_options=csv_convert_options(names))
+                              convert_options=convert)
 
 
 def _csv_types(batch: pa.RecordBatch, where: str, row_offset: int) -> pa.RecordBatch:
     """Type a CSV batch read as text: ts as timestamp, value as int64 or float64."""
+    batch = pa.RecordBatch.from_arrays([_placeholders_null(c) for c in batch.columns],
+                                       names=batch.schema.names)
     batch = csv_as_text(batch, where=where, row_offset=row_offset)
     names = batch.schema.names
     arrays = list(batch.columns)
@@ -520,6 +527,15 @@ def _csv_types(batch: pa.RecordBatch, where: str, row_offset: int) -> pa.RecordB
         i = names.index("value")
         arrays[i] = _parse_values(arrays[i], where=where, row_offset=row_offset)
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _placeholders_null(cells: pa.Array) -> pa.Array:
+    """Blank cells and pyarrow's default placeholders (`#N/A`, `NA`, ...) as null,
+    as `csv_convert_options` reads them."""
+    placeholder = pc.is_in(cells, value_set=_CSV_NULLS)
+    if not pc.any(placeholder).as_py():
+        return cells
+    return pc.if_else(placeholder, pa.scalar(None, cells.type), cells)
 
 
 def parse_timestamps(text: pa.Array, *, where: str = "readings", row_offset: int = 0) -> pa.Array:
@@ -543,18 +559,24 @@ def parse_timestamps(text: pa.Array, *, where: str = "readings", row_offset: int
 def _iso_timestamps(text: pa.Array) -> pa.Array:
     """`parse_timestamps` without the error message: raises ArrowInvalid."""
     utc = pa.timestamp("ns", tz="UTC")
-    try:
-        return text.cast(pa.timestamp("ns")).cast(utc)
-    except _ARROW_ERRORS:
-        pass
-    try:
-        return text.cast(utc)
-    except _ARROW_ERRORS:
-        pass
+    casts = [lambda: text.cast(pa.timestamp("ns")).cast(utc), lambda: text.cast(utc)]
+    if _ZONE_SUFFIX.search(_first_text(text)):
+        casts.reverse()  # a cast that fails costs seconds a batch: try the likely one first
+    for cast in casts:
+        try:
+            return cast()
+        except _ARROW_ERRORS:
+            pass
     with_zone = pc.fill_null(pc.match_substring_regex(text, _ZONE_SUFFIX.pattern), False)
     naive = pc.if_else(with_zone, None, text).cast(pa.timestamp("ns")).cast(utc)
     zoned = pc.if_else(with_zone, text, None).cast(utc)
     return pc.if_else(with_zone, zoned, naive)
+
+
+def _first_text(text: pa.Array) -> str:
+    """The first non-null cell ("" when none)."""
+    valid = text.drop_null()
+    return valid[0].as_py() if len(valid) else ""
 
 
 def _is_iso_out_of_ns_range(item: str) -> bool:
@@ -571,6 +593,9 @@ def _is_iso_out_of_ns_range(item: str) -> bool:
 def _parse_values(text: pa.Array, *, where: str, row_offset: int) -> pa.Array:
     """Integers stay exact as int64; anything else is read as float64."""
     try:
+        if not _first_text(text).strip().lstrip("+-").isdigit():
+            # no integer column (a failed cast costs seconds a batch)
+            raise pa.ArrowInvalid("not an integer")
         values = text.cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass

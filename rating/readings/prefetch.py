@@ -48,6 +48,10 @@ def prefetched(items: Iterator[T], depth: int = DEPTH_DEFAULT) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer, raised there
             put(_Failed(exc))
             return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's own clean-up (an inner stage's thread) runs now
         put(_DONE)
 
     thread = threading.Thread(target=produce, name="rating-reader", daemon=True)
