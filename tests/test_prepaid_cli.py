@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2
 
 from rating.cli.prepaid import _minor
 from rating.client.calls import RatingClient
-from rating.errors import InputError
+from rating.errors import ConfigError, InputError
 from rating.server.settings import load_settings
 from tests.prepaid_site import readings, write_site
 from tests.test_prepaid_crash import ServeProcess
@@ -99,11 +99,28 @@ def test_settings_come_from_file_then_environment_then_flags(tmp_path):
     assert (load_settings(env={}).redis_url, load_settings(env={}).postgres_dsn) == ("", "")
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nportt = 1\n")
-    import pytest
-
-    from rating.errors import ConfigError
-
     with pytest.raises(ConfigError, match="portt"):
         load_settings(file=bad, env={})
     with pytest.raises(ConfigError, match="tls_key"):
         load_settings(env={"RATING_TLS_CERT": "x.pem"})
+
+
+HOSTILE_SERVER_TABLES = [
+    (b"server = 5\n", "[server]", "must be a table"),
+    (b'[server]\nport = "6000"\n', "[server].port", "must be an integer"),
+    (b"[server]\nport = 1.5\n", "[server].port", "must be an integer"),
+    (b"[server]\nport = true\n", "[server].port", "must be an integer"),
+    (b"[server]\nhost = 5\n", "[server].host", "must be a string"),
+    (b"[server]\ntokens = [1, 2]\n", "[server].tokens", "must be an array of strings"),
+    (b"[server]\ngrace_s = \"soon\"\n", "[server].grace_s", "must be a number"),
+    (b"[server]\nhost = \"\xff\xfe\"\n", "", "UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("content", "place", "message"), HOSTILE_SERVER_TABLES)
+def test_a_hostile_server_table_is_a_config_error_naming_the_key(tmp_path, content, place, message):
+    config = tmp_path / "rating.toml"
+    config.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_settings(file=config, env={})
+    assert err.value.where is not None and err.value.where.startswith(str(config) + place)

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from pathlib import Path
 
 from rating.errors import ConfigError
+from rating.inputs.textfile import load_toml
 
 MIB = 1 << 20
 
@@ -112,23 +113,40 @@ _TYPES: dict[str, object] = {
 }
 
 
+_TOML_TYPE_NAMES: dict[object, str] = {int: "an integer", float: "a number", str: "a string"}
+
+
+def _file_values(path: Path) -> dict:
+    """The `[server]` table of a config file, each value of its setting's TOML type."""
+    doc = load_toml(path, error=ConfigError, what="config file")
+    table = doc.get("server", {})
+    if not isinstance(table, dict):
+        raise ConfigError("must be a table", where=f"{path}[server]")
+    unknown = sorted(set(table) - set(_TYPES))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}", where=f"{path}[server]")
+    for name, value in table.items():
+        kind = _TYPES[name]
+        if kind is float:  # TOML floats are read as exact Decimals; an integer is a float too
+            fits = isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+        elif kind is int:
+            fits = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is str:
+            fits = isinstance(value, str)
+        else:
+            fits = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not fits:
+            wanted = _TOML_TYPE_NAMES.get(kind, "an array of strings")
+            raise ConfigError(f"must be {wanted}, not {value!r}", where=f"{path}[server].{name}")
+    return {name: _convert(name, _TYPES[name], value) for name, value in table.items()}
+
+
 def load_settings(*, file: str | Path | None = None, env: dict[str, str] | None = None,
                   flags: dict | None = None) -> Settings:
     """Defaults < file's [server] table < RATING_* environment < flags (None: not given)."""
     values: dict = {}
     if file:
-        path = Path(file)
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file: {exc.strerror}", where=str(path)) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from None
-        table = doc.get("server", {})
-        unknown = sorted(set(table) - set(_TYPES))
-        if unknown:
-            raise ConfigError(f"unknown key(s) {unknown}", where=f"{path}[server]")
-        values.update({k: _convert(k, _TYPES[k], v) for k, v in table.items()})
+        values.update(_file_values(Path(file)))
     environment: Mapping[str, str] = os.environ if env is None else env
     for name, kind in _TYPES.items():
         key = f"RATING_{name.upper()}"
