@@ -43,7 +43,7 @@ def site(tmp_path):
 
 async def fill(service) -> None:
     for i, part in enumerate(batches(readings(4, 8), 32)):
-        await service.deduct(f"b{i}", part, f"{i}".encode() * 32)
+        await service.deduct(f"b{i}", part)
     await service.move(Movement("topup", "t1", "F0001", "water", 12_345, "cash"))
 
 
