@@ -1,15 +1,16 @@
 """Redis balance store: atomic Lua scripts, one call per shard per operation,
-all of an operation's calls in one pipelined round trip, through redis-py's
-public API (Script objects, pipelines). The scripts answer arrays of
-integers and strings, never text to parse.
+all of an operation's calls in one pipeline, through redis-py's public API
+(Script objects: the pipeline checks that Redis has the script, and loads
+it, before it runs). The scripts answer arrays of integers and strings.
 
 Keys (every key of an account carries its shard tag, rating.prepaid.store.shards):
 - `{s17}:bal:<account>`  hash: `<wallet>` balance in minor units, `<wallet>:s`
   state (absent: OK);
 - `{s17}:deferred`       set of `<balance key>|<wallet>` waiting for a cut-off;
-- `{s17}:op:<seq>`       the shard's result of operation `seq`, which makes a
-  repeated call return the first result and change nothing (expires after
-  `marker_ttl_s`; forgotten once the ledger has settled the operation);
+- `{s17}:op:<seq>`       the shard's result of operation `seq` (MessagePack of the
+  script's answer), which makes a repeated call return the first result and
+  change nothing (expires after `marker_ttl_s`; forgotten once the ledger has
+  settled the operation);
 - `{s17}:mark`           hash: `epoch` of the ledger the store mirrors, `seq`
   the last sequence applied on the shard. Every script checks the epoch
   before anything else (and changes nothing when it differs: an emptied
@@ -102,8 +103,8 @@ end
 
 # KEYS: result, deferred set, mark, balance hashes. ARGV: ttl, P, P x policy, then two binary strings,
 # one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
-# (8 bytes, little-endian int64), then epoch and sequence (numpy packs the items in one call; one
-# argument per item costs the client more than the script). Returns three arrays: the balances, the
+# (8 bytes, little-endian int64), then epoch and sequence (numpy packs all items in one call, not
+# one argument each). Returns three arrays: the balances, the
 # states, and per event its item (from 1) and type. The result is kept (MessagePack) for a repeated
 # call. A balance that would pass +-LIMIT is refused first, with nothing written:
 # "RATING_LIMIT <balance key>|<wallet> <balance>".
