@@ -266,7 +266,7 @@ CEILING_CLIENTS = 4  # enough to keep Redis busy: one client leaves it waiting o
 
 class RedisCeiling:
     """The balance script alone: RedisStore.apply of `entries` account wallets
-    (spread over the 64 shards, one script call per shard, one round trip),
+    (spread over the 64 shards, one script call per shard, all in one pipeline),
     `ops` times per client, CEILING_CLIENTS clients at once. Each `sample()`
     is one timed run; the service bench takes them between its segments, so
     the ceiling and the service see the same machine (a shared one drifts)."""
@@ -375,7 +375,7 @@ def measure(work_dir: Path, *, meters: int, workloads: list[str], backends: list
             log(f"redis script ceiling, {CEILING_CLIENTS} clients: "
                 f"{median_rate(ceiling_runs.items, ceiling_runs.runs_s):,.0f} deductions/s")
             figures["redis_script_ceiling"] = {
-                "label": f"Redis balance script alone (2,500 deductions an op, 64 shard calls a round trip, "
+                "label": f"Redis balance script alone (2,500 deductions an op, 64 shard calls a pipeline, "
                          f"{CEILING_CLIENTS} clients; sampled between the service runs)",
                 "kind": "ceiling", "unit": "deductions/s", "items": ceiling_runs.items,
                 "runs_s": ceiling_runs.runs_s}

@@ -767,3 +767,37 @@ def test_the_ledger_keeps_the_limit_across_a_reopen_and_a_fold(backends):
 
     created, balances, counts = asyncio.run(go())
     assert not created and balances == [("A", "water", -BALANCE_LIMIT_MINOR)] and counts["ops"] == 3
+
+
+@NEEDS_SERVERS
+def test_the_redis_scripts_answer_arrays_and_are_reloaded_when_redis_lost_them(redis_server):
+    """The apply script's kept result is arrays of integers (balances, states,
+    event item and type), no text to parse; after SCRIPT FLUSH (as after a
+    Redis restart) the next apply and sweep load their scripts again, and a
+    repeated sequence returns its first answer."""
+    from rating.prepaid.store.redis import RedisStore
+
+    raw = sync_redis.Redis.from_url(redis_server.url)
+    raw.flushall()
+    policies = {"water": WalletPolicy("water", 100, 50, 0, True)}
+    account = next(f"R{i}" for i in range(10**4) if shard_of(f"R{i}") == 5)
+
+    async def go():
+        store = await empty_store(RedisStore(redis_server.url))
+        first = await store.apply(1, Entries.one(account, "water", -120), policies, {"water": True})
+        raw.script_flush()
+        second = await store.apply(2, Entries.one(account, "water", 30), policies, {"water": True})
+        raw.script_flush()
+        changed, _ = await store.sweep(3, policies, {"water": False})
+        replayed = await store.apply(1, Entries.one(account, "water", -120), policies, {"water": True})
+        await store.close()
+        return first, second, changed, replayed
+
+    first, second, changed, replayed = asyncio.run(go())
+    kept = raw.eval("return cmsgpack.unpack(redis.call('GET', KEYS[1]))", 1, "{s5}:op:1")
+    assert kept == [[-120], [int(Status.CUT_OFF_DEFERRED)],
+                    [1, int(EventType.LOW_BALANCE), 1, int(EventType.CUT_OFF_DEFERRED)]]
+    assert [e.type for e in first.events] == [EventType.LOW_BALANCE, EventType.CUT_OFF_DEFERRED]
+    assert first.balances_minor.tolist() == [-120] and second.balances_minor.tolist() == [-90]
+    assert [(c.account_id, c.balance_minor, c.status) for c in changed] == [(account, -90, Status.CUT_OFF)]
+    assert replayed.balances_minor.tolist() == [-120] and replayed.events == first.events

@@ -9,7 +9,7 @@ nothing, so recovery can re-apply whatever it is unsure of.
 
 Backends: `rating.prepaid.store.memory` (in-process, the embedded default)
 and `rating.prepaid.store.redis` (Redis, atomic Lua scripts, one call per
-shard per operation in one round trip). Both pass tests/test_prepaid_contract.py.
+shard per operation in one pipeline). Both pass tests/test_prepaid_contract.py.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """Redis balance store: atomic Lua scripts, one call per shard per operation,
-all of an operation's calls in one pipelined round trip.
+all of an operation's calls in one pipeline, through redis-py's public API
+(Script objects: the pipeline checks that Redis has the script, and loads
+it, before it runs). The scripts answer arrays of integers and strings.
 
 Keys (every key of an account carries its shard tag, rating.prepaid.store.shards):
 - `{s17}:bal:<account>`  hash: `<wallet>` balance in minor units, `<wallet>:s`
   state (absent: OK);
 - `{s17}:deferred`       set of `<balance key>|<wallet>` waiting for a cut-off;
-- `{s17}:op:<seq>`       the shard's result of operation `seq`, which makes a
-  repeated call return the first result and change nothing (expires after
-  `marker_ttl_s`; forgotten once the ledger has settled the operation);
+- `{s17}:op:<seq>`       the shard's result of operation `seq` (MessagePack of the
+  script's answer), which makes a repeated call return the first result and
+  change nothing (expires after `marker_ttl_s`; forgotten once the ledger has
+  settled the operation);
 - `{s17}:mark`           hash: `epoch` of the ledger the store mirrors, `seq`
   the last sequence applied on the shard. Every script checks the epoch
   before anything else (and changes nothing when it differs: an emptied
@@ -21,8 +24,6 @@ before each commit and the script checks again before it writes.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import operator
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -51,28 +52,31 @@ for k = 1, tonumber(ARGV[2]) do
 end
 """
 
-# transition(policy, s, b, friendly) -> ns, appending "n:event" to ev (mirrors wallets.transition)
+# transition(policy, s, b, friendly) -> ns, appending item n and the event type to ev (mirrors
+# wallets.transition)
 _TRANSITION = """
+local function emit(ev, n, kind) ev[#ev + 1] = n; ev[#ev + 1] = kind end
+
 local function transition(p, s, b, friendly, n, ev)
   local low, below, restore, cut = p[1], p[2], p[3], p[4]
   if cut and b < below then
     if s == 1 or s == 2 then
-      if s == 1 then ev[#ev + 1] = n .. ':1' end
-      if friendly then ev[#ev + 1] = n .. ':3'; return 3 end
-      ev[#ev + 1] = n .. ':2'
+      if s == 1 then emit(ev, n, 1) end
+      if friendly then emit(ev, n, 3); return 3 end
+      emit(ev, n, 2)
       return 4
     end
-    if s == 3 and not friendly then ev[#ev + 1] = n .. ':2'; return 4 end
+    if s == 3 and not friendly then emit(ev, n, 2); return 4 end
     return s
   end
   local settled = 1
   if b < low then settled = 2 end
   if s == 4 then
-    if b >= restore then ev[#ev + 1] = n .. ':4'; return settled end
+    if b >= restore then emit(ev, n, 4); return settled end
     return s
   end
-  if s == 3 then ev[#ev + 1] = n .. ':4'; return settled end
-  if settled == 2 and s == 1 then ev[#ev + 1] = n .. ':1' end
+  if s == 3 then emit(ev, n, 4); return settled end
+  if settled == 2 and s == 1 then emit(ev, n, 1) end
   return settled
 end
 
@@ -89,7 +93,7 @@ _MARK = """
 local found = redis.call('HGET', KEYS[3], 'epoch')
 if found ~= ARGV[e] then return redis.error_reply('RATING_MARK ' .. (found or '')) end
 local done = redis.call('GET', KEYS[1])
-if done then return done end
+if done then return cmsgpack.unpack(done) end
 """
 _MARK_SEQ = """
 if tonumber(ARGV[e + 1]) > tonumber(redis.call('HGET', KEYS[3], 'seq') or '0') then
@@ -99,10 +103,11 @@ end
 
 # KEYS: result, deferred set, mark, balance hashes. ARGV: ttl, P, P x policy, then two binary strings,
 # one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
-# (8 bytes, little-endian int64), then epoch and sequence. Returns, per item, the balance (8 bytes)
-# and the state (1 byte), then per event its item (4 bytes, from 1) and type (1 byte). Binary
-# both ways: nothing to format or parse per item on the client. A balance that would pass
-# +-LIMIT is refused first, with nothing written: "RATING_LIMIT <balance key>|<wallet> <balance>".
+# (8 bytes, little-endian int64), then epoch and sequence (numpy packs all items in one call, not
+# one argument each). Returns three arrays: the balances, the
+# states, and per event its item (from 1) and type. The result is kept (MessagePack) for a repeated
+# call. A balance that would pass +-LIMIT is refused first, with nothing written:
+# "RATING_LIMIT <balance key>|<wallet> <balance>".
 APPLY_LUA = f"""
 local LIMIT = {BALANCE_LIMIT_MINOR}
 """ + _POLICIES + _TRANSITION + """
@@ -119,7 +124,7 @@ for i = 4, #KEYS do  -- every balance within the limit, or nothing written
   end
   after[id] = b
 end
-local out, ev, evbin = {}, {}, {}
+local balances, states, ev = {}, {}, {}
 for i = 4, #KEYS do
   local n = i - 3
   local k = string.byte(wallets, n)
@@ -127,59 +132,46 @@ for i = 4, #KEYS do
   local delta = struct.unpack('<i8', deltas, n * 8 - 7)
   local b = redis.call('HINCRBY', key, w, string.format('%d', delta))
   local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
-  local before = #ev
   local ns = transition(p, s, b, p[5], n, ev)
   set_state(key, w, s, ns, KEYS[2])
-  for e = before + 1, #ev do
-    evbin[#evbin + 1] = struct.pack('<i4', n) .. string.char(tonumber(string.match(ev[e], ':(%d+)$')))
-  end
-  out[n] = struct.pack('<i8', b) .. string.char(ns)
+  balances[n], states[n] = b, ns
 end
-local result = table.concat(out) .. table.concat(evbin)
-redis.call('SET', KEYS[1], result, 'EX', ARGV[1])
+local result = {balances, states, ev}
+redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', ARGV[1])
 """ + _MARK_SEQ + """
 return result
 """
 
 # KEYS: result, deferred set, mark. ARGV: ttl, P, P x policy, M, M x (deferred member, policy
 # number) for the accounts' own policies, epoch, sequence. Cuts off deferred wallets of wallets not
-# in friendly hours. Returns "member|balance:state" lines, ";", "line:event,...".
+# in friendly hours. Returns five arrays, one item per wallet it looked at: balance keys, wallets,
+# balances, states; then per event its item (from 1) and type.
 SWEEP_LUA = _POLICIES + _TRANSITION + """
 local own = {}
 for i = 1, tonumber(ARGV[a]) do own[ARGV[a + 2 * i - 1]] = tonumber(ARGV[a + 2 * i]) end
 local e = a + 1 + 2 * tonumber(ARGV[a])
 """ + _MARK + """
-local out, ev = {}, {}
+local keys, names_of, balances, states, ev = {}, {}, {}, {}, {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local key, w = string.match(m, '^(.*)|([^|]*)$')
   local p = pol[own[m] or byname[w] or 0]
   if p and not p[5] then
     local b = tonumber(redis.call('HGET', key, w) or '0')
     local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
-    local ns = transition(p, s, b, false, #out + 1, ev)
+    local n = #keys + 1
+    local ns = transition(p, s, b, false, n, ev)
     set_state(key, w, s, ns, KEYS[2])
-    out[#out + 1] = m .. '|' .. string.format('%d:%d', b, ns)
+    keys[n], names_of[n], balances[n], states[n] = key, w, b, ns
   end
 end
-local result = table.concat(out, '\\n') .. ';' .. table.concat(ev, ',')
-redis.call('SET', KEYS[1], result, 'EX', ARGV[1])
+local result = {keys, names_of, balances, states, ev}
+redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', ARGV[1])
 """ + _MARK_SEQ + """
 return result
 """
 
 _DOWN = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
 _first = operator.itemgetter(0)
-_ITEM = np.dtype([("balance", "<i8"), ("state", "u1")])
-_EVENT = np.dtype([("item", "<i4"), ("type", "u1")])
-
-
-def _bulk(data: bytes) -> bytes:
-    """One RESP bulk string."""
-    return b"$%d\r\n%b\r\n" % (len(data), data)
-
-
-def _sha(script: str) -> str:
-    return hashlib.sha1(script.encode()).hexdigest()
 
 
 class RedisStore(BalanceStore):
@@ -191,17 +183,17 @@ class RedisStore(BalanceStore):
         self.timeout_s = timeout_s
         self.redis = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                              retry_on_timeout=False)
-        self._scripts = {"apply": (APPLY_LUA, _sha(APPLY_LUA)), "sweep": (SWEEP_LUA, _sha(SWEEP_LUA))}
+        # Script objects: a pipeline that runs one loads it first if Redis lacks it (SCRIPT EXISTS)
+        self._scripts = {"apply": self.redis.register_script(APPLY_LUA),
+                         "sweep": self.redis.register_script(SWEEP_LUA)}
         self._shards_of_op: dict[int, list[int]] = {}
-        # account -> (shard, balance key, the key as a RESP bulk string)
-        self._keys: dict[str, tuple[int, bytes, bytes]] = {}
+        self._keys: dict[str, tuple[int, bytes]] = {}  # account -> (shard, balance key)
 
-    def _key(self, account_id: str) -> tuple[int, bytes, bytes]:
+    def _key(self, account_id: str) -> tuple[int, bytes]:
         known = self._keys.get(account_id)
         if known is None:
             shard = shard_of(account_id)
-            key = f"{tag(shard)}:bal:{account_id}".encode()
-            known = self._keys[account_id] = (shard, key, _bulk(key))
+            known = self._keys[account_id] = (shard, f"{tag(shard)}:bal:{account_id}".encode())
         return known
 
     def _shard(self, account_id: str) -> int:
@@ -226,23 +218,22 @@ class RedisStore(BalanceStore):
                      int(p.cut_off), int(friendly.get(p.name, True))]
         return args, wallet_number, own_number
 
-    async def _run_shards(self, script: str, calls: dict[int, tuple[list, list]]) -> dict[int, bytes]:
-        """EVALSHA one script per shard in one pipeline; reload it if Redis lost it."""
-        source, sha = self._scripts[script]
-        results: dict[int, bytes] = {}
-        todo = dict(calls)
+    async def _run_shards(self, script: str, calls: dict[int, tuple[list, list]]) -> dict[int, list]:
+        """One call of a script per shard, all in one pipeline. A call that still
+        finds the script missing (Redis lost it after the pipeline checked) changed
+        nothing: it is run once more, and the pipeline loads the script again."""
+        results: dict[int, list] = {}
+        todo = calls
         for _attempt in range(2):
             pipe = self.redis.pipeline(transaction=False)
-            order = list(todo)
-            for shard in order:
-                keys, args = todo[shard]
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            for keys, args in todo.values():
+                await self._scripts[script](keys=keys, args=args, client=pipe)
             try:
                 replies = await pipe.execute(raise_on_error=False)
             except _DOWN as exc:
                 raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
             missing = {}
-            for shard, reply in zip(order, replies, strict=True):
+            for shard, reply in zip(todo, replies, strict=True):
                 if isinstance(reply, rexc.NoScriptError):
                     missing[shard] = todo[shard]
                 elif isinstance(reply, _DOWN):
@@ -252,12 +243,8 @@ class RedisStore(BalanceStore):
                 else:
                     results[shard] = reply
             if not missing:
-                return results
-            try:
-                await self.redis.script_load(source)
-            except _DOWN as exc:
-                raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
-            todo = missing  # the calls that failed changed nothing: run them again
+                return {shard: results[shard] for shard in calls}  # in the calls' order
+            todo = missing
         raise StoreUnavailable(f"redis {self.url}: script {script} could not be loaded")
 
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
@@ -267,7 +254,7 @@ class RedisStore(BalanceStore):
             return Applied(np.zeros(0, np.int64), np.ones(0, np.int8), [])
         policy_args, number, own_number = self._policy_args(policies, friendly, overrides)
         found = list(map(self._keys.get, entries.account_ids))  # C-level loop; misses computed once
-        known: list[tuple[int, bytes, bytes]] = (
+        known: list[tuple[int, bytes]] = (
             [k if k is not None else self._key(a) for k, a in zip(found, entries.account_ids, strict=True)]
             if None in found else found)  # type: ignore[assignment]
         shards = np.fromiter(map(_first, known), dtype=np.int64, count=n)
@@ -279,74 +266,31 @@ class RedisStore(BalanceStore):
             codes = [own_number.get(pair, code) for pair, code in zip(pairs, codes, strict=True)]
         wallets = np.array(codes, dtype=np.uint8)[order].tobytes()
         deltas = np.ascontiguousarray(entries.amounts_minor, dtype="<i8")[order].tobytes()
-        frags = [known[i][2] for i in order.tolist()]
-        head = b"".join(_bulk(str(v).encode()) for v in [self.marker_ttl_s, *policy_args])
-        tail = _bulk(self._epoch_bytes()) + _bulk(b"%d" % seq)
-        prefix = _bulk(b"EVALSHA") + _bulk(self._scripts["apply"][1].encode())
-        fixed_args = 3 + 3 + (1 + len(policy_args)) + 2 + 2  # command, sha, numkeys; keys; head; blobs; tail
-        shard_list, commands = [], []
+        keys = [known[i][1] for i in order.tolist()]
+        head, tail = [self.marker_ttl_s, *policy_args], [self._epoch_bytes(), seq]
+        calls = {}
         for lo, hi in zip(starts, starts[1:], strict=False):
-            shard = int(shards[order[lo]])
-            shard_list.append(shard)
-            t = tag(shard).encode()
-            count = hi - lo
-            commands.append(b"*%d\r\n%b%b" % (fixed_args + count, prefix, _bulk(b"%d" % (count + 3)))
-                            + _bulk(b"%b:op:%d" % (t, seq)) + _bulk(b"%b:deferred" % t)
-                            + _bulk(b"%b:mark" % t)
-                            + b"".join(frags[lo:hi]) + head + _bulk(wallets[lo:hi])
-                            + _bulk(deltas[lo * 8:hi * 8]) + tail)
-        self._shards_of_op[seq] = shard_list
-        replies = await self._raw(commands)
-        cells = np.empty(n, dtype=_ITEM)  # in shard order, like `order`
+            t = tag(int(shards[order[lo]]))
+            calls[lo] = ([f"{t}:op:{seq}", f"{t}:deferred", f"{t}:mark", *keys[lo:hi]],
+                         [*head, wallets[lo:hi], deltas[lo * 8:hi * 8], *tail])
+        self._shards_of_op[seq] = [int(shards[order[lo]]) for lo in calls]
+        replies = await self._run_shards("apply", calls)
+        balances_by_shard: list[int] = []
+        states_by_shard: list[int] = []
         tagged: list[tuple[int, int, EventType]] = []
-        for lo, hi, reply in zip(starts, starts[1:], replies, strict=False):
-            cells[lo:hi] = np.frombuffer(reply, dtype=_ITEM, count=hi - lo)
-            for item, kind in np.frombuffer(reply, dtype=_EVENT, offset=(hi - lo) * _ITEM.itemsize).tolist():
-                tagged.append((int(order[lo + item - 1]), len(tagged), EventType(kind)))
-        balances = np.empty(n, dtype=np.int64)
+        for lo, (balances, states, events) in replies.items():  # in shard order, like `order`
+            balances_by_shard += balances
+            states_by_shard += states
+            for k in range(0, len(events), 2):
+                tagged.append((int(order[lo + events[k] - 1]), len(tagged), EventType(events[k + 1])))
+        balances_minor = np.empty(n, dtype=np.int64)
         statuses = np.empty(n, dtype=np.int8)
-        balances[order] = cells["balance"]
-        statuses[order] = cells["state"]
+        balances_minor[order] = balances_by_shard
+        statuses[order] = states_by_shard
         tagged.sort()  # entry order, as the in-process store emits them
-        events = [Event(kind, entries.account_ids[i], entries.wallets[i], int(balances[i]))
-                  for i, _, kind in tagged]
-        return Applied(balances, statuses, events)
-
-    async def _raw(self, commands: list[bytes], *, reload: bool = True) -> list[bytes]:
-        """Send EVALSHA commands packed by hand in one write and read every
-        reply (redis-py's pipeline packs each argument in Python: too slow
-        for thousands of keys a batch). A lost script is loaded and the calls
-        that failed are sent again: a failed call changed nothing."""
-        pool = self.redis.connection_pool
-        try:
-            conn = await pool.get_connection()
-        except _DOWN as exc:
-            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
-        try:
-            await conn.send_packed_command(b"".join(commands), check_health=False)
-            async with asyncio.timeout(self.timeout_s):
-                replies = await _read_replies(conn, len(commands))
-        except (*_DOWN, asyncio.IncompleteReadError) as exc:
-            await conn.disconnect()
-            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
-        finally:
-            await pool.release(conn)
-        for reply in replies:
-            if isinstance(reply, Exception) and not isinstance(reply, rexc.NoScriptError):
-                raise self._refusal(reply)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, rexc.NoScriptError)]
-        if not missing:
-            return replies
-        if not reload:
-            raise StoreUnavailable(f"redis {self.url}: the apply script could not be loaded")
-        try:
-            await self.redis.script_load(self._scripts["apply"][0])
-        except _DOWN as exc:
-            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
-        again = await self._raw([commands[i] for i in missing], reload=False)
-        for i, reply in zip(missing, again, strict=True):
-            replies[i] = reply
-        return replies
+        events_out = [Event(kind, entries.account_ids[i], entries.wallets[i], int(balances_minor[i]))
+                      for i, _, kind in tagged]
+        return Applied(balances_minor, statuses, events_out)
 
     def _epoch_bytes(self) -> bytes:
         if self.epoch is None:
@@ -359,7 +303,7 @@ class RedisStore(BalanceStore):
         if text.startswith("RATING_LIMIT "):
             where, balance = text.removeprefix("RATING_LIMIT ").rsplit(" ", 1)
             key, wallet = where.rsplit("|", 1)
-            return past_the_limit(key.split(":bal:", 1)[1], wallet, int(balance))
+            return past_the_limit(_account_of(key), wallet, int(balance))
         if text.startswith("RATING_MARK"):
             return self._mismatch(text.removeprefix("RATING_MARK").strip() or None)
         return reply
@@ -402,7 +346,7 @@ class RedisStore(BalanceStore):
         policy_args, _, own_number = self._policy_args(policies, friendly, overrides)
         own: dict[int, list] = {s: [] for s in range(SHARDS)}  # per shard: deferred member, policy number
         for (account, wallet), number in own_number.items():
-            shard, balance_key, _ = self._key(account)
+            shard, balance_key = self._key(account)
             own[shard] += [balance_key + b"|" + wallet.encode(), number]
         epoch = self._epoch_bytes()
         calls = {s: ([f"{tag(s)}:op:{seq}", f"{tag(s)}:deferred", f"{tag(s)}:mark"],
@@ -412,16 +356,12 @@ class RedisStore(BalanceStore):
         replies = await self._run_shards("sweep", calls)
         changed, events = [], []
         for shard in range(SHARDS):
-            lines, _, kinds = replies[shard].decode().partition(";")
-            local = []
-            for line in filter(None, lines.split("\n")):
-                key, wallet, cell = line.rsplit("|", 2)
-                b, s = cell.split(":")
-                local.append(WalletState(key.split(":bal:", 1)[1], wallet, int(b), Status(int(s))))
-            for item in filter(None, kinds.split(",")):
-                k, kind = item.split(":")
-                state = local[int(k) - 1]
-                events.append(Event(EventType(int(kind)), state.account_id, state.wallet,
+            keys, wallets, balances, states, kinds = replies[shard]
+            local = [WalletState(_account_of(key), wallet.decode(), b, Status(s))
+                     for key, wallet, b, s in zip(keys, wallets, balances, states, strict=True)]
+            for k in range(0, len(kinds), 2):
+                state = local[kinds[k] - 1]
+                events.append(Event(EventType(kinds[k + 1]), state.account_id, state.wallet,
                                     state.balance_minor))
             changed += local
         applied = Applied(np.array([c.balance_minor for c in changed], dtype=np.int64),
@@ -462,8 +402,7 @@ class RedisStore(BalanceStore):
                         pipe.hgetall(key)
                     page = []
                     for key, fields in zip(keys, await pipe.execute(), strict=True):
-                        name = key.decode() if isinstance(key, bytes) else key
-                        page += _states(name.split(":bal:", 1)[1], fields)
+                        page += _states(_account_of(key), fields)
                     yield page
                 if cursor == 0:
                     return
@@ -519,38 +458,10 @@ class RedisStore(BalanceStore):
         await self.redis.aclose()
 
 
-async def _read_replies(conn, count: int) -> list:
-    """`count` replies (bulk strings, or errors as exceptions). Straight from the
-    connection's stream when redis-py uses its pure-Python parser, which keeps
-    nothing buffered between replies: parsing 64 replies through it costs more
-    than the scripts they answer."""
-    reader, parser = getattr(conn, "_reader", None), getattr(conn, "_parser", None)
-    buffered = getattr(parser, "_buffer", None)
-    if reader is None or type(parser).__name__ not in _PLAIN_PARSERS or buffered:
-        replies: list = []
-        for _ in range(count):
-            try:
-                replies.append(await conn.read_response(disable_decoding=True))
-            except rexc.ResponseError as exc:
-                replies.append(exc)
-        return replies
-    replies = []
-    for _ in range(count):
-        line = await reader.readuntil(b"\r\n")
-        kind = line[:1]
-        if kind == b"$":
-            size = int(line[1:-2])
-            replies.append(None if size < 0 else (await reader.readexactly(size + 2))[:-2])
-        elif kind == b"-":
-            text = line[1:-2].decode(errors="replace")
-            error = rexc.NoScriptError if text.startswith("NOSCRIPT") else rexc.ResponseError
-            replies.append(error(text))
-        else:
-            raise rexc.ConnectionError(f"unexpected reply from redis: {line[:40]!r}")
-    return replies
-
-
-_PLAIN_PARSERS = ("_AsyncRESP2Parser", "_AsyncRESP3Parser")
+def _account_of(balance_key: bytes | str) -> str:
+    """The account of a balance key `{s17}:bal:<account>`."""
+    name = balance_key.decode() if isinstance(balance_key, bytes) else balance_key
+    return name.split(":bal:", 1)[1]
 
 
 def _states(account_id: str, fields: dict) -> list[WalletState]:
