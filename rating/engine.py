@@ -210,8 +210,9 @@ class Rater:
 
     def image_of(self, change: BatchChange | None = None) -> RaterImage:
         """The after-image of what a batch changed (the meters it moved and the
-        (meter, period) totals it touched), to fold with `load`; the whole state
-        (every meter with a reading, every total) when `change` is None."""
+        (meter, period) totals it touched), taken like `change_of` before the
+        next batch, to fold with `load`; the whole state (every meter with a
+        reading, every total) when `change` is None."""
         if change is None:
             meters = np.flatnonzero(self.states["has_last"][: len(self.config.registry)])
             totals = self.totals.as_quantities()

@@ -80,8 +80,8 @@ def test_a_change_holds_only_the_accounts_and_periods_the_batch_touched():
 
 def added_lines_match(rater: Rater, change) -> bool:
     """added_charges lists the same money as added_amounts."""
-    lines = rater.added_charges(change)
-    return int(sum(lines.column("amount").to_pylist()) * 100) == int(rater.added_amounts(change).amount_minor.sum())
+    lines_minor = int(sum(rater.added_charges(change).column("amount").to_pylist()) * 100)
+    return lines_minor == int(rater.added_amounts(change).amount_minor.sum()) != 0
 
 
 def test_only_meters_whose_reading_state_moved_are_listed():
