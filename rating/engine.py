@@ -26,6 +26,7 @@ from rating.consumption.kernel import (
     FUTURE_READING_INDEX,
     NULL_VALUE_INDEX,
     ROLLOVER_CODE,
+    STATE_DTYPE,
     UNKNOWN_METER_INDEX,
     Anomalies,
     TimelineKeys,
@@ -38,7 +39,8 @@ from rating.consumption.window import ReadingWindow
 from rating.errors import UnknownMeterError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.model.days import date_of
-from rating.pricing.pricer import price_periods
+from rating.pricing.lines import LineAmounts
+from rating.pricing.pricer import price_line_amounts, price_periods
 from rating.readings.batches import NormalizedReadings, SourceBatch, iter_source_batches, normalize_readings
 from rating.readings.prefetch import prefetched
 from rating.schema import anomalies_schema
@@ -46,6 +48,9 @@ from rating.schema import anomalies_schema
 UNKNOWN_METER_POLICIES = ("report", "error")
 # Anomalies that imply a consumption; the others have no delta.
 CODES_WITH_DELTA = [ANOMALY_CODES.index(c) for c in ("negative_delta", "rollover", "spike")]
+# The fields of a meter's state record that readings move; the others are its settings.
+READING_FIELDS = ("last_ts", "last_value", "has_last")
+READING_DTYPE = np.dtype([(name, STATE_DTYPE[name]) for name in READING_FIELDS])
 LINE_KEYS = ("account_id", "meter_id", "tariff_id", "period_start", "period_end", "component",
              "tou_period", "slab")
 
@@ -79,6 +84,30 @@ class BatchUndo:
 
 
 @dataclass(frozen=True)
+class BatchChange:
+    """What an ingested batch changed (Rater.change_of). `after` and `before`
+    are the carried totals whose price it changes: every meter of each account
+    it touched, in the periods it touched (an account's own lines depend on
+    all of its meters)."""
+
+    periods: PeriodQuantities  # the batch's own quantities
+    after: PeriodQuantities
+    before: PeriodQuantities
+    moved: np.ndarray  # registry indexes of the meters whose reading state it moved
+
+
+@dataclass(frozen=True)
+class RaterImage:
+    """Part of a Rater's state by registry position (Rater.image_of, Rater.load):
+    the reading state of some meters and some carried totals."""
+
+    meters: np.ndarray  # int64 registry indexes
+    readings: np.ndarray  # READING_DTYPE, one per meter
+    totals: PeriodQuantities
+    rows_seen: int
+
+
+@dataclass(frozen=True)
 class _Step:
     undo: BatchUndo
     totals: PeriodTotals
@@ -90,8 +119,11 @@ class _Step:
 class Rater:
     """Rates readings batch after batch, carrying meter state and period totals.
 
-    `feed` returns what a batch adds to the charges (incremental rating);
-    `ingest` only advances the totals, for callers that price once at the end.
+    `ingest` advances the totals, for callers that price once at the end.
+    Incremental rating (what a batch adds: after − before) is `change_of` a
+    batch from `ingest_undoable`, priced by `added_charges` (lines) or
+    `added_amounts` (money only); `feed` is both steps. `image_of` and `load`
+    persist and rebuild the state in parts.
     A batch that raises changes nothing. `now` (aware, or naive UTC) is the
     instant the reading window's future bound counts from: the wall clock
     when None (docs/semantics.md, "The reading window").
@@ -152,17 +184,82 @@ class Rater:
     def feed(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
              row_offset: int | None = None, now: dt.datetime | None = None) -> RatingResult:
         """Rate one batch; the charges are what it adds, line by line."""
-        row_offset = self.rows_seen if row_offset is None else row_offset
-        step = self._advance(self._normalized(batch, where, row_offset), where, row_offset, now)
+        periods, anomalies, undo = self.ingest_undoable(batch, where=where, row_offset=row_offset, now=now)
         try:
-            after = self.price(step.totals.select_like(step.periods, self.account_of_meter))
-            before = self.price(self.totals.select_like(step.periods, self.account_of_meter))
-            charges = subtract_lines(after, before)
+            charges = self.added_charges(self.change_of(periods, undo))
         except BaseException:
-            self.undo(step.undo)
+            self.undo(undo)
             raise
-        self._commit(step)
-        return RatingResult(charges, step.anomalies, self.consumption_table(step.periods))
+        return RatingResult(charges, anomalies, self.consumption_table(periods))
+
+    def change_of(self, periods: PeriodQuantities, undo: BatchUndo) -> BatchChange:
+        """What the batch just ingested (its `periods` and `undo`, from
+        `ingest_undoable`) changed; call it before the next batch. Costs the
+        blocks of the periods it touched, never a pass over all carried totals."""
+        after = self.totals.select_like(periods, self.account_of_meter)
+        before = undo.totals.select_like(periods, self.account_of_meter)
+        was, now = undo.meter_states, self.states[undo.meters]
+        # an accepted reading moves `last_ts` (duplicates and older readings are
+        # refused) or, on a meter's first reading, `has_last`
+        moved = (was["last_ts"] != now["last_ts"]) | (was["has_last"] != now["has_last"])
+        return BatchChange(periods, after, before, undo.meters[moved])
+
+    def added_charges(self, change: BatchChange) -> pa.Table:
+        """The charge lines a batch adds: after − before, line by line."""
+        return subtract_lines(self.price(change.after), self.price(change.before))
+
+    def added_amounts(self, change: BatchChange) -> LineAmounts:
+        """The money a batch adds as signed line amounts: the lines after it,
+        and the lines before it negated. Their sum over any grouping of lines
+        (account, wallet, ...) is what the batch adds to that group."""
+        config = self.config
+        after, before = (price_line_amounts(p, registry=config.registry, tariffs=config.tariffs,
+                                            site=config.site) for p in (change.after, change.before))
+        return LineAmounts(np.concatenate([after.account_rank, before.account_rank]),
+                           np.concatenate([after.meter_index, before.meter_index]),
+                           np.concatenate([after.amount_minor, -before.amount_minor]))
+
+    def image_of(self, change: BatchChange | None = None) -> RaterImage:
+        """The after-image of what a batch changed (the meters it moved and the
+        (meter, period) totals it touched), taken like `change_of` before the
+        next batch, to fold with `load`; the whole state (every meter with a
+        reading, every total) when `change` is None."""
+        if change is None:
+            meters = np.flatnonzero(self.states["has_last"][: len(self.config.registry)])
+            totals = self.totals.as_quantities()
+        else:
+            meters, after = change.moved, change.after
+            touched = period_keys(change.periods.meter_index, change.periods.period_start)
+            totals = _take_rows(after, np.isin(period_keys(after.meter_index, after.period_start), touched))
+        readings = np.zeros(len(meters), dtype=READING_DTYPE)
+        for name in READING_FIELDS:
+            readings[name] = self.states[name][meters]
+        return RaterImage(meters.astype(np.int64), readings, totals, self.rows_seen)
+
+    def load(self, images: list[RaterImage]) -> None:
+        """Set the Rater to the fold of `images` (oldest first) over a fresh
+        state: later images win, meter by meter and (meter, period) by pair."""
+        states = new_meter_states(self.config.registry, self.config.site)
+        for image in images:
+            for name in READING_FIELDS:
+                states[name][image.meters] = image.readings[name]
+        totals = [image.totals for image in images]
+        if totals:
+            index = np.concatenate([t.meter_index for t in totals])
+            keys = period_keys(index, np.concatenate([t.period_start for t in totals]))
+            # unique over the reversed order keeps the first, i.e. the latest, of each key
+            _, first = np.unique(keys[::-1], return_index=True)
+            pick = len(keys) - 1 - first
+            width = self.tou_width
+            qty = np.concatenate([_widened(t.qty, width) for t in totals])
+            carried = PeriodTotals(PeriodQuantities(
+                meter_index=index[pick].astype(np.int32),
+                period_start=np.concatenate([t.period_start for t in totals])[pick].astype(np.int32),
+                period_end=np.concatenate([t.period_end for t in totals])[pick].astype(np.int32),
+                qty=qty[pick]))
+        else:
+            carried = PeriodTotals.empty(self.tou_width)
+        self.restore(RaterState(states, carried, images[-1].rows_seen if images else 0))
 
     def snapshot(self) -> RaterState:
         """Meter states and period totals, to persist beside a balance change."""
@@ -265,6 +362,20 @@ class Rater:
             },
             schema=schema,
         )
+
+
+def _take_rows(periods: PeriodQuantities, rows: np.ndarray) -> PeriodQuantities:
+    return PeriodQuantities(meter_index=periods.meter_index[rows], period_start=periods.period_start[rows],
+                            period_end=periods.period_end[rows], qty=periods.qty[rows])
+
+
+def _widened(qty: np.ndarray, width: int) -> np.ndarray:
+    """`qty` with `width` TOU columns (an image may hold fewer, or more, than
+    the tariffs now have)."""
+    wide = np.zeros((len(qty), width), dtype=np.int64)
+    common = min(width, qty.shape[1])
+    wide[:, :common] = qty[:, :common]
+    return wide
 
 
 def rate(
