@@ -71,10 +71,8 @@ def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _applies(head: Head | InterestRule, unit: Unit, cycle: Cycle) -> bool:
-    rule = head.applies if isinstance(head, Head) else None
-    if rule is None:
-        return True
+def _applies(head: Head, unit: Unit, cycle: Cycle) -> bool:
+    rule = head.applies
     if rule.tags and not any(tag in unit.tags for tag in rule.tags):
         return False
     if rule.occupancy and unit.occupancy not in rule.occupancy:
