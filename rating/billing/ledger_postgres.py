@@ -10,7 +10,6 @@ sites do not wait. Triggers refuse UPDATE and DELETE of the money tables.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import zlib
 from collections.abc import AsyncIterator, Sequence
@@ -18,7 +17,9 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 
 from rating.billing.ledger_sql import SqlDuesLedger
+from rating.errors import RatingError
 from rating.prepaid.ledger.base import LedgerUnavailable
+from rating.prepaid.ledger.postgres import CONNECTION_LOST, pooled_connection
 
 _APPEND_ONLY = ("dues_ops", "dues_entries", "dues_documents", "dues_cycles", "dues_carried", "dues_rules",
                 "dues_audit")
@@ -116,9 +117,6 @@ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
 """ + "".join(
     f"CREATE OR REPLACE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
     "FOR EACH STATEMENT EXECUTE FUNCTION dues_append_only();\n" for t in _APPEND_ONLY)
-_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-         asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
-         asyncpg.CrashShutdownError)
 
 
 class _PostgresTx:
@@ -155,7 +153,7 @@ class PostgresDuesLedger(SqlDuesLedger):
                 # one schema creation at a time (CREATE ... IF NOT EXISTS races with itself)
                 await con.execute(f"SELECT pg_advisory_xact_lock({zlib.crc32(b'rating-dues-schema')})")
                 await con.execute(SCHEMA.format(s=self.schema))
-        except _DOWN as exc:
+        except CONNECTION_LOST as exc:
             raise LedgerUnavailable(f"postgres: {exc}") from exc
 
     async def close(self) -> None:
@@ -167,11 +165,8 @@ class PostgresDuesLedger(SqlDuesLedger):
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         if self._pool is None:
             raise LedgerUnavailable("postgres dues ledger is not open")
-        try:
-            async with self._pool.acquire() as con:
-                yield con
-        except _DOWN as exc:
-            raise LedgerUnavailable(f"postgres: {exc}") from exc
+        async with pooled_connection(self._pool, clean_ends=(asyncpg.PostgresError, RatingError)) as con:
+            yield con
 
     @contextlib.asynccontextmanager
     async def _writing(self, site_id: str) -> AsyncIterator[_PostgresTx]:

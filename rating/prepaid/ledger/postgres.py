@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import time
 import zlib
+from collections.abc import AsyncIterator
 
 import asyncpg
 import numpy as np
@@ -119,12 +120,33 @@ FOLD_AFTER_S = 600.0  # and at least this often while any entry waits
 # connection may take in the server's last error report before it sees the socket close,
 # and the next statement on it then fails with "cannot switch to state ...; another
 # operation is in progress"; it is a lost connection like the others.
-_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+CONNECTION_LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
          asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
          asyncpg.CrashShutdownError, asyncpg.InternalClientError)
 # What an operation may end with and leave its connection fit for the next one: the
 # server's own refusal (the transaction was rolled back) and the ledger's limits.
 _CLEAN_ENDS = (asyncpg.PostgresError, LimitExceeded, BalanceOutOfRange)
+
+
+@contextlib.asynccontextmanager
+async def pooled_connection(pool: asyncpg.Pool, *, clean_ends: tuple[type[BaseException], ...]
+                            ) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of `pool` for one operation (the prepaid and the dues ledger
+    both take theirs so). An operation that ends other than by `clean_ends` was
+    broken off (connection lost, timeout, cancelled): the protocol may still be
+    inside it, so that connection never serves another one and the pool opens a
+    fresh one. Connection loss is LedgerUnavailable."""
+    try:
+        async with pool.acquire() as con:
+            try:
+                yield con
+            except clean_ends:
+                raise
+            except BaseException:
+                con.terminate()
+                raise
+    except CONNECTION_LOST as exc:
+        raise LedgerUnavailable(f"postgres: {exc}") from exc
 
 
 async def _keep_session(con) -> None:
@@ -174,7 +196,7 @@ class PostgresLedger(Ledger):
                     f"WHERE seq > (SELECT seq FROM {self._t('wallet_sums_mark')}))")
                 self._sums_abs_max = int(sums_max)
                 self._headroom = Headroom(int(sums_max) + int(moved))
-        except _DOWN as exc:
+        except CONNECTION_LOST as exc:
             raise LedgerUnavailable(f"postgres: {exc}") from exc
 
     async def close(self) -> None:
@@ -192,7 +214,7 @@ class PostgresLedger(Ledger):
         try:
             con = await asyncpg.connect(self.dsn, timeout=self.timeout_s,
                                         server_settings={"application_name": owner[:63]})
-        except _DOWN as exc:
+        except CONNECTION_LOST as exc:
             raise LedgerUnavailable(f"postgres: {exc}") from exc
         try:
             deadline = time.monotonic() + wait_s
@@ -248,20 +270,8 @@ class PostgresLedger(Ledger):
         if self._pool is None:
             raise LedgerUnavailable("postgres ledger is not open")
         await self._keep_claim()
-        try:
-            async with self._pool.acquire() as con:
-                try:
-                    return await fn(con, *args)
-                except _CLEAN_ENDS:
-                    raise
-                except BaseException:
-                    # Broken off mid-operation (connection lost, timeout, cancelled): the
-                    # protocol may still be inside that operation, so the connection never
-                    # serves another one; the pool opens a fresh one.
-                    con.terminate()
-                    raise
-        except _DOWN as exc:
-            raise LedgerUnavailable(f"postgres: {exc}") from exc
+        async with pooled_connection(self._pool, clean_ends=_CLEAN_ENDS) as con:
+            return await fn(con, *args)
 
     async def identity(self) -> tuple[str, int]:
         r = await self._call(lambda con: con.fetchrow(
