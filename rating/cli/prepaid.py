@@ -163,8 +163,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", metavar="PEM", dest="tls_key")
     parser.add_argument("--tls-client-ca", metavar="PEM", dest="tls_client_ca",
                         help="require client certificates signed by this CA (mutual TLS)")
-    parser.add_argument("--max-message-bytes", type=int, dest="max_message_bytes")
-    parser.add_argument("--max-concurrent-rpcs", type=int, dest="max_concurrent_rpcs")
+    parser.add_argument("--message-bytes-max", "--max-message-bytes", type=int, dest="message_bytes_max",
+                        help="largest request or answer (64 MiB; the second name is the old one)")
+    parser.add_argument("--concurrent-rpcs-max", "--max-concurrent-rpcs", type=int,
+                        dest="concurrent_rpcs_max",
+                        help="calls at once (1000; the second name is the old one)")
+    parser.add_argument("--ops-pending-max", type=int, dest="ops_pending_max",
+                        help="operations admitted and not yet settled; more are refused (4096)")
     parser.add_argument("--batch-rows-max", type=int, dest="batch_rows_max")
     parser.add_argument("--anomaly-rows-max", type=int, dest="anomaly_rows_max",
                         help="anomaly rows in a deduction answer; GetAnomalies pages the rest (10000)")
@@ -179,9 +184,9 @@ def serve_command(args: argparse.Namespace) -> int:
     from rating.server import app
 
     settings = _settings(args, site=None, host=None, port=None, port_file=None, token_file=None,
-                         tls_cert=None, tls_key=None, tls_client_ca=None, max_message_bytes=None,
-                         max_concurrent_rpcs=None, batch_rows_max=None, anomaly_rows_max=None, grace_s=None,
-                         log_format=None)
+                         tls_cert=None, tls_key=None, tls_client_ca=None, message_bytes_max=None,
+                         concurrent_rpcs_max=None, ops_pending_max=None, batch_rows_max=None,
+                         anomaly_rows_max=None, grace_s=None, log_format=None)
     app.setup_logging(settings)
     try:
         asyncio.run(app.serve(settings))

@@ -93,7 +93,7 @@ def make_service(settings: Settings, **kwargs) -> PrepaidService:
     store, ledger = backends(settings)
     docs = SiteDocs.from_site_file(settings.site) if settings.site else None
     limits = Limits(batch_rows_max=settings.batch_rows_max, apply_retry_s=settings.apply_retry_s,
-                    anomaly_rows_max=settings.anomaly_rows_max)
+                    anomaly_rows_max=settings.anomaly_rows_max, ops_pending_max=settings.ops_pending_max)
     kwargs.setdefault("rating_process", bool(settings.rating_process))
     return PrepaidService(store, ledger, docs=docs, limits=limits, **kwargs)
 
@@ -101,17 +101,17 @@ def make_service(settings: Settings, **kwargs) -> PrepaidService:
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
     ms = lambda seconds: int(seconds * 1000)  # noqa: E731
     options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.message_bytes_max),
+        ("grpc.max_send_message_length", settings.message_bytes_max),
         ("grpc.keepalive_time_ms", ms(settings.keepalive_time_s)),
         ("grpc.keepalive_timeout_ms", ms(settings.keepalive_timeout_s)),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.min_ping_interval_s)),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.ping_interval_min_s)),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 0),  # a port in use is an error, not a second listener
     ]
-    if settings.max_connection_idle_s > 0:
-        options.append(("grpc.max_connection_idle_ms", ms(settings.max_connection_idle_s)))
+    if settings.connection_idle_max_s > 0:
+        options.append(("grpc.max_connection_idle_ms", ms(settings.connection_idle_max_s)))
     return options
 
 
@@ -161,9 +161,9 @@ async def start(settings: Settings, service: PrepaidService | None = None) -> Ru
     await service.start()
     tokens = settings.all_tokens()
     # the concurrency limit is an interceptor, not the server's own: health checks pass it
-    interceptors = [BearerAuth(tokens), ConcurrencyLimit(settings.max_concurrent_rpcs)]
+    interceptors = [BearerAuth(tokens), ConcurrencyLimit(settings.concurrent_rpcs_max)]
     server = grpc.aio.server(options=grpc_options(settings), interceptors=interceptors)
-    prepaid = PrepaidServicer(service, stream_window=settings.stream_window)
+    prepaid = PrepaidServicer(service, stream_window=settings.stream_window_batches)
     rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
     checks = health.aio.HealthServicer()  # "" (the server) is SERVING from the start
