@@ -54,17 +54,22 @@ def service_on(tmp_path, site, ledger_wrap, **limits) -> PrepaidService:
                           limits=Limits(**limits))
 
 
+async def started_gated(tmp_path, site, gated: str) -> tuple[PrepaidService, asyncio.Event]:
+    """A started service holding at most 2 pending operations, whose ledger
+    `gated` ("commits" or "settles") waits for the returned gate."""
+    gate = asyncio.Event()
+    service = service_on(tmp_path, site, lambda inner: GatedLedger(inner, **{gated: gate}), ops_pending_max=2)
+    await service.start()
+    return service, gate
+
+
 def topup(key: str, amount_minor: int = 100) -> Movement:
     return Movement("topup", key, "F0001", "water", amount_minor, "cash")
 
 
 def test_an_operation_past_ops_pending_max_is_refused_before_anything_happens(tmp_path, site):
-    gate = asyncio.Event()
-
     async def go():
-        service = service_on(tmp_path, site, lambda inner: GatedLedger(inner, commits=gate),
-                             ops_pending_max=2)
-        await service.start()
+        service, gate = await started_gated(tmp_path, site, "commits")
         held = [asyncio.ensure_future(service.move(topup(f"t{i}"))) for i in range(2)]
         await asyncio.sleep(0.05)  # both wait in their commit
         with pytest.raises(errors.TooLarge) as refused_move:
@@ -90,12 +95,8 @@ def test_an_operation_past_ops_pending_max_is_refused_before_anything_happens(tm
 
 
 def test_operations_answered_but_not_settled_still_count_against_the_bound(tmp_path, site):
-    gate = asyncio.Event()
-
     async def go():
-        service = service_on(tmp_path, site, lambda inner: GatedLedger(inner, settles=gate),
-                             ops_pending_max=2)
-        await service.start()
+        service, gate = await started_gated(tmp_path, site, "settles")
         answered = [await service.move(topup(f"t{i}")) for i in range(2)]  # answered, settling waits
         with pytest.raises(errors.TooLarge):
             await service.move(topup("t2"))

@@ -100,6 +100,7 @@ class DeductionPlanner:
             last = self._outstanding.pop()
             self.rater.undo(last.undo)
             if last is plan:
+                assert self.rater.rows_seen == plan.undo.rows_seen, "the Rater is not back before the plan"
                 return
 
     def checkpoint(self) -> StateImage:
