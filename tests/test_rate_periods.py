@@ -21,6 +21,7 @@ from rating.model.months import MONTHS_MAX, months_of, parse_months
 from rating.model.registry import Account, Meter, Registry
 from rating.model.site import Cycle, Site
 from rating.reference.charges import RefReading, reference_rate
+from tests.doc_examples import run_examples
 
 SITE = Site(time_zone="Asia/Kolkata")
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
@@ -301,3 +302,8 @@ def test_bad_periods_on_the_command_line_are_one_line_and_write_nothing(tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_examples_of_the_tariffs_doc_run():
+    failures, tried = run_examples(Path(__file__).resolve().parent.parent / "docs" / "tariffs.md")
+    assert failures == 0 and tried["Part periods"] > 0
