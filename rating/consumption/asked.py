@@ -4,7 +4,8 @@ With periods asked, every active meter and account is charged in each of
 them, readings or not, and only in them: the carried totals are cut to the
 asked periods and filled with a zero total for every (meter, period) no
 reading touched. A reading whose instant lies outside its account's asked
-periods is reported (`outside_periods`): it still moves its meter's state,
+periods is reported (`outside_periods`; a register read at the first
+start is their baseline, not outside): it still moves its meter's state,
 so the interval it closes is split over periods as always, but only the
 parts inside the asked periods are charged (docs/semantics.md, "Asked periods").
 """
@@ -27,6 +28,7 @@ class AskedPeriods:
 
     def __init__(self, months: tuple[dt.date, ...], registry: Registry, site: Site):
         self.registry = registry
+        self.interval = np.array([m.mode == "interval" for m in registry.meters], dtype=bool)
         anchors = registry.account_anchor_days(site)
         n, k = len(anchors), len(months)
         self.start = np.zeros((n, k), dtype=np.int64)
@@ -72,8 +74,11 @@ class AskedPeriods:
 
     def outside(self, meter_index: np.ndarray, ts_us: np.ndarray) -> np.ndarray:
         """Readings of known meters (`meter_index` >= 0) whose instant is outside
-        their account's asked periods: at or before the first start (the
-        segment ending there belongs to the period before), or after the last end."""
+        their account's asked periods: after the last end, or before the first
+        start (an interval meter's reading at the start too: its interval
+        lies before it; a register read at the start is the periods' baseline)."""
         known = meter_index >= 0
-        span = self.span_us[self.registry.account_of_meter[np.maximum(meter_index, 0)]]
-        return known & ((ts_us <= span[:, 0]) | (ts_us > span[:, 1]))
+        meter = np.maximum(meter_index, 0)
+        span = self.span_us[self.registry.account_of_meter[meter]]
+        early = (ts_us < span[:, 0]) | ((ts_us == span[:, 0]) & self.interval[meter])
+        return known & (early | (ts_us > span[:, 1]))
