@@ -28,7 +28,6 @@ class AskedPeriods:
 
     def __init__(self, months: tuple[dt.date, ...], registry: Registry, site: Site):
         self.registry = registry
-        self.interval = np.array([m.mode == "interval" for m in registry.meters], dtype=bool)
         anchors = registry.account_anchor_days(site)
         n, k = len(anchors), len(months)
         self.start = np.zeros((n, k), dtype=np.int64)
@@ -42,6 +41,14 @@ class AskedPeriods:
             self.start[mine] = [day_number(s) for s in starts]
             self.end[mine] = [day_number(e) for e in ends]
             self.span_us[mine] = [local_instant_us(starts[0], 0, site), local_instant_us(ends[-1], 0, site)]
+        # per meter: the first instant inside (an interval meter's reading at the start is not)
+        # and the last
+        account = registry.account_of_meter
+        interval = np.array([m.mode == "interval" for m in registry.meters], dtype=np.int64)
+        self._first_us = self.span_us[account, 0] + interval
+        self._end_us = self.span_us[account, 1]
+        self._first_max_us = int(self._first_us.max(initial=np.iinfo(np.int64).min))
+        self._end_min_us = int(self._end_us.min(initial=np.iinfo(np.int64).max))
 
     def meter_periods(self, width: int) -> PeriodQuantities:
         """A zero total for every (meter, asked period) with an active day."""
@@ -72,13 +79,14 @@ class AskedPeriods:
         start = periods.period_start.astype(np.int64)
         return (start >= self.start[account, 0]) & (start < self.end[account, -1])
 
-    def outside(self, meter_index: np.ndarray, ts_us: np.ndarray) -> np.ndarray:
+    def outside(self, meter_index: np.ndarray, ts_us: np.ndarray) -> np.ndarray | None:
         """Readings of known meters (`meter_index` >= 0) whose instant is outside
         their account's asked periods: after the last end, or before the first
         start (an interval meter's reading at the start too: its interval
-        lies before it; a register read at the start is the periods' baseline)."""
+        lies before it; a register read at the start is the periods' baseline).
+        None when none is: a batch inside every span costs a min and a max."""
+        if len(ts_us) == 0 or (ts_us.min() >= self._first_max_us and ts_us.max() <= self._end_min_us):
+            return None
         known = meter_index >= 0
         meter = np.maximum(meter_index, 0)
-        span = self.span_us[self.registry.account_of_meter[meter]]
-        early = (ts_us < span[:, 0]) | ((ts_us == span[:, 0]) & self.interval[meter])
-        return known & (early | (ts_us > span[:, 1]))
+        return known & ((ts_us < self._first_us[meter]) | (ts_us > self._end_us[meter]))
