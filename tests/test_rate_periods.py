@@ -292,6 +292,12 @@ def test_bad_active_dates_name_the_file_row_and_column(tmp_path, row, message):
     assert error.value.where.startswith(str(tmp_path / "meters.csv"))
 
 
+def test_a_meter_built_in_code_whose_end_precedes_its_start_is_refused():
+    meter = Meter("E-1", "A-1", "ELEC", active_from=dt.date(2025, 6, 1), active_until=dt.date(2025, 5, 1))
+    with pytest.raises(InputError, match="meters row 1, column active_until: active_until 2025-05-01"):
+        Registry([meter], [Account("A-1")])
+
+
 def test_prorate_must_be_a_boolean():
     with pytest.raises(TariffError, match="prorate: must be true or false"):
         tariffs_from_toml('[[tariff]]\nid = "X"\neffective_from = 2025-01-01\nfixed_charge = 1\n'
