@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -193,7 +193,7 @@ class Registry:
         return self.accounts[account_id].cycle or site.default_cycle
 
 
-def _check_dates(holders: list[Meter] | list[Account], where: str) -> None:
+def _check_dates(holders: Sequence[Meter | Account], where: str) -> None:
     """A last active day before the first is refused (rows built in code;
     files are checked a column at a time when read)."""
     for row, holder in enumerate(holders):
