@@ -41,8 +41,9 @@ from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_u
 from rating.model.days import date_of
 from rating.pricing.lines import LineAmounts
 from rating.pricing.pricer import price_line_amounts, price_periods
-from rating.readings.batches import NormalizedReadings, SourceBatch, iter_source_batches, normalize_readings
+from rating.readings.batches import NormalizedReadings, normalize_readings
 from rating.readings.prefetch import prefetched
+from rating.readings.sources import SourceBatch, iter_source_batches
 from rating.schema import anomalies_schema
 
 UNKNOWN_METER_POLICIES = ("report", "error")

@@ -177,7 +177,7 @@ def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
 def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetime | None = None):
     from rating.cli.progress import Progress
     from rating.engine import rate
-    from rating.readings.batches import count_readings
+    from rating.readings.sources import count_readings
 
     sources = [str(path) for path in readings]
     source = sources[0] if len(sources) == 1 else sources

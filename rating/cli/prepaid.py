@@ -331,7 +331,7 @@ def stream_command(args: argparse.Namespace) -> int:
     from rating.cli.progress import Progress
     from rating.client.calls import ClientError, readings_bytes
     from rating.client.retry import Attempts, outcome_unknown
-    from rating.readings.batches import count_readings, iter_reading_batches
+    from rating.readings.sources import count_readings, iter_reading_batches
 
     if args.batch_rows < 1 or args.window < 1:
         raise InputError("--batch-rows and --window must be at least 1")
