@@ -158,7 +158,8 @@ def _lines(table: pa.Table, negated: bool = False) -> Counter:
 
 def test_rerating_unchanged_writes_no_changes(client, config, dataset, tmp_path):
     rate_dataset(config, dataset, client, out=tmp_path / "one", now=NOW)
-    rate_dataset(config, dataset, client, out=tmp_path / "two", previous=tmp_path / "one" / "charges", now=NOW)
+    rate_dataset(config, dataset, client, out=tmp_path / "two", previous=tmp_path / "one" / "charges",
+                 now=NOW)
     results = read_results(tmp_path / "two")
     assert results["changes"].num_rows == 0 and results["charges"].num_rows > 100
 
