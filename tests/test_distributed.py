@@ -11,6 +11,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from rating.cli import partition as partition_cli
+from rating.cli.commands import main
 from rating.cli.demo import generate_demo
 from rating.config.loader import load_config
 from rating.distributed import partition_readings, rate_dataset, rate_readings, read_results
@@ -202,3 +204,58 @@ def test_results_never_overwrite_a_folder(client, config, dataset, tmp_path):
     with pytest.raises(InputError, match="already exists"):
         rate_dataset(config, dataset, client, out=tmp_path / "out", now=NOW)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["kept.txt"]
+
+
+# ------------------------------------------------------------------ the command line
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_partition_then_rate_on_the_cluster_equals_rate(client, society, tmp_path, capsys):
+    site = society.site_file
+    code, _, err = run_cli(capsys, "partition", "--site", site, society.readings_file, "--out",
+                           tmp_path / "by-shard", "--batch-rows", "5000")
+    assert code == 0 and f"{society.readings:,} readings" in err
+    code, single_out, _ = run_cli(capsys, "rate", "--site", site, society.readings_file, "--out",
+                                  tmp_path / "single", "--now", "2030-01-01T00:00:00Z")
+    assert code == 0
+    code, out, err = run_cli(capsys, "rate", "--site", site, tmp_path / "by-shard", "--dask",
+                             client.scheduler.address, "--out", tmp_path / "spread", "--now",
+                             "2030-01-01T00:00:00Z")
+    assert code == 0, err
+    assert out == single_out  # the same summary
+    results = read_results(tmp_path / "spread")
+    for name in ("charges", "anomalies", "apportionment"):
+        assert results[name].equals(pq.read_table(tmp_path / "single" / f"{name}.parquet")), name
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--charges", "c.parquet"], "give --out DIR"),
+    (["--out", "{tmp}/r", "--format", "csv"], "--dask writes Parquet"),
+    (["--out", "{tmp}/r", "--dask", "local:0"], "local:N needs N >= 1"),
+])
+def test_cli_dask_refuses_what_it_cannot_write(society, tmp_path, capsys, extra, fragment):
+    argv = ["rate", "--site", society.site_file, society.readings_file, "--dask", "local:1"]
+    code, out, err = run_cli(capsys, *argv, *[e.format(tmp=tmp_path) for e in extra])
+    assert code == 2 and out == ""
+    assert err.startswith("rating: error: ") and fragment in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_unreachable_scheduler_is_one_error_line(society, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(partition_cli, "SCHEDULER_CONNECT_TIMEOUT_S", 1)
+    code, _, err = run_cli(capsys, "rate", "--site", society.site_file, society.readings_file, "--dask",
+                           "tcp://127.0.0.1:9", "--out", tmp_path / "r")
+    assert code == 2 and err.startswith("rating: error: tcp://127.0.0.1:9: cannot reach")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_partition_bad_cell_names_file_and_row_and_leaves_nothing(society, tmp_path, capsys):
+    csv = tmp_path / "readings.csv"
+    csv.write_text("meter_id,ts,value\nE-A-0101,2025-05-01T00:00:00+05:30,10\nE-A-0101,yesterday,11\n")
+    code, _, err = run_cli(capsys, "partition", "--site", society.site_file, csv, "--out", tmp_path / "ds")
+    assert code == 2 and "readings.csv" in err and "row 2" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readings.csv"]
