@@ -82,7 +82,8 @@ def _script_face(code: int, bold: bool) -> str | None:
 
 def runs(text: str, bold: bool = False) -> Iterator[tuple[str, str]]:
     """(face, text) runs of a line: each script in its face; spaces, digits
-    and punctuation stay in the run they are in when its face has them."""
+    and punctuation stay in the run they are in when its face has them, else
+    go to the first face that has them."""
     known = faces().chars
     latin = "Sans-Bold" if bold else "Sans"
     face, start = None, 0
@@ -90,13 +91,18 @@ def runs(text: str, bold: bool = False) -> Iterator[tuple[str, str]]:
         code = ord(char)
         wanted = _script_face(code, bold)
         if wanted is None:
-            wanted = face if face is not None and code in known[face] else latin
+            wanted = face if face is not None and code in known[face] else _having(code, latin, known)
         if wanted != face:
             if face is not None:
                 yield face, text[start:i]
             face, start = wanted, i
     if face is not None:
         yield face, text[start:]
+
+
+def _having(code: int, latin: str, known: dict[str, frozenset[int]]) -> str:
+    """The first face that has a character (arrows are in Zen Hei, not Noto Sans); none: Latin's."""
+    return next((face for face in (latin, "Han", "Deva") if code in known[face]), latin)
 
 
 def width(text: str, size: float, bold: bool = False) -> float:
