@@ -50,8 +50,8 @@ def statement_pdf(view: StatementView) -> bytes:
     fonts.faces()
     page = Page(f"Statement {view.account_id}", f"{view.site.name}: {view.account_id}")
     page.line(view.site.name, "Statement of account", size=13, bold=True)
-    for line in view.site.address:
-        page.line(line)
+    for address in view.site.address:
+        page.line(address)
     page.rule()
     page.line(view.name or view.account_id, f"{view.first.isoformat()} to {view.last.isoformat()}", size=11)
     page.line(f"Unit {view.account_id}")
