@@ -3,6 +3,8 @@
     rating bills run      draft a cycle's bills and print them (writes nothing)
     rating bills issue    issue a cycle: numbers, dues entries, audit (once)
     rating bills show     show an issued bill or note, or the bills of a cycle or account
+    rating bills pdf      write a cycle's bills (or one bill or note) as PDF and/or HTML
+    rating statement      an account's statement for a date range (PDF, HTML, CSV, Arrow)
     rating dues import    import unpaid dues of many units from CSV or XLSX
 
 They open the dues ledger directly: the SQLite file beside the prepaid
@@ -91,6 +93,10 @@ BILLS_DESCRIPTION = """
               nothing and prints the first result
       show    an issued bill or note by number, or the bills of --cycle or
               --account
+      pdf     write the issued bills of --cycle (or one bill or note by
+              number) to --out DIR as PDF and/or HTML (--format); --draft
+              writes a cycle's drafts, marked DRAFT; with --readings each
+              meter shows its readings, multiplier and slabs
 
     examples:
       rating bills run --site site.toml --cycle 2025-05
@@ -98,6 +104,9 @@ BILLS_DESCRIPTION = """
       rating bills issue --site site.toml --cycle 2025-05 --actor treasurer
       rating bills show B/25-26/000001 --site site.toml
       rating bills show --site site.toml --cycle 2025-05
+      rating bills pdf --site site.toml --cycle 2025-05 --readings may.parquet --out bills/
+      rating bills pdf B/25-26/000001 --site site.toml --out bills/ --format html
+      rating bills pdf --site site.toml --cycle 2025-06 --draft --out drafts/
       rating bills issue --site site.toml --cycle 2025-05 --postgres postgresql://rating@db/rating
 
     exit codes: 0 done; 2 bad input (a cycle already issued or before an
@@ -107,8 +116,8 @@ BILLS_DESCRIPTION = """
 
 
 def _bills_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("verb", choices=("run", "issue", "show"))
-    parser.add_argument("number", nargs="?", help="show: the bill or note number (right after `show`)")
+    parser.add_argument("verb", choices=("run", "issue", "show", "pdf"))
+    parser.add_argument("number", nargs="?", help="show, pdf: the bill or note number (right after the verb)")
     _ledger_arguments(parser)
     parser.add_argument("--cycle", metavar="YYYY-MM", help="the cycle's month (run, issue; show: its bills)")
     parser.add_argument("--bill-date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
@@ -119,6 +128,10 @@ def _bills_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account", help="show: the documents of one account")
     parser.add_argument("--accounts", type=int, default=20, metavar="N",
                         help="run: show at most N bills in detail (default 20)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="pdf: the folder to write to (created)")
+    parser.add_argument("--format", choices=("pdf", "html", "both"), default="pdf",
+                        help="pdf: what to write (default pdf)")
+    parser.add_argument("--draft", action="store_true", help="pdf: the cycle's drafts, marked DRAFT")
 
 
 @subcommand("bills", help="draft, issue and show a cycle's postpaid bills",
@@ -130,6 +143,10 @@ def bills_command(args: argparse.Namespace) -> int:
 
     if args.verb == "show":
         return _show(args)
+    if args.verb == "pdf":
+        from rating.cli.billing_documents import write_documents
+
+        return write_documents(args, _with_ledger)
     if not args.cycle:
         raise InputError(f"bills {args.verb} needs --cycle YYYY-MM", where="--cycle")
     if args.number:
@@ -161,6 +178,44 @@ def _usage(args: argparse.Namespace, society) -> dict:
 
     result = _rate(args.readings, society.config, "report")
     return usage_by_account(result.charges, society.config.site)
+
+
+# ---------------------------------------------------------------- statement
+
+STATEMENT_DESCRIPTION = """
+    An account's statement for a date range: the opening balance, every
+    bill, note, interest and other entry of the range (payments too, once
+    the ledger holds them), the closing balance. Written as PDF, HTML,
+    CSV or Arrow IPC to --out FILE (the format from its suffix or
+    --format), or printed as CSV without --out.
+
+    examples:
+      rating statement --site site.toml --account A-0101 --from 2025-04-01 --to 2026-03-31 --out a-0101.pdf
+      rating statement --site site.toml --account A-0101 --from 2025-05-01 --to 2025-06-30
+
+    exit codes: 0 done; 2 bad input (an unknown account, a range that ends
+    before it starts), nothing written; 3 the ledger cannot be reached.
+"""
+
+
+def _statement_arguments(parser: argparse.ArgumentParser) -> None:
+    _ledger_arguments(parser)
+    parser.add_argument("--account", required=True, help="the account (unit)")
+    parser.add_argument("--from", dest="first", required=True, type=dt.date.fromisoformat,
+                        metavar="YYYY-MM-DD", help="the first day")
+    parser.add_argument("--to", dest="last", required=True, type=dt.date.fromisoformat,
+                        metavar="YYYY-MM-DD", help="the last day (included)")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write here (default: CSV to stdout)")
+    parser.add_argument("--format", choices=("pdf", "html", "csv", "arrow"),
+                        help="the format (default: from --out's suffix; csv without --out)")
+
+
+@subcommand("statement", help="an account's statement for a date range (PDF, HTML, CSV, Arrow)",
+            description=STATEMENT_DESCRIPTION, arguments=_statement_arguments)
+def statement_command(args: argparse.Namespace) -> int:
+    from rating.cli.billing_documents import write_statement
+
+    return write_statement(args, _with_ledger)
 
 
 def _show(args: argparse.Namespace) -> int:

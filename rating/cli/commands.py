@@ -277,6 +277,9 @@ def demo_command(args: argparse.Namespace) -> int:
             _write_outputs(result, [(name, folder / f"{name}{ext}", args.format)
                                     for name in OUTPUT_TABLES])
         _print_summary(result, config, args.accounts)
+        from rating.cli.demo_postpaid import bill_demo
+
+        bill_demo(society.site_file, society.readings_file, result.charges, folder)
         if args.out is None:
             sys.stderr.write("demo: pass --out DIR to keep the files and the results\n")
     return EXIT_OK
