@@ -47,10 +47,15 @@ def load_site_billing(site_file: str | Path) -> SiteBilling:
     error names the file and key."""
     config = load_config(site_file)
     path = billing_path(site_file)
-    text = read_text(path, error=ConfigError, what="billing file")
-    doc = parse_toml(text, where=str(path), error=ConfigError)
-    numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{path}[numbering]")
-    billing = billing_from_mapping(doc, where=str(path), site=config.site)
+    return site_billing(config, read_text(path, error=ConfigError, what="billing file"), where=str(path))
+
+
+def site_billing(config: Config, text: str, *, where: str) -> SiteBilling:
+    """A loaded site's billing from its billing file's text (`where` names the
+    file): what a server builds again when its site configuration changes."""
+    doc = parse_toml(text, where=where, error=ConfigError)
+    numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{where}[numbering]")
+    billing = billing_from_mapping(doc, where=where, site=config.site)
     return SiteBilling(config, billing, numbering, text)
 
 
