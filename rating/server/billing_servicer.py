@@ -97,6 +97,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         shown_max = _bounded(request.bills_max, DRAFTS_SHOWN_DEFAULT, DRAFTS_SHOWN_MAX, "bills_max")
         shown = ([d for d in drafts if d.account_id == request.account_id] if request.account_id
                  else drafts[:shown_max])
+        if request.account_id and not shown:
+            raise NotFound(f"account {request.account_id!r} has no bill in this run of site "
+                           f"{society.site_id!r}", field="account_id")
         site = society.config.site
         return pb.RunCycleResponse(
             site_id=society.site_id, cycle_id=drafts[0].cycle.cycle_id if drafts else "", bills=len(drafts),
