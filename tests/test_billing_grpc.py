@@ -72,7 +72,8 @@ def test_drafts_over_grpc_equal_the_api_and_an_issue_happens_once(served, site, 
         pages = list(client.bill_pages(page_size=7))
         refused = failure(lambda: client.run(CYCLE))
     assert [draft_of(d, SITE_NAME) for d in draft.drafts] == expected
-    assert draft.bills == len(expected) == 33 and draft.charges_minor == sum(d.charges_minor for d in expected)
+    assert draft.bills == len(expected) == 33
+    assert draft.charges_minor == sum(d.charges_minor for d in expected)
     assert [d.account_id for d in one.drafts] == ["A-0104"] and one.bills == 33
     assert before["dues_ops"] == 0 and after_issue["dues_ops"] == 1
     assert (first.first_number, first.last_number, first.bills) == ("B/25-26/000001", "B/25-26/000033", 33)
@@ -111,10 +112,12 @@ def test_dues_import_is_once_and_all_or_nothing(site, tmp_path):
     bad.write_text("unit,head,amount,due_date\nA-0101,maintenance,10,2025-03-31\nZ-9,water,1,2025-04-15\n",
                    encoding="utf-8")
     huge = tmp_path / "huge.csv"
-    huge.write_text("unit,head,amount,due_date\n" + "A-0101,maintenance,1,2025-03-31\n" * 2000, encoding="utf-8")
+    huge.write_text("unit,head,amount,due_date\n" + "A-0101,maintenance,1,2025-03-31\n" * 2000,
+                    encoding="utf-8")
     with serving(settings(site, tmp_path / "data", max_message_bytes=32 * 1024)) as served, \
             BillingClient(served.target) as client:
-        errors = {name: failure(lambda f=f: client.import_dues(f)) for name, f in (("bad", bad), ("huge", huge))}
+        errors = {name: failure(lambda f=f: client.import_dues(f))
+                  for name, f in (("bad", bad), ("huge", huge))}
         nothing = served.counts()
         first = client.import_dues(good, actor="office")
         again, same = client.import_dues(good), client.import_dues(renamed)
@@ -123,8 +126,8 @@ def test_dues_import_is_once_and_all_or_nothing(site, tmp_path):
     assert len(huge.read_bytes()) > 32 * 1024
     assert errors["huge"].code == S.RESOURCE_EXHAUSTED
     assert (errors["bad"].code, errors["bad"].reason) == (S.INVALID_ARGUMENT, "BAD_VALUE")
-    assert errors["bad"].message == ("bad.csv row 3 column unit: unknown unit 'Z-9': not an account of the site; "
-                                     "nothing imported")
+    assert errors["bad"].message == ("bad.csv row 3 column unit: unknown unit 'Z-9': not an account of the "
+                                     "site; nothing imported")
     assert errors["bad"].metadata == {"file": "bad.csv", "row": "3", "column": "unit"}
     assert nothing["dues_ops"] == nothing["dues_entries"] == 0
     assert (first.entries, first.amount_minor, first.replayed) == (2, 462550, False)
@@ -157,7 +160,8 @@ def test_bad_requests_are_clear_statuses_that_change_nothing(served):
         "no such account": status(stub.RunCycle, pb.CycleRequest(cycle=CYCLE, account_id="Z-9")),
         "bad token": status(stub.ListBills, pb.ListBillsRequest(page_token="x9")),
         "no file name": status(stub.ImportDues, pb.ImportDuesRequest(content=b"unit\n")),
-        "not a workbook": status(stub.ImportDues, pb.ImportDuesRequest(file_name="dues.xlsx", content=b"PK no")),
+        "not a workbook": status(stub.ImportDues,
+                                 pb.ImportDuesRequest(file_name="dues.xlsx", content=b"PK no")),
         "wrong suffix": status(stub.ImportDues, pb.ImportDuesRequest(file_name="dues.txt", content=b"a,b\n")),
     }
     assert served.counts() == before
@@ -165,10 +169,13 @@ def test_bad_requests_are_clear_statuses_that_change_nothing(served):
     assert codes == {
         "unknown bill": (S.NOT_FOUND, "NOT_FOUND"), "other site": (S.NOT_FOUND, "UNKNOWN_SITE"),
         "bad cycle": (S.INVALID_ARGUMENT, "BAD_VALUE"), "bad date": (S.INVALID_ARGUMENT, "BAD_VALUE"),
-        "early date": (S.INVALID_ARGUMENT, "BAD_VALUE"), "garbage readings": (S.INVALID_ARGUMENT, "BAD_ARROW"),
-        "too many drafts": (S.INVALID_ARGUMENT, "BAD_VALUE"), "no such account": (S.NOT_FOUND, "NOT_FOUND"),
+        "early date": (S.INVALID_ARGUMENT, "BAD_VALUE"),
+        "garbage readings": (S.INVALID_ARGUMENT, "BAD_ARROW"),
+        "too many drafts": (S.INVALID_ARGUMENT, "BAD_VALUE"),
+        "no such account": (S.NOT_FOUND, "NOT_FOUND"),
         "bad token": (S.INVALID_ARGUMENT, "BAD_VALUE"),
-        "no file name": (S.INVALID_ARGUMENT, "BAD_VALUE"), "not a workbook": (S.INVALID_ARGUMENT, "BAD_VALUE"),
+        "no file name": (S.INVALID_ARGUMENT, "BAD_VALUE"),
+        "not a workbook": (S.INVALID_ARGUMENT, "BAD_VALUE"),
         "wrong suffix": (S.INVALID_ARGUMENT, "BAD_VALUE")}
     assert "B/25-26/000999" in got["unknown bill"][2] and SITE_NAME in got["other site"][2]
     assert "2025-13" in got["bad cycle"][2] and "tomorrow" in got["bad date"][2]
@@ -255,7 +262,7 @@ def test_a_served_ledger_is_refused_to_the_local_verbs_and_the_server_takes_them
     assert "--server HOST:PORT" in local.stderr
     assert remote.returncode == 0, remote.stderr
     assert "33 bills B/25-26/000001 .. B/25-26/000033" in remote.stdout
-    shown = subprocess.run([sys.executable, "-m", "rating", "bills", "show", "--cycle", CYCLE, "--site", str(site),
-                            "--ledger", str(data / "ledger.db")], env=env, capture_output=True, text=True,
-                           timeout=120)
+    shown = subprocess.run([sys.executable, "-m", "rating", "bills", "show", "--cycle", CYCLE, "--site",
+                            str(site), "--ledger", str(data / "ledger.db")], env=env, capture_output=True,
+                           text=True, timeout=120)
     assert shown.returncode == 0 and shown.stdout.startswith("B/25-26/000001"), shown.stderr
