@@ -51,13 +51,20 @@ def load_site_billing(site_file: str | Path) -> SiteBilling:
     config = load_config(site_file)
     path = billing_path(site_file)
     text = read_text(path, error=ConfigError, what="billing file")
-    doc = parse_toml(text, where=str(path), error=ConfigError)
-    numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{path}[numbering]")
+    return site_billing(config, text, where=str(path), templates=Path(site_file).parent / "templates")
+
+
+def site_billing(config: Config, text: str, *, where: str, templates: Path) -> SiteBilling:
+    """A loaded site's billing from its billing file's text (`where` names the
+    file; `templates` is the folder of the site's own bill templates): what a
+    server builds again when its site configuration changes."""
+    doc = parse_toml(text, where=where, error=ConfigError)
+    numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{where}[numbering]")
     site = config.site
     document = document_settings(doc.pop("document", None), site_name=site.name, currency=site.currency,
-                                 exponent=site.minor_unit_exponent, where=f"{path}[document]")
-    billing = billing_from_mapping(doc, where=str(path), site=site)
-    return SiteBilling(config, billing, numbering, text, document, Path(site_file).parent / "templates")
+                                 exponent=site.minor_unit_exponent, where=f"{where}[document]")
+    billing = billing_from_mapping(doc, where=where, site=site)
+    return SiteBilling(config, billing, numbering, text, document, templates)
 
 
 def run_cycle(site_id: str, month: str, billing: BillingConfig, *, bill_date: dt.date | None = None

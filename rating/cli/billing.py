@@ -9,7 +9,9 @@
 
 They open the dues ledger directly: the SQLite file beside the prepaid
 ledger (default rating-data/ledger.db, or --ledger FILE), or PostgreSQL
-with --postgres DSN (schema --postgres-schema, default rating).
+with --postgres DSN (schema --postgres-schema, default rating); with
+--server (or RATING_SERVER) they go through the running server that holds
+it (rating.cli.billing_remote).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import socket
 import sys
 from pathlib import Path
 
+from rating.cli import billing_remote
 from rating.cli.commands import EXIT_OK, subcommand
 from rating.errors import InputError
 
@@ -31,8 +34,9 @@ DEFAULT_LEDGER = Path("rating-data") / "ledger.db"
 
 
 def _ledger_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--site", required=True, type=Path, metavar="SITE.toml",
-                        help="site file; its billing.toml beside it holds the heads, rules and numbering")
+    parser.add_argument("--site", type=Path, metavar="SITE.toml",
+                        help="site file; its billing.toml beside it holds the heads, rules and numbering "
+                             "(with --server: optional, the server's site)")
     parser.add_argument("--ledger", type=Path, metavar="FILE", default=DEFAULT_LEDGER,
                         help=f"SQLite ledger file (default {DEFAULT_LEDGER}, the prepaid ledger's)")
     parser.add_argument("--postgres", metavar="DSN", help="PostgreSQL ledger instead of the SQLite file")
@@ -40,6 +44,7 @@ def _ledger_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", default=os.environ.get("RATING_ACTOR") or _process_name(),
                         help="who acts, recorded on every row and audit entry "
                              "(default: $RATING_ACTOR or user@host)")
+    billing_remote.client_arguments(parser)
 
 
 def _process_name() -> str:
@@ -63,6 +68,9 @@ def _ledger(args: argparse.Namespace):
 def _with_ledger(args: argparse.Namespace, action) -> int:
     """Open the ledger, await action(ledger) (it prints), close; exit 3 if unreachable."""
     from rating.prepaid.ledger.base import LedgerUnavailable
+
+    if not args.postgres and (refused := billing_remote.refuse_held(args.ledger)) is not None:
+        return refused
 
     async def go() -> int:
         ledger = _ledger(args)
@@ -142,16 +150,20 @@ def bills_command(args: argparse.Namespace) -> int:
     from rating.billing.run import RunInputs, draft_cycle, issue_cycle
 
     if args.verb == "show":
-        return _show(args)
-    if args.verb == "pdf":
+        _show_check(args)
+    elif args.verb == "pdf":
         from rating.cli.billing_documents import write_documents
 
-        return write_documents(args, _with_ledger)
-    if not args.cycle:
+        return write_documents(args, site_file(args), _with_ledger)
+    elif not args.cycle:
         raise InputError(f"bills {args.verb} needs --cycle YYYY-MM", where="--cycle")
-    if args.number:
+    elif args.number:
         raise InputError(f"bills {args.verb} takes no number", where=args.number)
-    society = load_site_billing(args.site)
+    if billing_remote.wanted(args):
+        return billing_remote.bills(args)
+    if args.verb == "show":
+        return _show(args)
+    society = load_site_billing(site_file(args))
     cycle = run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date)
     inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), _usage(args, society),
                        rules_text=society.rules_text)
@@ -215,16 +227,26 @@ def _statement_arguments(parser: argparse.ArgumentParser) -> None:
 def statement_command(args: argparse.Namespace) -> int:
     from rating.cli.billing_documents import write_statement
 
-    return write_statement(args, _with_ledger)
+    return write_statement(args, site_file(args), _with_ledger)
+
+
+def site_file(args: argparse.Namespace) -> Path:
+    if not args.site:
+        raise InputError("give --site SITE.toml (or --server HOST:PORT to go through a running server)",
+                         where="--site")
+    return args.site
+
+
+def _show_check(args: argparse.Namespace) -> None:
+    if bool(args.number) + bool(args.cycle) + bool(args.account) != 1:
+        raise InputError("bills show takes one of: a NUMBER, --cycle YYYY-MM or --account ID")
 
 
 def _show(args: argparse.Namespace) -> int:
     from rating.billing import bill_text
     from rating.billing.inputs import load_site_billing
 
-    if bool(args.number) + bool(args.cycle) + bool(args.account) != 1:
-        raise InputError("bills show takes one of: a NUMBER, --cycle YYYY-MM or --account ID")
-    society = load_site_billing(args.site)
+    society = load_site_billing(site_file(args))
     exponent = society.config.site.minor_unit_exponent
 
     async def show(ledger) -> int:
@@ -285,7 +307,9 @@ def dues_command(args: argparse.Namespace) -> int:
     from rating.billing.inputs import load_site_billing
     from rating.billing.money import major
 
-    society = load_site_billing(args.site)
+    if billing_remote.wanted(args):
+        return billing_remote.dues(args)
+    society = load_site_billing(site_file(args))
     dues = read_dues(args.file, units=set(society.config.registry.accounts), heads=set(society.billing.heads),
                      exponent=society.config.site.minor_unit_exponent)
 

@@ -19,7 +19,7 @@ def file_name(number: str, suffix: str) -> str:
     return number.replace("/", "-") + suffix
 
 
-def write_documents(args: argparse.Namespace, with_ledger: Callable) -> int:
+def write_documents(args: argparse.Namespace, site_file: Path, with_ledger: Callable) -> int:
     from rating.billing.inputs import load_site_billing, run_cycle
 
     if bool(args.number) == bool(args.cycle):
@@ -28,7 +28,7 @@ def write_documents(args: argparse.Namespace, with_ledger: Callable) -> int:
         raise InputError("bills pdf needs --out DIR", where="--out")
     if args.draft and not args.cycle:
         raise InputError("--draft goes with --cycle", where="--draft")
-    society = load_site_billing(args.site)
+    society = load_site_billing(site_file)
     cycle = run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date) if args.cycle \
         else None
     detail = _detail(args, society, cycle)
@@ -96,7 +96,7 @@ def _write_all(sources: list, society, out: Path, fmt: str, detail: dict) -> int
     return len(files)
 
 
-def write_statement(args: argparse.Namespace, with_ledger: Callable) -> int:
+def write_statement(args: argparse.Namespace, site_file: Path, with_ledger: Callable) -> int:
     from rating.billing.inputs import load_site_billing
     from rating.billing.statements import check_range, statement
 
@@ -105,7 +105,7 @@ def write_statement(args: argparse.Namespace, with_ledger: Callable) -> int:
     if fmt is None:
         raise InputError(f"cannot tell the format of {args.out}; give --format or a suffix of "
                          f"{', '.join(SUFFIXES)}", where="--out")
-    society = load_site_billing(args.site)
+    society = load_site_billing(site_file)
     account = society.config.registry.accounts.get(args.account)
     if account is None:
         raise InputError(f"no account {args.account!r} in site {society.site_id!r}", where="--account",

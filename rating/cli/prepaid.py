@@ -59,10 +59,17 @@ def _settings(args: argparse.Namespace, **extra):
     return load_settings(file=args.config, flags=flags)
 
 
-def _client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", metavar="HOST:PORT",
-                        default=os.environ.get("RATING_SERVER", "127.0.0.1:50051"),
-                        help="the rating server (default: $RATING_SERVER or 127.0.0.1:50051)")
+def _client_arguments(parser: argparse.ArgumentParser, *, ledger_without: bool = False) -> None:
+    """The options of a client verb; `ledger_without`: a verb that opens the
+    ledger directly when no server is named (--server or $RATING_SERVER)."""
+    if ledger_without:
+        parser.add_argument("--server", metavar="HOST:PORT", default=os.environ.get("RATING_SERVER") or None,
+                            help="go through the rating server that holds the ledger (default: "
+                                 "$RATING_SERVER; none: open the ledger directly)")
+    else:
+        parser.add_argument("--server", metavar="HOST:PORT",
+                            default=os.environ.get("RATING_SERVER", "127.0.0.1:50051"),
+                            help="the rating server (default: $RATING_SERVER or 127.0.0.1:50051)")
     parser.add_argument("--token-file", metavar="FILE", help="bearer token (default: $RATING_TOKEN)")
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument("--ca", metavar="PEM", help="certificates to trust (TLS)")
@@ -75,14 +82,16 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the first attempt's deadline, doubled at each retry (default: --timeout)")
 
 
-def _client(args: argparse.Namespace):
+def _client(args: argparse.Namespace, kind=None):
+    """A client of `kind` (default RatingClient) as the client options say."""
     from rating.client.calls import RatingClient
 
+    kind = kind or RatingClient
     token = os.environ.get("RATING_TOKEN")
     if args.token_file:
         token = Path(args.token_file).read_text(encoding="utf-8").strip()
     read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
-    return RatingClient(args.server, token=token, tls=args.tls or bool(args.ca),
+    return kind(args.server, token=token, tls=args.tls or bool(args.ca),
                         root_certificates=read(args.ca), client_cert=read(args.cert),
                         client_key=read(args.cert_key), timeout_s=args.timeout,
                         attempt_timeout_s=args.attempt_timeout)

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from rating.billing.render.view import Readings, Usage
 from rating.billing.usage import usage_by_account
-from rating.readings.batches import iter_reading_batches
+from rating.readings.sources import iter_reading_batches
 
 
 def usage_detail(charges: pa.Table, sources, config, first: dt.date, last: dt.date) -> dict[str, Usage]:
