@@ -197,3 +197,11 @@ def test_a_broken_site_template_writes_nothing(society, tmp_path, capsys):
 def test_html_of_the_package_template_names_what_the_docs_say_a_site_may_use():
     names = sorted(p.name for p in Path(render.__file__).parent.joinpath("templates").iterdir())
     assert names == ["bill.html", "statement.html"]
+
+
+def test_bench_render_runs_and_reports_its_medians_beside_the_ceilings(capsys):
+    from bench import bench_render
+
+    bench_render.main(["--towers", "1", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert out.startswith("33 bills; medians of 1 runs") and "pdf ceiling" in out and "html / ceiling" in out

@@ -225,7 +225,9 @@ DEMO_DESCRIPTION = """
     Generate a synthetic housing society (Green Meadows Co-operative Housing
     Society, Pune: towers of flats with electricity and water meters read
     every 15 minutes for a month, common-area and lift meters, a few faulty
-    readings), rate it and print the summary.
+    readings), rate it and print the summary; then bill it for the month
+    (a SQLite dues ledger in the folder), print the bills' summary and
+    write three PDF bills to bills/ there.
 
     Without --out the files live in a temporary folder that is removed at the
     end; with --out DIR they are kept there (site.toml, tariffs.toml,
