@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from rating.billing.allocation import AllocationRule
 from rating.billing.documents import BillLine, DraftBill, DuesItem
+from rating.billing.interest import Paid
 from rating.billing.ledger_payment_types import (
     AllocationRow,
     Claim,
@@ -295,6 +296,11 @@ class DuesLedger(ABC):
     @abstractmethod
     async def advances(self, site_id: str, account_id: str = "") -> dict[tuple[str, str], int]:
         """(account, tag) -> unallocated money of its payments (tag "": general)."""
+
+    @abstractmethod
+    async def paid_late(self, site_id: str, until: dt.date) -> dict[str, list[Paid]]:
+        """Per account, what payments paid of dues after their due date, up to
+        `until` (a reversed payment as never made): interest's declining balance."""
 
     @abstractmethod
     async def claims(self, site_id: str, *, status: str = "") -> list[Claim]: ...

@@ -17,6 +17,7 @@ from rating.billing import ledger_refunds as refunds
 from rating.billing import ledger_rows as rows
 from rating.billing.allocation import AllocationRule
 from rating.billing.documents import BillLine, LineKind
+from rating.billing.interest import Paid
 from rating.billing.ledger import NoteRequest, NotFound, OpResult
 from rating.billing.ledger_payment_types import (
     AllocationRow,
@@ -262,6 +263,20 @@ class SqlMoneyLedger(SqlPaymentsLedger):
         async with self._reading() as tx:
             found = await tx.fetch(f"{sql} GROUP BY account_id, tag HAVING SUM(amount_minor) <> 0", *args)
         return {(a, t): int(total) for a, t, total in found}
+
+    async def paid_late(self, site_id: str, until: dt.date) -> dict[str, list[Paid]]:
+        async with self._reading() as tx:
+            found = await tx.fetch(
+                "SELECT account_id, head, kind, bill_ref, due_date, on_date, SUM(amount_minor) "
+                "FROM dues_allocations WHERE site_id = $1 AND on_date > due_date AND on_date <= $2 "
+                "AND receipt NOT IN (SELECT receipt FROM dues_reversals WHERE site_id = $3) "
+                "GROUP BY account_id, head, kind, bill_ref, due_date, on_date HAVING SUM(amount_minor) <> 0",
+                site_id, until, site_id)
+        paid: dict[str, list[Paid]] = {}
+        for account, head, kind, bill, due, on, amount in found:
+            paid.setdefault(account, []).append(Paid(head, LineKind(kind), bill, rows.day(due), rows.day(on),
+                                                     int(amount)))
+        return paid
 
     async def claims(self, site_id: str, *, status: str = "") -> list[Claim]:
         async with self._reading() as tx:
