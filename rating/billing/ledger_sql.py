@@ -40,7 +40,8 @@ from rating.billing.numbering import DocType, Numbering
 from rating.errors import InputError
 
 TABLES = ("dues_ops", "dues_entries", "dues_documents", "dues_series", "dues_cycles", "dues_carried",
-          "dues_rules", "dues_audit")
+          "dues_rules", "dues_audit", "dues_payments", "dues_allocations", "dues_credits", "dues_reversals",
+          "dues_claims", "dues_refunds")
 _DOC_SELECT = ("SELECT number, doc_type, site_id, account_id, cycle_id, issued_on, due_date, total_minor, "
                "body, corrects, cancels, seq, actor FROM dues_documents")
 
@@ -111,7 +112,11 @@ class SqlDuesLedger(DuesLedger):
                 await self._rules(tx, batch, seq)
             await self._audit(tx, batch.site_id, batch.actor, "issue", batch.cycle_id,
                               rows.canonical(summary), seq)
+            await self._after_issue(tx, batch, seq)
         return OpResult(seq, batch.key, "issue", summary)
+
+    async def _after_issue(self, tx: Tx, batch: IssueBatch, seq: int) -> None:
+        """What else an issue writes in its transaction (the payments ledger: advances used)."""
 
     async def note(self, request: NoteRequest) -> OpResult:
         lines, body, payload = rows.note_payload(request)
