@@ -77,7 +77,7 @@ def test_a_key_is_written_once_however_often_it_is_enqueued(make_ledger):
 
 
 def test_bill_notices_commit_with_the_issue_and_a_refused_issue_leaves_none(make_ledger):
-    def bill_notices(issue, docs):
+    async def bill_notices(tx, issue, docs):
         return [Notice(issue.site_id, d[5], "bill_issued", d[0], "issued", "email", "a@example.org",
                        "bill_issued", {"number": d[0]}, int(T0 * 1e6)) for d in docs]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -126,7 +126,7 @@ class Row:
     answer: str
 
 
-IssueNotices = Callable[[IssueBatch, list[tuple]], Iterable[Notice]]
+IssueNotices = Callable[[Tx, IssueBatch, list[tuple]], Awaitable[Iterable[Notice]]]
 
 
 class Outbox:
@@ -138,10 +138,10 @@ class Outbox:
         await self.tables.create()
 
     def on_issue(self, notices: IssueNotices) -> None:
-        """Write `notices(batch, bill rows)` inside every bill issue of the ledger:
-        a bill and its notices commit together, or neither."""
+        """Write `await notices(tx, batch, bill rows)` inside every bill issue of the
+        ledger: a bill and its notices commit together, or neither."""
         async def hook(tx: Tx, batch: IssueBatch, docs: list[tuple]) -> None:
-            await self.enqueue_in(tx, notices(batch, docs), now_us())
+            await self.enqueue_in(tx, await notices(tx, batch, docs), now_us())
         self.ledger.issue_hooks = (*self.ledger.issue_hooks, hook)
 
     async def enqueue(self, notices: Sequence[Notice], now_us: int) -> int:
@@ -154,15 +154,21 @@ class Outbox:
         records = [n.record(now_us) for n in notices]
         return await insert_ignore(tx, COLUMNS, records, table="notify_outbox")
 
-    async def claim(self, now_us: int, *, limit: int, lease_s: float) -> list[Claimed]:
-        """Due queued rows, oldest first, now `sending` until the lease runs out."""
-        lease_until = now_us + int(lease_s * 1_000_000)
+    async def claim(self, now_us: int, *, limit: int, lease_s: float, site_id: str = "") -> list[Claimed]:
+        """Due queued rows (of one site, or all), oldest first, now `sending` until
+        the lease runs out."""
+        args: list[object] = [now_us + int(lease_s * 1_000_000), now_us, now_us]
+        site = ""
+        if site_id:
+            args.append(site_id)
+            site = " AND site_id = $4"
+        args.append(limit)
         sql = ("UPDATE notify_outbox SET state = 'sending', attempts = attempts + 1, lease_until_us = $1, "
                "updated_us = $2 WHERE id IN (SELECT id FROM notify_outbox WHERE state = 'queued' "
-               f"AND not_before_us <= $3 ORDER BY not_before_us, id LIMIT $4{self.tables.skip_locked}) "
-               f"RETURNING {_CLAIMED}")
+               f"AND not_before_us <= $3{site} ORDER BY not_before_us, id LIMIT ${len(args)}"
+               f"{self.tables.skip_locked}) RETURNING {_CLAIMED}")
         async with self.tables.writing() as tx:
-            found = await tx.fetch(sql, lease_until, now_us, now_us, limit)
+            found = await tx.fetch(sql, *args)
         claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], json.loads(r[10]),
                            r[11], r[12]) for r in found]
         return sorted(claimed, key=lambda c: c.outbox_id)
@@ -229,14 +235,14 @@ class Outbox:
         return len(found)
 
     async def sent_since(self, site_id: str, accounts: Sequence[str], since_us: int) -> dict[str, list[int]]:
-        """Per account, when its rows were sent (or went to sending) since a time."""
+        """Per account, when its rows were sent after a time."""
         if not accounts:
             return {}
         marks = ", ".join(f"${i + 3}" for i in range(len(accounts)))
         async with self.tables.reading() as tx:
             found = await tx.fetch("SELECT account_id, updated_us FROM notify_outbox WHERE site_id = $1 "
-                                   f"AND updated_us >= $2 AND account_id IN ({marks}) "
-                                   "AND state IN ('sent', 'sending')", site_id, since_us, *accounts)
+                                   f"AND updated_us > $2 AND account_id IN ({marks}) "
+                                   "AND state = 'sent'", site_id, since_us, *accounts)
         times: dict[str, list[int]] = {}
         for account, at in found:
             times.setdefault(account, []).append(int(at))

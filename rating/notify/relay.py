@@ -57,8 +57,9 @@ Render = Callable[[Claimed], Message]
 class Relay:
     def __init__(self, outbox: Outbox, channels: Mapping[str, Channel], *, render: Render,
                  gate: Gate | None = None, policy: RelayPolicy = RelayPolicy(),
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, site_id: str = ""):
         self.outbox, self.channels, self.render, self.gate = outbox, dict(channels), render, gate
+        self.site_id = site_id  # "" claims every site's rows
         self.policy, self.clock = policy, clock
         self._slots = asyncio.Semaphore(policy.concurrency)
 
@@ -70,7 +71,7 @@ class Relay:
         report.outcomes["reaped"] += await self.outbox.reap(self._now_us())
         for _ in range(self.policy.batches_max):
             claimed = await self.outbox.claim(self._now_us(), limit=self.policy.batch_rows_max,
-                                              lease_s=self.policy.lease_s)
+                                              lease_s=self.policy.lease_s, site_id=self.site_id)
             if not claimed:
                 break
             await self._batch(claimed, report)
