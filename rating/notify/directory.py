@@ -97,8 +97,8 @@ class Directory:
                 "time_zone, invalid, updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8) "
                 "ON CONFLICT (site_id, account_id, channel) DO UPDATE SET address = excluded.address, "
                 "name = excluded.name, language = excluded.language, time_zone = excluded.time_zone, "
-                "invalid = '', updated_us = excluded.updated_us", site_id, stored.account_id, stored.channel, address,
-                stored.name, stored.language, stored.time_zone, now_us())
+                "invalid = '', updated_us = excluded.updated_us", site_id, stored.account_id, stored.channel,
+                address, stored.name, stored.language, stored.time_zone, now_us())
             await self._audit(tx, site_id, actor, "contact", f"{stored.account_id}/{stored.channel}", address)
         return stored
 
