@@ -22,7 +22,7 @@ import phonenumbers
 
 from rating.billing.ledger_sql import Tx
 from rating.errors import InputError
-from rating.notify.outbox import Outbox
+from rating.notify.outbox import Outbox, invalidate
 from rating.notify.tables import now_us
 
 ADDRESS_CHARS_MAX = 254
@@ -119,6 +119,14 @@ class Directory:
                 return 0
             return await self.outbox.cancel_queued(tx, site_id, account_id=account_id, channel=channel,
                                                    why=f"opted out ({source})", now_us=at)
+
+    async def bounced(self, site_id: str, channel: str, address: str, status: str, *, actor: str) -> int:
+        """A bounce that came back later: the address is invalid (every account with it),
+        its queued notices cancelled; how many."""
+        async with self.tables.writing() as tx:
+            cancelled = await invalidate(tx, site_id, channel, address, f"bounced {status}", now_us())
+            await self._audit(tx, site_id, actor, "bounce", f"{channel}/{address}", status)
+        return cancelled
 
     async def tag(self, site_id: str, account_id: str, tag: str, *, actor: str, remove: bool = False) -> None:
         """A staff tag on a resident (or its removal)."""

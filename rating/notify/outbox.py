@@ -184,7 +184,7 @@ class Outbox:
                 for c, a in answers])
             for c, a in answers:
                 if a.outcome is Outcome.BAD_ADDRESS:
-                    await _invalidate(tx, c, a.detail or "bad address", now_us)
+                    await invalidate(tx, c.site_id, c.channel, c.address, a.detail or "bad address", now_us)
 
     async def defer(self, rows: Sequence[tuple[Claimed, int, str]], now_us: int) -> None:
         """Put claimed rows back, unsent, until a later time: (row, until_us, why).
@@ -301,12 +301,15 @@ async def _update(tx: Tx, moves: Sequence[tuple], now_us: int) -> None:
             "FROM v WHERE notify_outbox.id = v.id", *(value for move in chunk for value in move), now_us)
 
 
-async def _invalidate(tx: Tx, c: Claimed, why: str, now_us: int) -> None:
-    """The provider says the address is dead: the contact is marked, its queued rows cancelled."""
+async def invalidate(tx: Tx, site_id: str, channel: str, address: str, why: str, now_us: int) -> int:
+    """An address the provider says is dead: its contacts (of any account) are
+    marked, their queued rows cancelled; how many rows."""
     await tx.execute("UPDATE notify_contacts SET invalid = $1, updated_us = $2 WHERE site_id = $3 "
-                     "AND account_id = $4 AND channel = $5 AND address = $6", why, now_us, c.site_id,
-                     c.account_id, c.channel, c.address)
-    await tx.execute("UPDATE notify_outbox SET state = 'cancelled', answer = $1, updated_us = $2 "
-                     "WHERE site_id = $3 AND account_id = $4 AND channel = $5 AND address = $6 "
-                     "AND state = 'queued'", f"address invalid: {why}", now_us, c.site_id, c.account_id,
-                     c.channel, c.address)
+                     "AND channel = $4 AND address = $5", why, now_us, site_id, channel, address)
+    found = await tx.fetch("UPDATE notify_outbox SET state = 'cancelled', answer = $1, updated_us = $2 "
+                           "WHERE site_id = $3 AND channel = $4 AND address = $5 AND state = 'queued' "
+                           "RETURNING id, account_id, attempts", f"address invalid: {why}", now_us, site_id,
+                           channel, address)
+    await tx.insert_many("notify_log", LOG_COLUMNS, [
+        (r[0], site_id, r[1], now_us, r[2], "cancelled", f"address invalid: {why}") for r in found])
+    return len(found)
