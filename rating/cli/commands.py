@@ -86,6 +86,7 @@ RATE_DESCRIPTION = """
           --charges may-charges.parquet --anomalies may-anomalies.csv
       rating rate --site site.toml readings.parquet --unknown-meters error --no-summary
       rating rate --site site.toml may.parquet --now 2025-06-01T00:00:00+05:30
+      rating rate --site site.toml by-shard/ --dask tcp://scheduler:8786 --out results/
 
     exit codes: 0 done; 2 bad input, configuration or tariff (one line on
     stderr: "rating: error: <where>: <message>").
@@ -105,6 +106,13 @@ def _rate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the instant readings may not be later than (plus the site's "
                              "future_tolerance_hours) without being future_reading anomalies; "
                              "default: the wall clock. Without an offset it is UTC")
+    _dask_arguments(parser)
+
+
+def _dask_arguments(parser: argparse.ArgumentParser) -> None:
+    from rating.cli.partition import dask_arguments
+
+    dask_arguments(parser)
 
 
 def _instant(text: str) -> dt.datetime:
@@ -141,6 +149,8 @@ OUTPUT_TABLES = ("charges", "anomalies", "apportionment")
 def rate_command(args: argparse.Namespace) -> int:
     from rating.config.loader import load_config
 
+    if args.dask is not None:
+        return _rate_on_dask(args)
     outputs = _planned_outputs(args)
     config = load_config(args.site)
     result = _rate(args.readings, config, args.unknown_meters, args.now)
@@ -148,6 +158,12 @@ def rate_command(args: argparse.Namespace) -> int:
     if not args.no_summary:
         _print_summary(result, config, args.accounts)
     return EXIT_OK
+
+
+def _rate_on_dask(args: argparse.Namespace) -> int:
+    from rating.cli.partition import rate_on_dask
+
+    return rate_on_dask(args)
 
 
 def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
@@ -290,7 +306,8 @@ def demo_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 # Modules that register more subcommands when imported (serve, bench, topup...).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing",
+                                        "rating.cli.partition")
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,
