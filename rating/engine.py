@@ -43,8 +43,9 @@ from rating.model.days import date_of
 from rating.model.months import months_of
 from rating.pricing.lines import LineAmounts
 from rating.pricing.pricer import price_line_amounts, price_periods
-from rating.readings.batches import NormalizedReadings, SourceBatch, iter_source_batches, normalize_readings
+from rating.readings.batches import NormalizedReadings, normalize_readings
 from rating.readings.prefetch import prefetched
+from rating.readings.sources import SourceBatch, iter_source_batches
 from rating.schema import anomalies_schema
 
 UNKNOWN_METER_POLICIES = ("report", "error")

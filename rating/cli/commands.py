@@ -88,6 +88,7 @@ RATE_DESCRIPTION = """
       rating rate --site site.toml readings.parquet --unknown-meters error --no-summary
       rating rate --site site.toml may.parquet --now 2025-06-01T00:00:00+05:30
       rating rate --site site.toml q2.parquet --period 2025-04..2025-06
+      rating rate --site site.toml by-shard/ --dask tcp://scheduler:8786 --out results/
 
     exit codes: 0 done; 2 bad input, configuration or tariff (one line on
     stderr: "rating: error: <where>: <message>").
@@ -111,6 +112,13 @@ def _rate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="charge these billing periods only (a month, or a range of at most "
                              f"{MONTHS_MAX} months): every active meter and account in each, "
                              "readings or not; readings outside them are outside_periods anomalies")
+    _dask_arguments(parser)
+
+
+def _dask_arguments(parser: argparse.ArgumentParser) -> None:
+    from rating.cli.partition import dask_arguments
+
+    dask_arguments(parser)
 
 
 def _instant(text: str) -> dt.datetime:
@@ -147,6 +155,11 @@ OUTPUT_TABLES = ("charges", "anomalies", "apportionment")
 def rate_command(args: argparse.Namespace) -> int:
     from rating.config.loader import load_config
 
+    if args.dask is not None:
+        if args.period is not None:
+            raise InputError("--period is not taken with --dask: rate the periods in one process",
+                             where="--period")
+        return _rate_on_dask(args)
     outputs = _planned_outputs(args)
     config = load_config(args.site)
     months = None if args.period is None else parse_months(args.period)
@@ -155,6 +168,12 @@ def rate_command(args: argparse.Namespace) -> int:
     if not args.no_summary:
         _print_summary(result, config, args.accounts)
     return EXIT_OK
+
+
+def _rate_on_dask(args: argparse.Namespace) -> int:
+    from rating.cli.partition import rate_on_dask
+
+    return rate_on_dask(args)
 
 
 def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
@@ -185,7 +204,7 @@ def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetim
           months: Sequence[dt.date] | None = None):
     from rating.cli.progress import Progress
     from rating.engine import rate
-    from rating.readings.batches import count_readings
+    from rating.readings.sources import count_readings
 
     sources = [str(path) for path in readings]
     source = sources[0] if len(sources) == 1 else sources
@@ -234,7 +253,9 @@ DEMO_DESCRIPTION = """
     Generate a synthetic housing society (Green Meadows Co-operative Housing
     Society, Pune: towers of flats with electricity and water meters read
     every 15 minutes for a month, common-area and lift meters, a few faulty
-    readings), rate it and print the summary.
+    readings), rate it and print the summary; then bill it for the month
+    (a SQLite dues ledger in the folder), print the bills' summary and
+    write three PDF bills to bills/ there.
 
     Without --out the files live in a temporary folder that is removed at the
     end; with --out DIR they are kept there (site.toml, tariffs.toml,
@@ -286,6 +307,9 @@ def demo_command(args: argparse.Namespace) -> int:
             _write_outputs(result, [(name, folder / f"{name}{ext}", args.format)
                                     for name in OUTPUT_TABLES])
         _print_summary(result, config, args.accounts)
+        from rating.cli.demo_postpaid import bill_demo
+
+        bill_demo(society.site_file, society.readings_file, result.charges, folder)
         if args.out is None:
             sys.stderr.write("demo: pass --out DIR to keep the files and the results\n")
     return EXIT_OK
@@ -294,7 +318,8 @@ def demo_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 # Modules that register more subcommands when imported (serve, bench, topup...).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing",
+                                        "rating.cli.partition")
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,
