@@ -7,8 +7,10 @@ serve` create nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -239,7 +241,24 @@ def test_serve_with_a_bad_site_or_billing_file_creates_nothing(site, tmp_path, c
                        encoding="utf-8")
     code, _, err = cli(capsys, "serve", "--site", bad_site, "--data-dir", tmp_path / "data2", "--port", "0")
     assert code == 2 and "billing.toml[heads.maintenance]" in err
-    assert not (tmp_path / "data1").exists() and not (tmp_path / "data2").exists()
+    tokens = tmp_path / "tokens"
+    tokens.write_text("s3cret role=resident\n", encoding="utf-8")
+    code, _, err = cli(capsys, "serve", "--site", site, "--data-dir", tmp_path / "data3", "--port", "0",
+                       "--token-file", tokens)
+    assert code == 2 and err == "rating: error: tokens entry 1: a resident token names its site (site=NAME)\n"
+    assert not any((tmp_path / f"data{n}").exists() for n in (1, 2, 3))
+
+
+def test_a_server_without_billing_rules_says_so(tmp_path):
+    from tests.prepaid_site import write_site
+
+    with serving(settings(write_site(tmp_path / "prepaid"), tmp_path / "data")) as served, \
+            BillingClient(served.target) as client:
+        error = failure(lambda: client.run(CYCLE))
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "ledger.db")) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    assert (error.code, error.reason) == (S.FAILED_PRECONDITION, "NO_BILLING")
+    assert "ops" in tables and not [name for name in tables if name.startswith("dues")]
 
 
 def test_a_served_ledger_is_refused_to_the_local_verbs_and_the_server_takes_them(site, tmp_path):
@@ -266,3 +285,16 @@ def test_a_served_ledger_is_refused_to_the_local_verbs_and_the_server_takes_them
                             str(site), "--ledger", str(data / "ledger.db")], env=env, capture_output=True,
                            text=True, timeout=120)
     assert shown.returncode == 0 and shown.stdout.startswith("B/25-26/000001"), shown.stderr
+
+
+def test_the_docs_list_exactly_the_reasons_billing_and_roles_add():
+    import re
+
+    from rating.server import status
+
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text.split("\n## Errors of billing and roles\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", section, re.MULTILINE)
+    documented = {reason: set(re.findall(r"`([A-Z_]+)`", codes)) for reason, codes in rows}
+    assert documented == {reason: {c.name for c in codes} for reason, codes in status.BILLING_REASONS.items()}
+    assert not set(status.BILLING_REASONS) & set(status.REASONS)
