@@ -15,6 +15,7 @@ from pathlib import Path
 from rating.billing.config import billing_from_mapping, billing_path
 from rating.billing.documents import Cycle, Unit
 from rating.billing.numbering import Numbering, numbering_from_mapping
+from rating.billing.render_settings import DocumentSettings, document_settings
 from rating.billing.rules import BillingConfig
 from rating.config.loader import Config, load_config
 from rating.errors import ConfigError, InputError
@@ -27,6 +28,8 @@ class SiteBilling:
     billing: BillingConfig
     numbering: Numbering
     rules_text: str  # billing.toml as read: the ledger audits each new version
+    document: DocumentSettings  # its [document] table: what rendered bills say of the site
+    templates: Path  # the site's own templates folder (rating.billing.render.templates)
 
     @property
     def site_id(self) -> str:
@@ -47,16 +50,21 @@ def load_site_billing(site_file: str | Path) -> SiteBilling:
     error names the file and key."""
     config = load_config(site_file)
     path = billing_path(site_file)
-    return site_billing(config, read_text(path, error=ConfigError, what="billing file"), where=str(path))
+    text = read_text(path, error=ConfigError, what="billing file")
+    return site_billing(config, text, where=str(path), templates=Path(site_file).parent / "templates")
 
 
-def site_billing(config: Config, text: str, *, where: str) -> SiteBilling:
+def site_billing(config: Config, text: str, *, where: str, templates: Path) -> SiteBilling:
     """A loaded site's billing from its billing file's text (`where` names the
-    file): what a server builds again when its site configuration changes."""
+    file; `templates` is the folder of the site's own bill templates): what a
+    server builds again when its site configuration changes."""
     doc = parse_toml(text, where=where, error=ConfigError)
     numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{where}[numbering]")
-    billing = billing_from_mapping(doc, where=where, site=config.site)
-    return SiteBilling(config, billing, numbering, text)
+    site = config.site
+    document = document_settings(doc.pop("document", None), site_name=site.name, currency=site.currency,
+                                 exponent=site.minor_unit_exponent, where=f"{where}[document]")
+    billing = billing_from_mapping(doc, where=where, site=site)
+    return SiteBilling(config, billing, numbering, text, document, templates)
 
 
 def run_cycle(site_id: str, month: str, billing: BillingConfig, *, bill_date: dt.date | None = None

@@ -225,7 +225,9 @@ DEMO_DESCRIPTION = """
     Generate a synthetic housing society (Green Meadows Co-operative Housing
     Society, Pune: towers of flats with electricity and water meters read
     every 15 minutes for a month, common-area and lift meters, a few faulty
-    readings), rate it and print the summary.
+    readings), rate it and print the summary; then bill it for the month
+    (a SQLite dues ledger in the folder), print the bills' summary and
+    write three PDF bills to bills/ there.
 
     Without --out the files live in a temporary folder that is removed at the
     end; with --out DIR they are kept there (site.toml, tariffs.toml,
@@ -277,6 +279,9 @@ def demo_command(args: argparse.Namespace) -> int:
             _write_outputs(result, [(name, folder / f"{name}{ext}", args.format)
                                     for name in OUTPUT_TABLES])
         _print_summary(result, config, args.accounts)
+        from rating.cli.demo_postpaid import bill_demo
+
+        bill_demo(society.site_file, society.readings_file, result.charges, folder)
         if args.out is None:
             sys.stderr.write("demo: pass --out DIR to keep the files and the results\n")
     return EXIT_OK

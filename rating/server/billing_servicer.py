@@ -47,6 +47,7 @@ class BillingRules:
 
     text: str
     where: str
+    templates: Path  # the site's own bill templates
 
     @classmethod
     def of_site_file(cls, site_file: str | Path) -> BillingRules | None:
@@ -55,7 +56,7 @@ class BillingRules:
         if not billing_path(site_file).exists():
             return None
         society = load_site_billing(site_file)
-        return cls(society.rules_text, society.billing.path)
+        return cls(society.rules_text, society.billing.path, society.templates)
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
@@ -70,7 +71,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                               "--site SITE.toml and a billing.toml beside it", reason="NO_BILLING")
         version = self.service.config_version
         if self._society is None or self._society[0] != version:
-            society = site_billing(self.service.config, self.rules.text, where=self.rules.where)
+            society = site_billing(self.service.config, self.rules.text, where=self.rules.where,
+                                   templates=self.rules.templates)
             self._society = version, society
         society = self._society[1]
         if site_id and site_id != society.site_id:
