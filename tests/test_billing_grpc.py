@@ -8,6 +8,7 @@ serve` create nothing."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import signal
 import sqlite3
@@ -33,6 +34,7 @@ from tests.servers import free_port, wait_port
 ROOT = Path(__file__).resolve().parent.parent
 S = grpc.StatusCode
 CYCLE = "2025-05"
+LATER = dt.date.today() + dt.timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +142,44 @@ def test_dues_import_is_once_and_all_or_nothing(site, tmp_path):
     assert [(line.head, line.amount_minor) for line in arrears] == [("maintenance", 450000)]
 
 
+def test_statements_and_rendered_documents_over_grpc(served, tmp_path):
+    dues = tmp_path / "arrears.csv"
+    dues.write_text("unit,head,amount,due_date\nA-0101,water,100,2025-04-15\n", encoding="utf-8")
+    with BillingClient(served.target) as client:
+        client.import_dues(dues)
+        issued = client.issue(CYCLE)
+        bill = client.bill(issued.first_number)
+        # an imported due counts on the day it was imported (today), a bill on its date
+        found = client.statement("A-0101", dt.date(2025, 4, 1), LATER)
+        before = client.statement("A-0101", dt.date(2025, 1, 1), dt.date(2025, 3, 31))
+        after = client.statement("A-0101", dt.date(2025, 6, 2), LATER)
+        pdf = client.render_bill(bill.number)
+        html = client.render_bill(bill.number, format="html")
+        csv = client.render_statement("A-0101", dt.date(2025, 4, 1), LATER, format="csv")
+        errors = {
+            "format": failure(lambda: client.render_bill(bill.number, format="docx")),
+            "account": failure(lambda: client.statement("Z-9", dt.date(2025, 4, 1), dt.date(2025, 6, 30))),
+            "range": failure(lambda: client.statement("A-0101", dt.date(2025, 6, 1), dt.date(2025, 4, 1))),
+            "bill": failure(lambda: client.render_bill("B/25-26/000999")),
+        }
+    assert found.opening_minor == 0
+    assert [(line.reference, line.description) for line in found.lines][0] == (bill.number, "Bill: Charges")
+    assert (found.lines[-1].description, found.lines[-1].amount_minor) == ("Imported dues: Charges", 10000)
+    assert found.closing_minor == found.lines[-1].balance_minor == 10000 + bill.total_minor
+    assert sum(line.amount_minor for line in found.lines) == found.closing_minor
+    assert before.lines == [] and before.closing_minor == 0
+    assert after.opening_minor == bill.total_minor and after.closing_minor == found.closing_minor
+    assert (pdf.file_name, pdf.media_type) == ("B-25-26-000001.pdf", "application/pdf")
+    assert pdf.content.startswith(b"%PDF-") and bill.number in html.content.decode()
+    assert html.media_type == "text/html; charset=utf-8"
+    rows = csv.content.decode().splitlines()
+    assert rows[0].startswith('"on","reference"')
+    assert len(rows) == len(found.lines) + 3  # header, opening, rows, closing
+    assert {k: (e.code, e.reason) for k, e in errors.items()} == {
+        "format": (S.INVALID_ARGUMENT, "BAD_VALUE"), "account": (S.NOT_FOUND, "NOT_FOUND"),
+        "range": (S.INVALID_ARGUMENT, "BAD_VALUE"), "bill": (S.NOT_FOUND, "NOT_FOUND")}
+
+
 def test_bad_requests_are_clear_statuses_that_change_nothing(served):
     stub = billing_pb2_grpc.BillingServiceStub(grpc.insecure_channel(served.target))
 
@@ -202,6 +242,20 @@ def test_the_cli_through_a_server_prints_what_it_prints_on_the_ledger(served, si
         here, there = cli(capsys, *step, *local), cli(capsys, *step, *remote)
         assert here[:2] == there[:2], step
     assert here[0] == there[0] == 2 and "no bill or note 'B/25-26/000999'" in there[2]
+    statement = ("statement", "--account", "A-0103", "--from", "2025-04-01", "--to", "2025-06-30")
+    here, there = cli(capsys, *statement, *local), cli(capsys, *statement, *remote)
+    assert here == there and here[0] == 0 and here[1].startswith('"on","reference","kind"')
+    assert "Bill: Charges" in here[1] and "B/25-26/000003" in here[1]
+    for side, args in (("here", local), ("there", remote)):
+        code, out, _ = cli(capsys, "bills", "pdf", "B/25-26/000003", "--format", "both", "--out",
+                           tmp_path / side, *args)
+        assert code == 0 and out == f"wrote 1 documents (2 files) to {tmp_path / side}\n"
+    html = [(tmp_path / side / "B-25-26-000003.html").read_text(encoding="utf-8")
+            for side in ("here", "there")]
+    assert html[0] == html[1] and "B/25-26/000003" in html[0]
+    assert (tmp_path / "there" / "B-25-26-000003.pdf").read_bytes().startswith(b"%PDF-")
+    code, _, err = cli(capsys, "bills", "pdf", "--cycle", CYCLE, "--draft", "--out", tmp_path / "x", *remote)
+    assert code == 2 and "--draft and --readings (usage detail) need the ledger itself" in err
     code, out, err = cli(capsys, "bills", "run", "--cycle", CYCLE, "--server", served.target, "--site", site)
     assert code == 2 and "CYCLE_ISSUED" in err
     code, out, err = cli(capsys, "bills", "run", "--cycle", CYCLE, "--ledger", tmp_path / "local.db")

@@ -154,6 +154,8 @@ def bills_command(args: argparse.Namespace) -> int:
     elif args.verb == "pdf":
         from rating.cli.billing_documents import write_documents
 
+        if billing_remote.wanted(args):
+            return billing_remote.documents(args)
         return write_documents(args, site_file(args), _with_ledger)
     elif not args.cycle:
         raise InputError(f"bills {args.verb} needs --cycle YYYY-MM", where="--cycle")
@@ -227,6 +229,8 @@ def _statement_arguments(parser: argparse.ArgumentParser) -> None:
 def statement_command(args: argparse.Namespace) -> int:
     from rating.cli.billing_documents import write_statement
 
+    if billing_remote.wanted(args):
+        return billing_remote.statement(args)
     return write_statement(args, site_file(args), _with_ledger)
 
 

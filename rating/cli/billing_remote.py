@@ -133,6 +133,46 @@ def dues(args: argparse.Namespace) -> int:
         raise InputError(f"cannot read dues file: {exc.strerror}", where=str(args.file)) from None
 
 
+def documents(args: argparse.Namespace) -> int:
+    """`bills pdf` through the server: each issued document rendered there, written here."""
+    from rating.cli.billing_documents import check_documents
+
+    check_documents(args)
+    if args.draft or args.readings:
+        raise InputError("the server renders issued bills with their lines: --draft and --readings (usage "
+                         "detail) need the ledger itself (without --server)", where="--draft/--readings")
+    formats = ("pdf", "html") if args.format == "both" else (args.format,)
+
+    def run(client) -> int:
+        numbers = [args.number] if args.number else [b.number for b in client.bills(cycle=args.cycle,
+                                                                                   page_size=1000)]
+        if not numbers:
+            raise InputError(f"cycle {args.cycle} has no issued bills; issue it first", where="--cycle",
+                             reason="NOT_FOUND")
+        files = [client.render_bill(number, format=fmt) for number in numbers for fmt in formats]
+        args.out.mkdir(parents=True, exist_ok=True)
+        for rendered in files:
+            (args.out / Path(rendered.file_name).name).write_bytes(rendered.content)
+        sys.stdout.write(f"wrote {len(numbers)} documents ({len(files)} files) to {args.out}\n")
+        return EXIT_OK
+
+    return _calling(args, run)
+
+
+def statement(args: argparse.Namespace) -> int:
+    """`rating statement` through the server."""
+    from rating.cli.billing_documents import put_statement, statement_format
+
+    fmt = statement_format(args)
+
+    def run(client) -> int:
+        found = client.statement(args.account, args.first, args.last)
+        rendered = client.render_statement(args.account, args.first, args.last, format=fmt)
+        return put_statement(args, rendered.content, len(found.lines))
+
+    return _calling(args, run)
+
+
 def _readings(paths: list[Path]):
     """The readings files as one table (the server rates them as `rating rate` does)."""
     import pyarrow as pa

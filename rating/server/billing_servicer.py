@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 
+from rating.billing import render
 from rating.billing.config import billing_path
 from rating.billing.documents import BillLine, DraftBill
 from rating.billing.dues_import import import_dues, parse_dues
@@ -25,6 +26,7 @@ from rating.billing.inputs import SiteBilling, load_site_billing, run_cycle, sit
 from rating.billing.ledger import Document, DuesLedger, NotFound, OpResult
 from rating.billing.ledger_rows import line_of
 from rating.billing.run import RunInputs, draft_cycle, issue_cycle
+from rating.billing.statements import Statement, statement
 from rating.billing.usage import usage_by_account
 from rating.engine import rate
 from rating.errors import InputError
@@ -38,6 +40,8 @@ from rating.v1 import billing_pb2 as pb
 from rating.v1 import billing_pb2_grpc
 
 DRAFTS_SHOWN_DEFAULT, DRAFTS_SHOWN_MAX = 20, 1000
+MEDIA_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
+               "arrow": "application/vnd.apache.arrow.file"}
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 100, 1000
 
 
@@ -175,6 +179,61 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                                      entries=result.summary["entries"],
                                      amount_minor=result.summary["amount_minor"], replayed=result.replayed,
                                      currency=site.currency, minor_unit_exponent=site.minor_unit_exponent)
+
+
+    async def _statement(self, request) -> tuple[SiteBilling, Statement, str]:
+        """The statement asked for, and the account's name (NOT_FOUND for an account the site lacks)."""
+        society, ledger = self._site(request.site_id)
+        account = society.config.registry.accounts.get(request.account_id)
+        if account is None:
+            raise NotFound(f"no account {request.account_id!r} in site {society.site_id!r}",
+                           field="account_id")
+        first, last = _day(request.from_date, "from_date"), _day(request.to_date, "to_date")
+        found = await statement(ledger, society.site_id, account.account_id, first, last)
+        return society, found, account.name
+
+    @unary("GetStatement")
+    async def GetStatement(self, request, context):
+        society, found, _ = await self._statement(request)
+        site = society.config.site
+        lines = [pb.StatementLine(date=r.on.isoformat(), kind=r.kind, reference=r.reference,
+                                  description=r.description, amount_minor=r.amount_minor,
+                                  balance_minor=r.balance_minor, heads=list(r.heads)) for r in found.rows]
+        return pb.Statement(site_id=found.site_id, account_id=found.account_id,
+                            from_date=found.first.isoformat(), to_date=found.last.isoformat(),
+                            opening_minor=found.opening_minor, lines=lines, closing_minor=found.closing_minor,
+                            currency=site.currency,
+                            minor_unit_exponent=site.minor_unit_exponent)
+
+    @unary("RenderStatement")
+    async def RenderStatement(self, request, context):
+        fmt = _format(request.format, render.STATEMENT_FORMATS)
+        society, found, name = await self._statement(request)
+        data = await asyncio.to_thread(render.statement_bytes, found, fmt, society.document,
+                                       society.templates, name)
+        file_name = f"statement-{found.account_id}-{found.first}-{found.last}.{fmt}"
+        return pb.RenderedDocument(file_name=file_name, media_type=MEDIA_TYPES[fmt], content=data)
+
+    @unary("RenderBill")
+    async def RenderBill(self, request, context):
+        fmt = _format(request.format, ("pdf", "html"))
+        society, ledger = self._site(request.site_id)
+        document = await self._document(ledger, society, request.number, request.account_id)
+        carried = await ledger.carried(society.site_id, document.number)
+        view = render.bill_view(document, society.document, None, carried)
+        if fmt == "pdf":
+            data = await asyncio.to_thread(render.bill_pdf, view)
+        else:
+            data = (await asyncio.to_thread(render.bill_html, view, society.templates)).encode()
+        return pb.RenderedDocument(file_name=f"{document.number.replace('/', '-')}.{fmt}",
+                                   media_type=MEDIA_TYPES[fmt], content=data)
+
+
+def _format(given: str, formats: tuple[str, ...]) -> str:
+    fmt = given.lower() or formats[0]
+    if fmt not in formats:
+        raise InvalidArgument(f"format must be one of {', '.join(formats)}, got {given!r}", field="format")
+    return fmt
 
 
 def _actor(given: str) -> str:
