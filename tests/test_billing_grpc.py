@@ -1,9 +1,11 @@
-"""The BillingService end to end over a real gRPC server: drafts equal the
-Python API's, an issue happens once, bills page in number order, dues
-imports are all or nothing and once; bad requests are clear statuses that
-change nothing; the CLI verbs through a server print what they print on the
-ledger itself, a down server is exit 3, and a bad site file makes `rating
-serve` create nothing."""
+"""The BillingService end to end over a real gRPC server, on the embedded
+backends and on Redis and PostgreSQL: drafts equal the Python API's, an
+issue happens once, bills page in number order, dues imports are all or
+nothing and once, statements and rendered bills; bad requests are clear
+statuses that change nothing; the CLI verbs through a server print what
+they print on the ledger itself, a down server is exit 3 (or 5), a served
+ledger is refused to the local verbs, and a bad site, billing or token
+file makes `rating serve` create nothing."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from rating.client.calls import ClientError
 from rating.v1 import billing_pb2 as pb
 from rating.v1 import billing_pb2_grpc
 from tests.billing_drafts import run
-from tests.billing_server import SITE_NAME, serving, settings, write_society
+from tests.billing_server import SITE_NAME, failure, serving, settings, write_society
 from tests.servers import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,18 +44,14 @@ def site(tmp_path_factory):
     return write_society(tmp_path_factory.mktemp("society"))
 
 
+pytest_plugins = ["tests.prepaid_backends"]  # backends: the embedded pair, Redis and PostgreSQL
+
+
 @pytest.fixture
-def served(site, tmp_path):
-    with serving(settings(site, tmp_path / "data")) as served:
+def served(site, backends):
+    """A server of the society on each pair of backends (its dues beside its ledger)."""
+    with serving(backends.settings(site=str(site), rating_process=0)) as served:
         yield served
-
-
-def failure(call) -> ClientError:
-    try:
-        call()
-    except ClientError as exc:
-        return exc
-    raise AssertionError("the call succeeded")
 
 
 def local_drafts(site: Path, tmp_path: Path):
