@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -68,7 +68,15 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+IssueHook = Callable[["Tx", IssueBatch, list[tuple]], Awaitable[None]]
+
+
 class SqlDuesLedger(DuesLedger):
+    # Run inside an issue's transaction once its bills are written, with their rows
+    # (ledger_rows.DOC_COLUMNS): the notification outbox (rating.notify) writes a
+    # bill's notices there, so the bill and its notices commit or roll back together.
+    issue_hooks: tuple[IssueHook, ...] = ()
+
     @staticmethod
     def _date_value(day: dt.date) -> object:
         """A date as the backend's date columns take it."""
@@ -98,6 +106,8 @@ class SqlDuesLedger(DuesLedger):
             docs, entries = rows.bill_rows(batch, prepared, fy, serial, seq, date_value=self._date_value)
             await tx.insert_many("dues_documents", rows.DOC_COLUMNS, docs)
             await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, entries)
+            for hook in self.issue_hooks:
+                await hook(tx, batch, docs)
             await tx.execute("INSERT INTO dues_cycles (site_id, cycle_id, period_start, period_end, seq) "
                              "VALUES ($1, $2, $3, $4, $5)", batch.site_id, batch.cycle_id, batch.period_start,
                              batch.period_end, seq)

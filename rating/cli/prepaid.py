@@ -179,6 +179,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anomaly-rows-max", type=int, dest="anomaly_rows_max",
                         help="anomaly rows in a deduction answer; GetAnomalies pages the rest (10000)")
     parser.add_argument("--grace", type=float, dest="grace_s", help="seconds to drain on shutdown")
+    parser.add_argument("--http-port", type=int, dest="http_port",
+                        help="HTTP listener for payment webhooks and orders "
+                             "(default -1: none; 0: any free port)")
+    parser.add_argument("--http-port-file", metavar="FILE", dest="http_port_file",
+                        help="write the bound HTTP port here")
+    parser.add_argument("--webhook-secrets-file", metavar="FILE", dest="webhook_secrets_file",
+                        help="the gateways' webhook secrets (TOML; re-read when it changes)")
     parser.add_argument("--log-format", choices=("json", "text"), dest="log_format")
 
 
@@ -191,7 +198,7 @@ def serve_command(args: argparse.Namespace) -> int:
     settings = _settings(args, site=None, host=None, port=None, port_file=None, token_file=None,
                          tls_cert=None, tls_key=None, tls_client_ca=None, max_message_bytes=None,
                          max_concurrent_rpcs=None, batch_rows_max=None, anomaly_rows_max=None, grace_s=None,
-                         log_format=None)
+                         http_port=None, http_port_file=None, webhook_secrets_file=None, log_format=None)
     app.setup_logging(settings)
     try:
         asyncio.run(app.serve(settings))

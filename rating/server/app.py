@@ -16,12 +16,16 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from starlette.routing import BaseRoute
 
+from rating.billing.ledger import DuesLedger
+from rating.errors import ConfigError
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
@@ -33,8 +37,11 @@ from rating.server.interceptors import BearerAuth, ConcurrencyLimit
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
 from rating.v1 import billing_pb2, billing_pb2_grpc, rating_pb2, rating_pb2_grpc
+from rating.web.payments_port import GatewayPayments
+from rating.web.service import WebSide, start_web
 
 log = logging.getLogger("rating.server")
+PaymentsFactory = Callable[[DuesLedger], GatewayPayments]
 SERVICES = [*(rating_pb2.DESCRIPTOR.services_by_name[name].full_name
               for name in ("RatingService", "PrepaidService")),
             billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name]
@@ -142,9 +149,10 @@ class Running:
     """A started server and what it needs to stop."""
 
     def __init__(self, server: grpc.aio.Server, service: PrepaidService, prepaid: PrepaidServicer,
-                 checks: health.aio.HealthServicer, port: int, settings: Settings, dues=None):
+                 checks: health.aio.HealthServicer, port: int, settings: Settings, dues=None,
+                 web: WebSide | None = None):
         self.server, self.service, self.prepaid, self.health = server, service, prepaid, checks
-        self.port, self.settings, self.dues = port, settings, dues
+        self.port, self.settings, self.dues, self.web = port, settings, dues, web
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     async def _sweep_forever(self) -> None:
@@ -164,6 +172,8 @@ class Running:
         await self.health.enter_graceful_shutdown()  # NOT_SERVING
         self.prepaid.draining.set()
         self._sweeper.cancel()
+        if self.web is not None:  # webhooks in flight answer first: they may be writing the ledger
+            await self.web.stop()
         await self.server.stop(grace_s)
         await self.service.close()
         if self.dues is not None:
@@ -171,8 +181,10 @@ class Running:
         log.info("stopped", extra={"fields": {"drain_ms": round((time.monotonic() - started) * 1000, 1)}})
 
 
-async def start(settings: Settings, service: PrepaidService | None = None) -> Running:
-    """Start the backends and the server; returns once it listens."""
+async def start(settings: Settings, service: PrepaidService | None = None, *,
+                payments: PaymentsFactory | None = None, web_routes: Sequence[BaseRoute] = ()) -> Running:
+    """Start the backends and the server (and its HTTP listener when `http_port` is set,
+    with `web_routes` beside the webhooks); returns once both listen."""
     service = service or make_service(settings)
     callers = roles.callers(settings.all_tokens())
     rules = BillingRules.of_site_file(settings.site) if settings.site else None  # checked before the ledgers
@@ -206,7 +218,12 @@ async def start(settings: Settings, service: PrepaidService | None = None) -> Ru
         "config_version": service.config_version}})
     if not callers:
         log.warning("no bearer tokens configured: authentication is off")
-    return Running(server, service, prepaid, checks, port, settings, dues)
+    web = None
+    if settings.http_port >= 0:
+        if payments is None:  # until the dues ledger's gateway payments are wired in
+            raise ConfigError("http_port needs the dues ledger's gateway payments, not wired yet")
+        web = await start_web(settings, service, payments, routes=web_routes)
+    return Running(server, service, prepaid, checks, port, settings, dues, web)
 
 
 async def _open_dues(settings: Settings, service: PrepaidService):
