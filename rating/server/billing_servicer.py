@@ -99,7 +99,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     @unary("RunCycle")
     async def RunCycle(self, request, context):
         society, ledger = self._site(request.site_id)
-        drafts = await draft_cycle(ledger, await self._inputs(society, request))
+        drafts = await draft_cycle(ledger, await self._inputs(society, request), offload=asyncio.to_thread)
         shown_max = _bounded(request.bills_max, DRAFTS_SHOWN_DEFAULT, DRAFTS_SHOWN_MAX, "bills_max")
         shown = ([d for d in drafts if d.account_id == request.account_id] if request.account_id
                  else drafts[:shown_max])
@@ -119,7 +119,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         society, ledger = self._site(request.site_id)
         inputs = await self._inputs(society, request)
         _before_writing(context)
-        result = await issue_cycle(ledger, inputs, actor=_actor(request.actor))
+        result = await issue_cycle(ledger, inputs, actor=_actor(request.actor), offload=asyncio.to_thread)
         s, site = result.summary, society.config.site
         return pb.IssueCycleResponse(
             idempotency_key=result.key, sequence=result.seq, site_id=s["site"], cycle_id=s["cycle"],
