@@ -350,3 +350,21 @@ def test_the_docs_list_exactly_the_reasons_billing_and_roles_add():
     documented = {reason: set(re.findall(r"`([A-Z_]+)`", codes)) for reason, codes in rows}
     assert documented == {reason: {c.name for c in codes} for reason, codes in status.BILLING_REASONS.items()}
     assert not set(status.BILLING_REASONS) & set(status.REASONS)
+
+
+def test_each_billing_error_has_its_status():
+    from rating.billing.ledger import CycleOverlap, DuesConflict, NotFound, SeriesFull
+    from rating.billing.run import CycleIssued
+    from rating.errors import InputError
+    from rating.server import status
+
+    errors = [DuesConflict("key 'k' was first used for another payload", key="k"), CycleIssued("issued"),
+              CycleOverlap("overlaps"), SeriesFull("full"), NotFound("no bill", field="number"),
+              InputError("bad row", where="dues.csv row 2", row=2)]
+    got = [(status.code_of(e := status.as_prepaid_error(exc)), e.reason, e.metadata) for exc in errors]
+    assert got == [(S.ALREADY_EXISTS, "IDEMPOTENCY_CONFLICT", {"key": "k"}),
+                   (S.FAILED_PRECONDITION, "CYCLE_ISSUED", {}), (S.FAILED_PRECONDITION, "CYCLE_OVERLAP", {}),
+                   (S.FAILED_PRECONDITION, "LIMIT_EXCEEDED", {}),
+                   (S.NOT_FOUND, "NOT_FOUND", {"field": "number"}),
+                   (S.INVALID_ARGUMENT, "BAD_VALUE", {"row": "2"})]
+    assert status.as_prepaid_error(errors[-1]).message == "dues.csv row 2: bad row"
