@@ -69,6 +69,7 @@ def test_drafts_over_grpc_equal_the_api_and_an_issue_happens_once(served, site, 
         before = served.counts()
         first = client.issue(CYCLE, actor="treasurer")
         again = client.issue(CYCLE, actor="someone else")
+        other_date = client.issue(CYCLE, bill_date=dt.date(2025, 6, 5))  # the cycle is the key
         after_issue = served.counts()
         bill = client.bill(first.first_number)
         pages = list(client.bill_pages(page_size=7))
@@ -81,6 +82,7 @@ def test_drafts_over_grpc_equal_the_api_and_an_issue_happens_once(served, site, 
     assert (first.first_number, first.last_number, first.bills) == ("B/25-26/000001", "B/25-26/000033", 33)
     assert first.charges_minor == draft.charges_minor and not first.replayed
     assert again.replayed and (again.sequence, again.first_number) == (first.sequence, first.first_number)
+    assert other_date.replayed and other_date.sequence == first.sequence and bill.issued_on == "2025-06-01"
     assert document_of(bill).body["lines"] and bill.actor == "treasurer" and bill.account_id == "A-0101"
     assert [line.amount_minor for line in bill.lines] == [line.amount_minor for line in expected[0].lines]
     numbers = [b.number for page in pages for b in page.bills]
