@@ -106,6 +106,23 @@ def test_a_deadline_too_short_issues_at_most_once(served):
     assert served.counts()["dues_ops"] == 1 and reply.bills == 33
 
 
+def test_a_loaded_configuration_is_what_the_next_run_bills(served, site):
+    from rating.client.calls import RatingClient
+
+    accounts = (site.parent / "accounts.csv").read_text(encoding="utf-8")
+    bigger = accounts.replace('"A-0101","Flat A-0101 (Lakshmi Reddy)","104.88"',
+                              '"A-0101","Flat A-0101 (Lakshmi Reddy)","209.76"')
+    assert bigger != accounts
+    with BillingClient(served.target) as client:
+        before = client.run(CYCLE, account_id="A-0101").drafts[0]
+        with RatingClient(served.target) as rating:
+            rating.load_config(accounts=bigger.encode())
+        after = client.run(CYCLE, account_id="A-0101").drafts[0]
+    maintenance = [[line.amount_minor for line in bill.lines if line.head == "maintenance"]
+                   for bill in (before, after)]
+    assert maintenance[1] == [2 * maintenance[0][0]]
+
+
 def test_dues_import_is_once_and_all_or_nothing(site, tmp_path):
     good = tmp_path / "arrears.csv"
     good.write_text("unit,head,amount,due_date,note\nA-0101,maintenance,4500,2025-03-31,opening\n"

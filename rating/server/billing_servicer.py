@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 
 from rating.billing import render
+from rating.billing.claims import check_claims
 from rating.billing.config import billing_path
 from rating.billing.documents import BillLine, DraftBill
 from rating.billing.dues_import import import_dues, parse_dues
@@ -74,9 +75,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, "this server bills nothing: start it with "
                               "--site SITE.toml and a billing.toml beside it", reason="NO_BILLING")
         version = self.service.config_version
-        if self._society is None or self._society[0] != version:
-            society = site_billing(self.service.config, self.rules.text, where=self.rules.where,
+        if self._society is None or self._society[0] != version:  # LoadConfig replaced the site
+            config = self.service.config
+            society = site_billing(config, self.rules.text, where=self.rules.where,
                                    templates=self.rules.templates)
+            check_claims(config, society.billing, self.service.policy, site_where="site")
             self._society = version, society
         society = self._society[1]
         if site_id and site_id != society.site_id:
@@ -99,8 +102,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     @unary("RunCycle")
     async def RunCycle(self, request, context):
         society, ledger = self._site(request.site_id)
-        drafts = await draft_cycle(ledger, await self._inputs(society, request), offload=asyncio.to_thread)
         shown_max = _bounded(request.bills_max, DRAFTS_SHOWN_DEFAULT, DRAFTS_SHOWN_MAX, "bills_max")
+        drafts = await draft_cycle(ledger, await self._inputs(society, request), offload=asyncio.to_thread)
         shown = ([d for d in drafts if d.account_id == request.account_id] if request.account_id
                  else drafts[:shown_max])
         if request.account_id and not shown:
