@@ -6,6 +6,8 @@ and never the token."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -27,6 +29,7 @@ tok-machine   role=machine   site="{SITE_NAME}" name=aggregator
 tok-elsewhere role=staff     site="Elsewhere Towers"
 """
 UNIT = "A-0101"
+RANGE = (dt.date(2025, 4, 1), dt.date(2025, 6, 30))
 
 
 @pytest.fixture(scope="module")
@@ -148,14 +151,16 @@ def test_a_resident_sees_its_own_unit_only_and_staff_act_under_their_name(served
         balance = resident.balance(UNIT)
         refused = {
             "another unit's bill": failure(lambda: resident.bill("B/25-26/000002", account_id="A-0102")),
-            "no unit named": failure(lambda: resident.bill("B/25-26/000001")),
             "another unit's list": failure(lambda: list(resident.bills(account_id="A-0102"))),
-            "every unit's list": failure(lambda: list(resident.bills())),
             "another unit's balance": failure(lambda: resident.balance("A-0102")),
-            "every unit's events": failure(lambda: list(resident.events(stop_at_end=True))),
+            "another unit's events": failure(lambda: list(resident.events(account_id="A-0102"))),
+            "another unit's statement": failure(lambda: resident.statement("A-0102", *RANGE)),
             "issue": failure(lambda: resident.issue("2025-06")),
         }
         hidden = failure(lambda: resident.bill("B/25-26/000002", account_id=UNIT))
+        unnamed = [resident.bill(first.number).number, [b.number for b in resident.bills()],
+                   resident.statement("", *RANGE).account_id]
+        other_unnamed = failure(lambda: resident.bill("B/25-26/000002"))
     assert first.account_id == UNIT and first.actor == "Meena via office"
     assert own.number == first.number and listed == [first.number] and balance.account_id == UNIT
     assert {name: (e.code, e.reason) for name, e in refused.items()} == {
@@ -164,6 +169,8 @@ def test_a_resident_sees_its_own_unit_only_and_staff_act_under_their_name(served
                                                        "method": "/rating.v1.BillingService/GetBill"}
     assert "unit 'A-0101' may not see account_id 'A-0102'" in refused["another unit's bill"].message
     assert hidden.code == S.NOT_FOUND  # another unit's bill is not told apart from no bill
+    assert unnamed == [first.number, [first.number], UNIT]  # naming no unit is naming its own
+    assert other_unnamed.code == S.NOT_FOUND
 
 
 def test_a_token_of_another_site_is_told_why(served):
