@@ -219,3 +219,24 @@ def test_the_role_table_names_real_methods():
     assert methods - listed == {"/rating.v1.PrepaidService/LoadConfig"}  # admins only
     for allowed, field in roles.METHODS.values():
         assert field in ("", "account_id") and (field == "" or Role.RESIDENT in allowed)
+
+
+def test_the_cli_through_the_server_acts_with_its_token(served, monkeypatch, capsys, tmp_path):
+    from rating.cli.commands import main
+
+    token = tmp_path / "resident.token"
+    token.write_text("tok-resident\n", encoding="utf-8")
+    remote = ["--server", served.target]
+    monkeypatch.setenv("RATING_TOKEN", "tok-staff")
+    assert main(["bills", "issue", "--cycle", "2025-06", *remote]) == 0
+    capsys.readouterr()
+    code = main(["bills", "show", "--account", "A-0102", "--token-file", str(token), *remote])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.startswith("rating: error: PERMISSION_DENIED (PERMISSION_DENIED): a resident token of unit")
+    code = main(["bills", "issue", "--cycle", "2025-07", "--token-file", str(token), *remote])
+    _, err = capsys.readouterr()
+    assert code == 2 and "a resident token may not call IssueCycle" in err
+    monkeypatch.setenv("RATING_TOKEN", "tok-wrong")
+    assert main(["bills", "show", "--account", UNIT, *remote]) == 2
+    assert "UNAUTHENTICATED" in capsys.readouterr().err
