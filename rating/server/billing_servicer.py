@@ -154,11 +154,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         cycle_id = ""
         if request.cycle:
             cycle_id = run_cycle(society.site_id, request.cycle, society.billing).cycle_id
-        # the ledger lists from the first document: a page is the slice after the token's offset
-        documents = await ledger.documents(society.site_id, cycle_id=cycle_id,
-                                                account_id=request.account_id, limit=offset + size + 1)
-        page = documents[offset:offset + size]
-        token = str(offset + size) if len(documents) > offset + size else ""
+        documents = await ledger.documents(society.site_id, cycle_id=cycle_id, account_id=request.account_id,
+                                           limit=size + 1, offset=offset)  # one more: is there a next page
+        page = documents[:size]
+        token = str(offset + size) if len(documents) > size else ""
         site = society.config.site
         return pb.ListBillsResponse(bills=[bill_message(d, society) for d in page], next_page_token=token,
                                     currency=site.currency, minor_unit_exponent=site.minor_unit_exponent)
