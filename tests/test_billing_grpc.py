@@ -275,6 +275,12 @@ def test_the_cli_through_a_server_prints_what_it_prints_on_the_ledger(served, si
     assert code == 2 and "--draft and --readings (usage detail) need the ledger itself" in err
     code, out, err = cli(capsys, "bills", "run", "--cycle", CYCLE, "--server", served.target, "--site", site)
     assert code == 2 and "CYCLE_ISSUED" in err
+    elsewhere = tmp_path / "elsewhere.toml"  # only its [site] table is read: the server has the rest
+    elsewhere.write_text(site.read_text(encoding="utf-8").replace(SITE_NAME, "Elsewhere Towers"),
+                         encoding="utf-8")
+    code, out, err = cli(capsys, "bills", "show", "--cycle", CYCLE, *remote, "--site", elsewhere)
+    assert code == 2 and out == ""
+    assert err.startswith("rating: error: NOT_FOUND (UNKNOWN_SITE): this server bills")
     code, out, err = cli(capsys, "bills", "run", "--cycle", CYCLE, "--ledger", tmp_path / "local.db")
     assert code == 2 and err == "rating: error: --site: give --site SITE.toml (or --server HOST:PORT to go " \
                                 "through a running server)\n"

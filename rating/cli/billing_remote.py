@@ -60,11 +60,12 @@ def refuse_held(ledger: Path) -> int | None:
 
 
 def _site_id(args: argparse.Namespace) -> str:
+    """The site --site names (its [site] table alone: the server has the rest)."""
     if not args.site:
         return ""
-    from rating.config.loader import load_config
+    from rating.model.site import load_site_file
 
-    return load_config(args.site).site.name
+    return load_site_file(args.site)[0].name
 
 
 def _calling(args: argparse.Namespace, action) -> int:
