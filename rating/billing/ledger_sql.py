@@ -17,13 +17,14 @@ import datetime as dt
 import json
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from rating.billing import ledger_rows as rows
 from rating.billing.documents import DuesItem, LineKind
 from rating.billing.ledger import (
+    AccountEntry,
     AuditRow,
     CycleOverlap,
     Document,
@@ -39,7 +40,8 @@ from rating.billing.numbering import DocType, Numbering
 from rating.errors import InputError
 
 TABLES = ("dues_ops", "dues_entries", "dues_documents", "dues_series", "dues_cycles", "dues_carried",
-          "dues_rules", "dues_audit")
+          "dues_rules", "dues_audit", "dues_payments", "dues_allocations", "dues_credits", "dues_reversals",
+          "dues_claims", "dues_refunds")
 _DOC_SELECT = ("SELECT number, doc_type, site_id, account_id, cycle_id, issued_on, due_date, total_minor, "
                "body, corrects, cancels, seq, actor FROM dues_documents")
 
@@ -58,11 +60,23 @@ async def _one(tx: Tx, sql: str, *args: object) -> tuple | None:
     return found[0] if found else None
 
 
+def _utc_day(at_us: int) -> dt.date:
+    return dt.datetime.fromtimestamp(at_us // 1_000_000, dt.timezone.utc).date()
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+IssueHook = Callable[["Tx", IssueBatch, list[tuple]], Awaitable[None]]
+
+
 class SqlDuesLedger(DuesLedger):
+    # Run inside an issue's transaction once its bills are written, with their rows
+    # (ledger_rows.DOC_COLUMNS): the notification outbox (rating.notify) writes a
+    # bill's notices there, so the bill and its notices commit or roll back together.
+    issue_hooks: tuple[IssueHook, ...] = ()
+
     @staticmethod
     def _date_value(day: dt.date) -> object:
         """A date as the backend's date columns take it."""
@@ -92,6 +106,8 @@ class SqlDuesLedger(DuesLedger):
             docs, entries = rows.bill_rows(batch, prepared, fy, serial, seq, date_value=self._date_value)
             await tx.insert_many("dues_documents", rows.DOC_COLUMNS, docs)
             await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, entries)
+            for hook in self.issue_hooks:
+                await hook(tx, batch, docs)
             await tx.execute("INSERT INTO dues_cycles (site_id, cycle_id, period_start, period_end, seq) "
                              "VALUES ($1, $2, $3, $4, $5)", batch.site_id, batch.cycle_id, batch.period_start,
                              batch.period_end, seq)
@@ -106,7 +122,11 @@ class SqlDuesLedger(DuesLedger):
                 await self._rules(tx, batch, seq)
             await self._audit(tx, batch.site_id, batch.actor, "issue", batch.cycle_id,
                               rows.canonical(summary), seq)
+            await self._after_issue(tx, batch, seq)
         return OpResult(seq, batch.key, "issue", summary)
+
+    async def _after_issue(self, tx: Tx, batch: IssueBatch, seq: int) -> None:
+        """What else an issue writes in its transaction (the payments ledger: advances used)."""
 
     async def note(self, request: NoteRequest) -> OpResult:
         lines, body, payload = rows.note_payload(request)
@@ -262,21 +282,34 @@ class SqlDuesLedger(DuesLedger):
             items.setdefault(account, []).append(item)
         return items
 
+    async def account_entries(self, site_id: str, account_id: str) -> list[AccountEntry]:
+        async with self._reading() as tx:
+            found = await tx.fetch(
+                "SELECT e.seq, o.kind, o.created_us, d.issued_on, e.head, e.kind, e.amount_minor, "
+                "e.due_date, e.ref, e.note, d.number FROM dues_entries e JOIN dues_ops o ON o.seq = e.seq "
+                "LEFT JOIN dues_documents d ON d.seq = e.seq AND d.site_id = e.site_id "
+                "AND d.account_id = e.account_id WHERE e.site_id = $1 AND e.account_id = $2 ORDER BY e.seq",
+                site_id, account_id)
+        return [AccountEntry(seq, op_kind, rows.day(issued) if issued is not None else _utc_day(created_us),
+                             head, kind, int(amount), rows.day(due), ref, note, number or "")
+                for seq, op_kind, created_us, issued, head, kind, amount, due, ref, note, number in found]
+
     async def document(self, site_id: str, number: str) -> Document | None:
         async with self._reading() as tx:
             found = await _one(tx, f"{_DOC_SELECT} WHERE site_id = $1 AND number = $2", site_id, number)
         return None if found is None else _document(found)
 
     async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
-                        limit: int = 1000) -> list[Document]:
+                        limit: int = 1000, offset: int = 0) -> list[Document]:
         sql, args = f"{_DOC_SELECT} WHERE site_id = $1", list[object]([site_id])
         for column, value in (("cycle_id", cycle_id), ("account_id", account_id)):
             if value:
                 args.append(value)
                 sql += f" AND {column} = ${len(args)}"
-        args.append(limit)
+        args += [limit, offset]
         async with self._reading() as tx:
-            found = await tx.fetch(f"{sql} ORDER BY doc_type, fy, serial LIMIT ${len(args)}", *args)
+            found = await tx.fetch(f"{sql} ORDER BY doc_type, fy, serial LIMIT ${len(args) - 1} OFFSET "
+                                   f"${len(args)}", *args)
         return [_document(r) for r in found]
 
     async def carried(self, site_id: str, bill_number: str) -> list[str]:
