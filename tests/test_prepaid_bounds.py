@@ -151,6 +151,7 @@ def test_old_setting_names_are_read_as_aliases_from_file_environment_and_flags(t
     assert (settings.message_bytes_max, settings.stream_window_batches, settings.concurrent_rpcs_max,
             settings.ping_interval_min_s, settings.connection_idle_max_s) == (1000, 3, 7, 2.5, 9.0)
     assert set(ALIASES.values()) <= {f for f in Settings.__dataclass_fields__}
+    assert Settings(max_message_bytes=5, stream_window=2).message_bytes_max == 5  # callers in Python too
     parser = build_parser()
     for flag in ("--max-message-bytes", "--message-bytes-max"):
         args = parser.parse_args(["serve", flag, "2048"])

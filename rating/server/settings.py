@@ -31,6 +31,7 @@ as keys, variables and flags (ALIASES).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -150,6 +151,18 @@ def _named(values: dict, where: str) -> dict:
             raise ConfigError(f"{new} is given twice, also by its old name {old}: give one", where=where)
         named[new] = value
     return named
+
+
+_fields_init = Settings.__init__
+
+
+@functools.wraps(_fields_init)
+def _init_by_any_name(self: Settings, **values) -> None:
+    """Settings(...) takes the old names (ALIASES) as keywords too."""
+    _fields_init(self, **_named(values, "Settings"))
+
+
+Settings.__init__ = _init_by_any_name  # type: ignore[method-assign,assignment]
 
 
 _TOML_TYPE_NAMES: dict[object, str] = {int: "an integer", float: "a number", str: "a string"}
