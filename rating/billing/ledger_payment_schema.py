@@ -14,6 +14,7 @@ SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "date": "TEXT", "flag": "INTEG
 POSTGRES_TYPES = {"text": "text", "int": "bigint", "date": "date", "flag": "boolean"}
 
 _TABLES = """
+CREATE INDEX IF NOT EXISTS dues_documents_corrects ON dues_documents (site_id, corrects);
 CREATE TABLE IF NOT EXISTS dues_payments (
     site_id {text} NOT NULL, receipt {text} NOT NULL, fy {text} NOT NULL, serial {int} NOT NULL,
     account_id {text} NOT NULL, method {text} NOT NULL, amount_minor {int} NOT NULL,

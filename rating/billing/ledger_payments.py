@@ -35,7 +35,6 @@ PAYMENT_COLUMNS = ("site_id", "receipt", "fy", "serial", "account_id", "method",
 ALLOCATION_COLUMNS = ("seq", "site_id", "account_id", "receipt", "credit_ref", "bill_ref", "head", "kind",
                       "due_date", "amount_minor", "on_date")
 CREDIT_COLUMNS = ("seq", "site_id", "account_id", "receipt", "tag", "amount_minor", "on_date", "why")
-AUDIT_COLUMNS = ("site_id", "actor", "at_us", "action", "subject", "detail", "seq")
 
 
 def payment_payload(request: PaymentRequest) -> bytes:
@@ -146,29 +145,38 @@ class SqlPaymentsLedger(SqlDuesLedger):
             payment_rows.append([site, receipt, fy, serial, request.account_id, request.method.value,
                                  request.amount_minor, request.received_on, request.reference,
                                  rows.canonical(details), request.tag, summary["suspense"], 0, request.actor])
-        seqs = await self._ops(tx, site, requests, payloads, summaries)
+        texts = [rows.canonical(s) for s in summaries]
+        seqs = await self._ops(tx, site, requests, payloads, texts)
         for record, seq in zip(payment_rows, seqs, strict=True):
             record[12] = seq
         by_receipt = {record[1]: record[12] for record in payment_rows}
         await tx.insert_many("dues_payments", PAYMENT_COLUMNS, [tuple(r) for r in payment_rows])
         await self._write(tx, written, by_receipt)
-        now = _now_us()
-        await tx.insert_many("dues_audit", AUDIT_COLUMNS, [
-            (site, r.actor, now, "pay", s["receipt"], rows.canonical(s), seq)
-            for r, s, seq in zip(requests, summaries, seqs, strict=True)])
+        if len(requests) == 1:
+            await self._audit(tx, site, requests[0].actor, "pay", summaries[0]["receipt"], texts[0], seqs[0])
+        else:  # one write, one audit row: the receipts it numbered and the money
+            detail = {"payments": len(requests), "first": summaries[0]["receipt"],
+                      "last": summaries[-1]["receipt"], "amount_minor": sum(r.amount_minor for r in requests)}
+            await self._audit(tx, site, requests[-1].actor, "pay", f"{len(requests)} payments",
+                              rows.canonical(detail), seqs[-1])
         return [OpResult(seq, r.key, "pay", s) for r, s, seq in zip(requests, summaries, seqs, strict=True)]
 
     async def _ops(self, tx: Tx, site: str, requests: list[PaymentRequest], payloads: Sequence[bytes],
-                   summaries: list[dict]) -> list[int]:
+                   summaries: list[str]) -> list[int]:
         """One operation row per payment, inserted in bulk; their sequence numbers."""
         now = _now_us()
         await tx.insert_many("dues_ops", ("op_key", "kind", "site_id", "actor", "payload_sha256",
-                                          "created_us",
-                                          "summary"),
-                             [(r.key, "pay", site, r.actor, p, now, rows.canonical(s))
+                                          "created_us", "summary"),
+                             [(r.key, "pay", site, r.actor, p, now, s)
                               for r, p, s in zip(requests, payloads, summaries, strict=True)])
-        firsts = await self._replays(tx, [r.key for r in requests])
-        return [firsts[r.key][0].seq for r in requests]
+        keys = [r.key for r in requests]
+        seqs: dict[str, int] = {}
+        for at in range(0, len(keys), IN_LIST_MAX):
+            chunk = keys[at:at + IN_LIST_MAX]
+            marks = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
+            seqs.update((k, q) for k, q in await tx.fetch(
+                f"SELECT op_key, seq FROM dues_ops WHERE op_key IN ({marks})", *chunk))
+        return [seqs[k] for k in keys]
 
     @staticmethod
     async def _write(tx: Tx, written: Written, seq_of: dict[str, int], seq: int = 0) -> None:
@@ -177,7 +185,7 @@ class SqlPaymentsLedger(SqlDuesLedger):
             return [(seq_of.get(r[0], seq), *r[1:]) for r in records]
         await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, stamped(written.entries))
         await tx.insert_many("dues_allocations", ALLOCATION_COLUMNS, stamped(written.allocations))
-        await tx.insert_many("dues_credits", CREDIT_COLUMNS, stamped(written.credits))
+        await tx.insert_many("dues_credits", CREDIT_COLUMNS, stamped(_netted(written.credits)))
 
     async def _receipt_numbers(self, tx: Tx, site: str, requests: list[PaymentRequest]
                                ) -> list[tuple[str, int, str]]:
@@ -195,27 +203,26 @@ class SqlPaymentsLedger(SqlDuesLedger):
         return numbers
 
     async def _states(self, tx: Tx, site: str, accounts: set[str]) -> dict[str, AccountState]:
-        """Open items, unallocated receipts and whether each account is known."""
-        where, args = "site_id = $1", [site]
-        if len(accounts) <= IN_LIST_MAX:
-            listed = sorted(accounts)
-            where += f" AND account_id IN ({', '.join(f'${n}' for n in range(2, len(listed) + 2))})"
-            args += listed
+        """Open items, unallocated receipts and whether each account is known (read by the index)."""
         states: dict[str, AccountState] = {}
-        for account, head, kind, ref, due, amount in await tx.fetch(
-                "SELECT account_id, head, kind, ref, due_date, SUM(amount_minor) FROM dues_entries "
-                f"WHERE {where} GROUP BY account_id, head, kind, ref, due_date", *args):
-            state = states.setdefault(account, AccountState(known=True))
-            if amount:
-                state.items.append(DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref))
-        for account, receipt, tag, amount in await tx.fetch(
-                "SELECT account_id, receipt, tag, SUM(amount_minor) FROM dues_credits "
-                f"WHERE {where} GROUP BY account_id, receipt, tag HAVING SUM(amount_minor) <> 0 "
-                "ORDER BY MIN(seq)", *args):
-            states.setdefault(account, AccountState()).receipts.append(Source(receipt, int(amount), tag))
-        for (account,) in await tx.fetch(f"SELECT DISTINCT account_id FROM dues_documents WHERE {where}",
-                                         *args):
-            states.setdefault(account, AccountState()).known = True
+        listed = sorted(accounts)
+        for at in range(0, len(listed), IN_LIST_MAX):
+            chunk = listed[at:at + IN_LIST_MAX]
+            where = f"site_id = $1 AND account_id IN ({', '.join(f'${n}' for n in range(2, len(chunk) + 2))})"
+            for account, head, kind, ref, due, amount in await tx.fetch(
+                    "SELECT account_id, head, kind, ref, due_date, SUM(amount_minor) FROM dues_entries "
+                    f"WHERE {where} GROUP BY account_id, head, kind, ref, due_date", site, *chunk):
+                state = states.setdefault(account, AccountState(known=True))
+                if amount:
+                    state.items.append(DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref))
+            for account, receipt, tag, amount in await tx.fetch(
+                    "SELECT account_id, receipt, tag, SUM(amount_minor) FROM dues_credits "
+                    f"WHERE {where} GROUP BY account_id, receipt, tag HAVING SUM(amount_minor) <> 0 "
+                    "ORDER BY MIN(seq)", site, *chunk):
+                states.setdefault(account, AccountState()).receipts.append(Source(receipt, int(amount), tag))
+            for (account,) in await tx.fetch(f"SELECT DISTINCT account_id FROM dues_documents WHERE {where}",
+                                             site, *chunk):
+                states.setdefault(account, AccountState()).known = True
         for state in states.values():
             state.known = state.known or bool(state.receipts)
         return states
@@ -223,13 +230,18 @@ class SqlPaymentsLedger(SqlDuesLedger):
     async def _named_bills(self, tx: Tx, site: str, numbers: set[str]) -> dict[str, tuple[str, bool]]:
         """bill number -> (its account, cancelled), for the bills payments name."""
         found: dict[str, tuple[str, bool]] = {}
-        for number in sorted(numbers):
-            bill = await tx.fetch("SELECT account_id FROM dues_documents WHERE site_id = $1 AND number = $2 "
-                                  "AND doc_type = 'bill'", site, number)
-            if bill:
-                cancel = await tx.fetch("SELECT 1 FROM dues_documents WHERE site_id = $1 AND corrects = $2 "
-                                        "AND cancels", site, number)
-                found[number] = (bill[0][0], bool(cancel))
+        listed = sorted(numbers)
+        for at in range(0, len(listed), IN_LIST_MAX):
+            chunk = listed[at:at + IN_LIST_MAX]
+            marks = ", ".join(f"${n}" for n in range(2, len(chunk) + 2))
+            cancelled = {n for (n,) in await tx.fetch(
+                "SELECT corrects FROM dues_documents WHERE site_id = $1 "
+                f"AND corrects IN ({marks}) AND cancels",
+                site, *chunk)}
+            for number, account in await tx.fetch(
+                    "SELECT number, account_id FROM dues_documents WHERE site_id = $1 AND doc_type = 'bill' "
+                    f"AND number IN ({marks})", site, *chunk):
+                found[number] = (account, number in cancelled)
         return found
 
     # ------------------------------------------------------------ advances used by a bill run
@@ -254,6 +266,19 @@ class SqlPaymentsLedger(SqlDuesLedger):
         used = sum(r[9] for r in written.allocations if r[3])
         await self._audit(tx, batch.site_id, batch.actor, "advances", batch.cycle_id,
                           f"advances of {len(paying)} accounts paid {used} of the cycle's bills", seq)
+
+
+def _netted(credits: list[tuple]) -> list[tuple]:
+    """One credit row per (operation, receipt, tag): the net of the operation's
+    movements (a payment allocated whole writes none), the first row's day and why."""
+    net: dict[tuple, list] = {}
+    for stamp, site, account, receipt, tag, amount, on, why in credits:
+        row = net.get((stamp, receipt, tag))
+        if row is None:
+            net[stamp, receipt, tag] = [stamp, site, account, receipt, tag, amount, on, why]
+        else:
+            row[5] += amount
+    return [tuple(row) for row in net.values() if row[5]]
 
 
 def _book(request: PaymentRequest, receipt: str, state: AccountState, bills: dict[str, tuple[str, bool]],
