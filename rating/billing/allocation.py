@@ -70,9 +70,9 @@ def _sort_key(rule: AllocationRule, bill: str) -> Callable[[DuesItem], tuple]:
             parts.append(lambda i: (rank.get(i.head, unlisted), i.head))
 
     def key(item: DuesItem) -> tuple:
-        # the whole identity last: a total order, so the same items always sort alike
-        return (bill == "" or item.bill_ref != bill, *(p(item) for p in parts),
-                item.due_date, item.bill_ref, item.head, item.kind.value)
+        # the whole identity last: a total order, so the same items always sort alike (a kind is a str)
+        return (bill == "" or item.bill_ref != bill, *[p(item) for p in parts],
+                item.due_date, item.bill_ref, item.head, item.kind)
     return key
 
 

@@ -27,6 +27,7 @@ from rating.billing.ledger_sql import SqlDuesLedger, Tx, _now_us
 from rating.billing.numbering import DocType
 from rating.errors import InputError
 
+_KIND_TEXT = {kind: kind.value for kind in LineKind}  # a dict lookup: Enum attributes are slow
 AMOUNT_MINOR_MAX = 10**15  # a payment above 10^13 rupees is a typing error
 IN_LIST_MAX = 500  # accounts read by an IN list; more: the whole site
 PAYMENT_COLUMNS = ("site_id", "receipt", "fy", "serial", "account_id", "method", "amount_minor",
@@ -353,17 +354,20 @@ def _apply(account: str, allocations: Iterable[Allocation], on: dt.date, actor: 
         else:  # a credit item set against a due: the credit is used up as the due is paid
             credit = source.item
             paid[credit] = paid.get(credit, 0) - amount
-            written.entries.append((stamp, site, account, credit.head, credit.kind.value, amount,
+            written.entries.append((stamp, site, account, credit.head, _KIND_TEXT[credit.kind], amount,
                                     credit.due_date, credit.bill_ref, f"set against {item.bill_ref}", actor))
             credit_ref = f"{credit.bill_ref}:{credit.head}"
         note = f"credit {credit_ref}" if credit_ref else source.ref
-        written.entries.append((stamp, site, account, item.head, item.kind.value, -amount, item.due_date,
+        written.entries.append((stamp, site, account, item.head, _KIND_TEXT[item.kind], -amount, item.due_date,
                                 item.bill_ref, note, actor))
         written.allocations.append((stamp, site, account, "" if credit_ref else source.ref, credit_ref,
-                                    item.bill_ref, item.head, item.kind.value, item.due_date, amount, on))
-    state.items = [replace(i, amount_minor=i.amount_minor - paid.get(i, 0)) for i in state.items
-                   if i.amount_minor != paid.get(i, 0)]
-    receipts = [replace(r, amount_minor=r.amount_minor - spent.get(r.ref, 0)) for r in state.receipts]
+                                    item.bill_ref, item.head, _KIND_TEXT[item.kind], item.due_date, amount, on))
+    if paid:  # new items only for those paid (dataclasses.replace is slow)
+        state.items = [i if i not in paid else DuesItem(i.head, i.kind, i.amount_minor - paid[i], i.due_date,
+                                                         i.bill_ref)
+                       for i in state.items if i.amount_minor != paid.get(i, 0)]
+    receipts = [r if r.ref not in spent else Source(r.ref, r.amount_minor - spent[r.ref], r.tag, r.item)
+                for r in state.receipts]
     if own is not None:
-        receipts.append(replace(own, amount_minor=own.amount_minor - spent.get(own.ref, 0)))
+        receipts.append(Source(own.ref, own.amount_minor - spent.get(own.ref, 0), own.tag))
     state.receipts = [r for r in receipts if r.amount_minor]
