@@ -29,7 +29,7 @@ from rating.errors import InputError
 
 _KIND_TEXT = {kind: kind.value for kind in LineKind}  # a dict lookup: Enum attributes are slow
 AMOUNT_MINOR_MAX = 10**15  # a payment above 10^13 rupees is a typing error
-IN_LIST_MAX = 500  # accounts read by an IN list; more: the whole site
+IN_LIST_MAX = 5_000  # values a query's list holds (SQLite's parameters; PostgreSQL takes one array)
 PAYMENT_COLUMNS = ("site_id", "receipt", "fy", "serial", "account_id", "method", "amount_minor",
                    "received_on",
                    "reference", "details", "tag", "suspense", "seq", "actor")
@@ -123,13 +123,11 @@ class SqlPaymentsLedger(SqlDuesLedger):
 
     async def _replays(self, tx: Tx, keys: list[str]) -> dict[str, tuple[OpResult, bytes]]:
         found: dict[str, tuple[OpResult, bytes]] = {}
-        for at in range(0, len(keys), IN_LIST_MAX):
-            chunk = keys[at:at + IN_LIST_MAX]
-            marks = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
+        for chunk in _chunks(keys):
+            among, args = tx.one_of(1, chunk)
             for seq, key, kind, digest, summary in await tx.fetch(
-                    "SELECT seq, op_key, kind, payload_sha256, summary FROM dues_ops "
-                    f"WHERE op_key IN ({marks})",
-                    *chunk):
+                    f"SELECT seq, op_key, kind, payload_sha256, summary FROM dues_ops WHERE op_key {among}",
+                    *args):
                 found[key] = (OpResult(seq, key, kind, json.loads(summary)), bytes(digest))
         return found
 
@@ -172,11 +170,10 @@ class SqlPaymentsLedger(SqlDuesLedger):
                               for r, p, s in zip(requests, payloads, summaries, strict=True)])
         keys = [r.key for r in requests]
         seqs: dict[str, int] = {}
-        for at in range(0, len(keys), IN_LIST_MAX):
-            chunk = keys[at:at + IN_LIST_MAX]
-            marks = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
+        for chunk in _chunks(keys):
+            among, args = tx.one_of(1, chunk)
             seqs.update((k, q) for k, q in await tx.fetch(
-                f"SELECT op_key, seq FROM dues_ops WHERE op_key IN ({marks})", *chunk))
+                f"SELECT op_key, seq FROM dues_ops WHERE op_key {among}", *args))
         return [seqs[k] for k in keys]
 
     @staticmethod
@@ -206,23 +203,22 @@ class SqlPaymentsLedger(SqlDuesLedger):
     async def _states(self, tx: Tx, site: str, accounts: set[str]) -> dict[str, AccountState]:
         """Open items, unallocated receipts and whether each account is known (read by the index)."""
         states: dict[str, AccountState] = {}
-        listed = sorted(accounts)
-        for at in range(0, len(listed), IN_LIST_MAX):
-            chunk = listed[at:at + IN_LIST_MAX]
-            where = f"site_id = $1 AND account_id IN ({', '.join(f'${n}' for n in range(2, len(chunk) + 2))})"
+        for chunk in _chunks(sorted(accounts)):
+            among, listed = tx.one_of(2, chunk)
+            where = f"site_id = $1 AND account_id {among}"
             for account, head, kind, ref, due, amount in await tx.fetch(
                     "SELECT account_id, head, kind, ref, due_date, SUM(amount_minor) FROM dues_entries "
-                    f"WHERE {where} GROUP BY account_id, head, kind, ref, due_date", site, *chunk):
+                    f"WHERE {where} GROUP BY account_id, head, kind, ref, due_date", site, *listed):
                 state = states.setdefault(account, AccountState(known=True))
                 if amount:
                     state.items.append(DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref))
             for account, receipt, tag, amount in await tx.fetch(
                     "SELECT account_id, receipt, tag, SUM(amount_minor) FROM dues_credits "
                     f"WHERE {where} GROUP BY account_id, receipt, tag HAVING SUM(amount_minor) <> 0 "
-                    "ORDER BY MIN(seq)", site, *chunk):
+                    "ORDER BY MIN(seq)", site, *listed):
                 states.setdefault(account, AccountState()).receipts.append(Source(receipt, int(amount), tag))
             for (account,) in await tx.fetch(f"SELECT DISTINCT account_id FROM dues_documents WHERE {where}",
-                                             site, *chunk):
+                                             site, *listed):
                 states.setdefault(account, AccountState()).known = True
         for state in states.values():
             state.known = state.known or bool(state.receipts)
@@ -231,17 +227,14 @@ class SqlPaymentsLedger(SqlDuesLedger):
     async def _named_bills(self, tx: Tx, site: str, numbers: set[str]) -> dict[str, tuple[str, bool]]:
         """bill number -> (its account, cancelled), for the bills payments name."""
         found: dict[str, tuple[str, bool]] = {}
-        listed = sorted(numbers)
-        for at in range(0, len(listed), IN_LIST_MAX):
-            chunk = listed[at:at + IN_LIST_MAX]
-            marks = ", ".join(f"${n}" for n in range(2, len(chunk) + 2))
+        for chunk in _chunks(sorted(numbers)):
+            among, listed = tx.one_of(2, chunk)
             cancelled = {n for (n,) in await tx.fetch(
-                "SELECT corrects FROM dues_documents WHERE site_id = $1 "
-                f"AND corrects IN ({marks}) AND cancels",
-                site, *chunk)}
+                f"SELECT corrects FROM dues_documents WHERE site_id = $1 AND corrects {among} AND cancels",
+                site, *listed)}
             for number, account in await tx.fetch(
                     "SELECT number, account_id FROM dues_documents WHERE site_id = $1 AND doc_type = 'bill' "
-                    f"AND number IN ({marks})", site, *chunk):
+                    f"AND number {among}", site, *listed):
                 found[number] = (account, number in cancelled)
         return found
 
@@ -267,6 +260,10 @@ class SqlPaymentsLedger(SqlDuesLedger):
         used = sum(r[9] for r in written.allocations if r[3])
         await self._audit(tx, batch.site_id, batch.actor, "advances", batch.cycle_id,
                           f"advances of {len(paying)} accounts paid {used} of the cycle's bills", seq)
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[at:at + IN_LIST_MAX] for at in range(0, len(values), IN_LIST_MAX)]
 
 
 def _netted(credits: list[tuple]) -> list[tuple]:
@@ -358,10 +355,11 @@ def _apply(account: str, allocations: Iterable[Allocation], on: dt.date, actor: 
                                     credit.due_date, credit.bill_ref, f"set against {item.bill_ref}", actor))
             credit_ref = f"{credit.bill_ref}:{credit.head}"
         note = f"credit {credit_ref}" if credit_ref else source.ref
-        written.entries.append((stamp, site, account, item.head, _KIND_TEXT[item.kind], -amount, item.due_date,
-                                item.bill_ref, note, actor))
+        kind = _KIND_TEXT[item.kind]
+        written.entries.append((stamp, site, account, item.head, kind, -amount, item.due_date, item.bill_ref,
+                                note, actor))
         written.allocations.append((stamp, site, account, "" if credit_ref else source.ref, credit_ref,
-                                    item.bill_ref, item.head, _KIND_TEXT[item.kind], item.due_date, amount, on))
+                                    item.bill_ref, item.head, kind, item.due_date, amount, on))
     if paid:  # new items only for those paid (dataclasses.replace is slow)
         state.items = [i if i not in paid else DuesItem(i.head, i.kind, i.amount_minor - paid[i], i.due_date,
                                                          i.bill_ref)

@@ -131,6 +131,10 @@ class _PostgresTx:
     async def execute(self, sql: str, *args: object) -> None:
         await self.con.execute(sql, *args)
 
+    @staticmethod
+    def one_of(first: int, values: Sequence[str]) -> tuple[str, list]:
+        return f"= ANY(${first}::text[])", [list(values)]
+
     async def insert_many(self, table: str, columns: Sequence[str], records: list[tuple]) -> None:
         if records:
             await self.con.copy_records_to_table(table, schema_name=self.schema, columns=list(columns),

@@ -53,6 +53,9 @@ class Tx(Protocol):
     async def insert_many(self, table: str, columns: Sequence[str], records: list[tuple]) -> None:
         """Bulk insert: executemany in the transaction (SQLite), COPY (PostgreSQL)."""
 
+    def one_of(self, first: int, values: Sequence[str]) -> tuple[str, list]:
+        """`IN ($first, ...)` (SQLite) or `= ANY($first)` (PostgreSQL: one array) and its arguments."""
+
 
 async def _one(tx: Tx, sql: str, *args: object) -> tuple | None:
     found = await tx.fetch(sql, *args)

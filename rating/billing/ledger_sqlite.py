@@ -138,6 +138,10 @@ class _SqliteTx:
     async def execute(self, sql: str, *args: object) -> None:
         await self.fetch(sql, *args)
 
+    @staticmethod
+    def one_of(first: int, values: Sequence[str]) -> tuple[str, list]:
+        return f"IN ({', '.join(f'${n}' for n in range(first, first + len(values)))})", list(values)
+
     async def insert_many(self, table: str, columns: Sequence[str], records: list[tuple]) -> None:
         if not records:
             return
