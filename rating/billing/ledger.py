@@ -158,6 +158,25 @@ class Document:
 
 
 @dataclass(frozen=True)
+class AccountEntry:
+    """An entry of one account as a statement reads it: the operation that
+    wrote it (`op_kind`: issue, note, cancel, import, and later kinds) and
+    the day it counts from: its document's date, or for an entry without a
+    document the day (UTC) its operation was written."""
+
+    seq: int
+    op_kind: str
+    on: dt.date
+    head: str
+    kind: str
+    amount_minor: int
+    due_date: dt.date
+    ref: str
+    note: str
+    document: str  # the bill or note that wrote it; "" for none
+
+
+@dataclass(frozen=True)
 class IssuedCycle:
     site_id: str
     cycle_id: str
@@ -220,6 +239,10 @@ class DuesLedger(ABC):
         """Per account, what is still owed per (head, kind, document, due date):
         the entries summed, the pairs that net to zero left out. What a draft
         bill's arrears and interest read."""
+
+    @abstractmethod
+    async def account_entries(self, site_id: str, account_id: str) -> list[AccountEntry]:
+        """Every entry of an account, in the order written (statements)."""
 
     @abstractmethod
     async def document(self, site_id: str, number: str) -> Document | None: ...

@@ -17,13 +17,14 @@ import datetime as dt
 import json
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from rating.billing import ledger_rows as rows
 from rating.billing.documents import DuesItem, LineKind
 from rating.billing.ledger import (
+    AccountEntry,
     AuditRow,
     CycleOverlap,
     Document,
@@ -62,11 +63,23 @@ async def _one(tx: Tx, sql: str, *args: object) -> tuple | None:
     return found[0] if found else None
 
 
+def _utc_day(at_us: int) -> dt.date:
+    return dt.datetime.fromtimestamp(at_us // 1_000_000, dt.timezone.utc).date()
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+IssueHook = Callable[["Tx", IssueBatch, list[tuple]], Awaitable[None]]
+
+
 class SqlDuesLedger(DuesLedger):
+    # Run inside an issue's transaction once its bills are written, with their rows
+    # (ledger_rows.DOC_COLUMNS): the notification outbox (rating.notify) writes a
+    # bill's notices there, so the bill and its notices commit or roll back together.
+    issue_hooks: tuple[IssueHook, ...] = ()
+
     @staticmethod
     def _date_value(day: dt.date) -> object:
         """A date as the backend's date columns take it."""
@@ -96,6 +109,8 @@ class SqlDuesLedger(DuesLedger):
             docs, entries = rows.bill_rows(batch, prepared, fy, serial, seq, date_value=self._date_value)
             await tx.insert_many("dues_documents", rows.DOC_COLUMNS, docs)
             await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, entries)
+            for hook in self.issue_hooks:
+                await hook(tx, batch, docs)
             await tx.execute("INSERT INTO dues_cycles (site_id, cycle_id, period_start, period_end, seq) "
                              "VALUES ($1, $2, $3, $4, $5)", batch.site_id, batch.cycle_id, batch.period_start,
                              batch.period_end, seq)
@@ -269,6 +284,18 @@ class SqlDuesLedger(DuesLedger):
             item = DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref)
             items.setdefault(account, []).append(item)
         return items
+
+    async def account_entries(self, site_id: str, account_id: str) -> list[AccountEntry]:
+        async with self._reading() as tx:
+            found = await tx.fetch(
+                "SELECT e.seq, o.kind, o.created_us, d.issued_on, e.head, e.kind, e.amount_minor, "
+                "e.due_date, e.ref, e.note, d.number FROM dues_entries e JOIN dues_ops o ON o.seq = e.seq "
+                "LEFT JOIN dues_documents d ON d.seq = e.seq AND d.site_id = e.site_id "
+                "AND d.account_id = e.account_id WHERE e.site_id = $1 AND e.account_id = $2 ORDER BY e.seq",
+                site_id, account_id)
+        return [AccountEntry(seq, op_kind, rows.day(issued) if issued is not None else _utc_day(created_us),
+                             head, kind, int(amount), rows.day(due), ref, note, number or "")
+                for seq, op_kind, created_us, issued, head, kind, amount, due, ref, note, number in found]
 
     async def document(self, site_id: str, number: str) -> Document | None:
         async with self._reading() as tx:

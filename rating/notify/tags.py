@@ -1,0 +1,95 @@
+"""Owner tags computed from each account's bills and what is still open on them.
+
+A site maps tags to a tone (`[tones]` of reminders.toml); staff tags
+(rating.notify.directory) are added to these. The tags and what earns them:
+
+- `new_owner`: the account's first bill is at most `new_owner_days` old;
+- `long_tenure`: its first bill is at least `long_tenure_years` old;
+- `habitual_late`: at least `late_bills_min` past-due bills were (or are) paid late;
+- `partial_payer`: a bill is part paid, part still open;
+- `on_time`: at least `history_bills_min` past-due bills, none late;
+- `early_payer`: as on_time, every one paid `early_days` or more before its due date;
+- `prefers_offline`: most paid bills were paid offline (cash, cheque, transfer).
+
+The last two need the day and the means of each payment (`BillHistory.paid_on`,
+`.offline`); from the dues ledger alone (what is open per bill) they are
+unknown and not given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rating.billing.documents import DuesItem
+from rating.billing.ledger import Document
+from rating.billing.numbering import DocType
+
+OWNER_TAGS = ("early_payer", "on_time", "habitual_late", "partial_payer", "long_tenure", "new_owner",
+              "prefers_offline")
+
+
+@dataclass(frozen=True)
+class TagRules:
+    long_tenure_years: int = 5
+    new_owner_days: int = 180
+    late_bills_min: int = 2
+    history_bills_min: int = 3
+    early_days: int = 5
+
+
+@dataclass(frozen=True)
+class BillHistory:
+    issued_on: dt.date
+    due_date: dt.date
+    total_minor: int  # what the bill added to the dues
+    open_minor: int  # what of it is still owed
+    paid_on: dt.date | None = None  # the day it was paid in full, when known
+    offline: bool | None = None  # paid offline, when known
+
+
+def owner_tags(bills: Sequence[BillHistory], today: dt.date, rules: TagRules = TagRules()) -> frozenset[str]:
+    if not bills:
+        return frozenset()
+    tags = set()
+    first = min(b.issued_on for b in bills)
+    if (today - first).days <= rules.new_owner_days:
+        tags.add("new_owner")
+    if years_between(first, today) >= rules.long_tenure_years:
+        tags.add("long_tenure")
+    past = [b for b in bills if b.due_date < today and b.total_minor > 0]
+    late = [b for b in past if b.open_minor > 0 or (b.paid_on is not None and b.paid_on > b.due_date)]
+    if len(late) >= rules.late_bills_min:
+        tags.add("habitual_late")
+    if any(0 < b.open_minor < b.total_minor for b in bills):
+        tags.add("partial_payer")
+    if len(past) >= rules.history_bills_min and not late:
+        tags.add("on_time")
+        early = dt.timedelta(days=rules.early_days)
+        if all(b.paid_on is not None and b.paid_on <= b.due_date - early for b in past):
+            tags.add("early_payer")
+    paid = [b for b in bills if b.offline is not None and b.open_minor <= 0]
+    if paid and 2 * sum(1 for b in paid if b.offline) > len(paid):
+        tags.add("prefers_offline")
+    return frozenset(tags)
+
+
+def years_between(first: dt.date, today: dt.date) -> int:
+    years = today.year - first.year
+    return years - 1 if (today.month, today.day) < (first.month, first.day) else years
+
+
+def histories(documents: Iterable[Document], open_items: Mapping[str, Sequence[DuesItem]]
+              ) -> dict[str, list[BillHistory]]:
+    """Per account, the history of its bills as the dues ledger tells it."""
+    still: dict[str, int] = {}
+    for items in open_items.values():
+        for item in items:
+            still[item.bill_ref] = still.get(item.bill_ref, 0) + item.amount_minor
+    found: dict[str, list[BillHistory]] = {}
+    for doc in documents:
+        if doc.doc_type is DocType.BILL:
+            found.setdefault(doc.account_id, []).append(
+                BillHistory(doc.issued_on, doc.due_date, doc.total_minor, still.get(doc.number, 0)))
+    return found
