@@ -63,6 +63,25 @@ def test_pay_records_a_receipt_once_and_explains_its_allocation(society, capsys)
     assert code == 0 and "R/25-26/000001" in shown and "1 receipts" in shown
 
 
+def test_a_receipt_is_written_as_html_and_pdf_with_what_it_settled(society, capsys, tmp_path):
+    _, ledger = society
+    unit = account(capsys, ledger)
+    code, out, err = cli(capsys, "pay", "--account", unit, "--amount", "100.00", "--method", "transfer",
+                         "--reference", "UTR42", "--on", "2025-06-10", *ledger)
+    assert code == 0, err
+    paid = [line.split() for line in out.splitlines() if line.startswith("  paid")]
+    for suffix in ("html", "pdf"):
+        code, out, err = cli(capsys, "pay", "receipt", "R/25-26/000001", "--out", tmp_path / f"r.{suffix}",
+                             *ledger)
+        assert code == 0 and "written to" in out, err
+    html = (tmp_path / "r.html").read_text()
+    assert "Receipt R/25-26/000001" in html and "Bank transfer · UTR42" in html
+    assert all(words[-2] in html and words[-1] in html for words in paid)  # each bill and head it settled
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    code, _, err = cli(capsys, "pay", "receipt", "R/25-26/000099", "--out", tmp_path / "x.pdf", *ledger)
+    assert code == 2 and "no receipt" in err
+
+
 def test_pay_refuses_an_unknown_unit_and_bad_money_without_a_traceback(society, capsys):
     _, ledger = society
     for extra, words in ((["--account", "NOBODY", "--amount", "10"], "has no dues or bills"),

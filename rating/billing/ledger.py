@@ -311,8 +311,9 @@ class DuesLedger(ABC):
         """Record an approved refund's payout: the money leaves the account's credit."""
 
     @abstractmethod
-    async def payments(self, site_id: str, account_id: str = "", *, limit: int = 1000) -> list[Payment]:
-        """Receipts in number order."""
+    async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
+                       limit: int = 1000) -> list[Payment]:
+        """Receipts in number order (of an account, or the one `receipt`)."""
 
     @abstractmethod
     async def allocations(self, site_id: str, account_id: str = "", *,

@@ -230,11 +230,13 @@ class SqlMoneyLedger(SqlPaymentsLedger):
 
     # ------------------------------------------------------------ reads
 
-    async def payments(self, site_id: str, account_id: str = "", *, limit: int = 1000) -> list[Payment]:
+    async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
+                       limit: int = 1000) -> list[Payment]:
         sql, args = f"{_PAYMENT_SELECT} WHERE site_id = $1", [site_id]
-        if account_id:
-            sql += " AND account_id = $2"
-            args.append(account_id)
+        for column, value in (("account_id", account_id), ("receipt", receipt)):
+            if value:
+                args.append(value)
+                sql += f" AND {column} = ${len(args)}"
         async with self._reading() as tx:
             found = await tx.fetch(f"{sql} ORDER BY fy, serial LIMIT ${len(args) + 1}", *args, limit)
         return [_payment_of(r) for r in found]

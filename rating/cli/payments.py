@@ -61,6 +61,7 @@ PAY_DESCRIPTION = """
                and the bounce charge ([cheque] bounce_charge) goes on the
                next bill as a debit note
       show     the receipts of the site or of --account, and what each paid
+      receipt  write a receipt as PDF or HTML (--out FILE.pdf or FILE.html)
 
     Running the same command again changes nothing (it prints the first
     receipt); give --key to record a second, identical payment.
@@ -73,6 +74,7 @@ PAY_DESCRIPTION = """
           --reference UTR2506100042 --bill B/25-26/000001
       rating pay bounce R/25-26/000007 --site site.toml --reason "insufficient funds"
       rating pay show --site site.toml --account A-0101
+      rating pay receipt R/25-26/000007 --site site.toml --out R-000007.pdf
 
     exit codes: 0 done; 2 bad input (an unknown unit or bill, an amount
     that is not money), nothing written; 3 the ledger cannot be reached.
@@ -80,8 +82,9 @@ PAY_DESCRIPTION = """
 
 
 def _pay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("verb", nargs="?", default="record", choices=("record", "bounce", "show"))
-    parser.add_argument("receipt", nargs="?", help="bounce: the cheque's receipt number")
+    parser.add_argument("verb", nargs="?", default="record", choices=("record", "bounce", "show", "receipt"))
+    parser.add_argument("receipt", nargs="?", help="bounce: the cheque's receipt number; receipt: the number")
+    parser.add_argument("--out", type=Path, metavar="FILE.pdf|FILE.html", help="receipt: where to write it")
     _ledger_arguments(parser)
     parser.add_argument("--account", help="the unit that paid (record; show: its receipts)")
     parser.add_argument("--amount", help="in the site's currency, e.g. 4500.00")
@@ -106,6 +109,8 @@ def pay_command(args: argparse.Namespace) -> int:
         return _with_ledger(args, lambda ledger: _show_receipts(ledger, society, args.account or ""))
     if args.verb == "bounce":
         return _bounce(args, society, settings, on)
+    if args.verb == "receipt":
+        return _with_ledger(args, lambda ledger: _write_receipt(ledger, args, society))
     if not args.account or not args.amount:
         raise InputError("pay needs --account and --amount",
                          where="--account" if not args.account else "--amount")
@@ -161,6 +166,26 @@ def _bounce(args: argparse.Namespace, society, settings, on: dt.date) -> int:
         return EXIT_OK
 
     return _with_ledger(args, run)
+
+
+async def _write_receipt(ledger, args: argparse.Namespace, society) -> int:
+    from rating.payments.receipt import receipt_html, receipt_pdf, receipt_view
+
+    if not args.receipt or args.out is None or args.out.suffix.lower() not in (".pdf", ".html"):
+        raise InputError("pay receipt needs the RECEIPT number and --out FILE.pdf or FILE.html",
+                         where="--out")
+    found = await ledger.payments(society.site_id, receipt=args.receipt)
+    if not found:
+        raise InputError(f"no receipt {args.receipt!r} in site {society.site_id!r}", where=args.receipt,
+                         reason="NOT_FOUND")
+    view = receipt_view(found[0], await ledger.allocations(society.site_id, receipt=args.receipt),
+                        society.document)
+    if args.out.suffix.lower() == ".pdf":
+        args.out.write_bytes(receipt_pdf(view))
+    else:
+        args.out.write_text(receipt_html(view, society.templates), encoding="utf-8")
+    print(f"receipt {args.receipt} written to {args.out}")
+    return EXIT_OK
 
 
 async def _show_receipts(ledger, society, account: str) -> int:
