@@ -13,7 +13,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "payments.md"
 CASES = ("Exact match", "Batch split", "Ambiguous: to review", "Unmatched",
          "A partial payment, oldest bill first", "Interest first", "By charge-head order",
          "More than all the dues: an advance", "A payment against a cancelled bill", "A bounced cheque",
-         "Refunds", "Gateway payments", "Exact match: a transfer paying a bill", "Ambiguous: to the review queue",
+         "Refunds", "Gateway payments", "Exact match: a transfer paying a bill",
+         "Ambiguous: to the review queue",
          "Unmatched, and a re-import")
 
 
