@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_billing import backends
+from bench.bench_billing import backends, empty_copies
 from rating.billing import ledger_rows
 from rating.billing.documents import BillLine, Cycle, DraftBill, LineKind
 from rating.billing.ledger import IssueBatch
@@ -97,11 +97,7 @@ async def ceiling(ledger: SqlDuesLedger, schema_sql: str, since_seq: int) -> flo
         for table, columns in WRITTEN:
             found[table] = [tuple(r) for r in await tx.fetch(
                 f"SELECT {', '.join(columns)} FROM {table} WHERE seq > $1", since_seq)]
-    tables = schema_sql.split("CREATE OR REPLACE FUNCTION")[0].split("CREATE TRIGGER")[0]
-    async with ledger._writing("bench-schema") as tx:
-        for statement in tables.replace("dues_", "bench_").split(";"):
-            if statement.strip():
-                await tx.execute(statement)
+    await empty_copies(ledger, schema_sql)
     start = time.perf_counter()
     async with ledger._writing(SITE) as tx:
         for table, columns in WRITTEN:
