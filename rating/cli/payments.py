@@ -63,8 +63,9 @@ PAY_DESCRIPTION = """
       show     the receipts of the site or of --account, and what each paid
       receipt  write a receipt as PDF or HTML (--out FILE.pdf or FILE.html)
 
-    Running the same command again changes nothing (it prints the first
-    receipt); give --key to record a second, identical payment.
+    Running the same command again (the same values and --on, which is
+    today when not given) changes nothing: it prints the first receipt;
+    give --key to record a second, identical payment.
 
     examples:
       rating pay --site site.toml --account A-0101 --amount 4500.00 --method cash
