@@ -28,6 +28,8 @@ from rating.billing.documents import BillLine, DraftBill, DuesItem
 from rating.billing.interest import Paid
 from rating.billing.ledger_payment_types import (
     AllocationRow,
+    BankBooking,
+    BankLine,
     Claim,
     ClaimRequest,
     Payment,
@@ -35,6 +37,7 @@ from rating.billing.ledger_payment_types import (
     Refund,
     RefundRequest,
     ReversalRequest,
+    StatementRecord,
 )
 from rating.billing.numbering import DocType, Numbering
 from rating.errors import RatingError
@@ -308,8 +311,9 @@ class DuesLedger(ABC):
         """Record an approved refund's payout: the money leaves the account's credit."""
 
     @abstractmethod
-    async def payments(self, site_id: str, account_id: str = "", *, limit: int = 1000) -> list[Payment]:
-        """Receipts in number order."""
+    async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
+                       limit: int = 1000) -> list[Payment]:
+        """Receipts in number order (of an account, or the one `receipt`)."""
 
     @abstractmethod
     async def allocations(self, site_id: str, account_id: str = "", *,
@@ -330,3 +334,26 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def refunds(self, site_id: str, *, account_id: str = "") -> list[Refund]: ...
+
+    # ------------------------------------------------------------ bank statements (ledger_bank)
+
+    @abstractmethod
+    async def statements(self, site_id: str) -> list[StatementRecord]:
+        """Every bank statement imported into the site."""
+
+    @abstractmethod
+    async def book_statements(self, booking: BankBooking) -> OpResult:
+        """Record statements, their lines' outcomes and the payments of the matched ones, at once."""
+
+    @abstractmethod
+    async def bank_lines(self, site_id: str, *, status: str = "") -> list[BankLine]: ...
+
+    @abstractmethod
+    async def resolve_bank_line(self, key: str, site_id: str, line_id: str, *, account_id: str, bill: str,
+                                actor: str, numbering: Numbering, rule: AllocationRule) -> OpResult:
+        """Staff book a line waiting in review as a payment of `account_id` (for `bill`, when given)."""
+
+    @abstractmethod
+    async def dismiss_bank_line(self, key: str, site_id: str, line_id: str, *, reason: str,
+                                actor: str) -> OpResult:
+        """Staff set a waiting line aside (not a payment of a unit), with the reason."""

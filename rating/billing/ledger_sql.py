@@ -41,7 +41,7 @@ from rating.errors import InputError
 
 TABLES = ("dues_ops", "dues_entries", "dues_documents", "dues_series", "dues_cycles", "dues_carried",
           "dues_rules", "dues_audit", "dues_payments", "dues_allocations", "dues_credits", "dues_reversals",
-          "dues_claims", "dues_refunds")
+          "dues_claims", "dues_refunds", "dues_statements", "dues_bank_lines")
 _DOC_SELECT = ("SELECT number, doc_type, site_id, account_id, cycle_id, issued_on, due_date, total_minor, "
                "body, corrects, cancels, seq, actor FROM dues_documents")
 
@@ -53,6 +53,9 @@ class Tx(Protocol):
 
     async def insert_many(self, table: str, columns: Sequence[str], records: list[tuple]) -> None:
         """Bulk insert: executemany in the transaction (SQLite), COPY (PostgreSQL)."""
+
+    def one_of(self, first: int, values: Sequence[str]) -> tuple[str, list]:
+        """`IN ($first, ...)` (SQLite) or `= ANY($first)` (PostgreSQL: one array) and its arguments."""
 
 
 async def _one(tx: Tx, sql: str, *args: object) -> tuple | None:

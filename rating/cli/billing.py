@@ -173,8 +173,11 @@ def bills_command(args: argparse.Namespace) -> int:
         return _show(args)
     society = load_site_billing(site_file(args))
     cycle = run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date)
+    from rating.payments.settings import load_payment_settings
+
+    allocation = load_payment_settings(args.site, society.config.site).allocation  # how advances pay
     inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), _usage(args, society),
-                       rules_text=society.rules_text)
+                       rules_text=society.rules_text, allocation=allocation)
     exponent = society.config.site.minor_unit_exponent
 
     async def run(ledger) -> int:
