@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import socket
 from collections.abc import Sequence
@@ -63,6 +64,23 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "BAD_REQUEST")
     detail = getattr(exc, "detail", "")
     return error_response(status, reason, f"{request.method} {request.url.path}: {detail}")
+
+
+class BearerTokens:
+    """Staff and machine calls (orders, settlement reports) carry one of the server's
+    bearer tokens, as gRPC calls do; without tokens the check is off (loopback use)."""
+
+    def __init__(self, tokens: tuple[str, ...]) -> None:
+        self.tokens = tuple(t.encode() for t in tokens)
+
+    def check(self, request: Request) -> None:
+        if not self.tokens:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip().encode()
+        # every token is compared, so the time taken does not say which one is close
+        if scheme.lower() != "bearer" or not any([hmac.compare_digest(given, t) for t in self.tokens]):
+            raise HttpError(401, "a bearer token of the server is required", reason="UNAUTHENTICATED")
 
 
 async def health(request: Request) -> JSONResponse:
