@@ -225,7 +225,8 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     if web_on:
         assert dues is not None
         gateway_payments = (payments or _dues_payments(service, rules))(dues)
-        web = await start_web(settings, service, dues, gateway_payments, routes=web_routes)
+        web = await start_web(settings, service, dues, gateway_payments, routes=web_routes,
+                              callers={t: (c.role.value, c.site) for t, c in callers.items()})
     return Running(server, service, prepaid, checks, port, settings, dues, web)
 
 

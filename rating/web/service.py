@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from starlette.routing import BaseRoute
@@ -59,15 +59,16 @@ class WebSide:
 
 
 async def start_web(settings, prepaid: PrepaidService, ledger: DuesLedger, payments: GatewayPayments, *,
-                    routes: Sequence[BaseRoute] = ()) -> WebSide:
+                    callers: Mapping[str, tuple[str, str]], routes: Sequence[BaseRoute] = ()) -> WebSide:
     """Open the web store, mount the routes, listen; returns once it listens. `ledger`
-    (the server's dues ledger, open) and `payments` stay the caller's to close."""
+    (the server's dues ledger, open) and `payments` stay the caller's to close;
+    `callers` are the server's tokens with their (role, site)."""
     store = web_store(settings)
     await store.open()
     site = prepaid.config.site
     webhooks = Webhooks(secrets=secrets_source(settings), payments=payments, store=store,
                         prepaid=prepaid, body_bytes_max=settings.http_body_bytes_max)
-    tokens = BearerTokens(settings.all_tokens())
+    tokens = BearerTokens(callers, site=site.name)
     orders = Orders(ledger=ledger, store=store, site_id=site.name, currency=site.currency, tokens=tokens)
     settlements = Settlements(store=store, currency=site.currency, tokens=tokens)
     app = build_app([*webhooks.routes(), *orders.routes(), *settlements.routes(), *routes])
