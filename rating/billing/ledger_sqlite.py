@@ -10,6 +10,7 @@ Dates are stored as ISO 8601 text, which sorts and compares as dates.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import re
@@ -170,20 +171,39 @@ class SqliteDuesLedger(SqliteFile, SqlMoneyLedger):
     _date_value = staticmethod(dt.date.isoformat)  # type: ignore[assignment]
 
     async def open(self) -> None:
+        # One connection serves every caller: a transaction holds it to its end, so two
+        # callers never interleave statements in one transaction (concurrent webhooks,
+        # gRPC calls), and no read sees another's uncommitted rows.
+        self._turn = asyncio.Lock()
+        self._holder: asyncio.Task | None = None
         await self._open_file(SCHEMA)
 
     async def close(self) -> None:
         await self._close_file()
 
     @contextlib.asynccontextmanager
+    async def _connection_turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if self._holder is task:  # a read inside the task's own write
+            yield
+            return
+        async with self._turn:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextlib.asynccontextmanager
     async def _writing(self, site_id: str) -> AsyncIterator[_SqliteTx]:
-        await self._run(self.db.execute, "BEGIN IMMEDIATE")
-        try:
-            yield _SqliteTx(self)
-        except BaseException:
-            await self._run(self._rollback)
-            raise
-        await self._run(self.db.execute, "COMMIT")
+        async with self._connection_turn():
+            await self._run(self.db.execute, "BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self)
+            except BaseException:
+                await self._run(self._rollback)
+                raise
+            await self._run(self.db.execute, "COMMIT")
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
@@ -191,4 +211,5 @@ class SqliteDuesLedger(SqliteFile, SqlMoneyLedger):
 
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[_SqliteTx]:
-        yield _SqliteTx(self)
+        async with self._connection_turn():
+            yield _SqliteTx(self)

@@ -35,7 +35,7 @@ def web_store(settings) -> WebStore:
         from rating.web.store_postgres import PostgresWebStore
         return PostgresWebStore(settings.postgres_dsn, schema=settings.postgres_schema)
     from rating.web.store_sqlite import SqliteWebStore
-    return SqliteWebStore(Path(settings.data_dir) / "ledger.db")
+    return SqliteWebStore(Path(settings.data_dir) / "web.db")
 
 
 def secrets_source(settings) -> Callable[[], GatewaySecrets]:

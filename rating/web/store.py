@@ -1,4 +1,7 @@
-"""The HTTP side's own rows, in the ledger's database: payment orders and gateway events.
+"""The HTTP side's own rows: payment orders, gateway events, settlement reports.
+
+They live in the ledger's PostgreSQL schema, or in `web.db` beside the SQLite
+ledger file (rating.web.store_sqlite says why).
 
 An order is what a payment link is made from: a bill, the amount asked, a
 reference the payer sees, and an order id the gateway sends back with the

@@ -1,6 +1,9 @@
-"""The web rows in the SQLite ledger file (its own connection, as the dues ledger has).
+"""The web rows in SQLite: `web.db` beside the ledger file, on a connection of its own.
 
-Its commits are not fsynced one by one (`synchronous=NORMAL` in WAL mode:
+Not in the ledger file itself: SQLite has one writer per file, and an event
+row written beside each payment would wait for the payment's transaction (and
+it for the row), halving what the webhook commits per second. Its commits are
+not fsynced one by one (`synchronous=NORMAL` in WAL mode:
 durable at the next checkpoint). Nothing here is money: an event row lost
 to a power cut makes the gateway's retry go to the ledger, which answers
 the payment's first result; an order lost so is created again by its key.
