@@ -45,7 +45,8 @@ TARGET_PER_S = 1_000
 OFFERED_P99_MS = 50.0
 
 
-def _issue(ledger, flats: int) -> None:
+def _issue(ledger, flats: int) -> dict[str, str]:
+    """Issue May's bills of every flat; account -> its bill's number."""
     from rating.billing.documents import Cycle
     from tests.billing_drafts import batch, draft
     from tests.prepaid_site import account_ids
@@ -53,17 +54,19 @@ def _issue(ledger, flats: int) -> None:
     may = Cycle(SITE, dt.date(2025, 5, 1), dt.date(2025, 5, 31), dt.date(2025, 6, 1), dt.date(2025, 6, 15))
     bills = [draft(a, may, maintenance=250_000, water=12_000) for a in account_ids(flats)]
 
-    async def go() -> None:
+    async def go() -> dict[str, str]:
         await ledger.open()
         try:
             await ledger.issue(batch(bills, may))
+            issued = await ledger.documents(SITE, cycle_id=may.cycle_id, limit=flats)
+            return {d.account_id: d.number for d in issued}
         finally:
             await ledger.close()
-    asyncio.run(go())
+    return asyncio.run(go())
 
 
-def _events(first: int, count: int, tag: str) -> list[tuple[str, bytes]]:
-    """(unit, body) of captured payments of bills first .. first + count - 1, bill n of flat n - 1."""
+def _events(bills: dict[str, str], first: int, count: int, tag: str) -> list[tuple[str, bytes]]:
+    """(unit, body) of captured payments of the bills of flats first .. first + count - 1."""
     from tests.prepaid_site import account_ids
 
     accounts = account_ids(first + count)
@@ -71,7 +74,7 @@ def _events(first: int, count: int, tag: str) -> list[tuple[str, bytes]]:
     return [(accounts[n], json.dumps({
         "id": f"evt_{tag}_{n}", "type": "payment.captured", "created": created,
         "data": {"payment_id": f"pay_{tag}_{n}", "amount_minor": BILL_MINOR, "currency": "INR",
-                 "unit": accounts[n], "bill": f"B/25-26/{n + 1:06d}"}}, separators=(",", ":")).encode())
+                 "unit": accounts[n], "bill": bills[accounts[n]]}}, separators=(",", ":")).encode())
             for n in range(first, first + count)]
 
 
@@ -91,7 +94,7 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                   if line.lower().startswith(b"content-length:"))
     body = await reader.readexactly(length)
-    if not head.startswith(b"HTTP/1.1 200"):
+    if not head.startswith(b"HTTP/1.1 200") or b'"status":"applied"' not in body:
         status = head.partition(b"\r\n")[0]
         raise RuntimeError(f"webhook answered {status!r}: {body[:300]!r}")
 
@@ -211,7 +214,7 @@ class Plan:
         return self.warmup + self.repeats * (self.payments + self.direct) + self.offered
 
 
-QUICK = dict(payments=200, repeats=2, rate_per_s=500, offered_s=1.0, direct=100, connections=16)
+QUICK = dict(payments=100, repeats=2, rate_per_s=500, offered_s=0.5, direct=50, connections=16)
 FULL = dict(payments=3000, repeats=3, rate_per_s=500, offered_s=6.0, direct=1000, connections=32)
 
 
@@ -250,12 +253,12 @@ def measure_backend(name: str, plan: Plan, folder: Path, *, postgres=None, log=p
             return SqliteDuesLedger(data / "ledger.db")
         return PostgresDuesLedger(postgres.dsn, schema=schema)
 
-    _issue(ledger(), plan.flats)
+    bills = _issue(ledger(), plan.flats)
     first = 0
 
     def take(count: int, tag: str) -> list[tuple[str, bytes]]:
         nonlocal first
-        events, first = _events(first, count, tag), first + count
+        events, first = _events(bills, first, count, tag), first + count
         return events
 
     closed_s, closed_us = [], []
@@ -395,3 +398,26 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def webhook_scenario(*, quick: bool, log) -> dict:
+    """The `webhook` scenario of `rating bench`: the figures above, as the service scenario shows them."""
+    from bench.suite_service import normalise
+
+    scenario = {"title": "Webhook payments end to end over HTTP, beside the ledger's insert ceiling",
+                "description": "Signed gateway webhooks paying issued bills through `rating serve "
+                               "--http-port` (SQLite and PostgreSQL dues ledgers), next to the ledger's "
+                               "gateway path in process and one-row INSERT+COMMIT into the same database "
+                               "(bench/bench_webhook.py).",
+                "x": {"name": "figure", "unit": "", "scale": "category"}, "item_unit": "payments",
+                "points": []}
+    with tempfile.TemporaryDirectory(prefix="rating-bench-webhook-") as work_dir:
+        os.chmod(work_dir, 0o755)
+        raw = suite_figures(quick=quick, work_dir=Path(work_dir))
+    result = normalise(raw)
+    scenario["description"] += " " + raw["note"]
+    scenario["servers"] = result["servers"]
+    scenario["points"] = [{"x": "webhook", "label": "webhook", "figures": result["figures"], "skipped": {}}]
+    log("  webhook   " + "  ".join(f"{name} {f['median']:,.0f} {f['unit']}"
+                                   for name, f in result["figures"].items()))
+    return scenario

@@ -71,6 +71,9 @@ CREATE INDEX IF NOT EXISTS dues_documents_notes ON dues_documents (site_id, acco
     WHERE doc_type <> 'bill';  -- the notes the next bills carry: few, found without a scan
 CREATE UNIQUE INDEX IF NOT EXISTS dues_documents_one_cancel ON dues_documents (site_id, corrects)
     WHERE cancels = 1;
+CREATE INDEX IF NOT EXISTS dues_documents_corrects ON dues_documents (site_id, corrects);
+    -- "is this bill cancelled" (`AND cancels`) cannot use the partial index above: SQLite
+    -- matches only `cancels = 1`; without this, each payment naming a bill scanned every document
 CREATE TABLE IF NOT EXISTS dues_series (
     site_id TEXT NOT NULL,
     doc_type TEXT NOT NULL,
