@@ -24,8 +24,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from starlette.routing import BaseRoute
 
+from rating.billing.inputs import site_billing
 from rating.billing.ledger import DuesLedger
-from rating.errors import ConfigError
+from rating.billing.numbering import Numbering
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
@@ -37,6 +38,7 @@ from rating.server.interceptors import BearerAuth, ConcurrencyLimit
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
 from rating.v1 import billing_pb2, billing_pb2_grpc, rating_pb2, rating_pb2_grpc
+from rating.web.dues_payments import DuesGatewayPayments
 from rating.web.payments_port import GatewayPayments
 from rating.web.service import WebSide, start_web
 
@@ -189,7 +191,8 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     callers = roles.callers(settings.all_tokens())
     rules = BillingRules.of_site_file(settings.site) if settings.site else None  # checked before the ledgers
     await service.start()
-    dues = await _open_dues(settings, service) if rules else None
+    web_on = settings.http_port >= 0
+    dues = await _open_dues(settings, service) if rules or web_on else None
     # the concurrency limit is an interceptor, not the server's own: health checks pass it
     interceptors = [BearerAuth(callers, site_of=lambda: service.config.site.name),
                     ConcurrencyLimit(settings.concurrent_rpcs_max)]
@@ -219,11 +222,21 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     if not callers:
         log.warning("no bearer tokens configured: authentication is off")
     web = None
-    if settings.http_port >= 0:
-        if payments is None:  # until the dues ledger's gateway payments are wired in
-            raise ConfigError("http_port needs the dues ledger's gateway payments, not wired yet")
-        web = await start_web(settings, service, payments, routes=web_routes)
+    if web_on:
+        assert dues is not None
+        gateway_payments = (payments or _dues_payments(service, rules))(dues)
+        web = await start_web(settings, service, dues, gateway_payments, routes=web_routes,
+                              callers={t: (c.role.value, c.site) for t, c in callers.items()})
     return Running(server, service, prepaid, checks, port, settings, dues, web)
+
+
+def _dues_payments(service: PrepaidService, rules: BillingRules | None) -> PaymentsFactory:
+    """Gateway payments into the dues ledger, receipts numbered by the site's billing file."""
+    numbering = Numbering()
+    if rules is not None:
+        numbering = site_billing(service.config, rules.text, where=rules.where,
+                                 templates=rules.templates).numbering
+    return lambda dues: DuesGatewayPayments(dues, numbering=numbering)
 
 
 async def _open_dues(settings: Settings, service: PrepaidService):
