@@ -285,7 +285,8 @@ def demo_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 # Modules that register more subcommands when imported (serve, bench, topup...).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing",
+                                       "rating.cli.reminders")
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,

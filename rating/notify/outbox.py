@@ -270,6 +270,18 @@ class Outbox:
                                   "WHERE site_id = $1 AND account_id = $2 ORDER BY log_id",
                                   site_id, account_id)
 
+    async def export(self, site_id: str, account_id: str) -> list[dict]:
+        """What was (or is to be) sent to a resident, each attempt with it: the
+        resident's copy of the send log (JSON-ready)."""
+        attempts: dict[int, list[dict]] = {}
+        for outbox_id, at_us, attempt, outcome, detail in await self.log(site_id, account_id):
+            attempts.setdefault(outbox_id, []).append({"at_us": at_us, "attempt": attempt, "outcome": outcome,
+                                                       "detail": detail})
+        rows = await self.rows(site_id, account_id=account_id, limit=1_000_000)
+        return [{"cause": r.cause, "ref": r.ref, "step": r.step, "channel": r.channel, "address": r.address,
+                 "template": r.template, "fields": r.fields, "state": r.state, "provider_ref": r.provider_ref,
+                 "answer": r.answer, "attempts": attempts.get(r.outbox_id, [])} for r in rows]
+
     async def counts(self) -> dict[str, int]:
         """Outbox rows per state."""
         async with self.tables.reading() as tx:

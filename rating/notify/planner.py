@@ -17,6 +17,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from rating.billing.ledger_sql import SqlDuesLedger
 from rating.billing.money import major
@@ -73,7 +74,9 @@ def values(bill: Bill, owed_minor: int, contact: Contact, rules: ReminderRules, 
         "breakdown": [{"head": head, "amount": money(amount, site)} for head, _, amount in bill.lines],
         "due_date": bill.due_date.isoformat(), "days_late": late,
         "interest_so_far": money(sum(a for _, kind, a in bill.lines if kind in _INTEREST_KINDS), site),
-        "payment_link": rules.payment_link.format(site=site_id, account=bill.account_id, bill=bill.number),
+        "payment_link": rules.payment_link.format(site=quote(site_id, safe=""),
+                                                  account=quote(bill.account_id, safe=""),
+                                                  bill=quote(bill.number, safe="")),
         "language": contact.language or rules.language, "years_as_owner": years, "incentive": incentive,
         "site_name": site.name,
     }

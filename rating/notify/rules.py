@@ -9,16 +9,27 @@ nothing is loaded. The format, with an example: docs/reminders.md.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rating.billing.config import _keys, _names, _table_value, _text, _whole, amount_minor, decimal_value
-from rating.errors import ConfigError
+from rating.billing.config import (
+    _flag,
+    _keys,
+    _names,
+    _table_value,
+    _text,
+    _whole,
+    amount_minor,
+    decimal_value,
+)
+from rating.errors import ConfigError, InputError
 from rating.inputs.textfile import load_toml
 from rating.model.site import Site
+from rating.notify.directory import check_address
 from rating.notify.templates import Templates, load_templates
 
 REMINDERS_FILE = "reminders.toml"
@@ -28,7 +39,7 @@ _TOP = {"reminders", "steps", "stages", "tones", "channels", "incentive"}
 _REMINDERS = {"time_zone", "language", "send_at", "quiet_hours", "daily_cap", "minimum_outstanding",
               "attempts_max", "payment_link", "templates", "on_issue"}
 _STEP = {"days", "stage", "channels"}
-_CHANNEL = {"smtp": {"kind", "host", "port", "sender", "starttls", "timeout_s"},
+_CHANNEL = {"smtp": {"kind", "host", "port", "sender", "starttls", "username", "timeout_s"},
             "webhook": {"kind", "url", "template_ids", "timeout_s"}}
 
 
@@ -55,7 +66,7 @@ class ReminderRules:
     steps: tuple[Step, ...]  # by days
     stages: Mapping[str, str]  # stage -> template name
     tones: tuple[tuple[str, str], ...]  # (owner tag, tone): the first tag the owner has wins
-    channels: Mapping[str, Mapping[str, object]]  # name -> settings (kind smtp | webhook)
+    channels: Mapping[str, Mapping]  # name -> checked settings (kind smtp | webhook)
     templates: Templates
     time_zone: str = "UTC"
     language: str = "en"
@@ -138,16 +149,41 @@ def clock(value: object, where: str) -> dt.time:
 def _channels(value: object, where: str) -> dict[str, dict]:
     channels = {}
     for name, data in _table_value(value if value is not None else {}, where).items():
-        data = _table_value(data, f"{where}.{name}")
+        at = f"{where}.{name}"
+        data = _table_value(data, at)
         kind = data.get("kind")
         if kind not in CHANNEL_KINDS:
-            raise ConfigError(f"kind must be one of {list(CHANNEL_KINDS)}, got {kind!r}",
-                              where=f"{where}.{name}.kind")
-        _keys(data, _CHANNEL[kind], f"{where}.{name}")
-        channels[name] = data
+            raise ConfigError(f"kind must be one of {list(CHANNEL_KINDS)}, got {kind!r}", where=f"{at}.kind")
+        _keys(data, _CHANNEL[kind], at)
+        channels[name] = _smtp(data, at) if kind == "smtp" else _webhook(data, at)
     if not channels:
         raise ConfigError("names no channel ([channels.email] kind = \"smtp\", ...)", where=where)
     return channels
+
+
+def _smtp(data: dict, at: str) -> dict:
+    sender = _text(data.get("sender"), f"{at}.sender")
+    try:
+        check_address("smtp", sender)
+    except InputError as exc:
+        raise ConfigError(exc.message, where=f"{at}.sender") from None
+    return {"kind": "smtp", "host": _text(data.get("host"), f"{at}.host"),
+            "port": _whole(data.get("port", 25), f"{at}.port", 1, 65535), "sender": sender,
+            "starttls": _flag(data.get("starttls", False), f"{at}.starttls"),
+            "username": str(data.get("username", "")), "timeout_s": _timeout(data, at)}
+
+
+def _webhook(data: dict, at: str) -> dict:
+    url = _text(data.get("url"), f"{at}.url")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"must be an http(s):// URL, got {url!r}", where=f"{at}.url")
+    ids = _table_value(data.get("template_ids", {}), f"{at}.template_ids")
+    return {"kind": "webhook", "url": url, "timeout_s": _timeout(data, at),
+            "template_ids": {k: _text(v, f"{at}.template_ids.{k}") for k, v in ids.items()}}
+
+
+def _timeout(data: dict, at: str) -> float:
+    return float(decimal_value(data.get("timeout_s", 10), where=f"{at}.timeout_s", maximum=Decimal(120)))
 
 
 def _steps(value: object, stages: dict, channels: dict, where: str) -> tuple[Step, ...]:
