@@ -35,7 +35,7 @@ from bench.measure import Impl
 from bench.workloads import Readings, bench_config, register_readings
 from rating.config.loader import Config, load_config
 from rating.engine import rate
-from rating.readings.batches import BATCH_ROWS_DEFAULT
+from rating.readings.sources import BATCH_ROWS_DEFAULT
 
 METER_ID_BASE = 1_000_000  # meter ids are 1000000, 1000001, ...: integer-looking text in meters.csv
 FORMATS = ("parquet_string", "parquet_dictionary", "parquet_int64", "csv", "arrow_ipc")

@@ -15,7 +15,8 @@ from rating.errors import InputError
 from rating.model.registry import Account, Meter, Registry
 from rating.model.site import Site
 from rating.readings import meter_lookup
-from rating.readings.batches import iter_source_batches, meter_indexes, normalize_readings
+from rating.readings.batches import meter_indexes, normalize_readings
+from rating.readings.sources import iter_source_batches
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 # text ids: short, integer-looking ("7", "007", "-0", "+7") among them, any unicode

@@ -17,17 +17,9 @@ from hypothesis import strategies as st
 from rating.errors import AmountOverflowError, InputError
 from rating.model.registry import Account, Meter, Registry
 from rating.model.site import Site
-from rating.readings.batches import (
-    NormalizedReadings,
-    count_readings,
-    iter_reading_batches,
-    iter_source_batches,
-    meter_indexes,
-    normalize_readings,
-    parse_timestamps,
-    source_name,
-    to_fixed,
-)
+from rating.readings.batches import NormalizedReadings, meter_indexes, normalize_readings, to_fixed
+from rating.readings.csv_text import parse_timestamps
+from rating.readings.sources import count_readings, iter_reading_batches, iter_source_batches, source_name
 
 SITE = Site(quantity_decimals=3)
 T0_US = 1_746_057_600_000_000  # 2025-05-01T00:00:00Z

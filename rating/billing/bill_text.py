@@ -13,8 +13,18 @@ from rating.billing.money import major
 
 def drafts(bills: Sequence[DraftBill], exponent: int, *, shown_max: int) -> str:
     """Each bill's lines (the first `shown_max`), then the run's totals."""
+    return draft_summary(bills[:max(shown_max, 0)], exponent, bills=len(bills),
+                         charges_minor=sum(bill.charges_minor for bill in bills),
+                         due_minor=sum(bill.total_due_minor for bill in bills),
+                         anomalies=sum(len(bill.anomalies) for bill in bills))
+
+
+def draft_summary(shown: Sequence[DraftBill], exponent: int, *, bills: int, charges_minor: int,
+                  due_minor: int, anomalies: int) -> str:
+    """The bills `shown` in full, then the totals of the run's `bills` (a
+    server answers a run with its totals and a few bills)."""
     out = []
-    for bill in bills[:max(shown_max, 0)]:
+    for bill in shown:
         out.append(f"{bill.account_id}  {bill.bill_to}  {bill.cycle.cycle_id}  due {bill.cycle.due_date}")
         for line in bill.lines:
             out.append(f"  {line.head:<24} {line.kind.value:<9} {major(line.amount_minor, exponent):>14}  "
@@ -22,13 +32,10 @@ def drafts(bills: Sequence[DraftBill], exponent: int, *, shown_max: int) -> str:
         out += [f"  ! {anomaly}" for anomaly in bill.anomalies]
         out.append(f"  {'this cycle':<34} {major(bill.charges_minor, exponent):>14}")
         out.append(f"  {'total due':<34} {major(bill.total_due_minor, exponent):>14}")
-    if len(bills) > shown_max:
-        out.append(f"... {len(bills) - max(shown_max, 0)} more bills")
-    charges = sum(bill.charges_minor for bill in bills)
-    due = sum(bill.total_due_minor for bill in bills)
-    anomalies = sum(len(bill.anomalies) for bill in bills)
-    out.append(f"draft: {len(bills)} bills, {major(charges, exponent)} this cycle, {major(due, exponent)} "
-               f"due with arrears, {anomalies} anomalies; nothing written")
+    if bills > len(shown):
+        out.append(f"... {bills - len(shown)} more bills")
+    out.append(f"draft: {bills} bills, {major(charges_minor, exponent)} this cycle, "
+               f"{major(due_minor, exponent)} due with arrears, {anomalies} anomalies; nothing written")
     return "\n".join(out) + "\n"
 
 

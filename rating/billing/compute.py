@@ -31,7 +31,7 @@ from rating.billing.documents import (
     UsageLine,
 )
 from rating.billing.heads import Span, applies, area_units, charge_lines, construction_cost
-from rating.billing.interest import interest_lines
+from rating.billing.interest import Paid, interest_lines
 from rating.billing.money import round_div
 from rating.billing.rules import BillingConfig, HeadKind
 from rating.billing.taxes import tax_lines
@@ -40,13 +40,16 @@ _ROUNDING, _ARREARS = LineKind.ROUNDING, LineKind.ARREARS  # looked up once (slo
 
 
 def draft_bill(cycle: Cycle, account: Unit, config: BillingConfig, usage: Sequence[UsageLine] = (),
-               dues: Sequence[DuesItem] = (), *, items: Sequence[OneOffItem] = ()) -> DraftBill:
-    """The unit's bill for its cycle (see the module text); raises RatingError
-    naming the file, key and account when a rule cannot be applied."""
+               dues: Sequence[DuesItem] = (), *, items: Sequence[OneOffItem] = (),
+               paid: Sequence[Paid] = ()) -> DraftBill:
+    """The unit's bill for its cycle (see the module text); `paid` what payments
+    paid of its dues after they fell due (interest runs on the declining
+    balance). Raises RatingError naming the file, key and account when a rule
+    cannot be applied."""
     span = Span(_months(cycle), billed_days(account, cycle), _days(cycle))
     exponent = config.site.minor_unit_exponent
     lines, anomalies = charge_lines(config, account, cycle, span, usage, items)
-    lines += interest_lines(config.interest, dues, cycle, span.months, exponent)
+    lines += interest_lines(config.interest, dues, cycle, span.months, exponent, paid)
     lines += tax_lines(config.taxes, lines, span.months, cycle.bill_date, exponent)
     if config.round_off is not None:
         rounded = _round_off(config, sum(line.amount_minor for line in lines))

@@ -56,6 +56,11 @@ def read_dues(path: str | Path, *, units: set[str], heads: set[str], exponent: i
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read dues file: {exc.strerror}", where=str(path), file=path) from None
+    return parse_dues(path, data, units=units, heads=heads, exponent=exponent)
+
+
+def parse_dues(path: Path, data: bytes, *, units: set[str], heads: set[str], exponent: int) -> DuesFile:
+    """The dues of a file's bytes (`path` names it and its suffix the format), checked as read_dues does."""
     if len(data) > FILE_BYTES_MAX:
         raise InputError(f"dues file is larger than {FILE_BYTES_MAX >> 20} MiB", where=str(path), file=path)
     digest = hashlib.sha256(data).hexdigest()

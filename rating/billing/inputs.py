@@ -1,7 +1,9 @@
 """What a bill run reads from a site's files: the units (from the accounts
-and meters registry), the billing rules (`billing.toml` beside the site
+and meters registry; an account's `active_from` / `active_until` are the
+days its unit is billed), the billing rules (`billing.toml` beside the site
 file) and how its documents are numbered (that file's `[numbering]` table,
 rating.billing.numbering). The run's cycle is a calendar month of the site.
+Loading checks that no head is both prepaid and postpaid (rating.billing.claims).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from rating.billing.claims import check_claims
 from rating.billing.config import billing_from_mapping, billing_path
 from rating.billing.documents import Cycle, Unit
 from rating.billing.numbering import Numbering, numbering_from_mapping
+from rating.billing.render_settings import DocumentSettings, document_settings
 from rating.billing.rules import BillingConfig
 from rating.config.loader import Config, load_config
 from rating.errors import ConfigError, InputError
 from rating.inputs.textfile import parse_toml, read_text
+from rating.model.site import load_site_file
+from rating.prepaid.wallets import policy_from_mapping
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,8 @@ class SiteBilling:
     billing: BillingConfig
     numbering: Numbering
     rules_text: str  # billing.toml as read: the ledger audits each new version
+    document: DocumentSettings  # its [document] table: what rendered bills say of the site
+    templates: Path  # the site's own templates folder (rating.billing.render.templates)
 
     @property
     def site_id(self) -> str:
@@ -39,6 +47,7 @@ class SiteBilling:
             meters.setdefault(meter.account_id, []).append((meter.meter_id, meter.tariff_id))
         accounts = self.config.registry.accounts.values()
         return [Unit(a.account_id, owner=a.name, area=a.area, billing_cycle=a.cycle,
+                     billed_from=a.active_from, billed_until=a.active_until,
                      meters=tuple(meters.get(a.account_id, ()))) for a in accounts]
 
 
@@ -46,12 +55,26 @@ def load_site_billing(site_file: str | Path) -> SiteBilling:
     """The site, its registry, its billing rules and its numbering; every
     error names the file and key."""
     config = load_config(site_file)
+    _, site_doc = load_site_file(site_file)
+    policy = policy_from_mapping(site_doc.get("prepaid"), config.site, where=f"{site_file}[prepaid]")
     path = billing_path(site_file)
     text = read_text(path, error=ConfigError, what="billing file")
-    doc = parse_toml(text, where=str(path), error=ConfigError)
-    numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{path}[numbering]")
-    billing = billing_from_mapping(doc, where=str(path), site=config.site)
-    return SiteBilling(config, billing, numbering, text)
+    society = site_billing(config, text, where=str(path), templates=Path(site_file).parent / "templates")
+    check_claims(config, society.billing, policy, site_where=str(site_file))
+    return society
+
+
+def site_billing(config: Config, text: str, *, where: str, templates: Path) -> SiteBilling:
+    """A loaded site's billing from its billing file's text (`where` names the
+    file; `templates` is the folder of the site's own bill templates): what a
+    server builds again when its site configuration changes."""
+    doc = parse_toml(text, where=where, error=ConfigError)
+    numbering = numbering_from_mapping(doc.pop("numbering", None), where=f"{where}[numbering]")
+    site = config.site
+    document = document_settings(doc.pop("document", None), site_name=site.name, currency=site.currency,
+                                 exponent=site.minor_unit_exponent, where=f"{where}[document]")
+    billing = billing_from_mapping(doc, where=where, site=site)
+    return SiteBilling(config, billing, numbering, text, document, templates)
 
 
 def run_cycle(site_id: str, month: str, billing: BillingConfig, *, bill_date: dt.date | None = None

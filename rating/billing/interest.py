@@ -24,9 +24,11 @@ when the unit's late balance under the rule is below `minimum_outstanding`.
 Interest and late fees bear none unless `on_interest`. One rounding per
 line: the rule's (half-up unless configured).
 
-`accrue` takes the balance as segments (from a day, a balance), so interest
-can run on a declining balance from each payment date; until payments
-exist a due is one segment, its amount from its first day.
+Interest runs on the declining balance: a due's balance on a day is what
+it still owes plus what payments after that day paid of it (`Paid`, the
+ledger's allocations made after the due date), so a payment lowers the
+balance from the day it was made, and a due paid off late still bears its
+late days. `accrue` takes that balance as segments (from a day, a balance).
 """
 
 from __future__ import annotations
@@ -50,6 +52,18 @@ _INTEREST = LineKind.INTEREST
 _LATE_FEE = LineKind.LATE_FEE
 INTEREST_KINDS = (_INTEREST, _LATE_FEE)
 
+
+
+@dataclass(frozen=True)
+class Paid:
+    """What payments paid off a due on a day (the ledger's allocations; negative: a reversal)."""
+
+    head: str
+    kind: LineKind
+    bill_ref: str
+    due_date: dt.date
+    on: dt.date
+    amount_minor: int
 
 
 @dataclass(frozen=True)
@@ -181,25 +195,57 @@ def balance_on(segments: Sequence[Segment], day: dt.date) -> int:
 
 
 def interest_lines(rules: Sequence[InterestRule], dues: Sequence[DuesItem], cycle: Cycle, months: int,
-                   exponent: int) -> list[BillLine]:
-    """Every rule's lines on the open dues: one per (rule, bill, due date)
-    that is late, in the order of the rules, oldest due first."""
+                   exponent: int, paid: Sequence[Paid] = ()) -> list[BillLine]:
+    """Every rule's lines on the open dues and those paid late: one per
+    (rule, bill, due date) that is late, in the order of the rules, oldest
+    due first; `base` the balance on the first day charged."""
     lines = []
     for rule in rules:
         late = []
         bases = _bases(rule, dues)
-        for bill_ref, due_date in sorted(bases, key=lambda key: (key[1], key[0])):  # oldest due first
-            base = bases[(bill_ref, due_date)]
+        later = _paid_later(rule, paid)
+        for bill_ref, due_date in sorted(bases.keys() | later.keys(), key=lambda key: (key[1], key[0])):
             window = late_window(rule, due_date, cycle, months)
-            if window is not None and base > 0 and (window.falls_late_now or not rule.once):
-                late.append((bill_ref, due_date, base, window))
-        if sum(base for _, _, base, _ in late) < rule.minimum_outstanding_minor:
+            if window is None or not (window.falls_late_now or not rule.once):
+                continue
+            segments = _segments(due_date, bases.get((bill_ref, due_date), 0), later.get((bill_ref,
+                                                                                          due_date), []))
+            if any(balance > 0 for _, _, balance in _spans(segments, window.first, window.last)):
+                late.append((bill_ref, due_date, segments, window))
+        if sum(balance_on(s, w.first) for _, _, s, w in late) < rule.minimum_outstanding_minor:
             continue
-        for bill_ref, due_date, base, window in late:
-            amount = accrue(rule, [Segment(due_date, base)], window)
+        for bill_ref, due_date, segments, window in late:
+            amount = accrue(rule, segments, window)
             if amount:
+                base = balance_on(segments, window.first)
                 lines.append(_line(rule, bill_ref, due_date, base, window, amount, exponent))
     return lines
+
+
+def _paid_later(rule: InterestRule, paid: Iterable[Paid]) -> dict[tuple[str, dt.date], list[tuple[dt.date,
+                                                                                                  int]]]:
+    """Per (bill, due date): (day, amount) of what was paid of the rule's base after the due date."""
+    later: dict[tuple[str, dt.date], list[tuple[dt.date, int]]] = {}
+    for p in paid:
+        if p.on <= p.due_date or (rule.on_heads and p.head not in rule.on_heads):
+            continue
+        if p.kind in INTEREST_KINDS and not rule.on_interest:
+            continue
+        later.setdefault((p.bill_ref, p.due_date), []).append((p.on, p.amount_minor))
+    return later
+
+
+def _segments(due_date: dt.date, owed_minor: int, payments: list[tuple[dt.date, int]]) -> list[Segment]:
+    """The balance from the due date, lowered on each payment's day."""
+    balance = owed_minor + sum(amount for _, amount in payments)
+    segments = [Segment(due_date, balance)]
+    for day, amount in sorted(payments):
+        balance -= amount
+        if segments[-1].since == day:
+            segments[-1] = Segment(day, balance)
+        else:
+            segments.append(Segment(day, balance))
+    return segments
 
 
 def _bases(rule: InterestRule, dues: Iterable[DuesItem]) -> dict[tuple[str, dt.date], int]:

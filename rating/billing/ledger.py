@@ -23,7 +23,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rating.billing.allocation import AllocationRule
 from rating.billing.documents import BillLine, DraftBill, DuesItem
+from rating.billing.interest import Paid
+from rating.billing.ledger_payment_types import (
+    AllocationRow,
+    Claim,
+    ClaimRequest,
+    Payment,
+    PaymentRequest,
+    Refund,
+    RefundRequest,
+    ReversalRequest,
+)
 from rating.billing.numbering import DocType, Numbering
 from rating.errors import RatingError
 
@@ -78,6 +90,7 @@ class IssueBatch:
     numbering: Numbering
     actor: str
     rules_text: str = ""  # the billing rules the drafts were computed with (audited when new)
+    allocation: AllocationRule | None = None  # how advances pay the new bills (None: the default rule)
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,25 @@ class Document:
 
 
 @dataclass(frozen=True)
+class AccountEntry:
+    """An entry of one account as a statement reads it: the operation that
+    wrote it (`op_kind`: issue, note, cancel, import, and later kinds) and
+    the day it counts from: its document's date, or for an entry without a
+    document the day (UTC) its operation was written."""
+
+    seq: int
+    op_kind: str
+    on: dt.date
+    head: str
+    kind: str
+    amount_minor: int
+    due_date: dt.date
+    ref: str
+    note: str
+    document: str  # the bill or note that wrote it; "" for none
+
+
+@dataclass(frozen=True)
 class IssuedCycle:
     site_id: str
     cycle_id: str
@@ -156,7 +188,7 @@ class AuditRow:
     site_id: str
     actor: str
     at_us: int
-    action: str  # issue | note | cancel | import | rules
+    action: str  # issue | note | cancel | import | rules | pay | reverse | claim | refund ...
     subject: str  # the cycle, document, file or rules hash it concerns
     detail: str
 
@@ -206,6 +238,10 @@ class DuesLedger(ABC):
         bill's arrears and interest read."""
 
     @abstractmethod
+    async def account_entries(self, site_id: str, account_id: str) -> list[AccountEntry]:
+        """Every entry of an account, in the order written (statements)."""
+
+    @abstractmethod
     async def document(self, site_id: str, number: str) -> Document | None: ...
 
     @abstractmethod
@@ -226,3 +262,71 @@ class DuesLedger(ABC):
     @abstractmethod
     async def counts(self) -> dict[str, int]:
         """Rows per dues table, for reports and tests."""
+
+    # ------------------------------------------------------------ payments (ledger_payment_types)
+
+    @abstractmethod
+    async def pay(self, request: PaymentRequest) -> OpResult:
+        """Record a payment, number its receipt, allocate it (one transaction).
+        The summary: receipt, amount_minor, allocated_minor, advance_minor,
+        allocations [[bill, head, kind, amount]], flags, held, suspense."""
+
+    @abstractmethod
+    async def pay_many(self, requests: list[PaymentRequest]) -> list[OpResult]:
+        """`pay` of many payments of one site in one transaction, in order
+        (a month's collections, a bank import): all or nothing."""
+
+    @abstractmethod
+    async def reverse(self, request: ReversalRequest) -> OpResult:
+        """Undo a payment once (bounce, gateway refund, chargeback) by new entries."""
+
+    @abstractmethod
+    async def claim(self, request: ClaimRequest) -> OpResult:
+        """Record a resident's claim to have paid (no money moves)."""
+
+    @abstractmethod
+    async def confirm_claim(self, key: str, site_id: str, claim_id: str, *, actor: str,
+                            numbering: Numbering, rule: AllocationRule) -> OpResult:
+        """Staff confirm a claim: the payment is recorded and allocated."""
+
+    @abstractmethod
+    async def reject_claim(self, key: str, site_id: str, claim_id: str, *, reason: str,
+                           actor: str) -> OpResult: ...
+
+    @abstractmethod
+    async def request_refund(self, request: RefundRequest) -> OpResult:
+        """Ask for a refund, checked against what is refundable inside the transaction."""
+
+    @abstractmethod
+    async def decide_refund(self, key: str, site_id: str, refund_id: str, *, approve: bool, reason: str,
+                            actor: str, approvers: frozenset[str]) -> OpResult:
+        """Approve or reject by an approver who did not ask for it (approval re-checks the limit)."""
+
+    @abstractmethod
+    async def pay_refund(self, key: str, site_id: str, refund_id: str, *, method: str, reference: str,
+                         on: dt.date, actor: str) -> OpResult:
+        """Record an approved refund's payout: the money leaves the account's credit."""
+
+    @abstractmethod
+    async def payments(self, site_id: str, account_id: str = "", *, limit: int = 1000) -> list[Payment]:
+        """Receipts in number order."""
+
+    @abstractmethod
+    async def allocations(self, site_id: str, account_id: str = "", *,
+                          receipt: str = "") -> list[AllocationRow]:
+        """What paid what, in the order written."""
+
+    @abstractmethod
+    async def advances(self, site_id: str, account_id: str = "") -> dict[tuple[str, str], int]:
+        """(account, tag) -> unallocated money of its payments (tag "": general)."""
+
+    @abstractmethod
+    async def paid_late(self, site_id: str, until: dt.date) -> dict[str, list[Paid]]:
+        """Per account, what payments paid of dues after their due date, up to
+        `until` (a reversed payment as never made): interest's declining balance."""
+
+    @abstractmethod
+    async def claims(self, site_id: str, *, status: str = "") -> list[Claim]: ...
+
+    @abstractmethod
+    async def refunds(self, site_id: str, *, account_id: str = "") -> list[Refund]: ...

@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
-from rating.billing.ledger_sql import SqlDuesLedger
+from rating.billing import ledger_payment_schema as payment_schema
+from rating.billing.ledger_payments_more import SqlMoneyLedger
 from rating.errors import RatingError
 from rating.prepaid.ledger.base import LedgerUnavailable
 from rating.prepaid.ledger.postgres import CONNECTION_LOST, pooled_connection
 
 _APPEND_ONLY = ("dues_ops", "dues_entries", "dues_documents", "dues_cycles", "dues_carried", "dues_rules",
-                "dues_audit")
+                "dues_audit", *payment_schema.APPEND_ONLY)
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS {s};
 SET search_path TO {s};
@@ -112,6 +113,7 @@ CREATE TABLE IF NOT EXISTS dues_audit (
     detail text NOT NULL,
     seq bigint NOT NULL
 );
+""" + payment_schema.tables(payment_schema.POSTGRES_TYPES) + """
 CREATE OR REPLACE FUNCTION dues_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
 """ + "".join(
@@ -135,7 +137,7 @@ class _PostgresTx:
                                                  records=records)
 
 
-class PostgresDuesLedger(SqlDuesLedger):
+class PostgresDuesLedger(SqlMoneyLedger):
     name = "postgres"
 
     def __init__(self, dsn: str, *, schema: str = "rating", pool_size: int = 4, timeout_s: float = 300.0):

@@ -24,6 +24,7 @@ from typing import Protocol
 from rating.billing import ledger_rows as rows
 from rating.billing.documents import DuesItem, LineKind
 from rating.billing.ledger import (
+    AccountEntry,
     AuditRow,
     CycleOverlap,
     Document,
@@ -39,7 +40,8 @@ from rating.billing.numbering import DocType, Numbering
 from rating.errors import InputError
 
 TABLES = ("dues_ops", "dues_entries", "dues_documents", "dues_series", "dues_cycles", "dues_carried",
-          "dues_rules", "dues_audit")
+          "dues_rules", "dues_audit", "dues_payments", "dues_allocations", "dues_credits", "dues_reversals",
+          "dues_claims", "dues_refunds")
 _DOC_SELECT = ("SELECT number, doc_type, site_id, account_id, cycle_id, issued_on, due_date, total_minor, "
                "body, corrects, cancels, seq, actor FROM dues_documents")
 
@@ -56,6 +58,10 @@ class Tx(Protocol):
 async def _one(tx: Tx, sql: str, *args: object) -> tuple | None:
     found = await tx.fetch(sql, *args)
     return found[0] if found else None
+
+
+def _utc_day(at_us: int) -> dt.date:
+    return dt.datetime.fromtimestamp(at_us // 1_000_000, dt.timezone.utc).date()
 
 
 def _now_us() -> int:
@@ -116,7 +122,11 @@ class SqlDuesLedger(DuesLedger):
                 await self._rules(tx, batch, seq)
             await self._audit(tx, batch.site_id, batch.actor, "issue", batch.cycle_id,
                               rows.canonical(summary), seq)
+            await self._after_issue(tx, batch, seq)
         return OpResult(seq, batch.key, "issue", summary)
+
+    async def _after_issue(self, tx: Tx, batch: IssueBatch, seq: int) -> None:
+        """What else an issue writes in its transaction (the payments ledger: advances used)."""
 
     async def note(self, request: NoteRequest) -> OpResult:
         lines, body, payload = rows.note_payload(request)
@@ -271,6 +281,18 @@ class SqlDuesLedger(DuesLedger):
             item = DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref)
             items.setdefault(account, []).append(item)
         return items
+
+    async def account_entries(self, site_id: str, account_id: str) -> list[AccountEntry]:
+        async with self._reading() as tx:
+            found = await tx.fetch(
+                "SELECT e.seq, o.kind, o.created_us, d.issued_on, e.head, e.kind, e.amount_minor, "
+                "e.due_date, e.ref, e.note, d.number FROM dues_entries e JOIN dues_ops o ON o.seq = e.seq "
+                "LEFT JOIN dues_documents d ON d.seq = e.seq AND d.site_id = e.site_id "
+                "AND d.account_id = e.account_id WHERE e.site_id = $1 AND e.account_id = $2 ORDER BY e.seq",
+                site_id, account_id)
+        return [AccountEntry(seq, op_kind, rows.day(issued) if issued is not None else _utc_day(created_us),
+                             head, kind, int(amount), rows.day(due), ref, note, number or "")
+                for seq, op_kind, created_us, issued, head, kind, amount, due, ref, note, number in found]
 
     async def document(self, site_id: str, number: str) -> Document | None:
         async with self._reading() as tx:

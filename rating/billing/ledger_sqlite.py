@@ -15,11 +15,12 @@ import datetime as dt
 import re
 from collections.abc import AsyncIterator, Sequence
 
-from rating.billing.ledger_sql import SqlDuesLedger
+from rating.billing import ledger_payment_schema as payment_schema
+from rating.billing.ledger_payments_more import SqlMoneyLedger
 from rating.prepaid.ledger.sqlite_file import SqliteFile
 
 _APPEND_ONLY = ("dues_ops", "dues_entries", "dues_documents", "dues_cycles", "dues_carried", "dues_rules",
-                "dues_audit")
+                "dues_audit", *payment_schema.APPEND_ONLY)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dues_ops (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,7 +108,7 @@ CREATE TABLE IF NOT EXISTS dues_audit (
     detail TEXT NOT NULL,
     seq INTEGER NOT NULL
 );
-""" + "".join(
+""" + payment_schema.tables(payment_schema.SQLITE_TYPES) + "".join(
     f"CREATE TRIGGER IF NOT EXISTS {t}_no_{verb.lower()} BEFORE {verb} ON {t} "
     f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END;\n"
     for t in _APPEND_ONLY for verb in ("UPDATE", "DELETE"))
@@ -162,7 +163,7 @@ class _SqliteTx:
         await self.ledger._run(insert)
 
 
-class SqliteDuesLedger(SqliteFile, SqlDuesLedger):
+class SqliteDuesLedger(SqliteFile, SqlMoneyLedger):
     name = "sqlite"
     what = "sqlite dues ledger"
 

@@ -13,6 +13,7 @@ leaves no gap. The `[numbering]` table of billing.toml:
     bill = "B/{fy}/{n:6}"         # {fy}: 25-26, or 2025 when the year starts on 1 January
     credit_note = "CN/{fy}/{n:5}" # {n:W}: the serial, zero-padded to W digits
     debit_note = "DN/{fy}/{n:5}"
+    receipt = "R/{fy}/{n:6}"      # payments: their receipts, numbered as they are recorded
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ class DocType(StrEnum):
     BILL = "bill"
     CREDIT_NOTE = "credit_note"
     DEBIT_NOTE = "debit_note"
+    RECEIPT = "receipt"
 
 
 DEFAULT_TEMPLATES = {DocType.BILL: "B/{fy}/{n:6}", DocType.CREDIT_NOTE: "CN/{fy}/{n:5}",
-                     DocType.DEBIT_NOTE: "DN/{fy}/{n:5}"}
+                     DocType.DEBIT_NOTE: "DN/{fy}/{n:5}", DocType.RECEIPT: "R/{fy}/{n:6}"}
 
 
 @dataclass(frozen=True)

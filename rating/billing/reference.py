@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Context, Decimal, localcontext
 
 from rating.billing.documents import Cycle, DuesItem, LineKind, OneOffItem, Unit, UsageLine
+from rating.billing.interest import Paid
 from rating.billing.rules import BillingConfig, Head, HeadKind, InterestRule, Method, TaxRule
 from rating.errors import RatingError
 from rating.model.site import ROUNDING_RULES
@@ -24,11 +25,12 @@ HUNDRED = Decimal(100)
 
 
 def reference_bill(cycle: Cycle, unit: Unit, config: BillingConfig, usage: Sequence[UsageLine] = (),
-                   dues: Sequence[DuesItem] = (), items: Sequence[OneOffItem] = ()) -> list[Line]:
+                   dues: Sequence[DuesItem] = (), items: Sequence[OneOffItem] = (),
+                   paid: Sequence[Paid] = ()) -> list[Line]:
     with localcontext(Context(prec=400)):
         exponent = config.site.minor_unit_exponent
         lines = _charges(cycle, unit, config, usage, items)
-        lines += _interest(cycle, config, dues, exponent)
+        lines += _interest(cycle, config, dues, exponent, paid)
         lines += _taxes(cycle, config, lines, exponent)
         if config.round_off is not None:
             total = sum(amount for _, _, amount, _ in lines)
@@ -153,26 +155,41 @@ def _usage(head: Head, unit: Unit, config: BillingConfig, usage: Sequence[UsageL
     return [(head.name, LineKind.CHARGE, amount, "") for amount in sums.values()]
 
 
-def _interest(cycle: Cycle, config: BillingConfig, dues: Sequence[DuesItem], exponent: int) -> list[Line]:
+def _interest(cycle: Cycle, config: BillingConfig, dues: Sequence[DuesItem], exponent: int,
+              paid: Sequence[Paid]) -> list[Line]:
     lines: list[Line] = []
     for rule in config.interest:
-        late: list[tuple[str, int, list[dt.date], dt.date, bool]] = []
-        for due, bill_ref in sorted({(item.due_date, item.bill_ref) for item in dues}):
-            base = sum(item.amount_minor for item in dues if (item.bill_ref, item.due_date) == (bill_ref, due)
-                       and (not rule.on_heads or item.head in rule.on_heads)
-                       and (rule.on_interest or item.kind not in (LineKind.INTEREST, LineKind.LATE_FEE)))
+        late: list[tuple[str, Callable[[dt.date], int], list[dt.date], dt.date]] = []
+        keys = {(item.due_date, item.bill_ref) for item in dues} | {(p.due_date, p.bill_ref) for p in paid}
+        for due, bill_ref in sorted(keys):
+            balance = _balance(rule, due, bill_ref, dues, paid)
             days, start, first_late_now = _charged_days(rule, due, cycle)
-            if base > 0 and days and (first_late_now or not rule.once):
-                late.append((bill_ref, base, days, start, first_late_now))
-        if sum(base for _, base, _, _, _ in late) < rule.minimum_outstanding_minor:
+            if days and any(balance(day) > 0 for day in days) and (first_late_now or not rule.once):
+                late.append((bill_ref, balance, days, start))
+        if sum(balance(days[0]) for _, balance, days, _ in late) < rule.minimum_outstanding_minor:
             continue
-        for bill_ref, base, days, start, _ in late:
-            amount = _rule_amount(rule, base, days, start, exponent)
+        for bill_ref, balance, days, start in late:
+            amount = _rule_amount(rule, balance, days, start, exponent)
             if amount:
                 kind = LineKind.INTEREST if rule.method in (Method.SIMPLE_DAILY, Method.MONTHLY_PERCENT) \
                     else LineKind.LATE_FEE
                 lines.append((rule.head, kind, amount, bill_ref))
     return lines
+
+
+def _balance(rule: InterestRule, due: dt.date, bill_ref: str, dues: Sequence[DuesItem],
+             paid: Sequence[Paid]) -> Callable[[dt.date], int]:
+    """day -> what the due owed under the rule that day: still owed now, plus
+    what payments after that day (and after the due date) paid of it."""
+    def bears(head: str, kind: LineKind) -> bool:
+        return (not rule.on_heads or head in rule.on_heads) and \
+            (rule.on_interest or kind not in (LineKind.INTEREST, LineKind.LATE_FEE))
+
+    owed = sum(item.amount_minor for item in dues if (item.bill_ref, item.due_date) == (bill_ref, due)
+               and bears(item.head, item.kind))
+    later = [p for p in paid if (p.bill_ref, p.due_date) == (bill_ref, due) and p.on > due and bears(p.head,
+                                                                                                     p.kind)]
+    return lambda day: owed + sum(p.amount_minor for p in later if p.on > day)
 
 
 def _charged_days(rule: InterestRule, due: dt.date, cycle: Cycle) -> tuple[list[dt.date], dt.date, bool]:
@@ -200,7 +217,8 @@ def _charged_days(rule: InterestRule, due: dt.date, cycle: Cycle) -> tuple[list[
     return [], start, False
 
 
-def _rule_amount(rule: InterestRule, base: int, days: list[dt.date], start: dt.date, exponent: int) -> int:
+def _rule_amount(rule: InterestRule, balance: Callable[[dt.date], int], days: list[dt.date], start: dt.date,
+                 exponent: int) -> int:
     if rule.method is Method.SIMPLE_DAILY:
         total = Decimal(0)
         for day in days:
@@ -208,22 +226,22 @@ def _rule_amount(rule: InterestRule, base: int, days: list[dt.date], start: dt.d
             while _same_day_later(start - dt.timedelta(days=1), 12 * (years + 1)) < day:
                 years += 1
             growth = (1 + rule.rate / HUNDRED) ** years if rule.compounding == "annual" else 1
-            total += base * rule.rate * growth
+            total += balance(day) * rule.rate * growth
         amount = _round(total / HUNDRED / 365, 0, rule.rounding)
     elif rule.method is Method.MONTHLY_PERCENT:
         anniversaries = [_same_day_later(start - dt.timedelta(days=1), m) for m in range(1, 400)]
-        months = sum(1 for day in anniversaries if days and days[0] <= day <= days[-1])
-        amount = _round(Decimal(base) * rule.rate * months / HUNDRED, 0, rule.rounding)
+        owed = sum(balance(day) for day in anniversaries if days and days[0] <= day <= days[-1])
+        amount = _round(Decimal(owed) * rule.rate / HUNDRED, 0, rule.rounding)
     elif rule.method is Method.PER_DAY:
-        amount = rule.amount_minor * len(days)
+        amount = rule.amount_minor * sum(1 for day in days if balance(day) > 0)
     else:
-        amount = rule.amount_minor if days else 0
+        amount = rule.amount_minor if any(balance(day) > 0 for day in days) else 0
     if rule.rate_max is not None:
-        amount = min(amount, _round(Decimal(base) * rule.rate_max * len(days) / HUNDRED / 365, 0,
-                                    rule.rounding))
+        owed_days = sum(balance(day) for day in days)
+        amount = min(amount, _round(Decimal(owed_days) * rule.rate_max / HUNDRED / 365, 0, rule.rounding))
     if rule.amount_max_minor is not None:
         amount = min(amount, rule.amount_max_minor)
-    return amount
+    return max(amount, 0)
 
 
 def _taxes(cycle: Cycle, config: BillingConfig, lines: list[Line], exponent: int) -> list[Line]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from rating.billing.allocation import AllocationRule
 from rating.billing.compute import check_accounts, draft_bill
 from rating.billing.cycles import accounts_in_run
 from rating.billing.documents import Cycle, DraftBill, OneOffItem, Unit, UsageLine
@@ -38,6 +39,7 @@ class RunInputs:
     usage: Mapping[str, Sequence[UsageLine]] = field(default_factory=dict)  # outside a unit's cycle: left out
     items: Mapping[str, Sequence[OneOffItem]] = field(default_factory=dict)
     rules_text: str = ""
+    allocation: AllocationRule | None = None  # how advances pay the issued bills (payments.toml)
 
     @property
     def key(self) -> str:
@@ -48,10 +50,12 @@ async def draft_cycle(ledger: DuesLedger, inputs: RunInputs) -> list[DraftBill]:
     """Every covered unit's draft, in account order."""
     await _check_forward(ledger, inputs.run)
     dues = await ledger.open_items(inputs.run.site_id)
+    paid = await ledger.paid_late(inputs.run.site_id, inputs.run.period_end)
     covered = accounts_in_run(inputs.run, inputs.units, inputs.billing.site.default_cycle)
     check_accounts(inputs.billing, covered)
     drafts = [draft_bill(cycle, unit, inputs.billing, _within(cycle, inputs.usage.get(unit.account_id, ())),
-                         dues.get(unit.account_id, ()), items=inputs.items.get(unit.account_id, ()))
+                         dues.get(unit.account_id, ()), items=inputs.items.get(unit.account_id, ()),
+                         paid=paid.get(unit.account_id, ()))
               for unit, cycle in covered]
     return sorted(drafts, key=lambda d: d.account_id)
 
@@ -73,7 +77,7 @@ async def issue_cycle(ledger: DuesLedger, inputs: RunInputs, *, actor: str) -> O
     run = inputs.run
     return await ledger.issue(IssueBatch(inputs.key, run.site_id, run.cycle_id, run.period_start,
                                          run.period_end, run.bill_date, drafts, inputs.numbering, actor,
-                                         inputs.rules_text))
+                                         inputs.rules_text, inputs.allocation))
 
 
 async def _check_forward(ledger: DuesLedger, run: Cycle) -> None:

@@ -3,11 +3,15 @@
     rating bills run      draft a cycle's bills and print them (writes nothing)
     rating bills issue    issue a cycle: numbers, dues entries, audit (once)
     rating bills show     show an issued bill or note, or the bills of a cycle or account
+    rating bills pdf      write a cycle's bills (or one bill or note) as PDF and/or HTML
+    rating statement      an account's statement for a date range (PDF, HTML, CSV, Arrow)
     rating dues import    import unpaid dues of many units from CSV or XLSX
 
 They open the dues ledger directly: the SQLite file beside the prepaid
 ledger (default rating-data/ledger.db, or --ledger FILE), or PostgreSQL
-with --postgres DSN (schema --postgres-schema, default rating).
+with --postgres DSN (schema --postgres-schema, default rating); with
+--server (or RATING_SERVER) they go through the running server that holds
+it (rating.cli.billing_remote).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import socket
 import sys
 from pathlib import Path
 
+from rating.cli import billing_remote
 from rating.cli.commands import EXIT_OK, subcommand
 from rating.errors import InputError
 
@@ -29,8 +34,9 @@ DEFAULT_LEDGER = Path("rating-data") / "ledger.db"
 
 
 def _ledger_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--site", required=True, type=Path, metavar="SITE.toml",
-                        help="site file; its billing.toml beside it holds the heads, rules and numbering")
+    parser.add_argument("--site", type=Path, metavar="SITE.toml",
+                        help="site file; its billing.toml beside it holds the heads, rules and numbering "
+                             "(with --server: optional, the server's site)")
     parser.add_argument("--ledger", type=Path, metavar="FILE", default=DEFAULT_LEDGER,
                         help=f"SQLite ledger file (default {DEFAULT_LEDGER}, the prepaid ledger's)")
     parser.add_argument("--postgres", metavar="DSN", help="PostgreSQL ledger instead of the SQLite file")
@@ -38,6 +44,7 @@ def _ledger_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", default=os.environ.get("RATING_ACTOR") or _process_name(),
                         help="who acts, recorded on every row and audit entry "
                              "(default: $RATING_ACTOR or user@host)")
+    billing_remote.client_arguments(parser)
 
 
 def _process_name() -> str:
@@ -61,6 +68,9 @@ def _ledger(args: argparse.Namespace):
 def _with_ledger(args: argparse.Namespace, action) -> int:
     """Open the ledger, await action(ledger) (it prints), close; exit 3 if unreachable."""
     from rating.prepaid.ledger.base import LedgerUnavailable
+
+    if not args.postgres and (refused := billing_remote.refuse_held(args.ledger)) is not None:
+        return refused
 
     async def go() -> int:
         ledger = _ledger(args)
@@ -91,6 +101,10 @@ BILLS_DESCRIPTION = """
               nothing and prints the first result
       show    an issued bill or note by number, or the bills of --cycle or
               --account
+      pdf     write the issued bills of --cycle (or one bill or note by
+              number) to --out DIR as PDF and/or HTML (--format); --draft
+              writes a cycle's drafts, marked DRAFT; with --readings each
+              meter shows its readings, multiplier and slabs
 
     examples:
       rating bills run --site site.toml --cycle 2025-05
@@ -98,6 +112,9 @@ BILLS_DESCRIPTION = """
       rating bills issue --site site.toml --cycle 2025-05 --actor treasurer
       rating bills show B/25-26/000001 --site site.toml
       rating bills show --site site.toml --cycle 2025-05
+      rating bills pdf --site site.toml --cycle 2025-05 --readings may.parquet --out bills/
+      rating bills pdf B/25-26/000001 --site site.toml --out bills/ --format html
+      rating bills pdf --site site.toml --cycle 2025-06 --draft --out drafts/
       rating bills issue --site site.toml --cycle 2025-05 --postgres postgresql://rating@db/rating
 
     exit codes: 0 done; 2 bad input (a cycle already issued or before an
@@ -107,8 +124,8 @@ BILLS_DESCRIPTION = """
 
 
 def _bills_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("verb", choices=("run", "issue", "show"))
-    parser.add_argument("number", nargs="?", help="show: the bill or note number (right after `show`)")
+    parser.add_argument("verb", choices=("run", "issue", "show", "pdf"))
+    parser.add_argument("number", nargs="?", help="show, pdf: the bill or note number (right after the verb)")
     _ledger_arguments(parser)
     parser.add_argument("--cycle", metavar="YYYY-MM", help="the cycle's month (run, issue; show: its bills)")
     parser.add_argument("--bill-date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
@@ -119,6 +136,10 @@ def _bills_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account", help="show: the documents of one account")
     parser.add_argument("--accounts", type=int, default=20, metavar="N",
                         help="run: show at most N bills in detail (default 20)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="pdf: the folder to write to (created)")
+    parser.add_argument("--format", choices=("pdf", "html", "both"), default="pdf",
+                        help="pdf: what to write (default pdf)")
+    parser.add_argument("--draft", action="store_true", help="pdf: the cycle's drafts, marked DRAFT")
 
 
 @subcommand("bills", help="draft, issue and show a cycle's postpaid bills",
@@ -129,12 +150,20 @@ def bills_command(args: argparse.Namespace) -> int:
     from rating.billing.run import RunInputs, draft_cycle, issue_cycle
 
     if args.verb == "show":
-        return _show(args)
-    if not args.cycle:
+        _show_check(args)
+    elif args.verb == "pdf":
+        from rating.cli.billing_documents import write_documents
+
+        return write_documents(args, site_file(args), _with_ledger)
+    elif not args.cycle:
         raise InputError(f"bills {args.verb} needs --cycle YYYY-MM", where="--cycle")
-    if args.number:
+    elif args.number:
         raise InputError(f"bills {args.verb} takes no number", where=args.number)
-    society = load_site_billing(args.site)
+    if billing_remote.wanted(args):
+        return billing_remote.bills(args)
+    if args.verb == "show":
+        return _show(args)
+    society = load_site_billing(site_file(args))
     cycle = run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date)
     inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), _usage(args, society),
                        rules_text=society.rules_text)
@@ -166,13 +195,61 @@ def _usage(args: argparse.Namespace, society) -> dict:
     return usage_by_account(result.charges, society.config.site)
 
 
+# ---------------------------------------------------------------- statement
+
+STATEMENT_DESCRIPTION = """
+    An account's statement for a date range: the opening balance, every
+    bill, note, interest and other entry of the range (payments too, once
+    the ledger holds them), the closing balance. Written as PDF, HTML,
+    CSV or Arrow IPC to --out FILE (the format from its suffix or
+    --format), or printed as CSV without --out.
+
+    examples:
+      rating statement --site site.toml --account A-0101 --from 2025-04-01 --to 2026-03-31 --out a-0101.pdf
+      rating statement --site site.toml --account A-0101 --from 2025-05-01 --to 2025-06-30
+
+    exit codes: 0 done; 2 bad input (an unknown account, a range that ends
+    before it starts), nothing written; 3 the ledger cannot be reached.
+"""
+
+
+def _statement_arguments(parser: argparse.ArgumentParser) -> None:
+    _ledger_arguments(parser)
+    parser.add_argument("--account", required=True, help="the account (unit)")
+    parser.add_argument("--from", dest="first", required=True, type=dt.date.fromisoformat,
+                        metavar="YYYY-MM-DD", help="the first day")
+    parser.add_argument("--to", dest="last", required=True, type=dt.date.fromisoformat,
+                        metavar="YYYY-MM-DD", help="the last day (included)")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write here (default: CSV to stdout)")
+    parser.add_argument("--format", choices=("pdf", "html", "csv", "arrow"),
+                        help="the format (default: from --out's suffix; csv without --out)")
+
+
+@subcommand("statement", help="an account's statement for a date range (PDF, HTML, CSV, Arrow)",
+            description=STATEMENT_DESCRIPTION, arguments=_statement_arguments)
+def statement_command(args: argparse.Namespace) -> int:
+    from rating.cli.billing_documents import write_statement
+
+    return write_statement(args, site_file(args), _with_ledger)
+
+
+def site_file(args: argparse.Namespace) -> Path:
+    if not args.site:
+        raise InputError("give --site SITE.toml (or --server HOST:PORT to go through a running server)",
+                         where="--site")
+    return args.site
+
+
+def _show_check(args: argparse.Namespace) -> None:
+    if bool(args.number) + bool(args.cycle) + bool(args.account) != 1:
+        raise InputError("bills show takes one of: a NUMBER, --cycle YYYY-MM or --account ID")
+
+
 def _show(args: argparse.Namespace) -> int:
     from rating.billing import bill_text
     from rating.billing.inputs import load_site_billing
 
-    if bool(args.number) + bool(args.cycle) + bool(args.account) != 1:
-        raise InputError("bills show takes one of: a NUMBER, --cycle YYYY-MM or --account ID")
-    society = load_site_billing(args.site)
+    society = load_site_billing(site_file(args))
     exponent = society.config.site.minor_unit_exponent
 
     async def show(ledger) -> int:
@@ -233,7 +310,9 @@ def dues_command(args: argparse.Namespace) -> int:
     from rating.billing.inputs import load_site_billing
     from rating.billing.money import major
 
-    society = load_site_billing(args.site)
+    if billing_remote.wanted(args):
+        return billing_remote.dues(args)
+    society = load_site_billing(site_file(args))
     dues = read_dues(args.file, units=set(society.config.registry.accounts), heads=set(society.billing.heads),
                      exponent=society.config.site.minor_unit_exponent)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from rating import __version__
 from rating.errors import InputError, RatingError
+from rating.model.months import MONTHS_MAX, parse_months
 
 EXIT_OK = 0
 EXIT_ERROR = 2  # bad input or configuration: fix the input, run again
@@ -86,6 +87,8 @@ RATE_DESCRIPTION = """
           --charges may-charges.parquet --anomalies may-anomalies.csv
       rating rate --site site.toml readings.parquet --unknown-meters error --no-summary
       rating rate --site site.toml may.parquet --now 2025-06-01T00:00:00+05:30
+      rating rate --site site.toml q2.parquet --period 2025-04..2025-06
+      rating rate --site site.toml by-shard/ --dask tcp://scheduler:8786 --out results/
 
     exit codes: 0 done; 2 bad input, configuration or tariff (one line on
     stderr: "rating: error: <where>: <message>").
@@ -105,6 +108,17 @@ def _rate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the instant readings may not be later than (plus the site's "
                              "future_tolerance_hours) without being future_reading anomalies; "
                              "default: the wall clock. Without an offset it is UTC")
+    parser.add_argument("--period", metavar="YYYY-MM[..YYYY-MM]",
+                        help="charge these billing periods only (a month, or a range of at most "
+                             f"{MONTHS_MAX} months): every active meter and account in each, "
+                             "readings or not; readings outside them are outside_periods anomalies")
+    _dask_arguments(parser)
+
+
+def _dask_arguments(parser: argparse.ArgumentParser) -> None:
+    from rating.cli.partition import dask_arguments
+
+    dask_arguments(parser)
 
 
 def _instant(text: str) -> dt.datetime:
@@ -141,13 +155,25 @@ OUTPUT_TABLES = ("charges", "anomalies", "apportionment")
 def rate_command(args: argparse.Namespace) -> int:
     from rating.config.loader import load_config
 
+    if args.dask is not None:
+        if args.period is not None:
+            raise InputError("--period is not taken with --dask: rate the periods in one process",
+                             where="--period")
+        return _rate_on_dask(args)
     outputs = _planned_outputs(args)
     config = load_config(args.site)
-    result = _rate(args.readings, config, args.unknown_meters, args.now)
+    months = None if args.period is None else parse_months(args.period)
+    result = _rate(args.readings, config, args.unknown_meters, args.now, months)
     _write_outputs(result, outputs)
     if not args.no_summary:
         _print_summary(result, config, args.accounts)
     return EXIT_OK
+
+
+def _rate_on_dask(args: argparse.Namespace) -> int:
+    from rating.cli.partition import rate_on_dask
+
+    return rate_on_dask(args)
 
 
 def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
@@ -174,15 +200,17 @@ def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
     return planned
 
 
-def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetime | None = None):
+def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetime | None = None,
+          months: Sequence[dt.date] | None = None):
     from rating.cli.progress import Progress
     from rating.engine import rate
-    from rating.readings.batches import count_readings
+    from rating.readings.sources import count_readings
 
     sources = [str(path) for path in readings]
     source = sources[0] if len(sources) == 1 else sources
     with Progress(total=count_readings(source)) as progress:
-        return rate(source, config=config, unknown_meters=unknown_meters, progress=progress, now=now)
+        return rate(source, config=config, unknown_meters=unknown_meters, progress=progress, now=now,
+                    periods=months)
 
 
 def _write_outputs(result, outputs: list[tuple[str, Path, str]]) -> None:
@@ -225,7 +253,9 @@ DEMO_DESCRIPTION = """
     Generate a synthetic housing society (Green Meadows Co-operative Housing
     Society, Pune: towers of flats with electricity and water meters read
     every 15 minutes for a month, common-area and lift meters, a few faulty
-    readings), rate it and print the summary.
+    readings), rate it and print the summary; then bill it for the month
+    (a SQLite dues ledger in the folder), print the bills' summary and
+    write three PDF bills to bills/ there.
 
     Without --out the files live in a temporary folder that is removed at the
     end; with --out DIR they are kept there (site.toml, tariffs.toml,
@@ -277,6 +307,9 @@ def demo_command(args: argparse.Namespace) -> int:
             _write_outputs(result, [(name, folder / f"{name}{ext}", args.format)
                                     for name in OUTPUT_TABLES])
         _print_summary(result, config, args.accounts)
+        from rating.cli.demo_postpaid import bill_demo
+
+        bill_demo(society.site_file, society.readings_file, result.charges, folder)
         if args.out is None:
             sys.stderr.write("demo: pass --out DIR to keep the files and the results\n")
     return EXIT_OK
@@ -286,7 +319,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 # Modules that register more subcommands when imported (serve, bench, topup...).
 SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing",
-                                       "rating.cli.reminders")
+                                       "rating.cli.partition", "rating.cli.reminders")
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,

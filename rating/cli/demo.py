@@ -43,6 +43,7 @@ SOCIETY = "Green Meadows Co-operative Housing Society"
 SOCIETY_ACCOUNT = "GMCHS"
 TIME_ZONE = "Asia/Kolkata"
 INTERVAL_MINUTES = 15
+_DAY_READS = 24 * 60 // INTERVAL_MINUTES
 DEFAULT_MONTH = (2025, 5)
 UNKNOWN_METER = "E-X-0999"  # installed by an electrician, not yet registered
 ROLLOVER_DIGITS = 5
@@ -207,9 +208,10 @@ BILLING_TOML = """\
 [billing]
 rounding = "half_up"             # every line: ties away from zero, to the paisa
 due_days = 15                    # a bill falls due 15 days after its date
-# The maintenance tariffs feed the prepaid wallets (rating prepaid); a
-# postpaid run leaves their lines out and bills the heads below instead.
-prepaid_tariffs = ["MAINT", "MAINT-P1", "MAINT-P2"]
+# The maintenance tariffs show maintenance in `rating rate`; the bill leaves
+# their lines out and bills the heads below instead (listing them in
+# prepaid_tariffs would debit them from wallets as well: refused).
+rated_only_tariffs = ["MAINT", "MAINT-P1", "MAINT-P2"]
 
 [heads.maintenance]
 kind = "area"
@@ -586,43 +588,21 @@ def _register_values(meters: dict, flats: dict, times: _Times, rng: np.random.Ge
 
 def _arrival_order(meters, times, values, null, rng) -> tuple[pa.Table, dict[str, str]]:
     """Flatten (T, M) into arrival order (time, then meter) and inject faults."""
-    t_count, m = values.shape
-    kind = meters["kind"]
+    faults, order_meter, dup_meter = _misread_values(meters, values, null, rng)
     ids = meters["meter_id"]
-    faults: dict[str, str] = {}
-    flat_e = [int(i) for i in np.flatnonzero(kind == "flat_e")]
-    candidates = [i for i in flat_e if i != meters["rollover"]] or flat_e
-    occupied = [i for i in candidates if values[-1, i] != values[0, i]] or candidates
-    pick = rng.choice(occupied, size=4, replace=len(occupied) < 4)
-    neg_meter, spike_meter, null_meter, order_meter = (int(i) for i in pick)
-
-    day = 96
-    # A misread register, 37.5 kWh low: a negative delta, never a rollover.
-    values[10 * day + 30, neg_meter] -= 37.5
-    faults["negative_delta"] = ids[neg_meter]
-    # A misread 480 kWh high: far beyond the meter's 20 kWh/h bound.
-    values[17 * day + 70, spike_meter] += 480.0
-    faults["spike"] = ids[spike_meter]
-    # A reading lost in transmission arrives without a value.
-    null[21 * day + 50, null_meter] = True
-    faults["null_value"] = ids[null_meter]
-    faults["rollover"] = ids[meters["rollover"]]
-
-    codes = np.tile(np.arange(m, dtype=np.int32), t_count)
-    ts = np.repeat(times.ts_us, m)
-    flat_values = values.reshape(-1).copy()
-    flat_null = null.reshape(-1).copy()
+    t_count, m = values.shape
+    columns = [np.tile(np.arange(m, dtype=np.int32), t_count), np.repeat(times.ts_us, m),
+               values.reshape(-1).copy(), null.reshape(-1).copy()]
     # Out of order: the gateway delivers 14:30 before 14:15 for one meter.
-    a = (12 * day + 57) * m + order_meter
-    b = a + m
-    for column in (ts, flat_values, flat_null):
-        column[[a, b]] = column[[b, a]]
+    a = (12 * _DAY_READS + 57) * m + order_meter
+    for column in columns[1:]:
+        column[[a, a + m]] = column[[a + m, a]]
     faults["out_of_order"] = ids[order_meter]
     # A retry after a timeout delivers one reading twice.
-    dup = (5 * day + 40) * m + int(candidates[0])
-    faults["duplicate"] = ids[int(candidates[0])]
-    take = np.insert(np.arange(len(ts)), dup + 1, dup)
-    codes, ts, flat_values, flat_null = codes[take], ts[take], flat_values[take], flat_null[take]
+    dup = (5 * _DAY_READS + 40) * m + dup_meter
+    take = np.insert(np.arange(len(columns[0])), dup + 1, dup)
+    codes, ts, flat_values, flat_null = (column[take] for column in columns)
+    faults["duplicate"] = ids[dup_meter]
     # An unregistered meter reports on the last evening.
     unknown_at = np.searchsorted(ts, times.ts_us[-6:], side="right")
     codes = np.insert(codes, unknown_at, m)
@@ -640,3 +620,23 @@ def _arrival_order(meters, times, values, null, rng) -> tuple[pa.Table, dict[str
         }
     )
     return table, faults
+
+
+def _misread_values(meters, values, null, rng) -> tuple[dict[str, str], int, int]:
+    """Misread registers in place (a negative delta, a spike, a lost value); the
+    faults by anomaly, and the meters that will arrive out of order and twice."""
+    ids = meters["meter_id"]
+    flat_e = [int(i) for i in np.flatnonzero(meters["kind"] == "flat_e")]
+    candidates = [i for i in flat_e if i != meters["rollover"]] or flat_e
+    occupied = [i for i in candidates if values[-1, i] != values[0, i]] or candidates
+    pick = rng.choice(occupied, size=4, replace=len(occupied) < 4)
+    neg_meter, spike_meter, null_meter, order_meter = (int(i) for i in pick)
+    # A misread register, 37.5 kWh low: a negative delta, never a rollover.
+    values[10 * _DAY_READS + 30, neg_meter] -= 37.5
+    # A misread 480 kWh high: far beyond the meter's 20 kWh/h bound.
+    values[17 * _DAY_READS + 70, spike_meter] += 480.0
+    # A reading lost in transmission arrives without a value.
+    null[21 * _DAY_READS + 50, null_meter] = True
+    faults = {"negative_delta": ids[neg_meter], "spike": ids[spike_meter],
+              "null_value": ids[null_meter], "rollover": ids[meters["rollover"]]}
+    return faults, order_meter, int(candidates[0])

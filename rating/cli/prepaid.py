@@ -59,10 +59,17 @@ def _settings(args: argparse.Namespace, **extra):
     return load_settings(file=args.config, flags=flags)
 
 
-def _client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", metavar="HOST:PORT",
-                        default=os.environ.get("RATING_SERVER", "127.0.0.1:50051"),
-                        help="the rating server (default: $RATING_SERVER or 127.0.0.1:50051)")
+def _client_arguments(parser: argparse.ArgumentParser, *, ledger_without: bool = False) -> None:
+    """The options of a client verb; `ledger_without`: a verb that opens the
+    ledger directly when no server is named (--server or $RATING_SERVER)."""
+    if ledger_without:
+        parser.add_argument("--server", metavar="HOST:PORT", default=os.environ.get("RATING_SERVER") or None,
+                            help="go through the rating server that holds the ledger (default: "
+                                 "$RATING_SERVER; none: open the ledger directly)")
+    else:
+        parser.add_argument("--server", metavar="HOST:PORT",
+                            default=os.environ.get("RATING_SERVER", "127.0.0.1:50051"),
+                            help="the rating server (default: $RATING_SERVER or 127.0.0.1:50051)")
     parser.add_argument("--token-file", metavar="FILE", help="bearer token (default: $RATING_TOKEN)")
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument("--ca", metavar="PEM", help="certificates to trust (TLS)")
@@ -75,14 +82,16 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the first attempt's deadline, doubled at each retry (default: --timeout)")
 
 
-def _client(args: argparse.Namespace):
+def _client(args: argparse.Namespace, kind=None):
+    """A client of `kind` (default RatingClient) as the client options say."""
     from rating.client.calls import RatingClient
 
+    kind = kind or RatingClient
     token = os.environ.get("RATING_TOKEN")
     if args.token_file:
         token = Path(args.token_file).read_text(encoding="utf-8").strip()
     read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
-    return RatingClient(args.server, token=token, tls=args.tls or bool(args.ca),
+    return kind(args.server, token=token, tls=args.tls or bool(args.ca),
                         root_certificates=read(args.ca), client_cert=read(args.cert),
                         client_key=read(args.cert_key), timeout_s=args.timeout,
                         attempt_timeout_s=args.attempt_timeout)
@@ -169,6 +178,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anomaly-rows-max", type=int, dest="anomaly_rows_max",
                         help="anomaly rows in a deduction answer; GetAnomalies pages the rest (10000)")
     parser.add_argument("--grace", type=float, dest="grace_s", help="seconds to drain on shutdown")
+    parser.add_argument("--http-port", type=int, dest="http_port",
+                        help="HTTP listener for payment webhooks and orders "
+                             "(default -1: none; 0: any free port)")
+    parser.add_argument("--http-port-file", metavar="FILE", dest="http_port_file",
+                        help="write the bound HTTP port here")
+    parser.add_argument("--webhook-secrets-file", metavar="FILE", dest="webhook_secrets_file",
+                        help="the gateways' webhook secrets (TOML; re-read when it changes)")
     parser.add_argument("--log-format", choices=("json", "text"), dest="log_format")
 
 
@@ -181,7 +197,7 @@ def serve_command(args: argparse.Namespace) -> int:
     settings = _settings(args, site=None, host=None, port=None, port_file=None, token_file=None,
                          tls_cert=None, tls_key=None, tls_client_ca=None, max_message_bytes=None,
                          max_concurrent_rpcs=None, batch_rows_max=None, anomaly_rows_max=None, grace_s=None,
-                         log_format=None)
+                         http_port=None, http_port_file=None, webhook_secrets_file=None, log_format=None)
     app.setup_logging(settings)
     try:
         asyncio.run(app.serve(settings))
@@ -331,7 +347,7 @@ def stream_command(args: argparse.Namespace) -> int:
     from rating.cli.progress import Progress
     from rating.client.calls import ClientError, readings_bytes
     from rating.client.retry import Attempts, outcome_unknown
-    from rating.readings.batches import count_readings, iter_reading_batches
+    from rating.readings.sources import count_readings, iter_reading_batches
 
     if args.batch_rows < 1 or args.window < 1:
         raise InputError("--batch-rows and --window must be at least 1")

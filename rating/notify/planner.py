@@ -141,8 +141,10 @@ async def audience(ledger: SqlDuesLedger, directory: Directory, site_id: str, to
     open_items = await ledger.open_items(site_id)
     documents = await ledger.documents(site_id, limit=DOCUMENTS_MAX)
     staff = await directory.staff_tags(site_id)
+    allocations = await ledger.allocations(site_id)
+    payments = await ledger.payments(site_id, limit=DOCUMENTS_MAX)
     tags, years = dict(staff), {}
-    for account, history in histories(documents, open_items).items():
+    for account, history in histories(documents, open_items, allocations, payments).items():
         years[account] = years_between(min(h.issued_on for h in history), today)
         tags[account] = owner_tags(history, today) | staff.get(account, frozenset())
     owed = {account: sum(i.amount_minor for i in items) for account, items in open_items.items()}

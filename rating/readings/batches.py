@@ -1,8 +1,7 @@
 """Readings in any supported form, turned into the flat arrays the kernel takes.
 
-`iter_reading_batches` reads a source (an Arrow table, batch, reader, an
-iterable of those, or Parquet / Arrow IPC / CSV files) as record batches of a
-bounded size. `normalize_readings` validates one batch and converts it:
+`normalize_readings` validates one batch (from rating.readings.sources) and
+converts it:
 
 - `meter_id` (string, large_string, string_view, int64, int32, or a
   dictionary of those) becomes the registry index of each meter (-1: unknown);
@@ -22,49 +21,25 @@ without nulls are read straight from their Arrow buffers.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from rating.errors import AmountOverflowError, InputError, RatingError, SchemaError
 from rating.fixedpoint import decimal_units
-from rating.inputs import cells
-from rating.inputs.tables import (
-    ARROW_READ_ERRORS,
-    check_arrow,
-    csv_as_text,
-    csv_convert_options,
-    csv_names,
-    open_ipc_stream_file,
-)
+from rating.inputs.tables import check_arrow
 from rating.model.registry import Registry
 from rating.model.site import Site
 from rating.readings.meter_lookup import lookup_for
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
-BATCH_ROWS_DEFAULT = 1_000_000
 _US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1}
 _INT64_MAX = np.iinfo(np.int64).max
 _INT64_MIN = np.iinfo(np.int64).min
 _TWO_POW_63 = float(2**63)
 _METER_ID_TYPES = "string, large_string, string_view, int64, int32, or a dictionary of those"
 _VALUE_TYPES = "float64, int64, decimal128 (float32 and narrower integers are widened)"
-# A zone designator after a time of day: "...12:00Z", "...12:00:00.5+05:30", "...12:00-0400".
-_ZONE_SUFFIX = re.compile(r"\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)\s*$")
-_LONG_YEAR = re.compile(r"^\s*[+-]?\d{5,}-\d\d-\d\d")  # ISO 8601 expanded years: 10000-01-01
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError)
-# The span of timestamp[ns], which CSV timestamps are parsed into.
-CSV_TS_MIN, CSV_TS_MAX = "1677-09-21T00:12:43.145224192Z", "2262-04-11T23:47:16.854775807Z"
-_CSV_NULLS = pa.array(pacsv.ConvertOptions().null_values, pa.binary())
-_READING_SUFFIXES = (".parquet", ".arrow", ".feather", ".ipc", ".arrows", ".csv")
 
 
 @dataclass(frozen=True)
@@ -325,290 +300,3 @@ def _decimal_to_fixed(value: pa.Array, decimals: int, where: str, row_offset: in
                               where, row_offset, position, "value")
     units, _ = decimal_units(value, decimals, "half_even")
     return units
-
-
-# --------------------------------------------------------------------------- sources
-
-
-@dataclass(frozen=True)
-class SourceBatch:
-    """A batch with what errors need to name it."""
-
-    batch: pa.RecordBatch
-    where: str  # the file, or "readings" / "readings batch 3" in memory
-    row_offset: int  # rows of the same `where` before this batch
-
-
-def iter_reading_batches(
-    source, *, batch_rows: int = BATCH_ROWS_DEFAULT
-) -> Iterator[pa.RecordBatch]:
-    """Record batches of at most `batch_rows` rows from any readings source.
-
-    `source` is a pa.Table, a pa.RecordBatch, a pa.RecordBatchReader, a path
-    (.parquet, .arrow/.feather/.ipc for the IPC file format, .arrows for the
-    IPC stream format, .csv), or an iterable of any of those (batches, or
-    several files rated one after the other, in order).
-    """
-    for item in iter_source_batches(source, batch_rows=batch_rows):
-        yield item.batch
-
-
-def iter_source_batches(source, *, batch_rows: int = BATCH_ROWS_DEFAULT) -> Iterator[SourceBatch]:
-    """Like `iter_reading_batches`, with each batch's name and row offset."""
-    if batch_rows < 1:
-        raise ValueError("batch_rows must be at least 1")
-    if isinstance(source, (str, Path)):
-        yield from _file_batches(Path(source), batch_rows)
-    elif isinstance(source, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
-        yield from _labelled(_split(_batches_of(source), batch_rows), "readings")
-    elif isinstance(source, Iterable):
-        for number, item in enumerate(source, start=1):
-            if isinstance(item, (str, Path)):
-                yield from _file_batches(Path(item), batch_rows)
-            elif isinstance(item, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
-                name = f"readings batch {number}"
-                yield from _labelled(_split(_batches_of(item), batch_rows), name)
-            else:
-                raise InputError(
-                    f"item {number} is a {type(item).__name__}; expected an Arrow table, "
-                    "record batch, reader or a file path",
-                    where="readings",
-                )
-    else:
-        raise InputError(
-            f"cannot read readings from a {type(source).__name__}; expected an Arrow table, "
-            "record batch, reader, a file path or an iterable of those",
-            where="readings",
-        )
-
-
-def count_readings(source) -> int | None:
-    """The number of readings in `source` when it is cheap to know, else None.
-
-    Tables, batches, Parquet and Arrow IPC files know their length; CSV
-    files, IPC streams, readers and generators do not.
-    """
-    if isinstance(source, (pa.Table, pa.RecordBatch)):
-        return source.num_rows
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        suffix = path.suffix.lower()
-        try:
-            if suffix == ".parquet":
-                return pq.ParquetFile(path).metadata.num_rows
-            if suffix in (".arrow", ".feather", ".ipc"):
-                with pa.memory_map(str(path)) as handle:
-                    return ipc.open_file(handle).count_rows()
-        except ARROW_READ_ERRORS:
-            return None  # reading it will report the problem
-        return None
-    if isinstance(source, (list, tuple)):
-        total = 0
-        for item in source:
-            count = count_readings(item)
-            if count is None:
-                return None
-            total += count
-        return total
-    return None
-
-
-def source_name(source) -> str:
-    """How errors name a source: the file, or "readings"."""
-    if isinstance(source, (str, Path)):
-        return str(source)
-    if isinstance(source, (list, tuple)) and len(source) == 1:
-        return source_name(source[0])
-    return "readings"
-
-
-def _batches_of(source) -> Iterator[pa.RecordBatch]:
-    if isinstance(source, pa.RecordBatch):
-        yield source
-    elif isinstance(source, pa.Table):
-        yield from source.to_batches()
-    else:
-        yield from source
-
-
-def _split(batches: Iterable[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        if isinstance(batch, pa.Table):
-            yield from _split(batch.to_batches(), batch_rows)
-            continue
-        if not isinstance(batch, pa.RecordBatch):
-            raise InputError(
-                f"expected Arrow record batches, got a {type(batch).__name__}", where="readings"
-            )
-        if batch.num_rows <= batch_rows:
-            yield batch
-        else:
-            for start in range(0, batch.num_rows, batch_rows):
-                yield batch.slice(start, batch_rows)
-
-
-def _labelled(batches: Iterable[pa.RecordBatch], where: str) -> Iterator[SourceBatch]:
-    offset = 0
-    for batch in batches:
-        yield SourceBatch(batch, where, offset)
-        offset += batch.num_rows
-
-
-def _file_batches(path: Path, batch_rows: int) -> Iterator[SourceBatch]:
-    suffix = path.suffix.lower()
-    where = str(path)
-    if suffix not in _READING_SUFFIXES:
-        raise InputError(
-            f"unknown file type {suffix or '(none)'!r}; use .parquet, .arrow/.feather/.ipc "
-            "(Arrow IPC file), .arrows (Arrow IPC stream) or .csv",
-            where=where,
-        )
-    if not path.is_file():
-        raise InputError("file not found", where=where)
-    offset = 0
-    try:
-        for batch in _split(_open_file(path, suffix, batch_rows), batch_rows):
-            if suffix == ".csv":
-                batch = _csv_types(batch, where, offset)
-            yield SourceBatch(batch, where, offset)
-            offset += batch.num_rows
-    except ARROW_READ_ERRORS as exc:
-        raise InputError(f"cannot read {suffix[1:]} file: {exc}", where=where) from None
-
-
-def _open_file(path: Path, suffix: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    if suffix == ".parquet":
-        parquet = pq.ParquetFile(path)
-        rows = 0
-        for batch in parquet.iter_batches(batch_size=batch_rows):
-            rows += batch.num_rows
-            yield batch
-        # a damaged column chunk can end the batches early, silently
-        if rows != parquet.metadata.num_rows:
-            raise InputError(f"the file says it holds {parquet.metadata.num_rows} rows, but only {rows} "
-                             "could be read: it is damaged", where=str(path))
-    elif suffix == ".arrows":
-        with pa.OSFile(str(path)) as handle:
-            yield from open_ipc_stream_file(path, handle)
-    elif suffix == ".csv":
-        yield from _csv_reader(path, batch_rows)
-    else:
-        with pa.memory_map(str(path)) as handle:
-            reader = ipc.open_file(handle)
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i)
-
-
-def _csv_reader(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    # Every column is read as text and typed per batch (`_csv_types`): a
-    # column typed from the first block alone would fail on a later "1.5"
-    # after "1", and text lets an error name its row.
-    names = csv_names(path, where=str(path))
-    block_size = min(max(batch_rows * 48, 1 << 16), 1 << 28)  # ~48 bytes a line
-    # Placeholders become null in `_csv_types` (a hash lookup per cell), not in
-    # the reader, whose per-cell check against the list costs more than decoding.
-    convert = csv_convert_options(names)
-    convert.strings_can_be_null = False
-    yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                              convert_options=convert)
-
-
-def _csv_types(batch: pa.RecordBatch, where: str, row_offset: int) -> pa.RecordBatch:
-    """Type a CSV batch read as text: ts as timestamp, value as int64 or float64."""
-    batch = pa.RecordBatch.from_arrays([_placeholders_null(c) for c in batch.columns],
-                                       names=batch.schema.names)
-    batch = csv_as_text(batch, where=where, row_offset=row_offset)
-    names = batch.schema.names
-    arrays = list(batch.columns)
-    if "ts" in names:
-        i = names.index("ts")
-        arrays[i] = parse_timestamps(arrays[i], where=where, row_offset=row_offset)
-    if "value" in names:
-        i = names.index("value")
-        arrays[i] = _parse_values(arrays[i], where=where, row_offset=row_offset)
-    return pa.RecordBatch.from_arrays(arrays, names=names)
-
-
-def _placeholders_null(cells: pa.Array) -> pa.Array:
-    """Blank cells and pyarrow's default placeholders (`#N/A`, `NA`, ...) as null,
-    as `csv_convert_options` reads them."""
-    placeholder = pc.is_in(cells, value_set=_CSV_NULLS)
-    if not pc.any(placeholder).as_py():
-        return cells
-    return pc.if_else(placeholder, pa.scalar(None, cells.type), cells)
-
-
-def parse_timestamps(text: pa.Array, *, where: str = "readings", row_offset: int = 0) -> pa.Array:
-    """ISO 8601 text as timestamp[ns, UTC]. Text without a zone offset is UTC;
-    `Z` and `+05:30` style offsets are honoured; a file may mix both. A time
-    outside what nanoseconds hold (1677-09-21 to 2262-04-11) is out of range."""
-    try:
-        return _iso_timestamps(text)
-    except _ARROW_ERRORS:
-        pass
-    position = cells.first_refused(text, _iso_timestamps)
-    item = text[position].as_py()
-    if _is_iso_out_of_ns_range(item):
-        message = (f"timestamp {item!r} is out of range: CSV timestamps must lie between "
-                   f"{CSV_TS_MIN} and {CSV_TS_MAX}")
-    else:
-        message = f"not an ISO 8601 timestamp: {item!r}"
-    raise cells.error_at(message, where, row_offset + position, "ts")
-
-
-def _iso_timestamps(text: pa.Array) -> pa.Array:
-    """`parse_timestamps` without the error message: raises ArrowInvalid."""
-    utc = pa.timestamp("ns", tz="UTC")
-    casts = [lambda: text.cast(pa.timestamp("ns")).cast(utc), lambda: text.cast(utc)]
-    if _ZONE_SUFFIX.search(_first_text(text)):
-        casts.reverse()  # a cast that fails costs seconds a batch: try the likely one first
-    for cast in casts:
-        try:
-            return cast()
-        except _ARROW_ERRORS:
-            pass
-    with_zone = pc.fill_null(pc.match_substring_regex(text, _ZONE_SUFFIX.pattern), False)
-    naive = pc.if_else(with_zone, None, text).cast(pa.timestamp("ns")).cast(utc)
-    zoned = pc.if_else(with_zone, text, None).cast(utc)
-    return pc.if_else(with_zone, zoned, naive)
-
-
-def _first_text(text: pa.Array) -> str:
-    """The first non-null cell ("" when none)."""
-    valid = text.drop_null()
-    return valid[0].as_py() if len(valid) else ""
-
-
-def _is_iso_out_of_ns_range(item: str) -> bool:
-    """Whether `item` is an ISO 8601 time that only its range keeps out:
-    microseconds hold it, or its year has more than four digits."""
-    unit = pa.timestamp("us", tz="UTC") if _ZONE_SUFFIX.search(item) else pa.timestamp("us")
-    try:
-        pa.array([item]).cast(unit)
-        return True
-    except _ARROW_ERRORS:
-        return _LONG_YEAR.match(item) is not None
-
-
-def _parse_values(text: pa.Array, *, where: str, row_offset: int) -> pa.Array:
-    """Integers stay exact as int64; anything else is read as float64."""
-    try:
-        if not _first_text(text).strip().lstrip("+-").isdigit():
-            # no integer column (a failed cast costs seconds a batch)
-            raise pa.ArrowInvalid("not an integer")
-        values = text.cast(pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    else:
-        # Arrow's integer parser also reads hexadecimal ("0x10" as 16,
-        # "0xffffffffffffffff" as -1); a reading is decimal text.
-        hexadecimal = pc.or_(pc.match_substring(text, "x"), pc.match_substring(text, "X"))
-        cells.refuse(hexadecimal, text, where, "value", lambda item: f"not a number: {item!r}",
-                     row_offset=row_offset)
-        return values
-    try:
-        return text.cast(pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    position = cells.first_refused(text, lambda part: part.cast(pa.float64()))
-    raise cells.error_at(f"not a number: {text[position].as_py()!r}", where, row_offset + position, "value")

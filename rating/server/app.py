@@ -16,25 +16,35 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from starlette.routing import BaseRoute
 
+from rating.billing.ledger import DuesLedger
+from rating.errors import ConfigError
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
 from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store.base import BalanceStore
+from rating.server import roles
+from rating.server.billing_servicer import BillingRules, BillingServicer
 from rating.server.interceptors import BearerAuth, ConcurrencyLimit
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
-from rating.v1 import rating_pb2, rating_pb2_grpc
+from rating.v1 import billing_pb2, billing_pb2_grpc, rating_pb2, rating_pb2_grpc
+from rating.web.payments_port import GatewayPayments
+from rating.web.service import WebSide, start_web
 
 log = logging.getLogger("rating.server")
-SERVICES = [rating_pb2.DESCRIPTOR.services_by_name[name].full_name
-            for name in ("RatingService", "PrepaidService")]
+PaymentsFactory = Callable[[DuesLedger], GatewayPayments]
+SERVICES = [*(rating_pb2.DESCRIPTOR.services_by_name[name].full_name
+              for name in ("RatingService", "PrepaidService")),
+            billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name]
 
 
 class JsonFormatter(logging.Formatter):
@@ -89,9 +99,20 @@ def backends(settings: Settings) -> tuple[BalanceStore, Ledger]:
     return store, ledger
 
 
+def dues_ledger(settings: Settings):
+    """The dues ledger beside the prepaid ledger: the same SQLite file, or the same PostgreSQL schema."""
+    if settings.postgres_dsn:
+        from rating.billing.ledger_postgres import PostgresDuesLedger
+        return PostgresDuesLedger(settings.postgres_dsn, schema=settings.postgres_schema)
+    from rating.billing.ledger_sqlite import SqliteDuesLedger
+    return SqliteDuesLedger(Path(settings.data_dir) / "ledger.db")
+
+
 def make_service(settings: Settings, **kwargs) -> PrepaidService:
-    store, ledger = backends(settings)
     docs = SiteDocs.from_site_file(settings.site) if settings.site else None
+    if docs is not None:
+        docs.build()  # a bad site file stops here, before any backend is made or touched
+    store, ledger = backends(settings)
     limits = Limits(batch_rows_max=settings.batch_rows_max, apply_retry_s=settings.apply_retry_s,
                     anomaly_rows_max=settings.anomaly_rows_max)
     kwargs.setdefault("rating_process", bool(settings.rating_process))
@@ -128,9 +149,10 @@ class Running:
     """A started server and what it needs to stop."""
 
     def __init__(self, server: grpc.aio.Server, service: PrepaidService, prepaid: PrepaidServicer,
-                 checks: health.aio.HealthServicer, port: int, settings: Settings):
+                 checks: health.aio.HealthServicer, port: int, settings: Settings, dues=None,
+                 web: WebSide | None = None):
         self.server, self.service, self.prepaid, self.health = server, service, prepaid, checks
-        self.port, self.settings = port, settings
+        self.port, self.settings, self.dues, self.web = port, settings, dues, web
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     async def _sweep_forever(self) -> None:
@@ -150,22 +172,32 @@ class Running:
         await self.health.enter_graceful_shutdown()  # NOT_SERVING
         self.prepaid.draining.set()
         self._sweeper.cancel()
+        if self.web is not None:  # webhooks in flight answer first: they may be writing the ledger
+            await self.web.stop()
         await self.server.stop(grace_s)
         await self.service.close()
+        if self.dues is not None:
+            await self.dues.close()
         log.info("stopped", extra={"fields": {"drain_ms": round((time.monotonic() - started) * 1000, 1)}})
 
 
-async def start(settings: Settings, service: PrepaidService | None = None) -> Running:
-    """Start the backends and the server; returns once it listens."""
+async def start(settings: Settings, service: PrepaidService | None = None, *,
+                payments: PaymentsFactory | None = None, web_routes: Sequence[BaseRoute] = ()) -> Running:
+    """Start the backends and the server (and its HTTP listener when `http_port` is set,
+    with `web_routes` beside the webhooks); returns once both listen."""
     service = service or make_service(settings)
+    callers = roles.callers(settings.all_tokens())
+    rules = BillingRules.of_site_file(settings.site) if settings.site else None  # checked before the ledgers
     await service.start()
-    tokens = settings.all_tokens()
+    dues = await _open_dues(settings, service) if rules else None
     # the concurrency limit is an interceptor, not the server's own: health checks pass it
-    interceptors = [BearerAuth(tokens), ConcurrencyLimit(settings.max_concurrent_rpcs)]
+    interceptors = [BearerAuth(callers, site_of=lambda: service.config.site.name),
+                    ConcurrencyLimit(settings.max_concurrent_rpcs)]
     server = grpc.aio.server(options=grpc_options(settings), interceptors=interceptors)
     prepaid = PrepaidServicer(service, stream_window=settings.stream_window)
     rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
+    billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(service, dues, rules), server)
     checks = health.aio.HealthServicer()  # "" (the server) is SERVING from the start
     for name in SERVICES:
         await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -181,11 +213,28 @@ async def start(settings: Settings, service: PrepaidService | None = None) -> Ru
         os.replace(tmp, settings.port_file)
     log.info("serving", extra={"fields": {
         "address": f"{settings.host}:{port}", "tls": bool(creds), "mutual_tls": bool(settings.tls_client_ca),
-        "auth": "bearer" if tokens else "off", "store": service.store.name, "ledger": service.ledger.name,
-        "meters": len(service.config.registry.meters), "config_version": service.config_version}})
-    if not tokens:
+        "auth": "bearer" if callers else "off", "store": service.store.name, "ledger": service.ledger.name,
+        "billing": "on" if dues else "off", "meters": len(service.config.registry.meters),
+        "config_version": service.config_version}})
+    if not callers:
         log.warning("no bearer tokens configured: authentication is off")
-    return Running(server, service, prepaid, checks, port, settings)
+    web = None
+    if settings.http_port >= 0:
+        if payments is None:  # until the dues ledger's gateway payments are wired in
+            raise ConfigError("http_port needs the dues ledger's gateway payments, not wired yet")
+        web = await start_web(settings, service, payments, routes=web_routes)
+    return Running(server, service, prepaid, checks, port, settings, dues, web)
+
+
+async def _open_dues(settings: Settings, service: PrepaidService):
+    """The dues ledger, opened once the prepaid ledger is claimed (the server holds both)."""
+    dues = dues_ledger(settings)
+    try:
+        await dues.open()
+    except BaseException:
+        await service.close()
+        raise
+    return dues
 
 
 async def serve(settings: Settings) -> None:

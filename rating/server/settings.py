@@ -18,6 +18,8 @@ token_file = "/etc/rating/tokens"      # one bearer token per line
 tls_cert = "server.pem"
 tls_key = "server.key"
 tls_client_ca = "clients-ca.pem"       # set: clients must present a certificate (mutual TLS)
+http_port = 8080                       # the HTTP listener (payment webhooks, orders); -1: none
+webhook_secrets_file = "/etc/rating/webhooks.toml"
 ```
 """
 
@@ -64,6 +66,10 @@ class Settings:
     apply_retry_s: float = 5.0  # how long an operation retries a down balance store after its commit
     rating_process: int = 1  # 1: rate deduction batches in a child process; 0: on a thread
     sweep_interval_s: float = 60.0  # how often deferred cut-offs are checked
+    http_port: int = -1  # the HTTP listener on `host` (webhooks, orders); -1: none; 0: any free port
+    http_port_file: str = ""  # write the bound HTTP port here once serving
+    webhook_secrets_file: str = ""  # the gateways' secrets (rating.web.secrets_file); re-read on change
+    http_body_bytes_max: int = 1 * MIB  # larger request bodies are refused (413)
     log_format: str = "json"  # json | text
     log_level: str = "info"
 
@@ -85,8 +91,11 @@ class Settings:
             raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"log_format must be json or text, got {self.log_format!r}")
+        if not -1 <= self.http_port <= 65535:
+            raise ConfigError(f"http_port must be -1 (none), 0 (any free port) or a port, "
+                              f"got {self.http_port}")
         for name in ("max_message_bytes", "max_concurrent_rpcs", "batch_rows_max", "anomaly_rows_max",
-                     "stream_window"):
+                     "stream_window", "http_body_bytes_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         return self

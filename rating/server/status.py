@@ -14,6 +14,8 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status as grpc_status
 
+from rating.billing.ledger import CycleOverlap, DuesConflict, NotFound, SeriesFull
+from rating.billing.run import CycleIssued
 from rating.errors import RatingError
 from rating.prepaid import errors
 from rating.v1 import rating_pb2
@@ -50,6 +52,36 @@ REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
     "DEADLINE_EXCEEDED": (S.DEADLINE_EXCEEDED,),
     "INTERNAL": (S.INTERNAL,),
 }
+# The reasons only the BillingService and the roles send (docs/api.md, BillingService and Roles);
+# the billing reasons REASONS has too come with the statuses listed there.
+BILLING_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
+    "CYCLE_ISSUED": (S.FAILED_PRECONDITION,),
+    "CYCLE_OVERLAP": (S.FAILED_PRECONDITION,),
+    "NOT_FOUND": (S.NOT_FOUND,),
+    "UNKNOWN_SITE": (S.NOT_FOUND,),
+    "NO_BILLING": (S.FAILED_PRECONDITION,),
+    "MISSING_AREA": (S.INVALID_ARGUMENT,),
+    "MISSING_COST": (S.INVALID_ARGUMENT,),
+    "UNKNOWN_HEAD": (S.INVALID_ARGUMENT,),
+    "UNBILLED_USAGE": (S.INVALID_ARGUMENT,),
+    "PERMISSION_DENIED": (S.PERMISSION_DENIED,),
+}
+# Errors of the billing stage with a status of their own; any other RatingError is INVALID_ARGUMENT.
+RATING_CODES: dict[type[RatingError], grpc.StatusCode] = {
+    DuesConflict: S.ALREADY_EXISTS,
+    CycleIssued: S.FAILED_PRECONDITION,
+    CycleOverlap: S.FAILED_PRECONDITION,
+    SeriesFull: S.FAILED_PRECONDITION,
+    NotFound: S.NOT_FOUND,
+}
+
+
+class StatusError(errors.PrepaidError):
+    """An error that names its own status (a billing error, a site the server does not bill)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, *, reason: str, **metadata: object) -> None:
+        super().__init__(message, reason=reason, **metadata)
+        self.code = code
 
 
 def as_prepaid_error(exc: BaseException) -> errors.PrepaidError:
@@ -59,6 +91,9 @@ def as_prepaid_error(exc: BaseException) -> errors.PrepaidError:
     if isinstance(exc, errors.PrepaidError):
         return exc
     if isinstance(exc, RatingError):
+        code = next((RATING_CODES[k] for k in type(exc).__mro__ if k in RATING_CODES), None)
+        if code is not None:
+            return StatusError(code, str(exc), reason=exc.reason, **exc.details)
         return errors.InvalidArgument.of(exc)
     internal = errors.PrepaidError(f"internal error ({type(exc).__name__}); the server's log has the "
                                    "traceback")
@@ -67,6 +102,8 @@ def as_prepaid_error(exc: BaseException) -> errors.PrepaidError:
 
 
 def code_of(exc: errors.PrepaidError) -> grpc.StatusCode:
+    if isinstance(exc, StatusError):
+        return exc.code
     for kind in type(exc).__mro__:
         if kind in CODES:
             return CODES[kind]

@@ -1,0 +1,119 @@
+"""The web rows in the PostgreSQL ledger's schema, through asyncpg."""
+
+from __future__ import annotations
+
+import zlib
+
+import asyncpg
+
+from rating.prepaid.ledger.base import LedgerUnavailable
+from rating.prepaid.ledger.postgres import CONNECTION_LOST
+from rating.web.store import (
+    EVENT_COLUMNS,
+    ORDER_COLUMNS,
+    TABLES,
+    EventRow,
+    Order,
+    WebStore,
+    event_of,
+    event_values,
+    order_of,
+    order_values,
+)
+
+SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS {s};
+SET search_path TO {s};
+CREATE TABLE IF NOT EXISTS web_orders (
+    order_id text PRIMARY KEY,
+    site_id text NOT NULL,
+    op_key text NOT NULL,
+    account_id text NOT NULL,
+    bill text NOT NULL,
+    amount_minor bigint NOT NULL,
+    currency text NOT NULL,
+    reference text NOT NULL,
+    created_us bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_events (
+    gateway text NOT NULL,
+    event_id text NOT NULL,
+    kind text NOT NULL,
+    op_key text NOT NULL,
+    body_sha256 bytea NOT NULL,
+    status integer NOT NULL,
+    answer text NOT NULL,
+    received_us bigint NOT NULL,
+    PRIMARY KEY (gateway, event_id)
+);
+CREATE OR REPLACE FUNCTION web_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
+""" + "".join(
+    f"CREATE OR REPLACE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION web_append_only();\n" for t in TABLES)
+
+
+def _marks(count: int) -> str:
+    return ", ".join(f"${i}" for i in range(1, count + 1))
+
+
+class PostgresWebStore(WebStore):
+    name = "postgres"
+
+    def __init__(self, dsn: str, *, schema: str = "rating", pool_size: int = 4) -> None:
+        if not schema.isidentifier():
+            raise ValueError(f"schema {schema!r} must be a plain identifier")
+        self.dsn, self.schema, self.pool_size = dsn, schema, pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size, timeout=30,
+                                                   server_settings={"search_path": self.schema})
+            async with self._pool.acquire() as con, con.transaction():
+                await con.execute(f"SELECT pg_advisory_xact_lock({zlib.crc32(b'rating-web-schema')})")
+                await con.execute(SCHEMA.format(s=self.schema))
+        except CONNECTION_LOST as exc:
+            raise LedgerUnavailable(f"postgres: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _fetchrow(self, sql: str, *args: object):
+        if self._pool is None:
+            raise LedgerUnavailable("postgres web store is not open")
+        try:
+            return await self._pool.fetchrow(sql, *args)
+        except CONNECTION_LOST as exc:
+            raise LedgerUnavailable(f"postgres: {exc}") from exc
+
+    async def _insert_or_first(self, table: str, columns: str, values: tuple, key_sql: str,
+                               key_count: int) -> tuple:
+        found = await self._fetchrow(f"INSERT INTO {table} ({columns}) VALUES ({_marks(len(values))}) "
+                                     f"ON CONFLICT DO NOTHING RETURNING {columns}", *values)
+        if found is None:  # stored before (the key columns come first)
+            found = await self._fetchrow(f"SELECT {columns} FROM {table} WHERE {key_sql}",
+                                         *values[:key_count])
+        return tuple(found)
+
+    async def add_order(self, order: Order) -> Order:
+        return order_of(await self._insert_or_first("web_orders", ORDER_COLUMNS, order_values(order),
+                                                    "order_id = $1", 1))
+
+    async def order(self, order_id: str) -> Order | None:
+        found = await self._fetchrow(f"SELECT {ORDER_COLUMNS} FROM web_orders WHERE order_id = $1", order_id)
+        return None if found is None else order_of(tuple(found))
+
+    async def add_event(self, row: EventRow) -> EventRow:
+        return event_of(await self._insert_or_first("web_events", EVENT_COLUMNS, event_values(row),
+                                                    "gateway = $1 AND event_id = $2", 2))
+
+    async def event(self, gateway: str, event_id: str) -> EventRow | None:
+        found = await self._fetchrow(f"SELECT {EVENT_COLUMNS} FROM web_events WHERE gateway = $1 "
+                                     "AND event_id = $2", gateway, event_id)
+        return None if found is None else event_of(tuple(found))
+
+    async def counts(self) -> dict[str, int]:
+        return {t: (await self._fetchrow(f"SELECT COUNT(*) FROM {t}"))[0] for t in TABLES}
