@@ -23,7 +23,8 @@ def bill(month: int, *, open_minor: int = 0, paid_day: int | None = None, offlin
 
 @pytest.mark.parametrize(("bills", "tags"), [
     ([], set()),
-    ([bill(5, paid_day=2), bill(6, paid_day=3), bill(7, paid_day=1)], {"on_time", "early_payer", "new_owner"}),
+    ([bill(5, paid_day=2), bill(6, paid_day=3), bill(7, paid_day=1)],
+     {"on_time", "early_payer", "new_owner"}),
     ([bill(5, paid_day=14), bill(6, paid_day=15), bill(7, paid_day=10)], {"on_time", "new_owner"}),
     ([bill(5, paid_day=20), bill(6, open_minor=1000), bill(7, paid_day=2)], {"habitual_late", "new_owner"}),
     ([bill(5, paid_day=20), bill(6, paid_day=2)], {"new_owner"}),  # one late bill is not a habit
