@@ -42,6 +42,7 @@ from rating.billing.ledger import IssueBatch
 from rating.billing.ledger_sql import SqlDuesLedger
 from rating.billing.numbering import Numbering
 from rating.model.site import Site
+from rating.notify.bills import bills
 from rating.notify.channel import Message
 from rating.notify.directory import Directory
 from rating.notify.gate import ReminderGate, renderer
@@ -117,8 +118,7 @@ async def planning(ledger: SqlDuesLedger, outbox: Outbox, planner: Planner) -> d
     planned = time.perf_counter()
     written = await outbox.enqueue(notices, 0)
     queued = time.perf_counter()
-    await ledger.documents(SITE_ID, cycle_id=CYCLE.cycle_id, limit=10_000_000)  # the reads alone
-    await audience(ledger, directory, SITE_ID, DAY)
+    await audience(ledger, directory, SITE_ID, DAY, await bills(outbox.tables, SITE_ID))  # the reads alone
     read = time.perf_counter()
     assert written == len(notices)
     async with outbox.tables.writing() as tx:

@@ -8,6 +8,8 @@ import datetime as dt
 import pytest
 
 from rating.billing.ledger_payment_types import Method, PaymentRequest
+from rating.notify.bills import bills, open_by_bill
+from rating.notify.outbox import Outbox
 from rating.notify.tags import BillHistory, TagRules, histories, owner_tags
 from tests.billing_drafts import JUNE, MAY, SITE, batch, draft, run
 
@@ -57,8 +59,11 @@ def test_histories_from_the_ledger_see_early_offline_late_and_partial_payments(m
         await ledger.pay(pay("p1", "F0001", 250_000, dt.date(2025, 6, 5), Method.CASH, may["F0001"]))
         await ledger.pay(pay("p2", "F0001", 250_000, dt.date(2025, 7, 2), Method.CHEQUE, june["F0001"]))
         await ledger.pay(pay("p3", "F0002", 100_000, dt.date(2025, 6, 30), Method.GATEWAY, may["F0002"]))
-        found = histories(await ledger.documents(SITE), await ledger.open_items(SITE),
-                          await ledger.allocations(SITE), await ledger.payments(SITE))
+        tables = Outbox(ledger).tables
+        sums = await open_by_bill(tables, SITE)
+        still = {ref: owed for refs in sums.values() for ref, owed in refs.items()}
+        found = histories(await bills(tables, SITE), still, await ledger.allocations(SITE),
+                          await ledger.payments(SITE))
         return {account: owner_tags(h, dt.date(2025, 8, 1), TagRules(history_bills_min=2))
                 for account, h in found.items()}
 

@@ -88,7 +88,7 @@ class ReminderRules:
         return found
 
     def kind(self, channel: str) -> str:
-        return str(self.channels[channel]["kind"])
+        return self.channels[channel]["kind"]
 
 
 def reminders_path(site_file: str | Path) -> Path:
