@@ -153,6 +153,14 @@ class Directory:
             contacts.setdefault(row[0], {})[row[1]] = Contact(*row)
         return contacts
 
+    async def accounts_at(self, site_id: str, channel: str, address: str) -> list[str]:
+        """The accounts whose contact on the channel is this address."""
+        async with self.tables.reading() as tx:
+            found = await tx.fetch("SELECT account_id FROM notify_contacts WHERE site_id = $1 "
+                                   "AND channel = $2 AND address = $3 ORDER BY account_id", site_id, channel,
+                                   address)
+        return [r[0] for r in found]
+
     async def consents(self, site_id: str) -> dict[tuple[str, str], Consent]:
         """(account, channel) -> its answer; a pair absent was never asked."""
         async with self.tables.reading() as tx:
