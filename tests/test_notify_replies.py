@@ -37,8 +37,8 @@ def replies(make_ledger, calls):
         await outbox.open()
         directory = Directory(outbox)
         for account in ("F0001", "F0002"):
-            await directory.set_contact(SITE, Contact(account, "sms", "+919812345678"), channel_kind="webhook",
-                                        actor="t")
+            await directory.set_contact(SITE, Contact(account, "sms", "+919812345678"),
+                                        channel_kind="webhook", actor="t")
             await directory.set_consent(SITE, account, "sms", Consent.IN, source="form", actor="t")
         await outbox.enqueue([Notice(SITE, a, "due_step", f"B-{a}", "d-7", "sms", "+919812345678",
                                      "reminder.en", {}, 0) for a in ("F0001", "F0002")], 0)
