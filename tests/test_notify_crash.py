@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from rating.notify.channel import Message
-from rating.notify.outbox import Notice, Outbox
+from rating.notify.outbox import Notice
 from rating.notify.relay import Relay
 from rating.notify.webhook import WebhookChannel
 from tests.billing_drafts import SITE
+from tests.notify_ledgers import opened, plain
 from tests.notify_servers import HttpSink
 
 pytest_plugins = ["tests.prepaid_backends", "tests.billing_ledgers"]  # postgres_server, make_ledger
@@ -30,14 +30,8 @@ def test_a_relay_killed_after_sending_loses_nothing_and_the_provider_catches_the
     ledger_args = _ledger_args(make_ledger)
 
     async def with_outbox(action):
-        ledger = make_ledger()
-        await ledger.open()
-        outbox = Outbox(ledger)
-        await outbox.open()
-        try:
+        async with opened(make_ledger) as (_, outbox, _):
             return await action(outbox)
-        finally:
-            await ledger.close()
 
     async def enqueue(outbox):
         await outbox.enqueue([Notice(SITE, f"F{i}", "due_step", f"B{i}", "d-7", "sms", f"+9198123456{i:02d}",
@@ -45,9 +39,8 @@ def test_a_relay_killed_after_sending_loses_nothing_and_the_provider_catches_the
 
     async def after(outbox):
         before = [r.state for r in await outbox.rows(SITE)]
-        render = lambda row: Message(row.address, row.template, row.fields, row.idempotency_key)  # noqa: E731
         late = time.time() + 61  # past the dead relay's lease
-        report = await Relay(outbox, {"sms": WebhookChannel(sink.url)}, render=render,
+        report = await Relay(outbox, {"sms": WebhookChannel(sink.url)}, render=plain,
                              clock=lambda: late).run_once()
         return before, report, await outbox.rows(SITE)
 

@@ -17,13 +17,13 @@ from rating.billing.ledger import DuesPost, Entry
 from rating.model.site import Site
 from rating.notify.directory import Consent, Contact, Directory
 from rating.notify.gate import ReminderGate, renderer
-from rating.notify.outbox import Outbox
 from rating.notify.planner import Planner, issue_notices, plan
 from rating.notify.relay import Relay
 from rating.notify.rules import load_reminders
 from rating.notify.timing import after_quiet_us
 from rating.notify.webhook import WebhookChannel
 from tests.billing_drafts import MAY, SITE, batch, draft
+from tests.notify_ledgers import opened
 from tests.notify_servers import HttpSink
 
 pytest_plugins = ["tests.prepaid_backends", "tests.billing_ledgers"]  # postgres_server, make_ledger
@@ -69,17 +69,9 @@ async def residents(directory: Directory) -> None:
 
 def with_site(make_ledger, rules, action):
     async def go():
-        ledger = make_ledger()
-        await ledger.open()
-        outbox = Outbox(ledger)
-        try:
-            await outbox.open()
-            directory = Directory(outbox)
+        async with opened(make_ledger) as (ledger, outbox, directory):
             await residents(directory)
-            planner = Planner(rules, GREEN, SITE)
-            return await action(ledger, outbox, directory, planner)
-        finally:
-            await ledger.close()
+            return await action(ledger, outbox, directory, Planner(rules, GREEN, SITE))
     return asyncio.run(go())
 
 

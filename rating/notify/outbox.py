@@ -106,21 +106,10 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Row:
-    """An outbox row as listed (plan, export, tests)."""
+class Row(Claimed):
+    """An outbox row as listed (plan, export, tests): what a relay claims, and where it stands."""
 
-    outbox_id: int
-    key: str
-    account_id: str
-    cause: str
-    ref: str
-    step: str
-    channel: str
-    address: str
-    template: str
-    fields: dict
     state: str
-    attempts: int
     not_before_us: int
     provider_ref: str
     answer: str
@@ -169,8 +158,7 @@ class Outbox:
                f"{self.tables.skip_locked}) RETURNING {_CLAIMED}")
         async with self.tables.writing() as tx:
             found = await tx.fetch(sql, *args)
-        claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], json.loads(r[10]),
-                           r[11], r[12]) for r in found]
+        claimed = [Claimed(*_claimed(r)) for r in found]
         return sorted(claimed, key=lambda c: c.outbox_id)
 
     async def finish(self, answers: Sequence[tuple[Claimed, Answer]], now_us: int, *,
@@ -250,8 +238,8 @@ class Outbox:
 
     async def rows(self, site_id: str, *, account_id: str = "", state: str = "",
                    limit: int = 1000) -> list[Row]:
-        sql = ("SELECT id, note_key, account_id, cause, ref, step, channel, address, template, fields, "
-               "state, attempts, not_before_us, provider_ref, answer FROM notify_outbox WHERE site_id = $1")
+        sql = (f"SELECT {_CLAIMED}, state, not_before_us, provider_ref, answer FROM notify_outbox "
+               "WHERE site_id = $1")
         args: list[object] = [site_id]
         for column, value in (("account_id", account_id), ("state", state)):
             if value:
@@ -260,8 +248,7 @@ class Outbox:
         args.append(limit)
         async with self.tables.reading() as tx:
             found = await tx.fetch(f"{sql} ORDER BY id LIMIT ${len(args)}", *args)
-        return [Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), r[10], r[11],
-                    r[12], r[13], r[14]) for r in found]
+        return [Row(*_claimed(r), *r[13:]) for r in found]
 
     async def log(self, site_id: str, account_id: str) -> list[tuple]:
         """An account's send log, oldest first: (outbox id, at, attempt, outcome, detail)."""
@@ -287,6 +274,11 @@ class Outbox:
         async with self.tables.reading() as tx:
             found = await tx.fetch("SELECT state, COUNT(*) FROM notify_outbox GROUP BY state")
         return {state: int(n) for state, n in found}
+
+
+def _claimed(r: tuple) -> tuple:
+    """A row's _CLAIMED columns as Claimed takes them (its fields parsed)."""
+    return (*r[:10], json.loads(r[10]), r[11], r[12])
 
 
 def _move(c: Claimed, a: Answer, now_us: int, backoff_s: Sequence[float]) -> tuple:
