@@ -175,7 +175,7 @@ async def audience(ledger: SqlDuesLedger, directory: Directory, site_id: str, to
     payments = await ledger.payments(site_id, limit=DOCUMENTS_MAX)
     tags, years = dict(staff), {}
     for account, history in histories(site_bills, still, allocations, payments).items():
-        years[account] = years_between(min(h.issued_on for h in history), today)
+        years[account] = years_between(history[0].issued_on, today)  # bills come in issue order
         tags[account] = owner_tags(history, today) | staff.get(account, frozenset())
     owed = {account: sum(refs.values()) for account, refs in sums.items()}
     people = Audience(await directory.contacts(site_id), await directory.consents(site_id), tags, years)
