@@ -137,7 +137,7 @@ async def sending(ledger: SqlDuesLedger, outbox: Outbox, rules, url: str, sends:
     noon = dt.datetime(2025, 6, 8, 12, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))).timestamp()
     channel = WebhookChannel(url, workers=WORKERS)
     relay = Relay(outbox, {"sms": channel}, render=renderer(rules), site_id=SITE_ID, clock=lambda: noon,
-                  gate=ReminderGate(ledger, outbox, rules, SITE_ID), policy=RelayPolicy(concurrency=64))
+                  gate=ReminderGate(outbox, rules, SITE_ID), policy=RelayPolicy(concurrency=64))
     began = time.perf_counter()
     report = await relay.run_once()
     relayed = time.perf_counter()

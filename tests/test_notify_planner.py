@@ -132,7 +132,7 @@ def test_a_bill_issued_notice_is_written_by_the_issue_itself(make_ledger, rules)
 
 def relay(ledger, outbox, rules, sink, now_us: int) -> Relay:
     channels = {name: WebhookChannel(sink.url, name=name) for name in ("email", "sms")}
-    return Relay(outbox, channels, render=renderer(rules), gate=ReminderGate(ledger, outbox, rules, SITE),
+    return Relay(outbox, channels, render=renderer(rules), gate=ReminderGate(outbox, rules, SITE),
                  clock=lambda: now_us / 1e6, site_id=SITE)
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from rating.billing.ledger_payment_types import Method, PaymentRequest
-from rating.notify.bills import bills, open_by_bill
+from rating.notify.bills import bills, open_by_bill, owed
 from rating.notify.outbox import Outbox
 from rating.notify.tags import BillHistory, TagRules, histories, owner_tags
 from tests.billing_drafts import JUNE, MAY, SITE, batch, draft, run
@@ -64,6 +64,9 @@ def test_histories_from_the_ledger_see_early_offline_late_and_partial_payments(m
         still = {ref: owed for refs in sums.values() for ref, owed in refs.items()}
         found = histories(await bills(tables, SITE), still, await ledger.allocations(SITE),
                           await ledger.payments(SITE))
+        balances = await ledger.balances(SITE)
+        by_ledger = {a: sum(v for (acc, _), v in balances.items() if acc == a) for a in ("F0001", "F0002")}
+        assert await owed(tables, SITE, ["F0001", "F0002", "F9999"]) == {**by_ledger, "F9999": 0}
         return {account: owner_tags(h, dt.date(2025, 8, 1), TagRules(history_bills_min=2))
                 for account, h in found.items()}
 

@@ -156,7 +156,7 @@ async def _send(args: argparse.Namespace, site: _Site, ledger) -> int:
                                    now_us)
     channels = channels_of(site.rules)
     relay = Relay(outbox, channels, render=renderer(site.rules), site_id=site.site_id,
-                  gate=ReminderGate(ledger, outbox, site.rules, site.site_id))
+                  gate=ReminderGate(outbox, site.rules, site.site_id))
     try:
         report = await relay.run_once()
     finally:

@@ -73,3 +73,17 @@ async def open_by_bill(tables: NotifyTables, site_id: str) -> dict[str, dict[str
     for account, ref, total in found:
         sums.setdefault(account, {})[ref] = int(total)
     return sums
+
+
+async def owed(tables: NotifyTables, site_id: str, accounts: list[str]) -> dict[str, int]:
+    """What each account owes: the sum of its entries (DuesLedger.balances summed
+    over heads), for a relay's batch in one statement."""
+    if not accounts:
+        return {}
+    marks = ", ".join(f"${i + 2}" for i in range(len(accounts)))
+    async with tables.reading() as tx:
+        found = await tx.fetch("SELECT account_id, SUM(amount_minor) FROM dues_entries WHERE site_id = $1 "
+                               f"AND account_id IN ({marks}) GROUP BY account_id", site_id, *accounts)
+    sums = dict.fromkeys(accounts, 0)
+    sums.update({account: int(total) for account, total in found})
+    return sums

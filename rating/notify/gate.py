@@ -2,9 +2,10 @@
 with a relay of one site: `Relay(..., site_id=...)`).
 
 - Paid since planned: a reminder (`due_step`) of an account that now owes
-  less than the site's minimum is cancelled. The balance is read through the
-  dues ledger's API (`balances`), so a payment entry stops what is queued
-  the moment it lands.
+  less than the site's minimum is cancelled. What it owes is the sum of its
+  dues entries (the dues ledger's `balances`, for the whole batch in one
+  statement), and a payment is entries too: it stops what is queued the
+  moment it lands.
 - Quiet hours, in the resident's zone: deferred to their end.
 - The daily cap: at most `daily_cap` notices per resident in any 24 hours;
   one more is deferred until the oldest of those is 24 hours old.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rating.billing.ledger_sql import SqlDuesLedger
+from rating.notify.bills import owed as owed_by
 from rating.notify.channel import Message
 from rating.notify.outbox import Claimed, Outbox
 from rating.notify.relay import Checked
@@ -26,15 +27,15 @@ DAY_US = 86_400_000_000
 
 
 class ReminderGate:
-    def __init__(self, ledger: SqlDuesLedger, outbox: Outbox, rules: ReminderRules, site_id: str):
-        self.ledger, self.outbox, self.rules, self.site_id = ledger, outbox, rules, site_id
+    def __init__(self, outbox: Outbox, rules: ReminderRules, site_id: str):
+        self.outbox, self.rules, self.site_id = outbox, rules, site_id
 
     async def check(self, rows: Sequence[Claimed], now_us: int) -> Checked:
         checked = Checked([])
         mine = list(rows)
         assert all(r.site_id == self.site_id for r in mine)  # the relay claims this site's rows only
         accounts = sorted({r.account_id for r in mine})
-        owed = {a: sum((await self.ledger.balances(self.site_id, a)).values()) for a in accounts}
+        owed = await owed_by(self.outbox.tables, self.site_id, accounts)
         zones = await self._zones(accounts)
         sent = await self.outbox.sent_since(self.site_id, accounts, now_us - DAY_US)
         minimum = max(1, self.rules.minimum_outstanding_minor)
