@@ -197,3 +197,19 @@ def test_quiet_hours_across_midnight_end_in_the_residents_morning():
     assert after_quiet_us(at_ist(day, 21), "Asia/Kolkata", quiet) == at_ist(day + dt.timedelta(days=1), 8)
     assert after_quiet_us(at_ist(day, 3), "Asia/Kolkata", quiet) == at_ist(day, 8)
     assert after_quiet_us(at_ist(day, 8), "Asia/Kolkata", quiet) == at_ist(day, 8)
+
+
+def test_autopay_or_a_payment_plan_suppresses_reminders_and_cancels_what_is_queued(make_ledger, rules, sink):
+    async def go(ledger, outbox, directory, planner):
+        await ledger.issue(batch(BILLS))
+        await outbox.enqueue(await plan(ledger, directory, planner, today=WEEK_BEFORE, now_us=0), 0)
+        await directory.tag(SITE, "F0002", "autopay", actor="staff")
+        await directory.tag(SITE, "F0001", "payment_plan", actor="staff")
+        replanned = await plan(ledger, directory, planner, today=WEEK_BEFORE + dt.timedelta(days=6), now_us=0)
+        report = await relay(ledger, outbox, rules, sink, at_ist(WEEK_BEFORE, 10, 5)).run_once()
+        return replanned, report, await outbox.rows(SITE)
+
+    replanned, report, rows = with_site(make_ledger, rules, go)
+    assert replanned == []
+    assert report.outcomes == {"cancelled": 3, "reaped": 0}
+    assert {r.answer for r in rows} == {"covered: payment_plan", "covered: autopay"}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rating.billing.ledger_rows import day
-from rating.notify.tables import NotifyTables
+from rating.notify.tables import NotifyTables, placeholders
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,10 @@ async def owed(tables: NotifyTables, site_id: str, accounts: list[str]) -> dict[
     over heads), for a relay's batch in one statement."""
     if not accounts:
         return {}
-    marks = ", ".join(f"${i + 2}" for i in range(len(accounts)))
     async with tables.reading() as tx:
         found = await tx.fetch("SELECT account_id, SUM(amount_minor) FROM dues_entries WHERE site_id = $1 "
-                               f"AND account_id IN ({marks}) GROUP BY account_id", site_id, *accounts)
+                               f"AND account_id IN ({placeholders(2, len(accounts))}) GROUP BY account_id",
+                               site_id, *accounts)
     sums = dict.fromkeys(accounts, 0)
     sums.update({account: int(total) for account, total in found})
     return sums

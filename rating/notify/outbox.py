@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from rating.billing.ledger import IssueBatch
 from rating.billing.ledger_sql import SqlDuesLedger, Tx
-from rating.notify.tables import NotifyTables, insert_ignore, now_us
+from rating.notify.tables import NotifyTables, insert_ignore, now_us, placeholders
 
 COLUMNS = ("note_key", "site_id", "account_id", "cause", "ref", "step", "channel", "address", "template",
            "fields", "state", "attempts", "attempts_max", "not_before_us", "lease_until_us", "created_us",
@@ -226,11 +226,11 @@ class Outbox:
         """Per account, when its rows were sent after a time."""
         if not accounts:
             return {}
-        marks = ", ".join(f"${i + 3}" for i in range(len(accounts)))
         async with self.tables.reading() as tx:
             found = await tx.fetch("SELECT account_id, updated_us FROM notify_outbox WHERE site_id = $1 "
-                                   f"AND updated_us > $2 AND account_id IN ({marks}) "
-                                   "AND state = 'sent'", site_id, since_us, *accounts)
+                                   f"AND updated_us > $2 AND state = 'sent' "
+                                   f"AND account_id IN ({placeholders(3, len(accounts))})",
+                                   site_id, since_us, *accounts)
         times: dict[str, list[int]] = {}
         for account, at in found:
             times.setdefault(account, []).append(int(at))

@@ -114,7 +114,10 @@ class Planner:
         contacts = audience.contacts.get(bill.account_id)
         if not contacts or owed_minor <= 0 or owed_minor < rules.minimum_outstanding_minor:
             return []
-        tone = self._tone(audience.tags.get(bill.account_id, frozenset()))
+        tags = audience.tags.get(bill.account_id, frozenset())
+        if cause == "due_step" and not tags.isdisjoint(rules.suppress_tags):
+            return []  # autopay or a payment plan covers the bill
+        tone = self._tone(tags)
         step_name = step.name
         found = []
         for channel in step.channels:

@@ -37,7 +37,7 @@ STEP_DAYS_MAX = 366
 CHANNEL_KINDS = ("smtp", "webhook")
 _TOP = {"reminders", "steps", "stages", "tones", "channels", "incentive"}
 _REMINDERS = {"time_zone", "language", "send_at", "quiet_hours", "daily_cap", "minimum_outstanding",
-              "attempts_max", "payment_link", "templates", "on_issue"}
+              "attempts_max", "payment_link", "templates", "on_issue", "suppress_tags"}
 _STEP = {"days", "stage", "channels"}
 _CHANNEL = {"smtp": {"kind", "host", "port", "sender", "starttls", "username", "timeout_s"},
             "webhook": {"kind", "url", "template_ids", "timeout_s"}}
@@ -77,6 +77,7 @@ class ReminderRules:
     attempts_max: int = 5
     payment_link: str = ""  # with {site}, {account}, {bill}
     on_issue: str = ""  # the template of the "bill issued" notice, "" for none
+    suppress_tags: frozenset[str] = frozenset({"autopay", "payment_plan"})  # no reminders for these
     incentive: Incentive | None = None
 
     def step_on(self, days_from_due: int) -> Step | None:
@@ -136,7 +137,9 @@ def _settings(top: dict, site: Site, where: str) -> dict:
                 daily_cap=_whole(top.get("daily_cap", 2), f"{where}.daily_cap", 1, 100),
                 minimum_outstanding_minor=amount_minor(minimum, site, where=f"{where}.minimum_outstanding"),
                 attempts_max=_whole(top.get("attempts_max", 5), f"{where}.attempts_max", 1, 50),
-                payment_link=str(top.get("payment_link", "")), on_issue=str(top.get("on_issue", "")))
+                payment_link=str(top.get("payment_link", "")), on_issue=str(top.get("on_issue", "")),
+                suppress_tags=frozenset(_names(top.get("suppress_tags", ["autopay", "payment_plan"]),
+                                               f"{where}.suppress_tags")))
 
 
 def clock(value: object, where: str) -> dt.time:

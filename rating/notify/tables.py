@@ -21,6 +21,11 @@ _LOCK = "notify"
 _scratch = itertools.count()
 
 
+def placeholders(first: int, count: int) -> str:
+    """`$first, ..., $(first + count - 1)`: a list of values in a statement."""
+    return ", ".join(f"${first + i}" for i in range(count))
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 
