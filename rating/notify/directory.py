@@ -14,8 +14,8 @@ is a row of the dues ledger's audit log.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -45,8 +45,7 @@ def allows(consent: Consent, channel_kind: str, *, incentive: bool = False) -> b
     return consent is Consent.IN
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(NamedTuple):  # a tuple: a site's plan reads one per resident and channel
     account_id: str
     channel: str
     address: str

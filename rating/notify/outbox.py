@@ -20,6 +20,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from rating.billing.ledger import IssueBatch
 from rating.billing.ledger_sql import SqlDuesLedger, Tx
@@ -39,8 +40,7 @@ def notice_key(site_id: str, ref: str, step: str, channel: str) -> str:
     return f"{site_id}|{ref}|{step}|{channel}"
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):  # a tuple: a cycle's plan makes 100,000s of them
     """A notice to write: to whom, about what (`ref`: the bill or event), at
     which step, through which channel and template, with exactly the fields
     the template uses; not sent before `not_before_us`."""

@@ -17,6 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import quote
 
 from rating.billing.ledger_sql import SqlDuesLedger
@@ -49,8 +50,7 @@ def money(minor: int, site: Site) -> str:
     return f"{site.currency} {'-' if minor < 0 else ''}{text}"
 
 
-@dataclass(frozen=True)
-class _About:
+class _About(NamedTuple):
     """What a notice's merge tags are made of."""
 
     bill: Bill
