@@ -213,3 +213,29 @@ def test_autopay_or_a_payment_plan_suppresses_reminders_and_cancels_what_is_queu
     assert replanned == []
     assert report.outcomes == {"cancelled": 3, "reaped": 0}
     assert {r.answer for r in rows} == {"covered: payment_plan", "covered: autopay"}
+
+
+def test_a_payment_writes_its_receipt_notice_in_its_own_transaction_once(make_ledger, rules):
+    from rating.billing.ledger_payment_types import Method, PaymentRequest
+    from rating.notify.planner import payment_notices
+
+    def paid(key, amount):
+        return PaymentRequest(key, SITE, "F0001", Method.CASH, amount, dt.date(2025, 6, 10), "desk",
+                              reference=f"cash-{key}")
+
+    async def go(ledger, outbox, directory, planner):
+        await ledger.issue(batch(BILLS))
+        outbox.on_payment(payment_notices(planner, directory))
+        await ledger.pay(paid("p1", 100_000))
+        await ledger.pay(paid("p1", 100_000))  # replayed: nothing more
+        with pytest.raises(Exception, match="p1"):  # the key with another payment: refused
+            await ledger.pay(paid("p1", 5))
+        return await outbox.rows(SITE)
+
+    rows = with_site(make_ledger, rules, go)
+    assert [(r.account_id, r.cause, r.step, r.channel, r.template) for r in rows] == [
+        ("F0001", "payment", "received", "email", "payment_received.en"),
+        ("F0001", "payment", "received", "sms", "payment_received.en")]
+    assert rows[0].ref.startswith("R/") and rows[0].fields == {
+        "amount_due": "INR 1,500.00", "amount_paid": "INR 1,000.00", "bill_number": rows[0].ref,
+        "name": "Asha Rao", "unit": "F0001"}

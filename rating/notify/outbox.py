@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from rating.billing.ledger import IssueBatch
+from rating.billing.ledger import IssueBatch, OpResult
 from rating.billing.ledger_sql import SqlDuesLedger, Tx
 from rating.notify.tables import NotifyTables, insert_ignore, now_us, placeholders
 
@@ -116,6 +116,7 @@ class Row(Claimed):
 
 
 IssueNotices = Callable[[Tx, IssueBatch, list[tuple]], Awaitable[Iterable[Notice]]]
+PaymentNotices = Callable[[Tx, str, list[OpResult]], Awaitable[Iterable[Notice]]]
 
 
 class Outbox:
@@ -132,6 +133,13 @@ class Outbox:
         async def hook(tx: Tx, batch: IssueBatch, docs: list[tuple]) -> None:
             await self.enqueue_in(tx, await notices(tx, batch, docs), now_us())
         self.ledger.issue_hooks = (*self.ledger.issue_hooks, hook)
+
+    def on_payment(self, notices: PaymentNotices) -> None:
+        """Write `await notices(tx, site, first results)` inside every new payment of
+        the ledger (a replayed one writes nothing): a receipt and its notice commit together."""
+        async def hook(tx: Tx, site_id: str, results: list[OpResult]) -> None:
+            await self.enqueue_in(tx, await notices(tx, site_id, results), now_us())
+        self.ledger.payment_hooks = (*self.ledger.payment_hooks, hook)
 
     async def enqueue(self, notices: Sequence[Notice], now_us: int) -> int:
         """Write the notices that are new by key (their own transaction); how many were."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from rating.billing.ledger_sql import SqlDuesLedger
 from rating.billing.money import major
@@ -60,6 +61,7 @@ class _About(NamedTuple):
     today: dt.date
     years: int
     incentive: str
+    paid_minor: int  # a payment notice: what was paid
 
 
 def _quoted(text: str) -> str:
@@ -89,6 +91,7 @@ _VALUES: dict[str, Callable[[_About], object]] = {
     "years_as_owner": lambda a: a.years,
     "incentive": lambda a: a.incentive,
     "site_name": lambda a: a.planner.site.name,
+    "amount_paid": lambda a: a.planner.money(a.paid_minor),
 }
 assert set(_VALUES) == set(FIELDS)
 
@@ -108,11 +111,14 @@ class Planner:
     _tones: dict = field(default_factory=dict, compare=False, repr=False)
 
     def notices(self, bill: Bill, owed_minor: int, step: Step, audience: Audience, *, today: dt.date,
-                now_us: int, cause: str = "due_step", template_name: str = "") -> list[Notice]:
-        """The notices of one bill at one step (none when it owes less than the minimum)."""
+                now_us: int, cause: str = "due_step", template_name: str = "",
+                paid_minor: int = 0) -> list[Notice]:
+        """The notices of one bill at one step (none when it owes less than the
+        minimum, but for a payment's receipt)."""
         rules = self.rules
         contacts = audience.contacts.get(bill.account_id)
-        if not contacts or owed_minor <= 0 or owed_minor < rules.minimum_outstanding_minor:
+        owes = owed_minor > 0 and owed_minor >= rules.minimum_outstanding_minor
+        if not contacts or not (owes or cause == "payment"):
             return []
         tags = audience.tags.get(bill.account_id, frozenset())
         if cause == "due_step" and not tags.isdisjoint(rules.suppress_tags):
@@ -132,7 +138,7 @@ class Planner:
                 continue
             incentive = self._incentive(bill, owed_minor, step, today) if consent is Consent.IN else ""
             about = _About(bill, owed_minor, contact, self, today, audience.years.get(bill.account_id, 0),
-                           incentive)
+                           incentive, paid_minor)
             fields = {k: _VALUES[k](about) for k in template.ordered_fields}
             day = max(today, bill.due_date + dt.timedelta(days=step.days))
             due_us = send_us(day, rules.send_at, contact.time_zone or rules.time_zone, rules.quiet_hours)
@@ -217,5 +223,30 @@ def issue_notices(planner: Planner, directory: Directory):
             if bill.account_id in people.contacts:
                 found += planner.notices(bill, bill.total_due_minor, step, people, today=batch.bill_date,
                                          now_us=0, cause="bill_issued", template_name=planner.rules.on_issue)
+        return found
+    return notices
+
+
+def payment_notices(planner: Planner, directory: Directory):
+    """The ledger hook (Outbox.on_payment) writing each new payment's "payment
+    received" notice in the payment's transaction: its receipt is the document
+    the notice speaks of (`bill_number`), `amount_due` what the account still owes."""
+    step = Step(0, "received", tuple(planner.rules.channels), label="received")
+
+    async def notices(tx, site_id: str, results: list) -> list[Notice]:
+        people = Audience(await directory.contacts(site_id), await directory.consents(site_id), {}, {})
+        today = dt.datetime.now(ZoneInfo(planner.rules.time_zone)).date()
+        found: list[Notice] = []
+        for result in results:
+            paid = result.summary
+            account = paid.get("account", "")
+            if paid.get("suspense") or account not in people.contacts:
+                continue
+            owed = await tx.fetch("SELECT COALESCE(SUM(amount_minor), 0) FROM dues_entries "
+                                  "WHERE site_id = $1 AND account_id = $2", site_id, account)
+            receipt = Bill(paid["receipt"], account, "", today, today, 0, '{"bill_to": "", "lines": []}')
+            found += planner.notices(receipt, int(owed[0][0]), step, people, today=today, now_us=0,
+                                     cause="payment", template_name=planner.rules.on_payment,
+                                     paid_minor=int(paid["amount_minor"]))
         return found
     return notices

@@ -37,7 +37,7 @@ STEP_DAYS_MAX = 366
 CHANNEL_KINDS = ("smtp", "webhook")
 _TOP = {"reminders", "steps", "stages", "tones", "channels", "incentive"}
 _REMINDERS = {"time_zone", "language", "send_at", "quiet_hours", "daily_cap", "minimum_outstanding",
-              "attempts_max", "payment_link", "templates", "on_issue", "suppress_tags"}
+              "attempts_max", "payment_link", "templates", "on_issue", "on_payment", "suppress_tags"}
 _STEP = {"days", "stage", "channels"}
 _CHANNEL = {"smtp": {"kind", "host", "port", "sender", "starttls", "username", "timeout_s"},
             "webhook": {"kind", "url", "template_ids", "timeout_s"}}
@@ -77,6 +77,7 @@ class ReminderRules:
     attempts_max: int = 5
     payment_link: str = ""  # with {site}, {account}, {bill}
     on_issue: str = ""  # the template of the "bill issued" notice, "" for none
+    on_payment: str = ""  # the template of the "payment received" notice, "" for none
     suppress_tags: frozenset[str] = frozenset({"autopay", "payment_plan"})  # no reminders for these
     incentive: Incentive | None = None
 
@@ -138,6 +139,7 @@ def _settings(top: dict, site: Site, where: str) -> dict:
                 minimum_outstanding_minor=amount_minor(minimum, site, where=f"{where}.minimum_outstanding"),
                 attempts_max=_whole(top.get("attempts_max", 5), f"{where}.attempts_max", 1, 50),
                 payment_link=str(top.get("payment_link", "")), on_issue=str(top.get("on_issue", "")),
+                on_payment=str(top.get("on_payment", "")),
                 suppress_tags=frozenset(_names(top.get("suppress_tags", ["autopay", "payment_plan"]),
                                                f"{where}.suppress_tags")))
 
@@ -224,8 +226,9 @@ def _incentive(value: object, where: str) -> Incentive | None:
 def _check_templates(rules: ReminderRules, where: str) -> None:
     """Every stage (and the issue notice) has a template in the site's language."""
     wanted = [(f"[stages].{stage}", name) for stage, name in rules.stages.items()]
-    if rules.on_issue:
-        wanted.append(("[reminders].on_issue", rules.on_issue))
+    for key in ("on_issue", "on_payment"):
+        if getattr(rules, key):
+            wanted.append((f"[reminders].{key}", getattr(rules, key)))
     for key, name in wanted:
         if rules.templates.pick(name, "", rules.language) is None:
             raise ConfigError(f"no template {name}.{rules.language}.txt", where=f"{where}{key}")

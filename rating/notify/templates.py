@@ -37,6 +37,7 @@ FIELDS = {
     "years_as_owner": "whole years since the account's first bill",
     "incentive": "the early-payment incentive offered, or '' (needs an opt-in)",
     "site_name": "the site's name",
+    "amount_paid": "a payment notice: what was paid, with the currency",
 }
 SUFFIX = ".txt"
 SUBJECT = "Subject:"
