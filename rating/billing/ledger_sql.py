@@ -72,6 +72,7 @@ def _now_us() -> int:
 
 
 IssueHook = Callable[["Tx", IssueBatch, list[tuple]], Awaitable[None]]
+PaymentHook = Callable[["Tx", str, list[OpResult]], Awaitable[None]]
 
 
 class SqlDuesLedger(DuesLedger):
@@ -79,6 +80,7 @@ class SqlDuesLedger(DuesLedger):
     # (ledger_rows.DOC_COLUMNS): the notification outbox (rating.notify) writes a
     # bill's notices there, so the bill and its notices commit or roll back together.
     issue_hooks: tuple[IssueHook, ...] = ()
+    payment_hooks: tuple[PaymentHook, ...] = ()  # the same, after new payments (their first results)
 
     @staticmethod
     def _date_value(day: dt.date) -> object:

@@ -185,6 +185,9 @@ def bills_command(args: argparse.Namespace) -> int:
             drafts = await draft_cycle(ledger, inputs)
             sys.stdout.write(bill_text.drafts(drafts, exponent, shown_max=args.accounts))
         else:
+            from rating.cli.reminders import attach_issue_notices
+
+            await attach_issue_notices(args.site, ledger)  # a bill's "issued" notice commits with it
             result = await issue_cycle(ledger, inputs, actor=args.actor)
             sys.stdout.write(bill_text.issued(result, exponent))
         return EXIT_OK
