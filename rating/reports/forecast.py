@@ -36,7 +36,7 @@ DEPTH = 6
 FORECAST_SCHEMA = pa.schema([("cycle", pa.int64()), ("week", pa.int64()), ("week_start", pa.date32()),
                              ("expected_minor", pa.int64())])
 BACKTEST_SCHEMA = pa.schema([("cycle_id", pa.string()), ("forecast_minor", pa.int64()),
-                             ("actual_minor", pa.int64()), ("error", pa.decimal128(12, 4))])
+                             ("actual_minor", pa.int64()), ("error", pa.decimal128(38, 4))])
 
 
 def history(facts: Facts, cycles: list[CycleBills]) -> tuple[np.ndarray, np.ndarray]:

@@ -36,8 +36,8 @@ SCHEMA = pa.schema([("cycle_id", pa.string()), ("bill_date", pa.date32()), ("win
                     ("bills", pa.int64()), ("billed_minor", pa.int64()), ("arrears_minor", pa.int64()),
                     ("collected_minor", pa.int64()), ("receivable_end_minor", pa.int64()),
                     ("on_time_bills", pa.int64()), ("late_bills", pa.int64())]
-                   + [(k, pa.decimal128(12, 4)) for k in RATIOS]
-                   + [(f"{k}_change", pa.decimal128(12, 4)) for k in RATIOS])
+                   + [(k, pa.decimal128(38, 4)) for k in RATIOS]
+                   + [(f"{k}_change", pa.decimal128(38, 4)) for k in RATIOS])
 
 
 @dataclass(frozen=True)
