@@ -339,7 +339,7 @@ class SqlDuesLedger(DuesLedger):
 
     async def report_rows(self, site_id: str) -> ReportRows:
         async with self._reading() as tx:
-            entries = await tx.fetch(_REPORT_ENTRIES, site_id, site_id)
+            entries = await _dated_entries(tx, site_id)
             credits = await tx.fetch("SELECT account_id, on_date, SUM(amount_minor) FROM dues_credits "
                                      "WHERE site_id = $1 GROUP BY account_id, on_date", site_id)
             receipts = await tx.fetch(
@@ -347,38 +347,51 @@ class SqlDuesLedger(DuesLedger):
                 "FROM dues_payments p LEFT JOIN dues_reversals r ON r.site_id = p.site_id "
                 "AND r.receipt = p.receipt WHERE p.site_id = $1 AND NOT p.suspense ORDER BY p.seq", site_id)
             bills = await tx.fetch(
-                "SELECT b.number, b.account_id, b.cycle_id, b.issued_on, b.due_date, b.total_minor, "
-                "c.number IS NOT NULL FROM dues_documents b LEFT JOIN dues_documents c "
-                "ON c.site_id = b.site_id AND c.corrects = b.number AND c.cancels "
-                "WHERE b.site_id = $1 AND b.doc_type = 'bill' ORDER BY b.seq, b.number", site_id)
+                "SELECT number, account_id, cycle_id, issued_on, due_date, total_minor FROM dues_documents "
+                "WHERE site_id = $1 AND doc_type = 'bill' ORDER BY seq, number", site_id)
+            cancelled = {n for (n,) in await tx.fetch(
+                "SELECT corrects FROM dues_documents WHERE site_id = $1 AND cancels", site_id)}
         day = rows.day
         return ReportRows(
-            [(a, ref, day(due), int(interest), day(on) if on is not None else _utc_day(created), int(amount))
-             for a, ref, due, interest, on, created, amount in entries],
+            entries,
             [(a, day(on), int(amount)) for a, on, amount in credits],
             [(a, r, m, day(on), int(amount), None if back is None else day(back))
              for a, r, m, on, amount, back in receipts],
-            [(n, a, c, day(i), day(d), int(t), bool(x)) for n, a, c, i, d, t, x in bills])
+            [(n, a, c, day(i), day(d), int(t), n in cancelled) for n, a, c, i, d, t in bills])
 
     async def counts(self) -> dict[str, int]:
         async with self._reading() as tx:
             return {t: (await tx.fetch(f"SELECT COUNT(*) FROM {t}"))[0][0] for t in TABLES}
 
 
-# Entries summed per (account, bill, due date, interest or not, day): the day
-# of a document's entries is its date, of a payment's its allocations' date
-# (one per operation and account), of imported dues their operation's.
+# Entries summed per operation: the day of a document's entries is its date,
+# of a payment's its allocations' date (one per operation and account), of
+# imported dues their operation's. Three plain queries joined here: SQLite
+# would join an aggregated subquery row by row.
 _REPORT_ENTRIES = (
-    "SELECT e.account_id, e.ref, e.due_date, "
-    "CASE WHEN e.kind IN ('interest', 'late_fee') THEN 1 ELSE 0 END AS interest, "
-    "COALESCE(d.issued_on, a.on_date) AS on_day, "
-    "CASE WHEN d.issued_on IS NULL AND a.on_date IS NULL THEN o.created_us ELSE 0 END AS created, "
-    "SUM(e.amount_minor) FROM dues_entries e JOIN dues_ops o ON o.seq = e.seq "
-    "LEFT JOIN dues_documents d ON d.seq = e.seq AND d.site_id = e.site_id AND d.account_id = e.account_id "
-    "LEFT JOIN (SELECT seq, account_id, MIN(on_date) AS on_date FROM dues_allocations WHERE site_id = $1 "
-    "GROUP BY seq, account_id) a ON a.seq = e.seq AND a.account_id = e.account_id "
-    "WHERE e.site_id = $2 GROUP BY e.account_id, e.ref, e.due_date, interest, on_day, created "
-    "HAVING SUM(e.amount_minor) <> 0")
+    "SELECT e.account_id, e.ref, e.due_date, CASE WHEN e.kind IN ('interest', 'late_fee') THEN 1 ELSE 0 END "
+    "AS interest, e.seq, SUM(e.amount_minor) FROM dues_entries e WHERE e.site_id = $1 "
+    "GROUP BY e.account_id, e.ref, e.due_date, interest, e.seq")
+_REPORT_DAYS = (
+    "SELECT seq, account_id, issued_on FROM dues_documents WHERE site_id = $1 UNION ALL "
+    "SELECT seq, account_id, MIN(on_date) FROM dues_allocations WHERE site_id = $2 GROUP BY seq, account_id")
+
+
+async def _dated_entries(tx: Tx, site_id: str) -> list[tuple]:
+    """(account, ref, due, interest, day, amount) summed per day (ReportRows.entries)."""
+    days: dict[tuple[int, str], dt.date] = {}
+    for seq, account, on in await tx.fetch(_REPORT_DAYS, site_id, site_id):
+        days.setdefault((seq, account), rows.day(on))
+    found = await tx.fetch(_REPORT_ENTRIES, site_id)
+    undated = {seq for account, _, _, _, seq, _ in found if (seq, account) not in days}
+    created = {seq: _utc_day(us) for seq in undated
+               for (us,) in await tx.fetch("SELECT created_us FROM dues_ops WHERE seq = $1", seq)}
+    summed: dict[tuple, int] = {}
+    for account, ref, due, interest, seq, amount in found:
+        on = days.get((seq, account)) or created[seq]
+        key = (account, ref, rows.day(due), int(interest), on)
+        summed[key] = summed.get(key, 0) + int(amount)
+    return [(*key, amount) for key, amount in summed.items() if amount]
 
 
 def _document(r: tuple) -> Document:
