@@ -208,7 +208,7 @@ def render_plots(results: dict, out: Path) -> dict[str, str]:
         if not any(p["figures"] for p in scenario.get("points", [])):
             continue
         path = out / f"{name}.png"
-        if name == "service":
+        if name in ("service", "webhook"):
             service_plot(scenario, path)
         elif scenario["x"]["scale"] == "category":
             category_plot(scenario, path)

@@ -204,7 +204,7 @@ def write_report(results: dict, out: Path) -> Path:
             continue
         if name in plots:
             lines += [f"![{scenario['title']}]({plots[name]})", ""]
-        if name == "service":
+        if name in ("service", "webhook"):  # figures beside ceilings, with latencies
             lines += service_lines(scenario)
             continue
         if name == "files":

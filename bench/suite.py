@@ -25,6 +25,8 @@ Scenarios (`--only` takes a comma-separated subset):
     order      time order vs grouped by meter at the main size
     apportion  largest-remainder split of 10^6 units in groups of 2 .. 16384
     service    streaming deduction end to end and the Redis/PostgreSQL ceilings (bench/suite_service.py)
+    webhook    gateway webhook payments over HTTP on both dues ledgers, beside their insert ceilings
+               (bench/bench_webhook.py)
 
 Sizes are in `QUICK` (CI smoke: seconds) and `FULL` (under 15 minutes on a
 2-core machine). Methods of measurement: bench/measure.py.
@@ -69,7 +71,7 @@ from rating.apportion.largest_remainder import split
 from rating.reference.apportion import split_groups_reference
 
 SCHEMA = "rating-bench/1"
-SCENARIOS = ("files", "readings", "meters", "tariffs", "order", "apportion", "service")
+SCENARIOS = ("files", "readings", "meters", "tariffs", "order", "apportion", "service", "webhook")
 KERNEL = "kernel"
 LIMIT = "bandwidth"
 
@@ -442,6 +444,11 @@ class Run:
 
         return service_scenario(quick=self.plan.mode == "quick", log=self.log)
 
+    def webhook_scenario(self) -> dict:
+        from bench.bench_webhook import webhook_scenario
+
+        return webhook_scenario(quick=self.plan.mode == "quick", log=self.log)
+
 
 def _grouped(readings: Readings) -> Readings:
     order = np.argsort(readings.meter_index, kind="stable")
@@ -501,7 +508,7 @@ def run_suite(plan: Plan, out: Path, *, only: tuple[str, ...] = SCENARIOS, comma
     makers = {"files": run.files_scenario, "readings": run.readings_curve, "meters": run.meters_curve,
               "tariffs": run.tariffs_scenario,
               "order": run.order_scenario, "apportion": run.apportion_scenario,
-              "service": run.service_scenario}
+              "service": run.service_scenario, "webhook": run.webhook_scenario}
     for name in SCENARIOS:
         if name in only:
             log(f"{name}:")

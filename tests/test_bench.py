@@ -47,7 +47,7 @@ def test_quick_run_writes_results_report_and_plots(quick_run):
 def test_every_figure_has_unit_runs_median_spread_and_ratio(quick_run):
     results = json.loads((quick_run / "results.json").read_text())
     for name, scenario in results["scenarios"].items():
-        if name in ("service", "files"):
+        if name in ("service", "files", "webhook"):
             continue
         assert {"title", "description", "x", "item_unit", "points"} <= set(scenario)
         assert scenario["points"], name
@@ -64,6 +64,18 @@ def test_every_figure_has_unit_runs_median_spread_and_ratio(quick_run):
                 assert f["spread"]["min_s"] <= f["median_s"] <= f["spread"]["max_s"]
                 assert f["ratio_to_kernel"] > 0
                 assert f["peak_bytes"] >= 0 and f["bytes_per_item"] >= 0
+
+
+def test_webhook_payments_stand_beside_the_insert_ceiling_of_each_ledger(quick_run):
+    (point,) = json.loads((quick_run / "results.json").read_text())["scenarios"]["webhook"]["points"]
+    figures = point["figures"]
+    for ledger in ("sqlite", "postgres"):
+        closed = figures[f"webhook_{ledger}"]
+        assert closed["kind"] == "end_to_end" and closed["unit"] == "payments/s"
+        assert closed["latency_us"]["count"] == closed["items"] * len(closed["runs_s"])
+        assert closed["ratio_to_ceiling"][f"insert_ceiling_{ledger}"] > 0
+        assert figures[f"webhook_{ledger}_offered"]["latency_us"]["count"] > 0
+        assert figures[f"direct_{ledger}"]["kind"] == figures[f"insert_ceiling_{ledger}"]["kind"] == "ceiling"
 
 
 def test_peers_side_by_side_in_every_rating_scenario(quick_run):

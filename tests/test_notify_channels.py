@@ -17,14 +17,15 @@ from aiosmtpd.controller import Controller
 from rating.errors import InputError
 from rating.model.site import Site
 from rating.notify.channel import Message
-from rating.notify.directory import Contact, Directory, check_address
+from rating.notify.directory import Contact, check_address
 from rating.notify.gate import renderer
-from rating.notify.outbox import Notice, Outbox, Outcome
+from rating.notify.outbox import Notice, Outcome
 from rating.notify.relay import Relay, RelayPolicy
 from rating.notify.rules import load_reminders
 from rating.notify.smtp import SmtpChannel, permanent_failures
 from rating.notify.webhook import WebhookChannel
 from tests.billing_drafts import SITE
+from tests.notify_ledgers import opened
 from tests.notify_servers import HttpSink
 from tests.servers import free_port
 
@@ -74,12 +75,7 @@ def notice(address: str, template: str = "reminder.hi", fields=FIELDS_HI, channe
 
 def send_all(make_ledger, rules, channel, addresses, *, before=None):
     async def go():
-        ledger = make_ledger()
-        await ledger.open()
-        outbox = Outbox(ledger)
-        try:
-            await outbox.open()
-            directory = Directory(outbox)
+        async with opened(make_ledger) as (_, outbox, directory):
             for address in addresses:
                 await directory.set_contact(SITE, Contact("F0002", "email", address), channel_kind="smtp",
                                             actor="t")
@@ -91,8 +87,6 @@ def send_all(make_ledger, rules, channel, addresses, *, before=None):
             report = await relay.run_once()
             await channel.close()
             return report, await outbox.rows(SITE), await directory.contacts(SITE)
-        finally:
-            await ledger.close()
     return asyncio.run(go())
 
 
@@ -215,15 +209,8 @@ def test_a_bad_contact_is_refused_naming_the_field_and_nothing_is_stored(make_le
     assert caught.value.where == f"{kind} address"
 
     async def go():
-        ledger = make_ledger()
-        await ledger.open()
-        outbox = Outbox(ledger)
-        try:
-            await outbox.open()
-            directory = Directory(outbox)
+        async with opened(make_ledger) as (_, _, directory):
             with pytest.raises(InputError):
                 await directory.set_contact(SITE, Contact("F0001", "x", given), channel_kind=kind, actor="t")
             return await directory.contacts(SITE)
-        finally:
-            await ledger.close()
     assert asyncio.run(go()) == {}

@@ -9,11 +9,11 @@ import asyncio
 import pytest
 
 from rating.billing.ledger import DuesConflict
-from rating.notify.channel import Message
-from rating.notify.outbox import Claimed, Notice, Outbox
+from rating.notify.outbox import Notice, Outbox
 from rating.notify.relay import Relay, RelayPolicy
 from rating.notify.webhook import WebhookChannel
 from tests.billing_drafts import MAY, SITE, batch, draft
+from tests.notify_ledgers import opened, plain
 from tests.notify_servers import HttpSink
 
 pytest_plugins = ["tests.prepaid_backends", "tests.billing_ledgers"]  # postgres_server, make_ledger
@@ -42,25 +42,15 @@ def notice(account: str = "F0001", *, ref: str = "B/25-26/000001", step: str = "
                   {"name": "Asha", "amount_due": "2,500.00"}, int(at * 1e6), attempts_max)
 
 
-def render(row: Claimed) -> Message:
-    return Message(row.address, row.template, row.fields, row.idempotency_key)
-
-
 def with_outbox(make_ledger, action):
     async def go():
-        ledger = make_ledger()
-        await ledger.open()
-        outbox = Outbox(ledger)
-        try:
-            await outbox.open()
+        async with opened(make_ledger) as (ledger, outbox, _):
             return await action(ledger, outbox)
-        finally:
-            await ledger.close()
     return asyncio.run(go())
 
 
 def relay_for(outbox: Outbox, sink: HttpSink, clock: Clock, policy: RelayPolicy = POLICY) -> Relay:
-    return Relay(outbox, {"sms": WebhookChannel(sink.url, name="sms", timeout_s=1.0)}, render=render,
+    return Relay(outbox, {"sms": WebhookChannel(sink.url, name="sms", timeout_s=1.0)}, render=plain,
                  policy=policy, clock=clock)
 
 
@@ -165,7 +155,7 @@ def test_a_row_left_in_sending_by_a_dead_relay_is_reaped_and_the_provider_catche
         await outbox.enqueue([notice()], int(T0 * 1e6))
         claimed = await outbox.claim(int(T0 * 1e6), limit=10, lease_s=60)
         channel = WebhookChannel(sink.url)  # sent, then the relay dies before recording
-        await channel.send(render(claimed[0]))
+        await channel.send(plain(claimed[0]))
         await channel.close()
         relay = relay_for(outbox, sink, clock)
         early = await relay.run_once()

@@ -17,13 +17,13 @@ from rating.billing.ledger import DuesPost, Entry
 from rating.model.site import Site
 from rating.notify.directory import Consent, Contact, Directory
 from rating.notify.gate import ReminderGate, renderer
-from rating.notify.outbox import Outbox
 from rating.notify.planner import Planner, issue_notices, plan
 from rating.notify.relay import Relay
 from rating.notify.rules import load_reminders
 from rating.notify.timing import after_quiet_us
 from rating.notify.webhook import WebhookChannel
 from tests.billing_drafts import MAY, SITE, batch, draft
+from tests.notify_ledgers import opened
 from tests.notify_servers import HttpSink
 
 pytest_plugins = ["tests.prepaid_backends", "tests.billing_ledgers"]  # postgres_server, make_ledger
@@ -69,17 +69,9 @@ async def residents(directory: Directory) -> None:
 
 def with_site(make_ledger, rules, action):
     async def go():
-        ledger = make_ledger()
-        await ledger.open()
-        outbox = Outbox(ledger)
-        try:
-            await outbox.open()
-            directory = Directory(outbox)
+        async with opened(make_ledger) as (ledger, outbox, directory):
             await residents(directory)
-            planner = Planner(rules, GREEN, SITE)
-            return await action(ledger, outbox, directory, planner)
-        finally:
-            await ledger.close()
+            return await action(ledger, outbox, directory, Planner(rules, GREEN, SITE))
     return asyncio.run(go())
 
 
@@ -140,7 +132,7 @@ def test_a_bill_issued_notice_is_written_by_the_issue_itself(make_ledger, rules)
 
 def relay(ledger, outbox, rules, sink, now_us: int) -> Relay:
     channels = {name: WebhookChannel(sink.url, name=name) for name in ("email", "sms")}
-    return Relay(outbox, channels, render=renderer(rules), gate=ReminderGate(ledger, outbox, rules, SITE),
+    return Relay(outbox, channels, render=renderer(rules), gate=ReminderGate(outbox, rules, SITE),
                  clock=lambda: now_us / 1e6, site_id=SITE)
 
 
@@ -205,3 +197,45 @@ def test_quiet_hours_across_midnight_end_in_the_residents_morning():
     assert after_quiet_us(at_ist(day, 21), "Asia/Kolkata", quiet) == at_ist(day + dt.timedelta(days=1), 8)
     assert after_quiet_us(at_ist(day, 3), "Asia/Kolkata", quiet) == at_ist(day, 8)
     assert after_quiet_us(at_ist(day, 8), "Asia/Kolkata", quiet) == at_ist(day, 8)
+
+
+def test_autopay_or_a_payment_plan_suppresses_reminders_and_cancels_what_is_queued(make_ledger, rules, sink):
+    async def go(ledger, outbox, directory, planner):
+        await ledger.issue(batch(BILLS))
+        await outbox.enqueue(await plan(ledger, directory, planner, today=WEEK_BEFORE, now_us=0), 0)
+        await directory.tag(SITE, "F0002", "autopay", actor="staff")
+        await directory.tag(SITE, "F0001", "payment_plan", actor="staff")
+        replanned = await plan(ledger, directory, planner, today=WEEK_BEFORE + dt.timedelta(days=6), now_us=0)
+        report = await relay(ledger, outbox, rules, sink, at_ist(WEEK_BEFORE, 10, 5)).run_once()
+        return replanned, report, await outbox.rows(SITE)
+
+    replanned, report, rows = with_site(make_ledger, rules, go)
+    assert replanned == []
+    assert report.outcomes == {"cancelled": 3, "reaped": 0}
+    assert {r.answer for r in rows} == {"covered: payment_plan", "covered: autopay"}
+
+
+def test_a_payment_writes_its_receipt_notice_in_its_own_transaction_once(make_ledger, rules):
+    from rating.billing.ledger_payment_types import Method, PaymentRequest
+    from rating.notify.planner import payment_notices
+
+    def paid(key, amount):
+        return PaymentRequest(key, SITE, "F0001", Method.CASH, amount, dt.date(2025, 6, 10), "desk",
+                              reference=f"cash-{key}")
+
+    async def go(ledger, outbox, directory, planner):
+        await ledger.issue(batch(BILLS))
+        outbox.on_payment(payment_notices(planner, directory))
+        await ledger.pay(paid("p1", 100_000))
+        await ledger.pay(paid("p1", 100_000))  # replayed: nothing more
+        with pytest.raises(Exception, match="p1"):  # the key with another payment: refused
+            await ledger.pay(paid("p1", 5))
+        return await outbox.rows(SITE)
+
+    rows = with_site(make_ledger, rules, go)
+    assert [(r.account_id, r.cause, r.step, r.channel, r.template) for r in rows] == [
+        ("F0001", "payment", "received", "email", "payment_received.en"),
+        ("F0001", "payment", "received", "sms", "payment_received.en")]
+    assert rows[0].ref.startswith("R/") and rows[0].fields == {
+        "amount_due": "INR 1,500.00", "amount_paid": "INR 1,000.00", "bill_number": rows[0].ref,
+        "name": "Asha Rao", "unit": "F0001"}

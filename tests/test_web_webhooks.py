@@ -176,7 +176,7 @@ def test_a_malformed_event_is_refused_naming_the_field(server, body, field):
     assert ledger_ops(server) == ops
 
 
-def test_a_top_up_for_an_unknown_unit_or_wallet_is_refused_and_the_refusal_kept(server):
+def test_a_top_up_for_an_unknown_unit_or_wallet_is_refused_at_every_retry(server):
     gateway = Gateway(server.base_url)
     ops = ledger_ops(server)
     doc = topup(unit="Z9999")

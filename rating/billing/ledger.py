@@ -196,6 +196,25 @@ class AuditRow:
     detail: str
 
 
+@dataclass(frozen=True)
+class ReportRows:
+    """What the reports (rating.reports) read of a site, as plain rows, dates
+    as dates. `entries`: (account, ref, due_date, interest, on, amount_minor)
+    summed per day: `interest` 1 for interest and late-fee entries, 0 for the
+    rest; `on` the day an entry counts from (its document's date, else its
+    allocation's date, else, for imported dues, the day, UTC, they were
+    written). `credits`: (account, on, amount_minor) of unallocated money
+    (dues_credits) summed per day. `receipts`: (account, receipt, method,
+    received_on, amount_minor, reversed_on or None; suspense payments
+    left out). `bills`: (number, account, cycle_id, issued_on, due_date,
+    total_minor, cancelled)."""
+
+    entries: list[tuple]
+    credits: list[tuple]
+    receipts: list[tuple]
+    bills: list[tuple]
+
+
 class DuesLedger(ABC):
     name = "dues"
 
@@ -249,8 +268,8 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
-                        limit: int = 1000) -> list[Document]:
-        """Documents in number order (series, then serial)."""
+                        limit: int = 1000, offset: int = 0) -> list[Document]:
+        """Documents in number order (series, then serial), from the `offset`-th (a page)."""
 
     @abstractmethod
     async def carried(self, site_id: str, bill_number: str) -> list[str]:
@@ -261,6 +280,10 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def audit(self, site_id: str, *, limit: int = 1000) -> list[AuditRow]: ...
+
+    @abstractmethod
+    async def report_rows(self, site_id: str) -> ReportRows:
+        """Every entry, credit, receipt and bill of the site, dated (rating.reports)."""
 
     @abstractmethod
     async def counts(self) -> dict[str, int]:

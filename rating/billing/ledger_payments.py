@@ -112,8 +112,11 @@ class SqlPaymentsLedger(SqlDuesLedger):
                 fresh.append(i)
         if fresh:
             new = [requests[i] for i in fresh]
-            for i, result in zip(fresh, await self._record(tx, site, new, payloads), strict=True):
+            recorded = await self._record(tx, site, new, payloads)
+            for i, result in zip(fresh, recorded, strict=True):
                 results[i] = result
+            for hook in self.payment_hooks:  # e.g. rating.notify's "payment received", in this transaction
+                await hook(tx, site, recorded)
         for i, request in enumerate(requests):
             if results[i] is None:
                 first_result = results[seen[request.key]]

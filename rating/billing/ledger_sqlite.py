@@ -10,6 +10,7 @@ Dates are stored as ISO 8601 text, which sorts and compares as dates.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import re
@@ -70,6 +71,9 @@ CREATE INDEX IF NOT EXISTS dues_documents_notes ON dues_documents (site_id, acco
     WHERE doc_type <> 'bill';  -- the notes the next bills carry: few, found without a scan
 CREATE UNIQUE INDEX IF NOT EXISTS dues_documents_one_cancel ON dues_documents (site_id, corrects)
     WHERE cancels = 1;
+CREATE INDEX IF NOT EXISTS dues_documents_corrects ON dues_documents (site_id, corrects);
+    -- "is this bill cancelled" (`AND cancels`) cannot use the partial index above: SQLite
+    -- matches only `cancels = 1`; without this, each payment naming a bill scanned every document
 CREATE TABLE IF NOT EXISTS dues_series (
     site_id TEXT NOT NULL,
     doc_type TEXT NOT NULL,
@@ -174,20 +178,39 @@ class SqliteDuesLedger(SqliteFile, SqlBankLedger):
     _date_value = staticmethod(dt.date.isoformat)  # type: ignore[assignment]
 
     async def open(self) -> None:
+        # One connection serves every caller: a transaction holds it to its end, so two
+        # callers never interleave statements in one transaction (concurrent webhooks,
+        # gRPC calls), and no read sees another's uncommitted rows.
+        self._turn = asyncio.Lock()
+        self._holder: asyncio.Task | None = None
         await self._open_file(SCHEMA)
 
     async def close(self) -> None:
         await self._close_file()
 
     @contextlib.asynccontextmanager
+    async def _connection_turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if self._holder is task:  # a read inside the task's own write
+            yield
+            return
+        async with self._turn:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextlib.asynccontextmanager
     async def _writing(self, site_id: str) -> AsyncIterator[_SqliteTx]:
-        await self._run(self.db.execute, "BEGIN IMMEDIATE")
-        try:
-            yield _SqliteTx(self)
-        except BaseException:
-            await self._run(self._rollback)
-            raise
-        await self._run(self.db.execute, "COMMIT")
+        async with self._connection_turn():
+            await self._run(self.db.execute, "BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self)
+            except BaseException:
+                await self._run(self._rollback)
+                raise
+            await self._run(self.db.execute, "COMMIT")
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
@@ -195,4 +218,5 @@ class SqliteDuesLedger(SqliteFile, SqlBankLedger):
 
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[_SqliteTx]:
-        yield _SqliteTx(self)
+        async with self._connection_turn():
+            yield _SqliteTx(self)

@@ -28,7 +28,8 @@ BENCH_DESCRIPTION = """
     (10^4 .. 10^8), meters (10^3 .. 10^7), tariff complexity, arrival order
     and apportionment group sizes; peak
     memory per scenario; the prepaid service end to end when
-    bench/bench_service.py is there.
+    bench/bench_service.py is there; gateway webhook payments over HTTP
+    (bench/bench_webhook.py).
 
     It writes results.json (machine, versions, every figure with its unit,
     runs, median and spread), report.md and PNG plots to
@@ -36,7 +37,7 @@ BENCH_DESCRIPTION = """
     point checks that the implementations agree to the minor unit; a
     disagreement exits with 1. Speed never fails the run.
 
-    scenarios: files, readings, meters, tariffs, order, apportion, service
+    scenarios: files, readings, meters, tariffs, order, apportion, service, webhook
 
     examples:
       rating bench --quick --out /tmp/bench        seconds: the CI smoke run

@@ -14,8 +14,8 @@ is a row of the dues ledger's audit log.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -45,8 +45,7 @@ def allows(consent: Consent, channel_kind: str, *, incentive: bool = False) -> b
     return consent is Consent.IN
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(NamedTuple):  # a tuple: a site's plan reads one per resident and channel
     account_id: str
     channel: str
     address: str
@@ -152,6 +151,14 @@ class Directory:
         for row in found:
             contacts.setdefault(row[0], {})[row[1]] = Contact(*row)
         return contacts
+
+    async def accounts_at(self, site_id: str, channel: str, address: str) -> list[str]:
+        """The accounts whose contact on the channel is this address."""
+        async with self.tables.reading() as tx:
+            found = await tx.fetch("SELECT account_id FROM notify_contacts WHERE site_id = $1 "
+                                   "AND channel = $2 AND address = $3 ORDER BY account_id", site_id, channel,
+                                   address)
+        return [r[0] for r in found]
 
     async def consents(self, site_id: str) -> dict[tuple[str, str], Consent]:
         """(account, channel) -> its answer; a pair absent was never asked."""

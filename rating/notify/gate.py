@@ -2,10 +2,12 @@
 with a relay of one site: `Relay(..., site_id=...)`).
 
 - Paid since planned: a reminder (`due_step`) of an account that now owes
-  less than the site's minimum is cancelled. The balance is read through the
-  dues ledger's API (`balances`), so a payment entry stops what is queued
-  the moment it lands.
+  less than the site's minimum is cancelled. What it owes is the sum of its
+  dues entries (the dues ledger's `balances`, for the whole batch in one
+  statement), and a payment is entries too: it stops what is queued the
+  moment it lands.
 - Quiet hours, in the resident's zone: deferred to their end.
+- Autopay or a payment plan (a staff tag of `suppress_tags`): reminders cancelled.
 - The daily cap: at most `daily_cap` notices per resident in any 24 hours;
   one more is deferred until the oldest of those is 24 hours old.
 Deferred rows keep their place and their attempts: nothing is dropped.
@@ -15,32 +17,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rating.billing.ledger_sql import SqlDuesLedger
+from rating.notify.bills import owed as owed_by
 from rating.notify.channel import Message
 from rating.notify.outbox import Claimed, Outbox
 from rating.notify.relay import Checked
 from rating.notify.rules import ReminderRules
+from rating.notify.tables import placeholders
 from rating.notify.timing import after_quiet_us
 
 DAY_US = 86_400_000_000
 
 
 class ReminderGate:
-    def __init__(self, ledger: SqlDuesLedger, outbox: Outbox, rules: ReminderRules, site_id: str):
-        self.ledger, self.outbox, self.rules, self.site_id = ledger, outbox, rules, site_id
+    def __init__(self, outbox: Outbox, rules: ReminderRules, site_id: str):
+        self.outbox, self.rules, self.site_id = outbox, rules, site_id
 
     async def check(self, rows: Sequence[Claimed], now_us: int) -> Checked:
         checked = Checked([])
         mine = list(rows)
         assert all(r.site_id == self.site_id for r in mine)  # the relay claims this site's rows only
         accounts = sorted({r.account_id for r in mine})
-        owed = {a: sum((await self.ledger.balances(self.site_id, a)).values()) for a in accounts}
+        owed = await owed_by(self.outbox.tables, self.site_id, accounts)
         zones = await self._zones(accounts)
         sent = await self.outbox.sent_since(self.site_id, accounts, now_us - DAY_US)
+        covered = await self._covered(accounts)
         minimum = max(1, self.rules.minimum_outstanding_minor)
         for row in mine:
             if row.cause == "due_step" and owed[row.account_id] < minimum:
                 checked.cancel.append((row, f"paid: owes {owed[row.account_id]}"))
+                continue
+            if row.cause == "due_step" and row.account_id in covered:
+                checked.cancel.append((row, f"covered: {covered[row.account_id]}"))
                 continue
             quiet_end = after_quiet_us(now_us, zones.get(row.account_id) or self.rules.time_zone,
                                        self.rules.quiet_hours)
@@ -54,14 +61,25 @@ class ReminderGate:
                 sent.setdefault(row.account_id, []).append(now_us)
         return checked
 
+    async def _covered(self, accounts: list[str]) -> dict[str, str]:
+        """Accounts with a staff tag that suppresses reminders (autopay, a payment plan)."""
+        tags = sorted(self.rules.suppress_tags)
+        if not accounts or not tags:
+            return {}
+        async with self.outbox.tables.reading() as tx:
+            found = await tx.fetch("SELECT account_id, tag FROM notify_tags WHERE site_id = $1 "
+                                   f"AND tag IN ({placeholders(2, len(tags))}) "
+                                   f"AND account_id IN ({placeholders(2 + len(tags), len(accounts))})",
+                                   self.site_id, *tags, *accounts)
+        return dict(found)
+
     async def _zones(self, accounts: list[str]) -> dict[str, str]:
         if not accounts:
             return {}
-        marks = ", ".join(f"${i + 2}" for i in range(len(accounts)))
         async with self.outbox.tables.reading() as tx:
             found = await tx.fetch("SELECT account_id, time_zone FROM notify_contacts WHERE site_id = $1 "
-                                   f"AND account_id IN ({marks}) AND time_zone <> ''", self.site_id,
-                                   *accounts)
+                                   f"AND account_id IN ({placeholders(2, len(accounts))}) "
+                                   "AND time_zone <> ''", self.site_id, *accounts)
         return dict(found)
 
 

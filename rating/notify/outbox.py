@@ -20,10 +20,11 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
-from rating.billing.ledger import IssueBatch
+from rating.billing.ledger import IssueBatch, OpResult
 from rating.billing.ledger_sql import SqlDuesLedger, Tx
-from rating.notify.tables import NotifyTables, insert_ignore, now_us
+from rating.notify.tables import NotifyTables, insert_ignore, now_us, placeholders
 
 COLUMNS = ("note_key", "site_id", "account_id", "cause", "ref", "step", "channel", "address", "template",
            "fields", "state", "attempts", "attempts_max", "not_before_us", "lease_until_us", "created_us",
@@ -39,8 +40,7 @@ def notice_key(site_id: str, ref: str, step: str, channel: str) -> str:
     return f"{site_id}|{ref}|{step}|{channel}"
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):  # a tuple: a cycle's plan makes 100,000s of them
     """A notice to write: to whom, about what (`ref`: the bill or event), at
     which step, through which channel and template, with exactly the fields
     the template uses; not sent before `not_before_us`."""
@@ -106,27 +106,17 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Row:
-    """An outbox row as listed (plan, export, tests)."""
+class Row(Claimed):
+    """An outbox row as listed (plan, export, tests): what a relay claims, and where it stands."""
 
-    outbox_id: int
-    key: str
-    account_id: str
-    cause: str
-    ref: str
-    step: str
-    channel: str
-    address: str
-    template: str
-    fields: dict
     state: str
-    attempts: int
     not_before_us: int
     provider_ref: str
     answer: str
 
 
 IssueNotices = Callable[[Tx, IssueBatch, list[tuple]], Awaitable[Iterable[Notice]]]
+PaymentNotices = Callable[[Tx, str, list[OpResult]], Awaitable[Iterable[Notice]]]
 
 
 class Outbox:
@@ -143,6 +133,13 @@ class Outbox:
         async def hook(tx: Tx, batch: IssueBatch, docs: list[tuple]) -> None:
             await self.enqueue_in(tx, await notices(tx, batch, docs), now_us())
         self.ledger.issue_hooks = (*self.ledger.issue_hooks, hook)
+
+    def on_payment(self, notices: PaymentNotices) -> None:
+        """Write `await notices(tx, site, first results)` inside every new payment of
+        the ledger (a replayed one writes nothing): a receipt and its notice commit together."""
+        async def hook(tx: Tx, site_id: str, results: list[OpResult]) -> None:
+            await self.enqueue_in(tx, await notices(tx, site_id, results), now_us())
+        self.ledger.payment_hooks = (*self.ledger.payment_hooks, hook)
 
     async def enqueue(self, notices: Sequence[Notice], now_us: int) -> int:
         """Write the notices that are new by key (their own transaction); how many were."""
@@ -169,8 +166,7 @@ class Outbox:
                f"{self.tables.skip_locked}) RETURNING {_CLAIMED}")
         async with self.tables.writing() as tx:
             found = await tx.fetch(sql, *args)
-        claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], json.loads(r[10]),
-                           r[11], r[12]) for r in found]
+        claimed = [Claimed(*_claimed(r)) for r in found]
         return sorted(claimed, key=lambda c: c.outbox_id)
 
     async def finish(self, answers: Sequence[tuple[Claimed, Answer]], now_us: int, *,
@@ -238,11 +234,11 @@ class Outbox:
         """Per account, when its rows were sent after a time."""
         if not accounts:
             return {}
-        marks = ", ".join(f"${i + 3}" for i in range(len(accounts)))
         async with self.tables.reading() as tx:
             found = await tx.fetch("SELECT account_id, updated_us FROM notify_outbox WHERE site_id = $1 "
-                                   f"AND updated_us > $2 AND account_id IN ({marks}) "
-                                   "AND state = 'sent'", site_id, since_us, *accounts)
+                                   f"AND updated_us > $2 AND state = 'sent' "
+                                   f"AND account_id IN ({placeholders(3, len(accounts))})",
+                                   site_id, since_us, *accounts)
         times: dict[str, list[int]] = {}
         for account, at in found:
             times.setdefault(account, []).append(int(at))
@@ -250,8 +246,8 @@ class Outbox:
 
     async def rows(self, site_id: str, *, account_id: str = "", state: str = "",
                    limit: int = 1000) -> list[Row]:
-        sql = ("SELECT id, note_key, account_id, cause, ref, step, channel, address, template, fields, "
-               "state, attempts, not_before_us, provider_ref, answer FROM notify_outbox WHERE site_id = $1")
+        sql = (f"SELECT {_CLAIMED}, state, not_before_us, provider_ref, answer FROM notify_outbox "
+               "WHERE site_id = $1")
         args: list[object] = [site_id]
         for column, value in (("account_id", account_id), ("state", state)):
             if value:
@@ -260,8 +256,7 @@ class Outbox:
         args.append(limit)
         async with self.tables.reading() as tx:
             found = await tx.fetch(f"{sql} ORDER BY id LIMIT ${len(args)}", *args)
-        return [Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), r[10], r[11],
-                    r[12], r[13], r[14]) for r in found]
+        return [Row(*_claimed(r), *r[13:]) for r in found]
 
     async def log(self, site_id: str, account_id: str) -> list[tuple]:
         """An account's send log, oldest first: (outbox id, at, attempt, outcome, detail)."""
@@ -270,11 +265,28 @@ class Outbox:
                                   "WHERE site_id = $1 AND account_id = $2 ORDER BY log_id",
                                   site_id, account_id)
 
+    async def export(self, site_id: str, account_id: str) -> list[dict]:
+        """What was (or is to be) sent to a resident, each attempt with it: the
+        resident's copy of the send log (JSON-ready)."""
+        attempts: dict[int, list[dict]] = {}
+        for outbox_id, at_us, attempt, outcome, detail in await self.log(site_id, account_id):
+            attempts.setdefault(outbox_id, []).append({"at_us": at_us, "attempt": attempt, "outcome": outcome,
+                                                       "detail": detail})
+        rows = await self.rows(site_id, account_id=account_id, limit=1_000_000)
+        return [{"cause": r.cause, "ref": r.ref, "step": r.step, "channel": r.channel, "address": r.address,
+                 "template": r.template, "fields": r.fields, "state": r.state, "provider_ref": r.provider_ref,
+                 "answer": r.answer, "attempts": attempts.get(r.outbox_id, [])} for r in rows]
+
     async def counts(self) -> dict[str, int]:
         """Outbox rows per state."""
         async with self.tables.reading() as tx:
             found = await tx.fetch("SELECT state, COUNT(*) FROM notify_outbox GROUP BY state")
         return {state: int(n) for state, n in found}
+
+
+def _claimed(r: tuple) -> tuple:
+    """A row's _CLAIMED columns as Claimed takes them (its fields parsed)."""
+    return (*r[:10], json.loads(r[10]), r[11], r[12])
 
 
 def _move(c: Claimed, a: Answer, now_us: int, backoff_s: Sequence[float]) -> tuple:

@@ -48,7 +48,7 @@ class RelayReport:
     outcomes: Counter = field(default_factory=Counter)  # sent, retry, bad_address, refused, deferred, ...
 
     def __str__(self) -> str:
-        return ", ".join(f"{name} {n}" for name, n in sorted(self.outcomes.items())) or "nothing due"
+        return ", ".join(f"{name} {n}" for name, n in sorted(self.outcomes.items()) if n) or "nothing due"
 
 
 Render = Callable[[Claimed], Message]

@@ -9,16 +9,27 @@ nothing is loaded. The format, with an example: docs/reminders.md.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rating.billing.config import _keys, _names, _table_value, _text, _whole, amount_minor, decimal_value
-from rating.errors import ConfigError
+from rating.billing.config import (
+    _flag,
+    _keys,
+    _names,
+    _table_value,
+    _text,
+    _whole,
+    amount_minor,
+    decimal_value,
+)
+from rating.errors import ConfigError, InputError
 from rating.inputs.textfile import load_toml
 from rating.model.site import Site
+from rating.notify.directory import check_address
 from rating.notify.templates import Templates, load_templates
 
 REMINDERS_FILE = "reminders.toml"
@@ -26,9 +37,9 @@ STEP_DAYS_MAX = 366
 CHANNEL_KINDS = ("smtp", "webhook")
 _TOP = {"reminders", "steps", "stages", "tones", "channels", "incentive"}
 _REMINDERS = {"time_zone", "language", "send_at", "quiet_hours", "daily_cap", "minimum_outstanding",
-              "attempts_max", "payment_link", "templates", "on_issue"}
+              "attempts_max", "payment_link", "templates", "on_issue", "on_payment", "suppress_tags"}
 _STEP = {"days", "stage", "channels"}
-_CHANNEL = {"smtp": {"kind", "host", "port", "sender", "starttls", "timeout_s"},
+_CHANNEL = {"smtp": {"kind", "host", "port", "sender", "starttls", "username", "timeout_s"},
             "webhook": {"kind", "url", "template_ids", "timeout_s"}}
 
 
@@ -55,7 +66,7 @@ class ReminderRules:
     steps: tuple[Step, ...]  # by days
     stages: Mapping[str, str]  # stage -> template name
     tones: tuple[tuple[str, str], ...]  # (owner tag, tone): the first tag the owner has wins
-    channels: Mapping[str, Mapping[str, object]]  # name -> settings (kind smtp | webhook)
+    channels: Mapping[str, Mapping]  # name -> checked settings (kind smtp | webhook)
     templates: Templates
     time_zone: str = "UTC"
     language: str = "en"
@@ -66,6 +77,8 @@ class ReminderRules:
     attempts_max: int = 5
     payment_link: str = ""  # with {site}, {account}, {bill}
     on_issue: str = ""  # the template of the "bill issued" notice, "" for none
+    on_payment: str = ""  # the template of the "payment received" notice, "" for none
+    suppress_tags: frozenset[str] = frozenset({"autopay", "payment_plan"})  # no reminders for these
     incentive: Incentive | None = None
 
     def step_on(self, days_from_due: int) -> Step | None:
@@ -77,7 +90,7 @@ class ReminderRules:
         return found
 
     def kind(self, channel: str) -> str:
-        return str(self.channels[channel]["kind"])
+        return self.channels[channel]["kind"]
 
 
 def reminders_path(site_file: str | Path) -> Path:
@@ -125,7 +138,10 @@ def _settings(top: dict, site: Site, where: str) -> dict:
                 daily_cap=_whole(top.get("daily_cap", 2), f"{where}.daily_cap", 1, 100),
                 minimum_outstanding_minor=amount_minor(minimum, site, where=f"{where}.minimum_outstanding"),
                 attempts_max=_whole(top.get("attempts_max", 5), f"{where}.attempts_max", 1, 50),
-                payment_link=str(top.get("payment_link", "")), on_issue=str(top.get("on_issue", "")))
+                payment_link=str(top.get("payment_link", "")), on_issue=str(top.get("on_issue", "")),
+                on_payment=str(top.get("on_payment", "")),
+                suppress_tags=frozenset(_names(top.get("suppress_tags", ["autopay", "payment_plan"]),
+                                               f"{where}.suppress_tags")))
 
 
 def clock(value: object, where: str) -> dt.time:
@@ -138,16 +154,41 @@ def clock(value: object, where: str) -> dt.time:
 def _channels(value: object, where: str) -> dict[str, dict]:
     channels = {}
     for name, data in _table_value(value if value is not None else {}, where).items():
-        data = _table_value(data, f"{where}.{name}")
+        at = f"{where}.{name}"
+        data = _table_value(data, at)
         kind = data.get("kind")
         if kind not in CHANNEL_KINDS:
-            raise ConfigError(f"kind must be one of {list(CHANNEL_KINDS)}, got {kind!r}",
-                              where=f"{where}.{name}.kind")
-        _keys(data, _CHANNEL[kind], f"{where}.{name}")
-        channels[name] = data
+            raise ConfigError(f"kind must be one of {list(CHANNEL_KINDS)}, got {kind!r}", where=f"{at}.kind")
+        _keys(data, _CHANNEL[kind], at)
+        channels[name] = _smtp(data, at) if kind == "smtp" else _webhook(data, at)
     if not channels:
         raise ConfigError("names no channel ([channels.email] kind = \"smtp\", ...)", where=where)
     return channels
+
+
+def _smtp(data: dict, at: str) -> dict:
+    sender = _text(data.get("sender"), f"{at}.sender")
+    try:
+        check_address("smtp", sender)
+    except InputError as exc:
+        raise ConfigError(exc.message, where=f"{at}.sender") from None
+    return {"kind": "smtp", "host": _text(data.get("host"), f"{at}.host"),
+            "port": _whole(data.get("port", 25), f"{at}.port", 1, 65535), "sender": sender,
+            "starttls": _flag(data.get("starttls", False), f"{at}.starttls"),
+            "username": str(data.get("username", "")), "timeout_s": _timeout(data, at)}
+
+
+def _webhook(data: dict, at: str) -> dict:
+    url = _text(data.get("url"), f"{at}.url")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"must be an http(s):// URL, got {url!r}", where=f"{at}.url")
+    ids = _table_value(data.get("template_ids", {}), f"{at}.template_ids")
+    return {"kind": "webhook", "url": url, "timeout_s": _timeout(data, at),
+            "template_ids": {k: _text(v, f"{at}.template_ids.{k}") for k, v in ids.items()}}
+
+
+def _timeout(data: dict, at: str) -> float:
+    return float(decimal_value(data.get("timeout_s", 10), where=f"{at}.timeout_s", maximum=Decimal(120)))
 
 
 def _steps(value: object, stages: dict, channels: dict, where: str) -> tuple[Step, ...]:
@@ -185,8 +226,9 @@ def _incentive(value: object, where: str) -> Incentive | None:
 def _check_templates(rules: ReminderRules, where: str) -> None:
     """Every stage (and the issue notice) has a template in the site's language."""
     wanted = [(f"[stages].{stage}", name) for stage, name in rules.stages.items()]
-    if rules.on_issue:
-        wanted.append(("[reminders].on_issue", rules.on_issue))
+    for key in ("on_issue", "on_payment"):
+        if getattr(rules, key):
+            wanted.append((f"[reminders].{key}", getattr(rules, key)))
     for key, name in wanted:
         if rules.templates.pick(name, "", rules.language) is None:
             raise ConfigError(f"no template {name}.{rules.language}.txt", where=f"{where}{key}")

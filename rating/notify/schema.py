@@ -36,7 +36,6 @@ CREATE TABLE IF NOT EXISTS notify_outbox (
 CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (not_before_us, id) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS notify_outbox_sending ON notify_outbox (lease_until_us) WHERE state = 'sending';
 CREATE INDEX IF NOT EXISTS notify_outbox_account ON notify_outbox (site_id, account_id, updated_us);
-CREATE INDEX IF NOT EXISTS notify_outbox_ref ON notify_outbox (site_id, ref) WHERE state = 'queued';
 CREATE TABLE IF NOT EXISTS notify_log (
     log_id {serial} PRIMARY KEY,
     outbox_id bigint NOT NULL,

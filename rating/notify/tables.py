@@ -9,6 +9,7 @@ processes write one after the other; PostgreSQL claims with SKIP LOCKED too.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -17,7 +18,12 @@ from rating.billing.ledger_sql import SqlDuesLedger, Tx
 from rating.notify.schema import statements
 
 _LOCK = "notify"
-_PG_TYPES = {int: "bigint", str: "text"}
+_scratch = itertools.count()
+
+
+def placeholders(first: int, count: int) -> str:
+    """`$first, ..., $(first + count - 1)`: a list of values in a statement."""
+    return ", ".join(f"${first + i}" for i in range(count))
 
 
 def now_us() -> int:
@@ -51,12 +57,15 @@ async def insert_ignore(tx: Tx, columns: Sequence[str], records: list[tuple], *,
     if not records:
         return 0
     con = getattr(tx, "con", None)
-    if con is not None:  # PostgreSQL: one statement over arrays, whatever the count
-        types = [_PG_TYPES[type(v)] for v in records[0]]
-        arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
-        sql = (f"WITH added AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-               "ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM added")
-        return int(await con.fetchval(sql, *(list(c) for c in zip(*records, strict=True))))
+    if con is not None:  # PostgreSQL: COPY into a scratch table, then one INSERT of the new ones
+        scratch = f"incoming_{next(_scratch)}"
+        names = ", ".join(columns)
+        await con.execute(f"CREATE TEMP TABLE {scratch} ON COMMIT DROP AS SELECT {names} FROM {table} "
+                          "WITH NO DATA")
+        await con.copy_records_to_table(scratch, records=records, columns=list(columns))
+        status = await con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} "
+                                   "ON CONFLICT DO NOTHING")
+        return int(status.rsplit(" ", 1)[1])  # "INSERT 0 <rows>"
     ledger = tx.ledger  # type: ignore[attr-defined]  # SQLite: executemany on the worker thread
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
            "ON CONFLICT DO NOTHING")

@@ -11,9 +11,8 @@ A site maps tags to a tone (`[tones]` of reminders.toml); staff tags
 - `early_payer`: as on_time, every one paid `early_days` or more before its due date;
 - `prefers_offline`: most paid bills were paid offline (cash, cheque, transfer).
 
-The last two need the day and the means of each payment (`BillHistory.paid_on`,
-`.offline`); from the dues ledger alone (what is open per bill) they are
-unknown and not given.
+The day and the means of each payment (`BillHistory.paid_on`, `.offline`)
+come from the allocations of the ledger's payments (`histories`).
 """
 
 from __future__ import annotations
@@ -21,10 +20,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from rating.billing.documents import DuesItem
-from rating.billing.ledger import Document
-from rating.billing.numbering import DocType
+from rating.billing.ledger_payment_types import AllocationRow, Payment
 
 OWNER_TAGS = ("early_payer", "on_time", "habitual_late", "partial_payer", "long_tenure", "new_owner",
               "prefers_offline")
@@ -80,16 +78,41 @@ def years_between(first: dt.date, today: dt.date) -> int:
     return years - 1 if (today.month, today.day) < (first.month, first.day) else years
 
 
-def histories(documents: Iterable[Document], open_items: Mapping[str, Sequence[DuesItem]]
+class BillLike(Protocol):  # rating.notify.bills.Bill, as read for the planner
+    @property
+    def number(self) -> str: ...
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def issued_on(self) -> dt.date: ...
+
+    @property
+    def due_date(self) -> dt.date: ...
+
+    @property
+    def total_minor(self) -> int: ...
+
+
+def histories(bills: Iterable[BillLike], open_minor: Mapping[str, int],
+              allocations: Iterable[AllocationRow] = (), payments: Iterable[Payment] = (),
               ) -> dict[str, list[BillHistory]]:
-    """Per account, the history of its bills as the dues ledger tells it."""
-    still: dict[str, int] = {}
-    for items in open_items.values():
-        for item in items:
-            still[item.bill_ref] = still.get(item.bill_ref, 0) + item.amount_minor
+    """Per account, the history of its bills: what is still open on each (by
+    bill number), and, from the allocations of its payments, the day a settled
+    bill was last paid and whether offline (cash, cheque, transfer)."""
+    offline_receipts = {p.receipt for p in payments if p.method != "gateway"}
+    paid_on: dict[str, dt.date] = {}
+    offline: dict[str, bool] = {}
+    for row in allocations:
+        if row.amount_minor > 0 and row.receipt:
+            paid_on[row.bill_ref] = max(row.on, paid_on.get(row.bill_ref, row.on))
+            offline[row.bill_ref] = offline.get(row.bill_ref, False) or row.receipt in offline_receipts
     found: dict[str, list[BillHistory]] = {}
-    for doc in documents:
-        if doc.doc_type is DocType.BILL:
-            found.setdefault(doc.account_id, []).append(
-                BillHistory(doc.issued_on, doc.due_date, doc.total_minor, still.get(doc.number, 0)))
+    for bill in bills:
+        owed = open_minor.get(bill.number, 0)
+        settled = owed <= 0 and bill.number in paid_on
+        found.setdefault(bill.account_id, []).append(BillHistory(
+            bill.issued_on, bill.due_date, bill.total_minor, owed, paid_on[bill.number] if settled else None,
+            offline.get(bill.number)))
     return found

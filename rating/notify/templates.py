@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import jinja2
@@ -36,6 +37,7 @@ FIELDS = {
     "years_as_owner": "whole years since the account's first bill",
     "incentive": "the early-payment incentive offered, or '' (needs an opt-in)",
     "site_name": "the site's name",
+    "amount_paid": "a payment notice: what was paid, with the currency",
 }
 SUFFIX = ".txt"
 SUBJECT = "Subject:"
@@ -48,6 +50,15 @@ class Template:
     path: Path
     fields: frozenset[str]  # the merge tags it uses: what a stored message keeps
     compiled: jinja2.Template
+
+    @cached_property
+    def ordered_fields(self) -> tuple[str, ...]:
+        return tuple(sorted(self.fields))
+
+    @property
+    def stem(self) -> str:
+        """How a stored notice names it: `reminder.empathetic.hi`."""
+        return f"{self.name}.{self.language}"
 
     def render(self, values: Mapping[str, object]) -> tuple[str, str]:
         """(subject, text) of the message."""

@@ -20,6 +20,7 @@ of the same payment, a retry after a crash: the first result again):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rating.billing.allocation import AllocationRule
@@ -69,7 +70,7 @@ async def apply_gateway_payment(ledger: DuesLedger, event: GatewayEvent, *, acto
     another amount or account."""
     _check(event)
     numbering = numbering or Numbering()
-    key = f"gateway:{event.gateway}:{event.payment_id}"
+    key = _key(event)
     if event.kind == "failed":
         return GatewayResult("failed", "", (), False, {"payment_id": event.payment_id})
     if event.kind == "captured":
@@ -84,6 +85,26 @@ async def apply_gateway_payment(ledger: DuesLedger, event: GatewayEvent, *, acto
                                                      first.summary["receipt"], event.kind, event.paid_on,
                                                      event.reason or event.kind, actor, numbering))
     return GatewayResult("reversed", first.summary["receipt"], (), reversed_.replayed, reversed_.summary)
+
+
+async def apply_gateway_payments(ledger: DuesLedger, events: Sequence[GatewayEvent], *, actor: str,
+                                 rule: AllocationRule | None = None,
+                                 numbering: Numbering | None = None) -> list[GatewayResult]:
+    """`apply_gateway_payment` of many captured payments of one site in one
+    transaction (ledger.pay_many: all or nothing), in order: a group commit."""
+    requests = []
+    for event in events:
+        _check(event)
+        if event.kind != "captured":
+            raise InputError(f"only captured payments are booked together, not {event.kind!r}",
+                             where=f"payment {event.payment_id}")
+        requests.append(await _payment(ledger, event, _key(event), actor, rule or AllocationRule(),
+                                       numbering or Numbering()))
+    return [_result(result) for result in await ledger.pay_many(requests)]
+
+
+def _key(event: GatewayEvent) -> str:
+    return f"gateway:{event.gateway}:{event.payment_id}"
 
 
 def _check(event: GatewayEvent) -> None:

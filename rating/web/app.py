@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -63,6 +64,32 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "BAD_REQUEST")
     detail = getattr(exc, "detail", "")
     return error_response(status, reason, f"{request.method} {request.url.path}: {detail}")
+
+
+class BearerTokens:
+    """Staff calls (orders, settlement reports) carry a bearer token of the server, as
+    gRPC calls do: an admin's, or a staff token of this site. `callers` maps each token
+    to its (role, site) (rating.server.roles); without tokens the check is off."""
+
+    ROLES = ("admin", "staff")
+
+    def __init__(self, callers: Mapping[str, tuple[str, str]], *, site: str) -> None:
+        self.callers = {token.encode(): caller for token, caller in callers.items()}
+        self.site = site
+
+    def check(self, request: Request) -> None:
+        if not self.callers:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip().encode()
+        # every token is compared, so the time taken does not say which one is close
+        found = [caller for t, caller in self.callers.items() if hmac.compare_digest(given, t)]
+        if scheme.lower() != "bearer" or not found:
+            raise HttpError(401, "a bearer token of the server is required", reason="UNAUTHENTICATED")
+        role, site = found[0]
+        if role not in self.ROLES or (role != "admin" and site != self.site):
+            raise HttpError(403, f"a {role} token of site {site!r} may not call this",
+                            reason="PERMISSION_DENIED")
 
 
 async def health(request: Request) -> JSONResponse:

@@ -17,7 +17,6 @@ when the server has tokens.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import time
 
@@ -27,7 +26,7 @@ from starlette.routing import Route
 
 from rating.billing.ledger import DuesLedger
 from rating.billing.numbering import DocType
-from rating.web.app import HttpError, read_body
+from rating.web.app import BearerTokens, HttpError, read_body
 from rating.web.events import AMOUNT_MINOR_MAX
 from rating.web.store import Order, WebStore
 
@@ -37,21 +36,13 @@ KEY_CHARS_MAX = 128
 
 class Orders:
     def __init__(self, *, ledger: DuesLedger, store: WebStore, site_id: str, currency: str,
-                 tokens: tuple[str, ...] = ()) -> None:
+                 tokens: BearerTokens) -> None:
         self.ledger, self.store, self.site_id, self.currency = ledger, store, site_id, currency
-        self.tokens = tuple(t.encode() for t in tokens)
+        self._authorize = tokens.check
 
     def routes(self) -> list[Route]:
         return [Route("/v1/orders", self.post, methods=["POST"]),
                 Route("/v1/orders/{order_id}", self.get, methods=["GET"])]
-
-    def _authorize(self, request: Request) -> None:
-        if not self.tokens:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        given = token.strip().encode()
-        if scheme.lower() != "bearer" or not any(hmac.compare_digest(given, t) for t in self.tokens):
-            raise HttpError(401, "a bearer token of the server is required", reason="UNAUTHENTICATED")
 
     async def post(self, request: Request) -> JSONResponse:
         self._authorize(request)

@@ -17,38 +17,34 @@ from typing import Protocol
 class GatewayPayment:
     """A verified captured payment, refund or chargeback of a gateway, for the dues ledger.
 
-    `key` is the idempotency key of the money (`gw:<gateway>:<kind>:<object id>`):
-    a gateway's retry, or the same payment under another event id, carries the
-    same key and must return the first result. A refund or a chargeback names
-    the payment it undoes by `payment_key`. `account_id` and `bill` are what the
-    order (or the event) says; `expected_minor` what the order asked for
-    (None: no order). A payment that matches nothing due is still recorded
-    (suspense or advance) and flagged: it is money the society holds.
+    The gateway and its payment id name the money: a gateway's retry, or the
+    same payment under another event id, must return the first result; a
+    refund or a chargeback undoes the captured payment of that id.
+    `account_id` and `bill` are what the order (or the event) says. A payment
+    that matches nothing due is still recorded (suspense, or held as an
+    advance) and flagged: it is money the society holds.
     """
 
-    key: str
     site_id: str
     gateway: str
     event_id: str
     kind: str  # captured | refunded | chargeback
-    payment_key: str  # the captured payment's key
     payment_id: str  # the gateway's payment id: the receipt's reference
-    account_id: str  # "" when neither the order nor the event names a unit
+    account_id: str  # `unknown-order:<id>` when neither the order nor the event names a unit
     bill: str
     order_id: str
     amount_minor: int
-    expected_minor: int | None
     received_on: dt.date  # the site's local date of the event
     reason: str
     actor: str  # gateway:<name>
-    flags: tuple[str, ...] = ()  # what the endpoint already found (UNKNOWN_ORDER, UNKNOWN_UNIT)
+    flags: tuple[str, ...] = ()  # the endpoint's: UNKNOWN_ORDER, UNKNOWN_UNIT, ORDER_AMOUNT_MISMATCH
 
 
 @dataclass(frozen=True)
 class PaymentOutcome:
     """The committed result: what the webhook answers, and answers again on a retry."""
 
-    status: str  # allocated | advance | suspense | reversed
+    status: str  # applied | held | suspense | reversed (rating.payments.gateway)
     receipt: str  # the receipt (or reversal) number the ledger gave the payment
     allocated_minor: int
     flags: tuple[str, ...] = ()

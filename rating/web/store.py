@@ -1,4 +1,7 @@
-"""The HTTP side's own rows, in the ledger's database: payment orders and gateway events.
+"""The HTTP side's own rows: payment orders, gateway events, settlement reports.
+
+They live in the ledger's PostgreSQL schema, or in `web.db` beside the SQLite
+ledger file (rating.web.store_sqlite says why).
 
 An order is what a payment link is made from: a bill, the amount asked, a
 reference the payer sees, and an order id the gateway sends back with the
@@ -14,11 +17,15 @@ payment's key committed and gets its first result.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-TABLES = ("web_orders", "web_events")
+from rating.web.settlement import Payout
+
+TABLES = ("web_orders", "web_events", "web_settlement_lines", "web_fee_expenses")
+IN_LIST_MAX = 500  # ids per IN (...) list
 _COLUMNS_ORDER = "order_id, site_id, op_key, account_id, bill, amount_minor, currency, reference, created_us"
 
 
@@ -75,7 +82,34 @@ class WebStore(ABC):
     async def event(self, gateway: str, event_id: str) -> EventRow | None: ...
 
     @abstractmethod
+    async def book_payouts(self, payouts: tuple[Payout, ...]) -> tuple[list[Payout], int]:
+        """Book the payouts not booked yet (their lines and fee expenses) in one
+        transaction: (the new ones, how many were known). SettlementError when
+        one was booked with other lines; then nothing is booked."""
+
+    @abstractmethod
+    async def captured_payment_ids(self, gateway: str, payment_ids: list[str]) -> set[str]:
+        """Those of `payment_ids` whose captured event was answered 200."""
+
+    @abstractmethod
     async def counts(self) -> dict[str, int]: ...
+
+
+def chunks(values: list, size: int = IN_LIST_MAX) -> list[list]:
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def booked_of(rows: list[tuple]) -> dict[str, tuple]:
+    """payment id -> (settlement_id, amount, fee, tax, settled_on) of booked line rows."""
+    return {r[1]: (r[0], int(r[2]), int(r[3]), int(r[4]), day(r[5])) for r in rows}
+
+
+def day(value: object) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def captured_key(gateway: str, payment_id: str) -> str:
+    return f"gw:{gateway}:captured:{payment_id}"
 
 
 def order_of(r: tuple) -> Order:
@@ -98,3 +132,5 @@ def event_values(e: EventRow) -> tuple:
 
 ORDER_COLUMNS = _COLUMNS_ORDER
 EVENT_COLUMNS = "gateway, event_id, kind, op_key, body_sha256, status, answer, received_us"
+BOOKED_SELECT = ("SELECT settlement_id, payment_id, amount_minor, fee_minor, tax_minor, settled_on "
+                 "FROM web_settlement_lines WHERE gateway = {gateway} AND {column} IN ({marks})")

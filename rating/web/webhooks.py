@@ -4,7 +4,9 @@ The path of a call: the body is read up to its limit (413 past it); the
 signature header is checked against the gateway's secrets (401, or 400 for
 a malformed header, each logged with its reason); the body is read as an
 event (400 naming the field); an event id answered before is answered the
-same again, and the same id with another body is refused (409). Then the
+same again, and the same id with another body is refused (409); a refusal
+after the signature (422: an unknown unit or wallet, another currency) is
+not kept, so the gateway's retry is looked at afresh. Then the
 money: a top-up credits the prepaid wallet through the prepaid service's
 movement path; a dues payment, refund or chargeback goes to the dues ledger
 under the idempotency key of the money (`gw:<gateway>:<kind>:<object id>`).
@@ -75,6 +77,8 @@ class Webhooks:
         seen = await self.store.event(gateway, event.event_id)
         if seen is None:
             status, answer = await self._answer(event)
+            if status != 200:  # nothing was written: a retry is looked at afresh (a unit added since)
+                return JSONResponse({**answer, "event_id": event.event_id}, status_code=status)
             seen = await self.store.add_event(EventRow(gateway, event.event_id, event.kind, event.key,
                                                        event.body_sha256, status, answer, _now_us()))
         elif seen.body_sha256 != event.body_sha256:
@@ -121,21 +125,23 @@ class Webhooks:
 
     async def _payment(self, event: GatewayEvent) -> GatewayPayment:
         site = self.prepaid.config.site
-        account, bill, expected, flags = event.unit, event.bill, None, []
+        account, bill, flags = event.unit, event.bill, []
         if event.order_id:
             order = await self.store.order(event.order_id)
             if order is None or order.site_id != site.name:
                 flags.append("UNKNOWN_ORDER")
             else:
-                account, bill, expected = order.account_id, order.bill, order.amount_minor
+                account, bill = order.account_id, order.bill
+                if order.amount_minor != event.amount_minor:
+                    flags.append("ORDER_AMOUNT_MISMATCH")
         if account and account not in self.prepaid.config.registry.accounts:
             flags.append("UNKNOWN_UNIT")
         received_on = dt.datetime.fromtimestamp(event.created_s, ZoneInfo(site.time_zone)).date()
-        return GatewayPayment(
-            event.key, site.name, event.gateway, event.event_id, event.kind,
-            f"gw:{event.gateway}:captured:{event.payment_id}", event.payment_id, account, bill,
-            event.order_id, event.amount_minor, expected, received_on, event.reason,
-            f"gateway:{event.gateway}", tuple(flags))
+        if not account:  # money for an order nobody knows: kept in suspense under its name
+            account = f"unknown-order:{event.order_id}"
+        return GatewayPayment(site.name, event.gateway, event.event_id, event.kind, event.payment_id, account,
+                              bill, event.order_id, event.amount_minor, received_on, event.reason,
+                              f"gateway:{event.gateway}", tuple(flags))
 
     async def _top_up(self, event: GatewayEvent) -> Answer:
         """A prepaid top-up, or its refund or chargeback, as a movement of the wallet."""
