@@ -33,6 +33,7 @@ import asyncio
 import datetime as dt
 import os
 import random
+import re
 import resource
 import statistics
 import tempfile
@@ -96,6 +97,7 @@ async def empty_copies(ledger: SqlDuesLedger, schema_sql: str) -> None:
     """Empty copies of the dues tables and indexes (dues_x as bench_x), without the
     append-only triggers, which cost nothing on INSERT."""
     tables = schema_sql.split("CREATE OR REPLACE FUNCTION")[0].split("CREATE TRIGGER")[0]
+    tables = re.sub(r"--[^\n]*", "", tables)  # comments out: a ';' in one is not a statement's end
     async with ledger._writing("bench-schema") as tx:
         for statement in tables.replace("dues_", "bench_").split(";"):
             if statement.strip():

@@ -196,7 +196,7 @@ def test_a_broken_site_template_writes_nothing(society, tmp_path, capsys):
 
 def test_html_of_the_package_template_names_what_the_docs_say_a_site_may_use():
     names = sorted(p.name for p in Path(render.__file__).parent.joinpath("templates").iterdir())
-    assert names == ["bill.html", "statement.html"]
+    assert names == ["bill.html", "receipt.html", "statement.html"]
 
 
 def test_bench_render_runs_and_reports_its_medians_beside_the_ceilings(capsys):

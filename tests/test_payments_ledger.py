@@ -185,6 +185,23 @@ def test_a_month_of_payments_in_one_call_is_all_or_nothing(make_ledger):
                                                                                                           30)}
 
 
+def test_a_call_mixing_a_replay_a_new_payment_and_a_repeat_books_each_once(make_ledger):
+    async def go(ledger):
+        await ledger.issue(bills("A-101", "B-202"))
+        first = await ledger.pay(payment("p1", "A-101", 1_000))
+        mixed = await ledger.pay_many([payment("p1", "A-101", 1_000), payment("p2", "B-202", 2_000),
+                                       payment("p2", "B-202", 2_000)])
+        with pytest.raises(InputError):
+            await ledger.pay_many([payment("p3", "B-202", 5), payment("p3", "B-202", 6)])
+        return first, mixed, await ledger.payments(SITE)
+
+    first, (again, new, repeat), payments = run(make_ledger, go)
+    assert again.replayed and again.summary == first.summary
+    assert not new.replayed and repeat.replayed and repeat.summary == new.summary
+    assert [(p.receipt, p.amount_minor) for p in payments] == [("R/25-26/000001", 1_000), ("R/25-26/000002",
+                                                                                           2_000)]
+
+
 # ---------------------------------------------------------------- gateway events
 
 def event(payment_id: str, amount: int, **fields) -> GatewayEvent:

@@ -112,7 +112,7 @@ class SqlPaymentsLedger(SqlDuesLedger):
                 fresh.append(i)
         if fresh:
             new = [requests[i] for i in fresh]
-            recorded = await self._record(tx, site, new, payloads)
+            recorded = await self._record(tx, site, new, [payloads[i] for i in fresh])
             for i, result in zip(fresh, recorded, strict=True):
                 results[i] = result
             for hook in self.payment_hooks:  # e.g. rating.notify's "payment received", in this transaction
