@@ -112,7 +112,8 @@ class SqlPaymentsLedger(SqlDuesLedger):
                 fresh.append(i)
         if fresh:
             new = [requests[i] for i in fresh]
-            for i, result in zip(fresh, await self._record(tx, site, new, payloads), strict=True):
+            recorded = await self._record(tx, site, new, [payloads[i] for i in fresh])
+            for i, result in zip(fresh, recorded, strict=True):
                 results[i] = result
         for i, request in enumerate(requests):
             if results[i] is None:
