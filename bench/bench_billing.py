@@ -92,17 +92,22 @@ def issue_batch(inputs: RunInputs, drafts) -> IssueBatch:
                       drafts, inputs.numbering, "bench", inputs.rules_text)
 
 
-async def ceiling(ledger: SqlDuesLedger, schema_sql: str, batch: IssueBatch) -> float:
-    """Seconds to insert the issue's rows into empty copies of the tables, bulk path only."""
-    fy = batch.numbering.financial_year(batch.bill_date)
-    docs, entries = ledger_rows.bill_rows(batch, ledger_rows.prepare_issue(batch), fy, 1, 0,
-                                          date_value=ledger._date_value)
-    # the tables and indexes; no append-only triggers, which cost nothing on INSERT
+async def empty_copies(ledger: SqlDuesLedger, schema_sql: str) -> None:
+    """Empty copies of the dues tables and indexes (dues_x as bench_x), without the
+    append-only triggers, which cost nothing on INSERT."""
     tables = schema_sql.split("CREATE OR REPLACE FUNCTION")[0].split("CREATE TRIGGER")[0]
     async with ledger._writing("bench-schema") as tx:
         for statement in tables.replace("dues_", "bench_").split(";"):
             if statement.strip():
                 await tx.execute(statement)
+
+
+async def ceiling(ledger: SqlDuesLedger, schema_sql: str, batch: IssueBatch) -> float:
+    """Seconds to insert the issue's rows into empty copies of the tables, bulk path only."""
+    fy = batch.numbering.financial_year(batch.bill_date)
+    docs, entries = ledger_rows.bill_rows(batch, ledger_rows.prepare_issue(batch), fy, 1, 0,
+                                          date_value=ledger._date_value)
+    await empty_copies(ledger, schema_sql)
     start = time.perf_counter()
     async with ledger._writing(batch.site_id) as tx:
         await tx.insert_many("bench_documents", ledger_rows.DOC_COLUMNS, docs)

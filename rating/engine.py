@@ -9,7 +9,7 @@ after a batch minus before it, line by line (docs/semantics.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,7 @@ from rating.apportion.lines import shared_area_lines
 from rating.apportion.plan import prepare
 from rating.apportion.shapes import shared_lines_schema
 from rating.config.loader import Config
+from rating.consumption.asked import AskedPeriods
 from rating.consumption.kernel import (
     ANCIENT_READING_INDEX,
     ANOMALY_CODES,
@@ -34,11 +35,12 @@ from rating.consumption.kernel import (
     rate_consumption,
 )
 from rating.consumption.period_totals import PeriodTotals
-from rating.consumption.quantities import PeriodQuantities, period_keys
+from rating.consumption.quantities import AccountPeriods, PeriodQuantities, period_keys
 from rating.consumption.window import ReadingWindow
 from rating.errors import UnknownMeterError
 from rating.fixedpoint import decimal_array, decimal_array_from_words, decimal_units
 from rating.model.days import date_of
+from rating.model.months import months_of
 from rating.pricing.lines import LineAmounts
 from rating.pricing.pricer import price_line_amounts, price_periods
 from rating.readings.batches import NormalizedReadings, normalize_readings
@@ -49,6 +51,7 @@ from rating.schema import anomalies_schema
 UNKNOWN_METER_POLICIES = ("report", "error")
 # Anomalies that imply a consumption; the others have no delta.
 CODES_WITH_DELTA = [ANOMALY_CODES.index(c) for c in ("negative_delta", "rollover", "spike")]
+OUTSIDE_PERIODS_CODE = ANOMALY_CODES.index("outside_periods")
 # The fields of a meter's state record that readings move; the others are its settings.
 READING_FIELDS = ("last_ts", "last_value", "has_last")
 READING_DTYPE = np.dtype([(name, STATE_DTYPE[name]) for name in READING_FIELDS])
@@ -142,6 +145,7 @@ class Rater:
         self.account_of_meter = config.registry.account_of_meter
         self.totals = PeriodTotals.empty(self.tou_width)
         self.rows_seen = 0
+        self._asked: AskedPeriods | None = None  # rate() given periods: readings outside them reported
 
     def ingest(self, batch: pa.RecordBatch | pa.Table, *, where: str = "readings",
                row_offset: int | None = None, now: dt.datetime | None = None
@@ -296,6 +300,9 @@ class Rater:
                 meter_index, readings.ts_us, readings.value_qty, self.states, self.keys, where=where,
                 row_offset=row_offset,
             )
+            outside = None if self._asked is None else self._asked.outside(meter_index, readings.ts_us)
+            if outside is not None:
+                anomalies = _with_outside(anomalies, outside)
             return _Step(undo, self.totals.merge(periods), periods,
                          self._anomalies_table(readings, anomalies), len(readings.ts_us))
         except BaseException:
@@ -306,19 +313,32 @@ class Rater:
         self.totals = step.totals
         self.rows_seen += step.rows
 
-    def charges(self) -> pa.Table:
-        """Charge lines of every period rated so far."""
-        return self.price(self.totals.as_quantities())
+    def charges(self, accounts: AccountPeriods | None = None) -> pa.Table:
+        """Charge lines of every period rated so far (and of `accounts`' own tariffs)."""
+        return self.price(self.totals.as_quantities(), accounts)
 
     def consumption_table(self, periods: PeriodQuantities | None = None) -> pa.Table:
         """Quantities per (meter, period, TOU period); all rated so far by default."""
         periods = self.totals.as_quantities() if periods is None else periods
         return consumption_table(periods, self.config)
 
-    def price(self, periods: PeriodQuantities) -> pa.Table:
+    def price(self, periods: PeriodQuantities, accounts: AccountPeriods | None = None) -> pa.Table:
         """Charge lines of the given period quantities (nothing carried changes)."""
         config = self.config
-        return price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site)
+        return price_periods(periods, registry=config.registry, tariffs=config.tariffs, site=config.site,
+                             accounts=accounts)
+
+    def keep_periods(self, asked: AskedPeriods) -> None:
+        """Cut the carried totals to the asked periods, with a zero total for
+        every active (meter, asked period) that no reading touched."""
+        carried = self.totals.as_quantities()
+        kept = _take_rows(carried, asked.holds(carried))
+        zeros = asked.meter_periods(self.tou_width)
+        self.totals = PeriodTotals(PeriodQuantities(
+            meter_index=np.concatenate([kept.meter_index, zeros.meter_index]),
+            period_start=np.concatenate([kept.period_start, zeros.period_start]),
+            period_end=np.concatenate([kept.period_end, zeros.period_end]),
+            qty=np.concatenate([_widened(kept.qty, self.tou_width), zeros.qty])))
 
     def _kernel_meter_index(self, readings: NormalizedReadings, where: str, row_offset: int,
                             now: dt.datetime | None) -> np.ndarray:
@@ -365,6 +385,22 @@ class Rater:
         )
 
 
+def _with_outside(anomalies: Anomalies, outside: np.ndarray) -> Anomalies:
+    """The kernel's anomalies and an `outside_periods` row for each reading
+    outside the asked periods that has none (at most one row per reading), in
+    reading order."""
+    outside[anomalies.row] = False
+    extra = np.flatnonzero(outside)
+    if len(extra) == 0:
+        return anomalies
+    rows = np.concatenate([anomalies.row, extra])
+    order = np.argsort(rows, kind="stable")
+    return Anomalies(
+        row=rows[order],
+        code=np.concatenate([anomalies.code, np.full(len(extra), OUTSIDE_PERIODS_CODE, np.uint8)])[order],
+        delta_words=np.concatenate([anomalies.delta_words, np.zeros((len(extra), 2), np.int64)])[order])
+
+
 def _take_rows(periods: PeriodQuantities, rows: np.ndarray) -> PeriodQuantities:
     return PeriodQuantities(meter_index=periods.meter_index[rows], period_start=periods.period_start[rows],
                             period_end=periods.period_end[rows], qty=periods.qty[rows])
@@ -386,12 +422,17 @@ def rate(
     unknown_meters: str = "report",
     progress: Callable[[int], None] | None = None,
     now: dt.datetime | None = None,
+    periods: str | Sequence[str | dt.date] | None = None,
 ) -> RatingResult:
     """Rate every reading of `readings` (a table, batches, a reader or a file
     path) at once. `progress`, if given, is called with each batch's row count.
     `now` is the reading window's "now" for every batch: the wall clock at
-    the start when None."""
+    the start when None. `periods` (`"2025-05"`, `"2025-04..2025-06"`, or a
+    list of months) charges those billing periods only, every active meter
+    and account in each, readings or not (docs/semantics.md, "Asked periods")."""
     rater = Rater(config, unknown_meters=unknown_meters)
+    if periods is not None:
+        rater._asked = AskedPeriods(months_of(periods), config.registry, config.site)
     now = dt.datetime.now(dt.timezone.utc) if now is None else now
     anomalies = []
 
@@ -407,8 +448,12 @@ def rate(
         if progress is not None:
             progress(item.batch.num_rows)
     schema = anomalies_schema(config.site, config.registry.meter_ids.type)
+    accounts = None
+    if rater._asked is not None:
+        rater.keep_periods(rater._asked)
+        accounts = rater._asked.account_periods()
     charges, apportionment = (
-        apportioned_charges(rater) if config.groups is not None else (rater.charges(), None)
+        apportioned_charges(rater, accounts) if config.groups is not None else (rater.charges(accounts), None)
     )
     return RatingResult(
         charges=charges,
@@ -418,14 +463,14 @@ def rate(
     )
 
 
-def apportioned_charges(rater: Rater) -> tuple[pa.Table, pa.Table]:
+def apportioned_charges(rater: Rater, accounts: AccountPeriods | None = None) -> tuple[pa.Table, pa.Table]:
     """Charges with the site's shared-area groups applied (docs/apportionment.md):
     master meters netted and quantity shares added before pricing, cost shares
     after. Needs whole periods, so it runs on everything rated so far."""
     config = rater.config
     assert config.groups is not None, "only for sites with shared-area groups"
     prepared = prepare(rater.consumption_table(), config.groups, config=config)
-    charges = rater.price(rater.totals.merge(prepared.quantity_delta).as_quantities())
+    charges = rater.price(rater.totals.merge(prepared.quantity_delta).as_quantities(), accounts)
     lines, problems = shared_area_lines(prepared, charges)
     schema = shared_lines_schema(config.site, config.registry.meter_ids.type)
     table = pa.concat_tables([charges, lines.select(schema.names)], promote_options="default")

@@ -238,3 +238,27 @@ def test_the_money_tables_refuse_updates_and_deletes(make_ledger, tmp_path):
     refused, balances = run(make_ledger, go)
     assert refused == [True] * 4
     assert balances == {("F0000", "maintenance"): 250_000}
+
+
+def test_report_rows_date_each_entry_by_its_document_or_its_payment_and_flag_cancelled_bills(make_ledger):
+    from rating.billing.ledger_payment_types import Method, PaymentRequest
+
+    async def go(ledger):
+        await ledger.issue(batch(flats(2)))
+        await ledger.pay(PaymentRequest("p1", SITE, "F0000", Method.CASH, 100_000, dt.date(2025, 6, 20), "t"))
+        await ledger.cancel(SITE, "B/25-26/000002", key="c1", on=dt.date(2025, 6, 3), reason="error",
+                            actor="t", numbering=NUMBERING)
+        return await ledger.report_rows(SITE), await ledger.balances(SITE)
+
+    found, balances = run(make_ledger, go)
+    due, bill_day = MAY.due_date, MAY.bill_date
+    assert sorted(found.entries) == [
+        ("F0000", "B/25-26/000001", due, 0, bill_day, 250_000),
+        ("F0000", "B/25-26/000001", due, 0, dt.date(2025, 6, 20), -100_000),
+        ("F0001", "B/25-26/000002", due, 0, bill_day, 250_000),
+        ("F0001", "B/25-26/000002", due, 0, dt.date(2025, 6, 3), -250_000)]
+    assert sum(e[-1] for e in found.entries) == sum(balances.values())
+    assert found.receipts == [("F0000", found.receipts[0][1], "cash", dt.date(2025, 6, 20), 100_000, None)]
+    assert [(b[0], b[1], b[5], b[6]) for b in found.bills] == [("B/25-26/000001", "F0000", 250_000, False),
+                                                               ("B/25-26/000002", "F0001", 250_000, True)]
+    assert sum(c[-1] for c in found.credits) == 0  # the whole payment was allocated

@@ -38,7 +38,7 @@ def test_the_demo_society_bills_every_account_with_all_its_rated_usage(tmp_path)
     heads = {"maintenance", "sinking_fund", "repair_fund", "electricity", "water"}
     assert all(heads <= {li.head for li in b.lines} for b in flats)
     postpaid = result.charges.filter(pc.invert(pc.is_in(result.charges["tariff_id"],
-                                                        value_set=pa.array(sorted(billing.prepaid_tariffs)))))
+                                                        value_set=pa.array(sorted(billing.unbilled_tariffs)))))
     rated = int(decimal_units(postpaid["amount"], 2)[0].sum())
     billed = sum(li.amount_minor for b in bills for li in b.lines
                  if li.head in ("electricity", "water", "common_supply", "common_electricity"))

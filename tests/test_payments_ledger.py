@@ -257,3 +257,21 @@ def test_a_failed_gateway_event_moves_nothing(make_ledger):
 
     result, counts, after = run(make_ledger, go)
     assert result.status == "failed" and after == counts
+
+
+def test_the_payment_tables_refuse_updates_and_deletes(make_ledger):
+    async def go(ledger):
+        await ledger.issue(bills("A-101"))
+        await ledger.pay(payment("p1", "A-101", 300_000))
+        refused = []
+        for sql in ("UPDATE dues_payments SET amount_minor = 1", "DELETE FROM dues_allocations",
+                    "UPDATE dues_credits SET amount_minor = 0", "DELETE FROM dues_payments"):
+            try:
+                async with ledger._writing(SITE) as tx:
+                    await tx.execute(sql)
+            except Exception as exc:  # sqlite3.IntegrityError, asyncpg.RaiseError
+                refused.append("append-only" in str(exc))
+        return refused, await ledger.advances(SITE), await owed(ledger, "A-101")
+
+    refused, advances, left = run(make_ledger, go)
+    assert refused == [True] * 4 and advances == {("A-101", ""): 50_000} and left == 0

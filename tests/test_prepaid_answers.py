@@ -205,7 +205,7 @@ def test_an_answer_with_more_anomalies_than_a_message_holds_is_bounded_and_paged
     limit = 64 * 1024
 
     async def go():
-        running = await started(backends, site, max_message_bytes=limit, anomaly_rows_max=300)
+        running = await started(backends, site, message_bytes_max=limit, anomaly_rows_max=300)
         async with AsyncRatingClient(f"127.0.0.1:{running.port}", max_message_bytes=limit) as client:
             first = await client.deduct("dups", _compressed(batch))
             pages = [page async for page in client.anomaly_pages("dups")]

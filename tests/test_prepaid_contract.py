@@ -156,7 +156,7 @@ def test_movements_are_idempotent_and_refunds_never_overdraw(backends, site):
 
     first, again, refund, adjust, wallets, counts = asyncio.run(go())
     assert not first.replayed and again.replayed and again.balance_minor == first.balance_minor == 25_000
-    assert refund.amount_minor == -5_000 and refund.balance_minor == 20_000
+    assert refund.change_minor == -5_000 and refund.balance_minor == 20_000
     assert adjust.balance_minor == -700
     assert wallets == {"electricity": 20_000, "water": -700}
     assert counts["ops"] == 3 and counts["entries"] == 3
@@ -274,7 +274,7 @@ def test_a_restarted_service_continues_the_stream_where_the_ledger_left_it(backe
             await service.close()
         return debited
 
-    service_limits = Limits(checkpoint_every=3)  # restore from a checkpoint plus after-images
+    service_limits = Limits(checkpoint_every_batches=3)  # restore from a checkpoint plus after-images
     debited = asyncio.run(go())
     assert {k: v for k, v in debited.items() if v} == expected_debits(site, table)
 

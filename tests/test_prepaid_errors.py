@@ -178,7 +178,7 @@ def test_an_internal_error_reaches_the_client_as_internal_and_the_log_has_its_tr
 
 def test_health_checks_answer_while_the_concurrency_limit_is_full(tmp_path, site):
     async def go():
-        running = await start(tmp_path, site, max_concurrent_rpcs=4)
+        running = await start(tmp_path, site, concurrent_rpcs_max=4)
         target = f"127.0.0.1:{running.port}"
         async with AsyncRatingClient(target) as client:
             watches = [asyncio.ensure_future(_drain(client.events())) for _ in range(4)]

@@ -33,7 +33,7 @@ def debits(plans) -> dict:
     out: dict = {}
     for plan in plans:
         entries = plan.entries
-        for a, w, x in zip(entries.account_ids, entries.wallets, entries.amounts_minor.tolist(), strict=True):
+        for a, w, x in zip(entries.account_ids, entries.wallets, entries.changes_minor.tolist(), strict=True):
             out[(a, w)] = out.get((a, w), 0) - x
     return {k: v for k, v in out.items() if v}
 

@@ -95,7 +95,7 @@ def test_oversized_messages_are_refused_before_anything_runs(backends, site):
     big = readings(6, 300)  # ~3600 readings, well over 16 KiB as Arrow IPC
 
     async def go():
-        running = await started(backends, site, max_message_bytes=16 * 1024)
+        running = await started(backends, site, message_bytes_max=16 * 1024)
         before = await counts(running)
         async with AsyncRatingClient(f"127.0.0.1:{running.port}") as client:
             with pytest.raises(ClientError) as info:
@@ -172,7 +172,7 @@ def test_stream_answers_in_order_with_flow_control_and_stops_at_a_bad_batch(back
     sent[bad_at] = ("bad", b"\x00garbage")
 
     async def go():
-        running = await started(backends, site, stream_window=3)
+        running = await started(backends, site, stream_window_batches=3)
         async with AsyncRatingClient(f"127.0.0.1:{running.port}") as client:
             replies = []
             with pytest.raises(ClientError) as info:

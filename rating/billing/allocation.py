@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rating.billing.documents import DuesItem, LineKind
 from rating.errors import ConfigError
@@ -48,25 +49,31 @@ class AllocationRule:
             raise ConfigError(f"allocation kinds {self.kinds!r}: one of {', '.join(KINDS)}",
                               where="allocation.kinds")
 
-    def sort_key(self, bill: str = ""):
+    def sort_key(self, bill: str = "") -> Callable[[DuesItem], tuple]:
         """item -> its place in the order; the named `bill`'s items first."""
-        rank = {head: i for i, head in enumerate(self.heads)}
-        unlisted = len(self.heads)
-        interest_rank = 1 if self.kinds == "principal_first" else 0
-        parts: list[Callable[[DuesItem], object]] = []
-        for criterion in self.order:
-            if criterion == "due":
-                parts.append(lambda i: (i.due_date, i.bill_ref))
-            elif criterion == "kind":
-                parts.append(lambda i: interest_rank if i.kind in _INTEREST_KINDS else 1 - interest_rank)
-            else:
-                parts.append(lambda i: (rank.get(i.head, unlisted), i.head))
+        return _sort_key(self, bill)
 
-        def key(item: DuesItem) -> tuple:
-            # the whole identity last: a total order, so the same items always sort alike
-            return (bill == "" or item.bill_ref != bill, *(p(item) for p in parts),
-                    item.due_date, item.bill_ref, item.head, item.kind.value)
-        return key
+
+@lru_cache(maxsize=256)
+def _sort_key(rule: AllocationRule, bill: str) -> Callable[[DuesItem], tuple]:
+    """The key function of a rule and a named bill, made once (a month's payments share a few)."""
+    rank = {head: i for i, head in enumerate(rule.heads)}
+    unlisted = len(rule.heads)
+    interest_rank = 1 if rule.kinds == "principal_first" else 0
+    parts: list[Callable[[DuesItem], object]] = []
+    for criterion in rule.order:
+        if criterion == "due":
+            parts.append(lambda i: (i.due_date, i.bill_ref))
+        elif criterion == "kind":
+            parts.append(lambda i: interest_rank if i.kind in _INTEREST_KINDS else 1 - interest_rank)
+        else:
+            parts.append(lambda i: (rank.get(i.head, unlisted), i.head))
+
+    def key(item: DuesItem) -> tuple:
+        # the whole identity last: a total order, so the same items always sort alike (a kind is a str)
+        return (bill == "" or item.bill_ref != bill, *[p(item) for p in parts],
+                item.due_date, item.bill_ref, item.head, item.kind)
+    return key
 
 
 @dataclass(frozen=True)

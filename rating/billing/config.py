@@ -62,7 +62,7 @@ _INTEREST_KEYS = {"method", "head", "title", "rate", "amount", "grace_days", "gr
 _TAX_KEYS = {"parts", "rate", "on", "pass_through", "threshold_monthly", "taxed", "turnover",
              "rounding", "invoice"}
 _TOP_KEYS = {"billing", "heads", "interest", "taxes", "round_off"}
-_BILLING_KEYS = {"rounding", "due_days", "prepaid_tariffs"}
+_BILLING_KEYS = {"rounding", "due_days", "prepaid_tariffs", "rated_only_tariffs"}
 
 
 def billing_path(site_file: str | Path) -> Path:
@@ -97,8 +97,15 @@ def billing_from_mapping(doc: dict, *, where: str, site: Site) -> BillingConfig:
         round_off = _round_off(_table(doc, "round_off", where), f"{where}[round_off]", site, rounding)
     due_days = _whole(general.get("due_days", 15), f"{where}[billing].due_days", 0, 366)
     prepaid = frozenset(_names(general.get("prepaid_tariffs", []), f"{where}[billing].prepaid_tariffs"))
+    rated_only = _names(general.get("rated_only_tariffs", []), f"{where}[billing].rated_only_tariffs")
+    for i, tariff in enumerate(rated_only):
+        if tariff in prepaid:
+            raise ConfigError(f"tariff {tariff!r} is prepaid too ([billing].prepaid_tariffs): it is either "
+                              "debited from a wallet or left out, not both",
+                              where=f"{where}[billing].rated_only_tariffs[{i}]")
     config = BillingConfig(path=where, site=site, heads=heads, interest=interest, taxes=taxes,
-                           round_off=round_off, due_days=due_days, prepaid_tariffs=prepaid)
+                           round_off=round_off, due_days=due_days, prepaid_tariffs=prepaid,
+                           rated_only_tariffs=frozenset(rated_only))
     _check_references(config, where)
     return config
 
@@ -289,6 +296,9 @@ def _claimed_once(config: BillingConfig, where: str) -> None:
             raise ConfigError(f"tariff {tariff!r} is prepaid ([billing].prepaid_tariffs) and billed by this "
                               "head: a head is prepaid or postpaid, never both",
                               where=f"{head.where}.tariffs")
+        for tariff in set(head.tariffs) & config.rated_only_tariffs:
+            raise ConfigError(f"tariff {tariff!r} is left out of bills ([billing].rated_only_tariffs) and "
+                              "billed by this head", where=f"{head.where}.tariffs")
         for claim, place in claims:
             if claim in seen:
                 raise ConfigError(f"{claim} is already billed by {seen[claim]}", where=place)

@@ -151,7 +151,7 @@ def _usage_by_head(config: BillingConfig, unit: Unit,
         if line.share is not None:
             head = config.head_of_group.get(line.share.group_id)
             key: tuple[str, str, object] = (head.name if head else "", "group", line.share.group_id)
-        elif line.tariff_id in config.prepaid_tariffs:
+        elif line.tariff_id in config.unbilled_tariffs:
             continue
         else:
             head = config.head_of_tariff.get(line.tariff_id)
@@ -182,7 +182,7 @@ def _unbilled(config: BillingConfig, unit: Unit, line: UsageLine) -> RatingError
         what, key = f"shared-area group {line.share.group_id!r}", "a share head's groups"
     else:
         what, key = f"tariff {line.tariff_id!r} (meter {line.meter_id})", \
-            "a metered head's tariffs or [billing].prepaid_tariffs"
+            "a metered head's tariffs, [billing].prepaid_tariffs or rated_only_tariffs"
     return RatingError(f"account {unit.account_id!r} has usage of {what} that no head bills; add it to {key}",
                        where=f"{config.path}[heads]", reason="UNBILLED_USAGE", file=config.path,
                        account=unit.account_id)

@@ -1,7 +1,9 @@
 """What a bill run reads from a site's files: the units (from the accounts
-and meters registry), the billing rules (`billing.toml` beside the site
+and meters registry; an account's `active_from` / `active_until` are the
+days its unit is billed), the billing rules (`billing.toml` beside the site
 file) and how its documents are numbered (that file's `[numbering]` table,
 rating.billing.numbering). The run's cycle is a calendar month of the site.
+Loading checks that no head is both prepaid and postpaid (rating.billing.claims).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from rating.billing.claims import check_claims
 from rating.billing.config import billing_from_mapping, billing_path
 from rating.billing.documents import Cycle, Unit
 from rating.billing.numbering import Numbering, numbering_from_mapping
@@ -20,6 +23,8 @@ from rating.billing.rules import BillingConfig
 from rating.config.loader import Config, load_config
 from rating.errors import ConfigError, InputError
 from rating.inputs.textfile import parse_toml, read_text
+from rating.model.site import load_site_file
+from rating.prepaid.wallets import policy_from_mapping
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class SiteBilling:
             meters.setdefault(meter.account_id, []).append((meter.meter_id, meter.tariff_id))
         accounts = self.config.registry.accounts.values()
         return [Unit(a.account_id, owner=a.name, area=a.area, billing_cycle=a.cycle,
+                     billed_from=a.active_from, billed_until=a.active_until,
                      meters=tuple(meters.get(a.account_id, ()))) for a in accounts]
 
 
@@ -49,9 +55,13 @@ def load_site_billing(site_file: str | Path) -> SiteBilling:
     """The site, its registry, its billing rules and its numbering; every
     error names the file and key."""
     config = load_config(site_file)
+    _, site_doc = load_site_file(site_file)
+    policy = policy_from_mapping(site_doc.get("prepaid"), config.site, where=f"{site_file}[prepaid]")
     path = billing_path(site_file)
     text = read_text(path, error=ConfigError, what="billing file")
-    return site_billing(config, text, where=str(path), templates=Path(site_file).parent / "templates")
+    society = site_billing(config, text, where=str(path), templates=Path(site_file).parent / "templates")
+    check_claims(config, society.billing, policy, site_where=str(site_file))
+    return society
 
 
 def site_billing(config: Config, text: str, *, where: str, templates: Path) -> SiteBilling:

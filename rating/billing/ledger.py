@@ -28,6 +28,8 @@ from rating.billing.documents import BillLine, DraftBill, DuesItem
 from rating.billing.interest import Paid
 from rating.billing.ledger_payment_types import (
     AllocationRow,
+    BankBooking,
+    BankLine,
     Claim,
     ClaimRequest,
     Payment,
@@ -35,6 +37,7 @@ from rating.billing.ledger_payment_types import (
     Refund,
     RefundRequest,
     ReversalRequest,
+    StatementRecord,
 )
 from rating.billing.numbering import DocType, Numbering
 from rating.errors import RatingError
@@ -193,6 +196,25 @@ class AuditRow:
     detail: str
 
 
+@dataclass(frozen=True)
+class ReportRows:
+    """What the reports (rating.reports) read of a site, as plain rows, dates
+    as dates. `entries`: (account, ref, due_date, interest, on, amount_minor)
+    summed per day: `interest` 1 for interest and late-fee entries, 0 for the
+    rest; `on` the day an entry counts from (its document's date, else its
+    allocation's date, else, for imported dues, the day, UTC, they were
+    written). `credits`: (account, on, amount_minor) of unallocated money
+    (dues_credits) summed per day. `receipts`: (account, receipt, method,
+    received_on, amount_minor, reversed_on or None; suspense payments
+    left out). `bills`: (number, account, cycle_id, issued_on, due_date,
+    total_minor, cancelled)."""
+
+    entries: list[tuple]
+    credits: list[tuple]
+    receipts: list[tuple]
+    bills: list[tuple]
+
+
 class DuesLedger(ABC):
     name = "dues"
 
@@ -246,8 +268,8 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
-                        limit: int = 1000) -> list[Document]:
-        """Documents in number order (series, then serial)."""
+                        limit: int = 1000, offset: int = 0) -> list[Document]:
+        """Documents in number order (series, then serial), from the `offset`-th (a page)."""
 
     @abstractmethod
     async def carried(self, site_id: str, bill_number: str) -> list[str]:
@@ -258,6 +280,10 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def audit(self, site_id: str, *, limit: int = 1000) -> list[AuditRow]: ...
+
+    @abstractmethod
+    async def report_rows(self, site_id: str) -> ReportRows:
+        """Every entry, credit, receipt and bill of the site, dated (rating.reports)."""
 
     @abstractmethod
     async def counts(self) -> dict[str, int]:
@@ -308,8 +334,9 @@ class DuesLedger(ABC):
         """Record an approved refund's payout: the money leaves the account's credit."""
 
     @abstractmethod
-    async def payments(self, site_id: str, account_id: str = "", *, limit: int = 1000) -> list[Payment]:
-        """Receipts in number order."""
+    async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
+                       limit: int = 1000) -> list[Payment]:
+        """Receipts in number order (of an account, or the one `receipt`)."""
 
     @abstractmethod
     async def allocations(self, site_id: str, account_id: str = "", *,
@@ -330,3 +357,26 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def refunds(self, site_id: str, *, account_id: str = "") -> list[Refund]: ...
+
+    # ------------------------------------------------------------ bank statements (ledger_bank)
+
+    @abstractmethod
+    async def statements(self, site_id: str) -> list[StatementRecord]:
+        """Every bank statement imported into the site."""
+
+    @abstractmethod
+    async def book_statements(self, booking: BankBooking) -> OpResult:
+        """Record statements, their lines' outcomes and the payments of the matched ones, at once."""
+
+    @abstractmethod
+    async def bank_lines(self, site_id: str, *, status: str = "") -> list[BankLine]: ...
+
+    @abstractmethod
+    async def resolve_bank_line(self, key: str, site_id: str, line_id: str, *, account_id: str, bill: str,
+                                actor: str, numbering: Numbering, rule: AllocationRule) -> OpResult:
+        """Staff book a line waiting in review as a payment of `account_id` (for `bill`, when given)."""
+
+    @abstractmethod
+    async def dismiss_bank_line(self, key: str, site_id: str, line_id: str, *, reason: str,
+                                actor: str) -> OpResult:
+        """Staff set a waiting line aside (not a payment of a unit), with the reason."""

@@ -9,11 +9,12 @@ the rows written about it, never an updated one.
 from __future__ import annotations
 
 APPEND_ONLY = ("dues_payments", "dues_allocations", "dues_credits", "dues_reversals", "dues_claims",
-               "dues_refunds")
+               "dues_refunds", "dues_statements", "dues_bank_lines")
 SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "date": "TEXT", "flag": "INTEGER"}
 POSTGRES_TYPES = {"text": "text", "int": "bigint", "date": "date", "flag": "boolean"}
 
 _TABLES = """
+CREATE INDEX IF NOT EXISTS dues_documents_corrects ON dues_documents (site_id, corrects);
 CREATE TABLE IF NOT EXISTS dues_payments (
     site_id {text} NOT NULL, receipt {text} NOT NULL, fy {text} NOT NULL, serial {int} NOT NULL,
     account_id {text} NOT NULL, method {text} NOT NULL, amount_minor {int} NOT NULL,
@@ -51,6 +52,20 @@ CREATE TABLE IF NOT EXISTS dues_refunds (
     method {text} NOT NULL, reference {text} NOT NULL, on_date {date} NOT NULL, terms {text} NOT NULL,
     seq {int} NOT NULL, actor {text} NOT NULL,
     PRIMARY KEY (site_id, refund_id, event)
+);
+CREATE TABLE IF NOT EXISTS dues_statements (
+    site_id {text} NOT NULL, account {text} NOT NULL, statement_id {text} NOT NULL, sequence {text} NOT NULL,
+    digest {text} NOT NULL, source {text} NOT NULL, sequence_key {text} NOT NULL,
+    opening_minor {int} NOT NULL, closing_minor {int} NOT NULL, first_date {text} NOT NULL,
+    last_date {text} NOT NULL, seq {int} NOT NULL,
+    PRIMARY KEY (site_id, account, statement_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS dues_bank_lines (
+    site_id {text} NOT NULL, line_id {text} NOT NULL, event {int} NOT NULL, booking_date {date} NOT NULL,
+    amount_minor {int} NOT NULL, reference {text} NOT NULL, text {text} NOT NULL, status {text} NOT NULL,
+    reason {text} NOT NULL, candidates {text} NOT NULL, receipt {text} NOT NULL, seq {int} NOT NULL,
+    actor {text} NOT NULL,
+    PRIMARY KEY (site_id, line_id, event)
 );
 """
 

@@ -194,3 +194,49 @@ class Refund:
     decision_reason: str
     paid_reference: str
     requested_on: dt.date
+
+
+@dataclass(frozen=True)
+class StatementRecord:
+    """An imported bank statement as the ledger keeps it (its identity and balances)."""
+
+    account: str
+    statement_id: str
+    sequence: str  # "" when the format has none
+    digest: str
+    source: str
+    sequence_key: tuple[int, ...] | None
+    opening_minor: int
+    closing_minor: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class BankLine:
+    """A booked line of an imported statement and what reconciliation made of it:
+    `status` matched | review | unmatched | resolved | dismissed."""
+
+    line_id: str  # "<statement>#<entry index>"
+    booking_date: dt.date
+    amount_minor: int
+    reference: str
+    text: str
+    status: str
+    reason: str  # review: why (AMOUNT_MISMATCH, SEVERAL_CANDIDATES, ...); dismissed: the staff's reason
+    candidates: tuple[str, ...]  # review: the items it could be
+    receipt: str  # matched or resolved: the receipt(s) it was booked as
+
+
+@dataclass(frozen=True)
+class BankBooking:
+    """A bank import in one transaction: the statements, every line's outcome,
+    and the payments the matched lines record."""
+
+    key: str
+    site_id: str
+    file: str
+    actor: str
+    statements: tuple[StatementRecord, ...]
+    lines: tuple[BankLine, ...]
+    payments: tuple[tuple[str, PaymentRequest], ...]  # (line id, the payment it records)

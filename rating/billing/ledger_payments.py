@@ -27,15 +27,15 @@ from rating.billing.ledger_sql import SqlDuesLedger, Tx, _now_us
 from rating.billing.numbering import DocType
 from rating.errors import InputError
 
+_KIND_TEXT = {kind: kind.value for kind in LineKind}  # a dict lookup: Enum attributes are slow
 AMOUNT_MINOR_MAX = 10**15  # a payment above 10^13 rupees is a typing error
-IN_LIST_MAX = 500  # accounts read by an IN list; more: the whole site
+IN_LIST_MAX = 5_000  # values a query's list holds (SQLite's parameters; PostgreSQL takes one array)
 PAYMENT_COLUMNS = ("site_id", "receipt", "fy", "serial", "account_id", "method", "amount_minor",
                    "received_on",
                    "reference", "details", "tag", "suspense", "seq", "actor")
 ALLOCATION_COLUMNS = ("seq", "site_id", "account_id", "receipt", "credit_ref", "bill_ref", "head", "kind",
                       "due_date", "amount_minor", "on_date")
 CREDIT_COLUMNS = ("seq", "site_id", "account_id", "receipt", "tag", "amount_minor", "on_date", "why")
-AUDIT_COLUMNS = ("site_id", "actor", "at_us", "action", "subject", "detail", "seq")
 
 
 def payment_payload(request: PaymentRequest) -> bytes:
@@ -115,6 +115,8 @@ class SqlPaymentsLedger(SqlDuesLedger):
             recorded = await self._record(tx, site, new, [payloads[i] for i in fresh])
             for i, result in zip(fresh, recorded, strict=True):
                 results[i] = result
+            for hook in self.payment_hooks:  # e.g. rating.notify's "payment received", in this transaction
+                await hook(tx, site, recorded)
         for i, request in enumerate(requests):
             if results[i] is None:
                 first_result = results[seen[request.key]]
@@ -124,13 +126,11 @@ class SqlPaymentsLedger(SqlDuesLedger):
 
     async def _replays(self, tx: Tx, keys: list[str]) -> dict[str, tuple[OpResult, bytes]]:
         found: dict[str, tuple[OpResult, bytes]] = {}
-        for at in range(0, len(keys), IN_LIST_MAX):
-            chunk = keys[at:at + IN_LIST_MAX]
-            marks = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
+        for chunk in _chunks(keys):
+            among, args = tx.one_of(1, chunk)
             for seq, key, kind, digest, summary in await tx.fetch(
-                    "SELECT seq, op_key, kind, payload_sha256, summary FROM dues_ops "
-                    f"WHERE op_key IN ({marks})",
-                    *chunk):
+                    f"SELECT seq, op_key, kind, payload_sha256, summary FROM dues_ops WHERE op_key {among}",
+                    *args):
                 found[key] = (OpResult(seq, key, kind, json.loads(summary)), bytes(digest))
         return found
 
@@ -147,29 +147,37 @@ class SqlPaymentsLedger(SqlDuesLedger):
             payment_rows.append([site, receipt, fy, serial, request.account_id, request.method.value,
                                  request.amount_minor, request.received_on, request.reference,
                                  rows.canonical(details), request.tag, summary["suspense"], 0, request.actor])
-        seqs = await self._ops(tx, site, requests, payloads, summaries)
+        texts = [rows.canonical(s) for s in summaries]
+        seqs = await self._ops(tx, site, requests, payloads, texts)
         for record, seq in zip(payment_rows, seqs, strict=True):
             record[12] = seq
         by_receipt = {record[1]: record[12] for record in payment_rows}
         await tx.insert_many("dues_payments", PAYMENT_COLUMNS, [tuple(r) for r in payment_rows])
         await self._write(tx, written, by_receipt)
-        now = _now_us()
-        await tx.insert_many("dues_audit", AUDIT_COLUMNS, [
-            (site, r.actor, now, "pay", s["receipt"], rows.canonical(s), seq)
-            for r, s, seq in zip(requests, summaries, seqs, strict=True)])
+        if len(requests) == 1:
+            await self._audit(tx, site, requests[0].actor, "pay", summaries[0]["receipt"], texts[0], seqs[0])
+        else:  # one write, one audit row: the receipts it numbered and the money
+            detail = {"payments": len(requests), "first": summaries[0]["receipt"],
+                      "last": summaries[-1]["receipt"], "amount_minor": sum(r.amount_minor for r in requests)}
+            await self._audit(tx, site, requests[-1].actor, "pay", f"{len(requests)} payments",
+                              rows.canonical(detail), seqs[-1])
         return [OpResult(seq, r.key, "pay", s) for r, s, seq in zip(requests, summaries, seqs, strict=True)]
 
     async def _ops(self, tx: Tx, site: str, requests: list[PaymentRequest], payloads: Sequence[bytes],
-                   summaries: list[dict]) -> list[int]:
+                   summaries: list[str]) -> list[int]:
         """One operation row per payment, inserted in bulk; their sequence numbers."""
         now = _now_us()
         await tx.insert_many("dues_ops", ("op_key", "kind", "site_id", "actor", "payload_sha256",
-                                          "created_us",
-                                          "summary"),
-                             [(r.key, "pay", site, r.actor, p, now, rows.canonical(s))
+                                          "created_us", "summary"),
+                             [(r.key, "pay", site, r.actor, p, now, s)
                               for r, p, s in zip(requests, payloads, summaries, strict=True)])
-        firsts = await self._replays(tx, [r.key for r in requests])
-        return [firsts[r.key][0].seq for r in requests]
+        keys = [r.key for r in requests]
+        seqs: dict[str, int] = {}
+        for chunk in _chunks(keys):
+            among, args = tx.one_of(1, chunk)
+            seqs.update((k, q) for k, q in await tx.fetch(
+                f"SELECT op_key, seq FROM dues_ops WHERE op_key {among}", *args))
+        return [seqs[k] for k in keys]
 
     @staticmethod
     async def _write(tx: Tx, written: Written, seq_of: dict[str, int], seq: int = 0) -> None:
@@ -178,7 +186,7 @@ class SqlPaymentsLedger(SqlDuesLedger):
             return [(seq_of.get(r[0], seq), *r[1:]) for r in records]
         await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, stamped(written.entries))
         await tx.insert_many("dues_allocations", ALLOCATION_COLUMNS, stamped(written.allocations))
-        await tx.insert_many("dues_credits", CREDIT_COLUMNS, stamped(written.credits))
+        await tx.insert_many("dues_credits", CREDIT_COLUMNS, stamped(_netted(written.credits)))
 
     async def _receipt_numbers(self, tx: Tx, site: str, requests: list[PaymentRequest]
                                ) -> list[tuple[str, int, str]]:
@@ -196,27 +204,25 @@ class SqlPaymentsLedger(SqlDuesLedger):
         return numbers
 
     async def _states(self, tx: Tx, site: str, accounts: set[str]) -> dict[str, AccountState]:
-        """Open items, unallocated receipts and whether each account is known."""
-        where, args = "site_id = $1", [site]
-        if len(accounts) <= IN_LIST_MAX:
-            listed = sorted(accounts)
-            where += f" AND account_id IN ({', '.join(f'${n}' for n in range(2, len(listed) + 2))})"
-            args += listed
+        """Open items, unallocated receipts and whether each account is known (read by the index)."""
         states: dict[str, AccountState] = {}
-        for account, head, kind, ref, due, amount in await tx.fetch(
-                "SELECT account_id, head, kind, ref, due_date, SUM(amount_minor) FROM dues_entries "
-                f"WHERE {where} GROUP BY account_id, head, kind, ref, due_date", *args):
-            state = states.setdefault(account, AccountState(known=True))
-            if amount:
-                state.items.append(DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref))
-        for account, receipt, tag, amount in await tx.fetch(
-                "SELECT account_id, receipt, tag, SUM(amount_minor) FROM dues_credits "
-                f"WHERE {where} GROUP BY account_id, receipt, tag HAVING SUM(amount_minor) <> 0 "
-                "ORDER BY MIN(seq)", *args):
-            states.setdefault(account, AccountState()).receipts.append(Source(receipt, int(amount), tag))
-        for (account,) in await tx.fetch(f"SELECT DISTINCT account_id FROM dues_documents WHERE {where}",
-                                         *args):
-            states.setdefault(account, AccountState()).known = True
+        for chunk in _chunks(sorted(accounts)):
+            among, listed = tx.one_of(2, chunk)
+            where = f"site_id = $1 AND account_id {among}"
+            for account, head, kind, ref, due, amount in await tx.fetch(
+                    "SELECT account_id, head, kind, ref, due_date, SUM(amount_minor) FROM dues_entries "
+                    f"WHERE {where} GROUP BY account_id, head, kind, ref, due_date", site, *listed):
+                state = states.setdefault(account, AccountState(known=True))
+                if amount:
+                    state.items.append(DuesItem(head, LineKind(kind), int(amount), rows.day(due), ref))
+            for account, receipt, tag, amount in await tx.fetch(
+                    "SELECT account_id, receipt, tag, SUM(amount_minor) FROM dues_credits "
+                    f"WHERE {where} GROUP BY account_id, receipt, tag HAVING SUM(amount_minor) <> 0 "
+                    "ORDER BY MIN(seq)", site, *listed):
+                states.setdefault(account, AccountState()).receipts.append(Source(receipt, int(amount), tag))
+            for (account,) in await tx.fetch(f"SELECT DISTINCT account_id FROM dues_documents WHERE {where}",
+                                             site, *listed):
+                states.setdefault(account, AccountState()).known = True
         for state in states.values():
             state.known = state.known or bool(state.receipts)
         return states
@@ -224,13 +230,15 @@ class SqlPaymentsLedger(SqlDuesLedger):
     async def _named_bills(self, tx: Tx, site: str, numbers: set[str]) -> dict[str, tuple[str, bool]]:
         """bill number -> (its account, cancelled), for the bills payments name."""
         found: dict[str, tuple[str, bool]] = {}
-        for number in sorted(numbers):
-            bill = await tx.fetch("SELECT account_id FROM dues_documents WHERE site_id = $1 AND number = $2 "
-                                  "AND doc_type = 'bill'", site, number)
-            if bill:
-                cancel = await tx.fetch("SELECT 1 FROM dues_documents WHERE site_id = $1 AND corrects = $2 "
-                                        "AND cancels", site, number)
-                found[number] = (bill[0][0], bool(cancel))
+        for chunk in _chunks(sorted(numbers)):
+            among, listed = tx.one_of(2, chunk)
+            cancelled = {n for (n,) in await tx.fetch(
+                f"SELECT corrects FROM dues_documents WHERE site_id = $1 AND corrects {among} AND cancels",
+                site, *listed)}
+            for number, account in await tx.fetch(
+                    "SELECT number, account_id FROM dues_documents WHERE site_id = $1 AND doc_type = 'bill' "
+                    f"AND number {among}", site, *listed):
+                found[number] = (account, number in cancelled)
         return found
 
     # ------------------------------------------------------------ advances used by a bill run
@@ -255,6 +263,23 @@ class SqlPaymentsLedger(SqlDuesLedger):
         used = sum(r[9] for r in written.allocations if r[3])
         await self._audit(tx, batch.site_id, batch.actor, "advances", batch.cycle_id,
                           f"advances of {len(paying)} accounts paid {used} of the cycle's bills", seq)
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[at:at + IN_LIST_MAX] for at in range(0, len(values), IN_LIST_MAX)]
+
+
+def _netted(credits: list[tuple]) -> list[tuple]:
+    """One credit row per (operation, receipt, tag): the net of the operation's
+    movements (a payment allocated whole writes none), the first row's day and why."""
+    net: dict[tuple, list] = {}
+    for stamp, site, account, receipt, tag, amount, on, why in credits:
+        row = net.get((stamp, receipt, tag))
+        if row is None:
+            net[stamp, receipt, tag] = [stamp, site, account, receipt, tag, amount, on, why]
+        else:
+            row[5] += amount
+    return [tuple(row) for row in net.values() if row[5]]
 
 
 def _book(request: PaymentRequest, receipt: str, state: AccountState, bills: dict[str, tuple[str, bool]],
@@ -329,17 +354,21 @@ def _apply(account: str, allocations: Iterable[Allocation], on: dt.date, actor: 
         else:  # a credit item set against a due: the credit is used up as the due is paid
             credit = source.item
             paid[credit] = paid.get(credit, 0) - amount
-            written.entries.append((stamp, site, account, credit.head, credit.kind.value, amount,
+            written.entries.append((stamp, site, account, credit.head, _KIND_TEXT[credit.kind], amount,
                                     credit.due_date, credit.bill_ref, f"set against {item.bill_ref}", actor))
             credit_ref = f"{credit.bill_ref}:{credit.head}"
         note = f"credit {credit_ref}" if credit_ref else source.ref
-        written.entries.append((stamp, site, account, item.head, item.kind.value, -amount, item.due_date,
-                                item.bill_ref, note, actor))
+        kind = _KIND_TEXT[item.kind]
+        written.entries.append((stamp, site, account, item.head, kind, -amount, item.due_date, item.bill_ref,
+                                note, actor))
         written.allocations.append((stamp, site, account, "" if credit_ref else source.ref, credit_ref,
-                                    item.bill_ref, item.head, item.kind.value, item.due_date, amount, on))
-    state.items = [replace(i, amount_minor=i.amount_minor - paid.get(i, 0)) for i in state.items
-                   if i.amount_minor != paid.get(i, 0)]
-    receipts = [replace(r, amount_minor=r.amount_minor - spent.get(r.ref, 0)) for r in state.receipts]
+                                    item.bill_ref, item.head, kind, item.due_date, amount, on))
+    if paid:  # new items only for those paid (dataclasses.replace is slow)
+        state.items = [i if i not in paid else DuesItem(i.head, i.kind, i.amount_minor - paid[i], i.due_date,
+                                                         i.bill_ref)
+                       for i in state.items if i.amount_minor != paid.get(i, 0)]
+    receipts = [r if r.ref not in spent else Source(r.ref, r.amount_minor - spent[r.ref], r.tag, r.item)
+                for r in state.receipts]
     if own is not None:
-        receipts.append(replace(own, amount_minor=own.amount_minor - spent.get(own.ref, 0)))
+        receipts.append(Source(own.ref, own.amount_minor - spent.get(own.ref, 0), own.tag))
     state.receipts = [r for r in receipts if r.amount_minor]

@@ -121,9 +121,7 @@ class SqlMoneyLedger(SqlPaymentsLedger):
             first = await self._replay(tx, key, "pay", payload)
             if first is not None:
                 return first
-            if claim.status != "open":
-                raise InputError(f"claim {claim_id} is {claim.status}; nothing was written", where=claim_id,
-                                 reason="CLAIM_DECIDED")
+            _check_open(claim)
             (result,) = await self._pay_in(tx, site_id, [request], [payload])
             await self._claim_row(tx, site_id, claim_id, "confirmed", claim.account_id, claim.amount_minor,
                                   claim.paid_on, claim.method, claim.reference, "", result.summary["receipt"],
@@ -141,9 +139,7 @@ class SqlMoneyLedger(SqlPaymentsLedger):
             if first is not None:
                 return first
             claim = await self._open_claim(tx, site_id, claim_id)
-            if claim.status != "open":
-                raise InputError(f"claim {claim_id} is {claim.status}; nothing was written", where=claim_id,
-                                 reason="CLAIM_DECIDED")
+            _check_open(claim)
             summary = {"claim": claim_id, "status": "rejected", "reason": reason}
             seq = await self._op(tx, key, "reject_claim", site_id, actor, payload, summary)
             await self._claim_row(tx, site_id, claim_id, "rejected", claim.account_id, claim.amount_minor,
@@ -230,11 +226,13 @@ class SqlMoneyLedger(SqlPaymentsLedger):
 
     # ------------------------------------------------------------ reads
 
-    async def payments(self, site_id: str, account_id: str = "", *, limit: int = 1000) -> list[Payment]:
+    async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
+                       limit: int = 1000) -> list[Payment]:
         sql, args = f"{_PAYMENT_SELECT} WHERE site_id = $1", [site_id]
-        if account_id:
-            sql += " AND account_id = $2"
-            args.append(account_id)
+        for column, value in (("account_id", account_id), ("receipt", receipt)):
+            if value:
+                args.append(value)
+                sql += f" AND {column} = ${len(args)}"
         async with self._reading() as tx:
             found = await tx.fetch(f"{sql} ORDER BY fy, serial LIMIT ${len(args) + 1}", *args, limit)
         return [_payment_of(r) for r in found]
@@ -309,6 +307,13 @@ def _claims(found: list[tuple]) -> list[Claim]:
         elif cid in claims:
             claims[cid] = dataclasses.replace(claims[cid], status=event, receipt=receipt, reason=note)
     return list(claims.values())
+
+
+def _check_open(claim: Claim) -> None:
+    if claim.status != "open":
+        raise InputError(f"claim {claim.claim_id} is {claim.status}; nothing was written",
+                         where=claim.claim_id,
+                         reason="CLAIM_DECIDED")
 
 
 def _payment_of(r: tuple) -> Payment:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 
 from rating.billing import ledger_payment_schema as payment_schema
-from rating.billing.ledger_payments_more import SqlMoneyLedger
+from rating.billing.ledger_bank import SqlBankLedger
 from rating.errors import RatingError
 from rating.prepaid.ledger.base import LedgerUnavailable
 from rating.prepaid.ledger.postgres import CONNECTION_LOST, pooled_connection
@@ -131,13 +131,17 @@ class _PostgresTx:
     async def execute(self, sql: str, *args: object) -> None:
         await self.con.execute(sql, *args)
 
+    @staticmethod
+    def one_of(first: int, values: Sequence[str]) -> tuple[str, list]:
+        return f"= ANY(${first}::text[])", [list(values)]
+
     async def insert_many(self, table: str, columns: Sequence[str], records: list[tuple]) -> None:
         if records:
             await self.con.copy_records_to_table(table, schema_name=self.schema, columns=list(columns),
                                                  records=records)
 
 
-class PostgresDuesLedger(SqlMoneyLedger):
+class PostgresDuesLedger(SqlBankLedger):
     name = "postgres"
 
     def __init__(self, dsn: str, *, schema: str = "rating", pool_size: int = 4, timeout_s: float = 300.0):

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -35,13 +35,14 @@ from rating.billing.ledger import (
     NoteRequest,
     NotFound,
     OpResult,
+    ReportRows,
 )
 from rating.billing.numbering import DocType, Numbering
 from rating.errors import InputError
 
 TABLES = ("dues_ops", "dues_entries", "dues_documents", "dues_series", "dues_cycles", "dues_carried",
           "dues_rules", "dues_audit", "dues_payments", "dues_allocations", "dues_credits", "dues_reversals",
-          "dues_claims", "dues_refunds")
+          "dues_claims", "dues_refunds", "dues_statements", "dues_bank_lines")
 _DOC_SELECT = ("SELECT number, doc_type, site_id, account_id, cycle_id, issued_on, due_date, total_minor, "
                "body, corrects, cancels, seq, actor FROM dues_documents")
 
@@ -53,6 +54,9 @@ class Tx(Protocol):
 
     async def insert_many(self, table: str, columns: Sequence[str], records: list[tuple]) -> None:
         """Bulk insert: executemany in the transaction (SQLite), COPY (PostgreSQL)."""
+
+    def one_of(self, first: int, values: Sequence[str]) -> tuple[str, list]:
+        """`IN ($first, ...)` (SQLite) or `= ANY($first)` (PostgreSQL: one array) and its arguments."""
 
 
 async def _one(tx: Tx, sql: str, *args: object) -> tuple | None:
@@ -68,7 +72,17 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+IssueHook = Callable[["Tx", IssueBatch, list[tuple]], Awaitable[None]]
+PaymentHook = Callable[["Tx", str, list[OpResult]], Awaitable[None]]
+
+
 class SqlDuesLedger(DuesLedger):
+    # Run inside an issue's transaction once its bills are written, with their rows
+    # (ledger_rows.DOC_COLUMNS): the notification outbox (rating.notify) writes a
+    # bill's notices there, so the bill and its notices commit or roll back together.
+    issue_hooks: tuple[IssueHook, ...] = ()
+    payment_hooks: tuple[PaymentHook, ...] = ()  # the same, after new payments (their first results)
+
     @staticmethod
     def _date_value(day: dt.date) -> object:
         """A date as the backend's date columns take it."""
@@ -98,6 +112,8 @@ class SqlDuesLedger(DuesLedger):
             docs, entries = rows.bill_rows(batch, prepared, fy, serial, seq, date_value=self._date_value)
             await tx.insert_many("dues_documents", rows.DOC_COLUMNS, docs)
             await tx.insert_many("dues_entries", rows.ENTRY_COLUMNS, entries)
+            for hook in self.issue_hooks:
+                await hook(tx, batch, docs)
             await tx.execute("INSERT INTO dues_cycles (site_id, cycle_id, period_start, period_end, seq) "
                              "VALUES ($1, $2, $3, $4, $5)", batch.site_id, batch.cycle_id, batch.period_start,
                              batch.period_end, seq)
@@ -290,15 +306,16 @@ class SqlDuesLedger(DuesLedger):
         return None if found is None else _document(found)
 
     async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
-                        limit: int = 1000) -> list[Document]:
+                        limit: int = 1000, offset: int = 0) -> list[Document]:
         sql, args = f"{_DOC_SELECT} WHERE site_id = $1", list[object]([site_id])
         for column, value in (("cycle_id", cycle_id), ("account_id", account_id)):
             if value:
                 args.append(value)
                 sql += f" AND {column} = ${len(args)}"
-        args.append(limit)
+        args += [limit, offset]
         async with self._reading() as tx:
-            found = await tx.fetch(f"{sql} ORDER BY doc_type, fy, serial LIMIT ${len(args)}", *args)
+            found = await tx.fetch(f"{sql} ORDER BY doc_type, fy, serial LIMIT ${len(args) - 1} OFFSET "
+                                   f"${len(args)}", *args)
         return [_document(r) for r in found]
 
     async def carried(self, site_id: str, bill_number: str) -> list[str]:
@@ -320,9 +337,48 @@ class SqlDuesLedger(DuesLedger):
                                    site_id, limit)
         return [AuditRow(*r) for r in found]
 
+    async def report_rows(self, site_id: str) -> ReportRows:
+        async with self._reading() as tx:
+            entries = await tx.fetch(_REPORT_ENTRIES, site_id, site_id)
+            credits = await tx.fetch("SELECT account_id, on_date, SUM(amount_minor) FROM dues_credits "
+                                     "WHERE site_id = $1 GROUP BY account_id, on_date", site_id)
+            receipts = await tx.fetch(
+                "SELECT p.account_id, p.receipt, p.method, p.received_on, p.amount_minor, r.on_date "
+                "FROM dues_payments p LEFT JOIN dues_reversals r ON r.site_id = p.site_id "
+                "AND r.receipt = p.receipt WHERE p.site_id = $1 AND NOT p.suspense ORDER BY p.seq", site_id)
+            bills = await tx.fetch(
+                "SELECT b.number, b.account_id, b.cycle_id, b.issued_on, b.due_date, b.total_minor, "
+                "c.number IS NOT NULL FROM dues_documents b LEFT JOIN dues_documents c "
+                "ON c.site_id = b.site_id AND c.corrects = b.number AND c.cancels "
+                "WHERE b.site_id = $1 AND b.doc_type = 'bill' ORDER BY b.seq, b.number", site_id)
+        day = rows.day
+        return ReportRows(
+            [(a, ref, day(due), int(interest), day(on) if on is not None else _utc_day(created), int(amount))
+             for a, ref, due, interest, on, created, amount in entries],
+            [(a, day(on), int(amount)) for a, on, amount in credits],
+            [(a, r, m, day(on), int(amount), None if back is None else day(back))
+             for a, r, m, on, amount, back in receipts],
+            [(n, a, c, day(i), day(d), int(t), bool(x)) for n, a, c, i, d, t, x in bills])
+
     async def counts(self) -> dict[str, int]:
         async with self._reading() as tx:
             return {t: (await tx.fetch(f"SELECT COUNT(*) FROM {t}"))[0][0] for t in TABLES}
+
+
+# Entries summed per (account, bill, due date, interest or not, day): the day
+# of a document's entries is its date, of a payment's its allocations' date
+# (one per operation and account), of imported dues their operation's.
+_REPORT_ENTRIES = (
+    "SELECT e.account_id, e.ref, e.due_date, "
+    "CASE WHEN e.kind IN ('interest', 'late_fee') THEN 1 ELSE 0 END AS interest, "
+    "COALESCE(d.issued_on, a.on_date) AS on_day, "
+    "CASE WHEN d.issued_on IS NULL AND a.on_date IS NULL THEN o.created_us ELSE 0 END AS created, "
+    "SUM(e.amount_minor) FROM dues_entries e JOIN dues_ops o ON o.seq = e.seq "
+    "LEFT JOIN dues_documents d ON d.seq = e.seq AND d.site_id = e.site_id AND d.account_id = e.account_id "
+    "LEFT JOIN (SELECT seq, account_id, MIN(on_date) AS on_date FROM dues_allocations WHERE site_id = $1 "
+    "GROUP BY seq, account_id) a ON a.seq = e.seq AND a.account_id = e.account_id "
+    "WHERE e.site_id = $2 GROUP BY e.account_id, e.ref, e.due_date, interest, on_day, created "
+    "HAVING SUM(e.amount_minor) <> 0")
 
 
 def _document(r: tuple) -> Document:

@@ -17,7 +17,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 
 from rating.billing import ledger_payment_schema as payment_schema
-from rating.billing.ledger_payments_more import SqlMoneyLedger
+from rating.billing.ledger_bank import SqlBankLedger
 from rating.prepaid.ledger.sqlite_file import SqliteFile
 
 _APPEND_ONLY = ("dues_ops", "dues_entries", "dues_documents", "dues_cycles", "dues_carried", "dues_rules",
@@ -142,6 +142,10 @@ class _SqliteTx:
     async def execute(self, sql: str, *args: object) -> None:
         await self.fetch(sql, *args)
 
+    @staticmethod
+    def one_of(first: int, values: Sequence[str]) -> tuple[str, list]:
+        return f"IN ({', '.join(f'${n}' for n in range(first, first + len(values)))})", list(values)
+
     async def insert_many(self, table: str, columns: Sequence[str], records: list[tuple]) -> None:
         if not records:
             return
@@ -167,7 +171,7 @@ class _SqliteTx:
         await self.ledger._run(insert)
 
 
-class SqliteDuesLedger(SqliteFile, SqlMoneyLedger):
+class SqliteDuesLedger(SqliteFile, SqlBankLedger):
     name = "sqlite"
     what = "sqlite dues ledger"
 

@@ -169,11 +169,14 @@ class BillingConfig:
     round_off: RoundOff | None = None
     due_days: int = 15
     prepaid_tariffs: frozenset[str] = frozenset()  # debited from wallets, never billed here
+    rated_only_tariffs: frozenset[str] = frozenset()  # rated, but the heads bill what they charge
 
     head_of_tariff: dict[str, Head] = field(init=False)
     head_of_group: dict[str, Head] = field(init=False)
+    unbilled_tariffs: frozenset[str] = field(init=False)  # whose rated lines a bill leaves out
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "unbilled_tariffs", self.prepaid_tariffs | self.rated_only_tariffs)
         by_tariff = {t: h for h in self.heads.values() for t in h.tariffs}
         by_group = {g: h for h in self.heads.values() for g in h.groups}
         object.__setattr__(self, "head_of_tariff", by_tariff)

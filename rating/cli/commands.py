@@ -25,6 +25,7 @@ from pathlib import Path
 
 from rating import __version__
 from rating.errors import InputError, RatingError
+from rating.model.months import MONTHS_MAX, parse_months
 
 EXIT_OK = 0
 EXIT_ERROR = 2  # bad input or configuration: fix the input, run again
@@ -86,6 +87,8 @@ RATE_DESCRIPTION = """
           --charges may-charges.parquet --anomalies may-anomalies.csv
       rating rate --site site.toml readings.parquet --unknown-meters error --no-summary
       rating rate --site site.toml may.parquet --now 2025-06-01T00:00:00+05:30
+      rating rate --site site.toml q2.parquet --period 2025-04..2025-06
+      rating rate --site site.toml by-shard/ --dask tcp://scheduler:8786 --out results/
 
     exit codes: 0 done; 2 bad input, configuration or tariff (one line on
     stderr: "rating: error: <where>: <message>").
@@ -105,6 +108,17 @@ def _rate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the instant readings may not be later than (plus the site's "
                              "future_tolerance_hours) without being future_reading anomalies; "
                              "default: the wall clock. Without an offset it is UTC")
+    parser.add_argument("--period", metavar="YYYY-MM[..YYYY-MM]",
+                        help="charge these billing periods only (a month, or a range of at most "
+                             f"{MONTHS_MAX} months): every active meter and account in each, "
+                             "readings or not; readings outside them are outside_periods anomalies")
+    _dask_arguments(parser)
+
+
+def _dask_arguments(parser: argparse.ArgumentParser) -> None:
+    from rating.cli.partition import dask_arguments
+
+    dask_arguments(parser)
 
 
 def _instant(text: str) -> dt.datetime:
@@ -141,13 +155,25 @@ OUTPUT_TABLES = ("charges", "anomalies", "apportionment")
 def rate_command(args: argparse.Namespace) -> int:
     from rating.config.loader import load_config
 
+    if args.dask is not None:
+        if args.period is not None:
+            raise InputError("--period is not taken with --dask: rate the periods in one process",
+                             where="--period")
+        return _rate_on_dask(args)
     outputs = _planned_outputs(args)
     config = load_config(args.site)
-    result = _rate(args.readings, config, args.unknown_meters, args.now)
+    months = None if args.period is None else parse_months(args.period)
+    result = _rate(args.readings, config, args.unknown_meters, args.now, months)
     _write_outputs(result, outputs)
     if not args.no_summary:
         _print_summary(result, config, args.accounts)
     return EXIT_OK
+
+
+def _rate_on_dask(args: argparse.Namespace) -> int:
+    from rating.cli.partition import rate_on_dask
+
+    return rate_on_dask(args)
 
 
 def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
@@ -174,7 +200,8 @@ def _planned_outputs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
     return planned
 
 
-def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetime | None = None):
+def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetime | None = None,
+          months: Sequence[dt.date] | None = None):
     from rating.cli.progress import Progress
     from rating.engine import rate
     from rating.readings.sources import count_readings
@@ -182,7 +209,8 @@ def _rate(readings: Sequence[Path], config, unknown_meters: str, now: dt.datetim
     sources = [str(path) for path in readings]
     source = sources[0] if len(sources) == 1 else sources
     with Progress(total=count_readings(source)) as progress:
-        return rate(source, config=config, unknown_meters=unknown_meters, progress=progress, now=now)
+        return rate(source, config=config, unknown_meters=unknown_meters, progress=progress, now=now,
+                    periods=months)
 
 
 def _write_outputs(result, outputs: list[tuple[str, Path, str]]) -> None:
@@ -290,7 +318,9 @@ def demo_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ main
 
 # Modules that register more subcommands when imported (serve, bench, topup...).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing",
+                                        "rating.cli.partition", "rating.cli.payments", "rating.cli.reminders",
+                                        "rating.cli.reports")
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,

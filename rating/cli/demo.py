@@ -208,9 +208,10 @@ BILLING_TOML = """\
 [billing]
 rounding = "half_up"             # every line: ties away from zero, to the paisa
 due_days = 15                    # a bill falls due 15 days after its date
-# The maintenance tariffs feed the prepaid wallets (rating prepaid); a
-# postpaid run leaves their lines out and bills the heads below instead.
-prepaid_tariffs = ["MAINT", "MAINT-P1", "MAINT-P2"]
+# The maintenance tariffs show maintenance in `rating rate`; the bill leaves
+# their lines out and bills the heads below instead (listing them in
+# prepaid_tariffs would debit them from wallets as well: refused).
+rated_only_tariffs = ["MAINT", "MAINT-P1", "MAINT-P2"]
 
 [heads.maintenance]
 kind = "area"

@@ -145,7 +145,8 @@ def _minor(amount: str, exponent: int, *, where: str) -> int:
 # ---------------------------------------------------------------- serve
 
 SERVE_DESCRIPTION = """
-    Run the gRPC server (rating.v1: RatingService, PrepaidService, health,
+    Run the gRPC server (rating.v1: RatingService, PrepaidService,
+    BillingService when a billing.toml lies beside the site file, health,
     reflection). With no options it runs the embedded default: balances in
     process, the ledger in ./rating-data/ledger.db, on 127.0.0.1:50051.
     --redis and --postgres switch to the real backends; every setting can
@@ -172,8 +173,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", metavar="PEM", dest="tls_key")
     parser.add_argument("--tls-client-ca", metavar="PEM", dest="tls_client_ca",
                         help="require client certificates signed by this CA (mutual TLS)")
-    parser.add_argument("--max-message-bytes", type=int, dest="max_message_bytes")
-    parser.add_argument("--max-concurrent-rpcs", type=int, dest="max_concurrent_rpcs")
+    parser.add_argument("--message-bytes-max", "--max-message-bytes", type=int, dest="message_bytes_max",
+                        help="largest request or answer (64 MiB; the second name is the old one)")
+    parser.add_argument("--concurrent-rpcs-max", "--max-concurrent-rpcs", type=int,
+                        dest="concurrent_rpcs_max",
+                        help="calls at once (1000; the second name is the old one)")
+    parser.add_argument("--ops-pending-max", type=int, dest="ops_pending_max",
+                        help="operations admitted and not yet settled; more are refused (4096)")
     parser.add_argument("--batch-rows-max", type=int, dest="batch_rows_max")
     parser.add_argument("--anomaly-rows-max", type=int, dest="anomaly_rows_max",
                         help="anomaly rows in a deduction answer; GetAnomalies pages the rest (10000)")
@@ -195,9 +201,10 @@ def serve_command(args: argparse.Namespace) -> int:
     from rating.server import app
 
     settings = _settings(args, site=None, host=None, port=None, port_file=None, token_file=None,
-                         tls_cert=None, tls_key=None, tls_client_ca=None, max_message_bytes=None,
-                         max_concurrent_rpcs=None, batch_rows_max=None, anomaly_rows_max=None, grace_s=None,
-                         http_port=None, http_port_file=None, webhook_secrets_file=None, log_format=None)
+                         tls_cert=None, tls_key=None, tls_client_ca=None, message_bytes_max=None,
+                         concurrent_rpcs_max=None, ops_pending_max=None, batch_rows_max=None,
+                         anomaly_rows_max=None, grace_s=None, http_port=None, http_port_file=None,
+                         webhook_secrets_file=None, log_format=None)
     app.setup_logging(settings)
     try:
         asyncio.run(app.serve(settings))

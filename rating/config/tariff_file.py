@@ -42,7 +42,7 @@ MONTHS = tuple(range(1, 13))
 
 _VERSION_KEYS = {
     "id", "name", "unit", "effective_from", "energy", "tou", "fixed_charge",
-    "area_charge", "fees", "minimum_charge", "taxes",
+    "area_charge", "fees", "minimum_charge", "taxes", "prorate",
 }
 _SLAB_SET_KEYS = {"mode", "limit_basis", "slabs"}
 _SLAB_KEYS = {"upto", "width", "price", "fee"}
@@ -201,6 +201,7 @@ def _version(entry: dict, at: str) -> TariffVersion:
         fees=_fees(entry.get("fees"), at),
         minimum_charge=minimum_charge,
         minimum_on=minimum_on,
+        prorate=_flag(entry.get("prorate", True), at, "prorate"),
     )
     components = component_order(version)
     if not components:
@@ -209,6 +210,12 @@ def _version(entry: dict, at: str) -> TariffVersion:
     if minimum_on is not None:
         _check_components(minimum_on, set(components) - {"minimum_charge"}, at, "minimum_charge.on")
     return dataclasses.replace(version, taxes=_taxes(entry.get("taxes"), at, components))
+
+
+def _flag(value: Any, at: str, path: str) -> bool:
+    if not isinstance(value, bool):
+        _fail(at, path, f"must be true or false, got {value!r}")
+    return value
 
 
 def _optional_number(entry: dict, key: str, at: str) -> Decimal | None:

@@ -23,11 +23,12 @@ from rating.model.registry import Registry
 from rating.model.site import Cycle, Site
 from rating.model.tariff import Tariff
 
-# Index = the kernel's code; 0 is "no anomaly". The last two are found before the kernel.
+# Index = the kernel's code; 0 is "no anomaly". future_reading and ancient_reading
+# are found before the kernel, outside_periods after it (rate() given periods).
 ANOMALY_CODES = (
     "", "unknown_meter", "null_value", "out_of_range", "negative_quantity", "duplicate",
     "conflicting_duplicate", "out_of_order", "negative_delta", "rollover", "spike",
-    "future_reading", "ancient_reading",
+    "future_reading", "ancient_reading", "outside_periods",
 )
 ANOMALY_REASONS = {
     "unknown_meter": "meter is not in the registry",
@@ -42,6 +43,7 @@ ANOMALY_REASONS = {
     "spike": "consumption per hour above the meter's max_rate_per_hour",
     "future_reading": "later than now plus the site's future_tolerance_hours",
     "ancient_reading": "before the first billing period the meter's tariffs price",
+    "outside_periods": "outside the periods asked; moves the meter's state, charged only inside them",
 }
 ROLLOVER_CODE = ANOMALY_CODES.index("rollover")
 UNTOUCHED = np.iinfo(np.int64).min  # the kernel's mark of a bucket no reading reached

@@ -17,6 +17,17 @@ class PeriodQuantities:
     qty: np.ndarray  # int64 (n, T): quantity units per TOU index; T >= every tariff's tou_count
 
 
+@dataclass(frozen=True)
+class AccountPeriods:
+    """(account, billing period) pairs charged whether or not a meter of the
+    account is touched (rate() given periods: an account without meters still
+    owes its own tariff's charges)."""
+
+    account_index: np.ndarray  # int64, position in registry.account_ids (registry order)
+    period_start: np.ndarray  # int32, as PeriodQuantities
+    period_end: np.ndarray  # int32
+
+
 # (index, period start) packed into one int64 that sorts as the pair: the index
 # (a meter's or an account's) in the high word, the start day shifted to
 # non-negative in the low word.

@@ -2,8 +2,14 @@
 
 Meters: meter_id, account_id, tariff_id, mode (register | interval),
 multiplier, register_digits, max_rate_per_hour, interval_minutes, unit,
-wallet (the prepaid wallet the meter debits: electricity, water, ...).
-Accounts: account_id, name, area, billing_cycle, tariff_id.
+wallet (the prepaid wallet the meter debits: electricity, water, ...),
+active_from, active_until.
+Accounts: account_id, name, area, billing_cycle, tariff_id, active_from,
+active_until.
+`active_from` / `active_until` are the first and last local day a meter is
+connected or an account is held (a new connection, a move-in or move-out, a
+sale), as ISO dates; blank: open. A period they cut is a part period
+(docs/tariffs.md, "Part periods").
 Only the id columns are required; a column left out, or a blank cell, takes
 the default below. A blank (or placeholder: `#N/A`, `NA`, `NULL`, ...)
 area is no area, never 0: an account without an area whose tariff charges
@@ -13,9 +19,10 @@ per area is an error. Tables are checked a column at a time
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +61,8 @@ class Meter:
     interval_minutes: int = 15
     unit: str = ""
     wallet: str = "main"
+    active_from: dt.date | None = None  # first local day connected; None: open
+    active_until: dt.date | None = None  # last local day connected; None: open
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class Account:
     area: Decimal | None = None  # None: no area (blank in the file), never priced as 0
     cycle: Cycle | None = None  # None: the site's default
     tariff_id: str | None = None
+    active_from: dt.date | None = None  # first local day held (move-in, purchase); None: open
+    active_until: dt.date | None = None  # last local day held (move-out, sale); None: open
 
     def area_for(self, charge: str) -> Decimal:
         """The area an area charge prices (`charge` names it in the error);
@@ -94,6 +105,8 @@ class Registry:
         if orphan is not None:
             raise cells.error_at(f"meter {ids[orphan]!r} belongs to unknown account "
                                      f"{owners[orphan].as_py()!r}", meters_where, orphan, "account_id")
+        _check_dates(meters, meters_where)
+        _check_dates(accounts, accounts_where)
         self.meters = meters
         self.accounts = {a.account_id: a for a in accounts}
         self.meters_where, self.accounts_where = meters_where, accounts_where
@@ -111,6 +124,17 @@ class Registry:
     def account_tariffs(self) -> pa.Array:
         """Each account's own tariff_id (string, null for none), in registry order."""
         return pa.array([a.tariff_id for a in self.accounts.values()], pa.string())
+
+    @functools.cached_property
+    def meter_active_days(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each meter's first active day and the day after its last (days since
+        1970-01-01, int64); open ends are far outside any period."""
+        return _day_bounds([(m.active_from, m.active_until) for m in self.meters])
+
+    @functools.cached_property
+    def account_active_days(self) -> tuple[np.ndarray, np.ndarray]:
+        """`meter_active_days` of each account, in registry order."""
+        return _day_bounds([(a.active_from, a.active_until) for a in self.accounts.values()])
 
     def account_anchor_days(self, site: Site) -> np.ndarray:
         """Each account's billing cycle (its anchor day, int8), in registry order."""
@@ -169,6 +193,27 @@ class Registry:
         return self.accounts[account_id].cycle or site.default_cycle
 
 
+def _check_dates(holders: Sequence[Meter | Account], where: str) -> None:
+    """A last active day before the first is refused (rows built in code;
+    files are checked a column at a time when read)."""
+    for row, holder in enumerate(holders):
+        if holder.active_from is not None and holder.active_until is not None \
+                and holder.active_until < holder.active_from:
+            raise cells.error_at(f"active_until {holder.active_until} is before active_from "
+                                 f"{holder.active_from}", where, row, "active_until")
+
+
+OPEN_FIRST_DAY = -(2**40)  # an open start: before every period
+OPEN_END_DAY = 2**40  # an open end: after every period
+
+
+def _day_bounds(dates: list[tuple[dt.date | None, dt.date | None]]) -> tuple[np.ndarray, np.ndarray]:
+    epoch = dt.date(1970, 1, 1).toordinal()
+    first = [OPEN_FIRST_DAY if a is None else a.toordinal() - epoch for a, _ in dates]
+    end = [OPEN_END_DAY if b is None else b.toordinal() - epoch + 1 for _, b in dates]
+    return np.array(first, dtype=np.int64), np.array(end, dtype=np.int64)
+
+
 def _positions(found: pa.Array) -> np.ndarray:
     """int32 positions of an index_in result (every value found)."""
     return found.to_numpy(zero_copy_only=False).astype(np.int32)
@@ -220,6 +265,7 @@ def _meter_columns(table: pa.Table, *, where: str, site: Site) -> dict[str, pa.A
                                                                                  where=where)}
     for name in ("account_id", "tariff_id", "mode", "unit", "wallet"):
         typed[name] = cells.text(table, name, where=where)
+    typed.update(_active_dates(table, where))
     for name in ("meter_id", "account_id", "tariff_id"):
         cells.present(typed[name], where=where, name=name)
     if typed["mode"] is not None:
@@ -235,7 +281,7 @@ def _meter_columns(table: pa.Table, *, where: str, site: Site) -> dict[str, pa.A
 
 def _meters(typed: dict[str, pa.Array | None], n: int) -> list[Meter]:
     fields = ("meter_id", "account_id", "tariff_id", "mode", "multiplier", "register_digits",
-              "max_rate_per_hour", "interval_minutes", "unit", "wallet")
+              "max_rate_per_hour", "interval_minutes", "unit", "wallet", "active_from", "active_until")
     defaults = {"mode": "register", "multiplier": 1, "register_digits": 0, "max_rate_per_hour": None,
                 "interval_minutes": 15, "unit": "", "wallet": "main"}
     values = [_filled(typed[name], defaults.get(name), n) for name in fields]
@@ -249,18 +295,49 @@ def _account_columns(table: pa.Table, *, where: str) -> dict[str, pa.Array | Non
     cells.present(typed["account_id"], where=where, name="account_id")
     typed["area"] = cells.numbers(table, "area", where=where, decimals=AREA_DECIMALS, minimum=Decimal(0),
                                     maximum=AREA_MAX)
+    typed.update(_active_dates(table, where))
     return typed
 
 
 def _accounts(typed: dict[str, pa.Array | None], n: int, *, where: str) -> list[Account]:
     return [
-        Account(account_id, name, area, cycle, tariff_id)
-        for account_id, name, area, cycle, tariff_id in zip(
+        Account(*row)
+        for row in zip(
             _filled(typed["account_id"], None, n), _filled(typed["name"], "", n),
             _filled(typed["area"], None, n), _cycles(typed["billing_cycle"], n, where=where),
-            _filled(typed["tariff_id"], None, n), strict=True,
+            _filled(typed["tariff_id"], None, n), _filled(typed["active_from"], None, n),
+            _filled(typed["active_until"], None, n), strict=True,
         )
     ]
+
+
+def _active_dates(table: pa.Table, where: str) -> dict[str, pa.Array | None]:
+    """`active_from` and `active_until` as date32 (ISO dates, blank: open);
+    the last day may not precede the first."""
+    typed = {name: _dates(table, name, where) for name in ("active_from", "active_until")}
+    start, end = typed["active_from"], typed["active_until"]
+    if start is not None and end is not None:
+        cells.refuse(pc.less(end, start), end, where, "active_until",
+                     lambda value: f"active_until {value} is before active_from")
+    return typed
+
+
+def _dates(table: pa.Table, name: str, where: str) -> pa.Array | None:
+    """A column of ISO dates (2025-05-10) as date32, null where blank."""
+    array = cells.column(table, name, where=where)
+    if array is None or pa.types.is_date32(array.type):
+        return array
+    array = cells.text(table, name, where=where)
+    assert array is not None  # the column exists
+    array = pc.utf8_trim_whitespace(array)
+    pattern = pc.match_substring_regex(array, r"^\d{4}-\d{2}-\d{2}$")
+    cells.refuse(pc.invert(pattern), array, where, name, lambda value: f"not a date (2025-05-10): {value!r}")
+    try:
+        return array.cast(pa.date32())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        position = cells.first_refused(array, lambda part: part.cast(pa.date32()))
+        raise cells.error_at(f"not a date (2025-05-10): {array[position].as_py()!r}", where, position,
+                             name) from None
 
 
 def _cycles(text: pa.Array | None, n: int, *, where: str) -> Iterable[Cycle | None]:

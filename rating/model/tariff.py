@@ -105,6 +105,7 @@ class TariffVersion:
     minimum_charge: Decimal | None = None
     minimum_on: tuple[str, ...] | None = None  # None: every non-tax line
     taxes: tuple[Tax, ...] = ()
+    prorate: bool = True  # part periods prorate amounts and slab bounds (docs/tariffs.md)
 
     @property
     def tou_count(self) -> int:

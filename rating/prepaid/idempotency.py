@@ -104,40 +104,25 @@ def check_replay(row: OpRow, kind: str, payload_sha256: bytes, key: str) -> None
 
 
 class KeyLocks:
-    """One asyncio lock per key while anyone holds or waits for it."""
+    """One asyncio lock per key while anyone holds or waits for it. A key is
+    held only as a context (`hold`): released by the code that took it. The
+    map holds the keys of running operations only, so the service's bound on
+    them (Limits.ops_pending_max) bounds it."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        release = await self.acquire(key)
-        try:
-            yield
-        finally:
-            release()
-
-    async def acquire(self, key: str):
-        """Wait for the key; returns the function that releases it (a second call does nothing)."""
         lock, users = self._locks.get(key, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
         self._locks[key] = (lock, users + 1)
         try:
-            await lock.acquire()
-        except BaseException:
+            async with lock:
+                yield
+        finally:
             self._leave(key)
-            raise
-
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                lock.release()
-                self._leave(key)
-        return release
 
     def _leave(self, key: str) -> None:
         lock, users = self._locks[key]

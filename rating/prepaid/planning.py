@@ -28,41 +28,50 @@ from rating.config.loader import Config
 from rating.engine import BatchUndo, Rater
 from rating.errors import AmountOverflowError
 from rating.prepaid.meterstate import StateImage, image_table, rater_image
-from rating.prepaid.records import Entries
+from rating.prepaid.records import AnomalyPages, Entries, SentBatch
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, PrepaidPolicy
 from rating.pricing.lines import LineAmounts
+
+
+def wallets_of(config: Config, policy: PrepaidPolicy) -> list[str]:
+    """The wallets a deduction may debit: the meters' and the account lines' one."""
+    return sorted({m.wallet for m in config.registry.meters} | {policy.account_lines_wallet})
 
 
 @dataclass(frozen=True)
 class Plan:
     entries: Entries  # signed balance changes: minus what each wallet is debited
     anomalies: pa.Table
+    anomaly_pages: AnomalyPages  # the same, cut into pages and encoded (once) for the ledger and answer
     readings: int
     state: StateImage  # after-image of what the batch moved
     undo: BatchUndo  # how `rollback` takes the batch back
 
 
 class DeductionPlanner:
-    def __init__(self, config: Config, policy: PrepaidPolicy):
+    def __init__(self, config: Config, policy: PrepaidPolicy, *, anomaly_rows_max: int = 10_000):
         self.config = config
         self.policy = policy
+        self.anomaly_rows_max = anomaly_rows_max
         self.rater = Rater(config, unknown_meters="error")
         registry = config.registry
         # Sorted, so that a batch's entries come out ordered by (account, wallet)
         # as the ledger lists them back (Ledger.entries_of).
         self.account_ids = sorted(registry.accounts)
-        self.wallet_names = sorted({m.wallet for m in registry.meters} | {policy.account_lines_wallet})
+        self.wallet_names = wallets_of(config, policy)
         wallet_code = {w: i for i, w in enumerate(self.wallet_names)}
         self._wallet_of_meter = np.array([wallet_code[m.wallet] for m in registry.meters], dtype=np.int64)
         self._lines_wallet = wallet_code[policy.account_lines_wallet]
         self._outstanding: list[Plan] = []  # neither committed nor rolled back, oldest first
 
-    def plan(self, batch: pa.Table | pa.RecordBatch, *, where: str = "readings",
+    def plan(self, batch: pa.Table | pa.RecordBatch | SentBatch, *, where: str = "readings",
              now: dt.datetime | None = None) -> Plan:
         """Rate `batch`; the Rater moves (see `rollback`). Every step costs in
         proportion to the batch and the periods it touches, not to all
         totals carried. `now`: the server's
         clock, for the reading window (Rater)."""
+        if isinstance(batch, SentBatch):
+            batch = batch.table
         rater = self.rater
         periods, anomalies, undo = rater.ingest_undoable(batch, where=where, row_offset=0, now=now)
         # The Rater numbers anomaly rows over everything it has rated; an answer names rows of its batch.
@@ -71,10 +80,11 @@ class DeductionPlanner:
             change = rater.change_of(periods, undo)
             entries = self._entries(rater.added_amounts(change))
             state = image_table(rater, rater.image_of(change))
+            pages = AnomalyPages.cut(anomalies, self.anomaly_rows_max)
         except BaseException:
             rater.undo(undo)
             raise
-        plan = Plan(entries, anomalies, batch.num_rows, state, undo)
+        plan = Plan(entries, anomalies, pages, batch.num_rows, state, undo)
         self._outstanding.append(plan)
         return plan
 
@@ -90,6 +100,7 @@ class DeductionPlanner:
             last = self._outstanding.pop()
             self.rater.undo(last.undo)
             if last is plan:
+                assert self.rater.rows_seen == plan.undo.rows_seen, "the Rater is not back before the plan"
                 return
 
     def checkpoint(self) -> StateImage:
@@ -98,6 +109,10 @@ class DeductionPlanner:
     def restore(self, images: list[StateImage]) -> None:
         self.rater.load([rater_image(self.rater, image) for image in images])
         self._outstanding = []
+
+    def restore_stored(self, images: list[bytes]) -> None:
+        """`restore` from images as the ledger keeps them (StateImage.to_bytes)."""
+        self.restore([StateImage.from_bytes(image) for image in images])
 
     def _entries(self, added: LineAmounts) -> Entries:
         """The signed line amounts a batch adds, summed per (account, wallet)."""

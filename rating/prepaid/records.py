@@ -18,7 +18,7 @@ from rating.prepaid.wallets import STATUS_WORDS, EventType, Status
 DEDUCTIONS_SCHEMA = pa.schema([
     ("account_id", pa.string()),
     ("wallet", pa.string()),
-    ("amount_minor", pa.int64()),  # debited; negative is a credit
+    ("amount_minor", pa.int64()),  # debited (the API's column name); negative is a credit
     ("balance_minor", pa.int64()),  # after the batch
     ("status", pa.string()),
 ])
@@ -32,14 +32,14 @@ class Entries:
 
     account_ids: list[str]
     wallets: list[str]
-    amounts_minor: np.ndarray  # int64
+    changes_minor: np.ndarray  # int64, signed change of each wallet's balance
 
     def __len__(self) -> int:
         return len(self.account_ids)
 
     @classmethod
-    def one(cls, account_id: str, wallet: str, amount_minor: int) -> Entries:
-        return cls([account_id], [wallet], np.array([amount_minor], dtype=np.int64))
+    def one(cls, account_id: str, wallet: str, change_minor: int) -> Entries:
+        return cls([account_id], [wallet], np.array([change_minor], dtype=np.int64))
 
     @classmethod
     def empty(cls) -> Entries:
@@ -90,11 +90,14 @@ class Applied:
 @dataclass(frozen=True)
 class AnomalyPages:
     """A batch's anomaly rows cut into pages of at most `rows_max` rows (the
-    setting anomaly_rows_max when the batch was committed), so that every
-    answer fits in a message: the first page goes in the answer, the later
-    ones into the ledger (GetAnomalies reads them back)."""
+    setting anomaly_rows_max when the batch was rated), so that every answer
+    fits in a message, each page encoded once where the batch is rated: the
+    first as plain Arrow IPC (it goes into the ledger's request row, the answer
+    and the stored result as it is), the later ones compressed into the ledger
+    (GetAnomalies reads them back)."""
 
-    pages: list[pa.Table]
+    first_ipc: bytes
+    later_zstd: tuple[bytes, ...]
     counts: dict[str, int]  # anomalies per code, all of them
 
     @classmethod
@@ -103,11 +106,12 @@ class AnomalyPages:
         pages = [anomalies.slice(start, rows_max) for start in starts] or [anomalies]
         counted = pc.value_counts(anomalies.column("code"))
         codes, counts = counted.field("values").to_pylist(), counted.field("counts").to_pylist()
-        return cls(pages, dict(sorted(zip(codes, counts, strict=True))))
+        return cls(table_bytes(pages[0]), tuple(table_bytes(p, compression="zstd") for p in pages[1:]),
+                   dict(sorted(zip(codes, counts, strict=True))))
 
     def summary(self) -> dict:
         """What an answer says of them beside the first page (kept in the ledger as JSON)."""
-        return _anomaly_summary(sum(self.counts.values()), self.counts, len(self.pages))
+        return _anomaly_summary(sum(self.counts.values()), self.counts, 1 + len(self.later_zstd))
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ class DeductionResult:
     deductions: pa.Table  # DEDUCTIONS_SCHEMA
     events: list[Event]
     readings: int
-    anomalies: pa.Table  # the first page (AnomalyPages)
+    anomalies_ipc: bytes  # the first page (AnomalyPages), as Arrow IPC
     anomaly_total: int
     anomaly_counts: dict[str, int]
     anomaly_pages: int
@@ -132,19 +136,29 @@ class DeductionResult:
         return table_bytes(self.deductions)
 
     @functools.cached_property
-    def anomalies_ipc(self) -> bytes:
-        return table_bytes(self.anomalies)
+    def anomalies(self) -> pa.Table:
+        """The first page of anomaly rows."""
+        return read_table_bytes(self.anomalies_ipc)
+
+    @classmethod
+    def of_commit(cls, row, entries: Entries, applied: Applied) -> DeductionResult:
+        """A committed batch's answer: what its request row (ledger.base.OpRow) says
+        (readings, the first page of anomalies and their summary) and what the store applied."""
+        head, first_page = unpack_parts(row.request)
+        meta = json.loads(head)
+        table = deductions_table(entries, applied.balances_minor, applied.statuses)
+        return cls(meta["batch_id"], row.seq, table, applied.events, meta["readings"], first_page,
+                   meta["anomalies"], meta["anomaly_counts"], meta["anomaly_pages"])
 
     def to_bytes(self) -> bytes:
         """The stored form, compact: account, wallet and amount of each row are
         the operation's ledger entries (in the same order), so only balances
-        and states are kept, with the anomalies compressed."""
+        and states are kept, with the first page of anomalies as it came."""
         head = json.dumps({"batch_id": self.batch_id, "sequence": self.sequence, "readings": self.readings,
                            "events": [e.to_json() for e in self.events], **self.anomaly_summary()}).encode()
         balances = np.asarray(self.deductions.column("balance_minor"), dtype="<i8")
         states = pc.index_in(self.deductions.column("status"), value_set=STATUS_NAMES).to_numpy()
-        return pack_parts(head, balances.tobytes(), states.astype(np.int8).tobytes(),
-                          table_bytes(self.anomalies, compression="zstd"))
+        return pack_parts(head, balances.tobytes(), states.astype(np.int8).tobytes(), self.anomalies_ipc)
 
     @classmethod
     def from_bytes(cls, data: bytes, entries: Entries, *, replayed: bool = True) -> DeductionResult:
@@ -153,7 +167,7 @@ class DeductionResult:
         table = deductions_table(entries, np.frombuffer(balances, dtype="<i8"),
                                  np.frombuffer(states, dtype=np.int8))
         return cls(meta["batch_id"], meta["sequence"], table, [Event.from_json(e) for e in meta["events"]],
-                   meta["readings"], read_table_bytes(anomalies), meta["anomalies"], meta["anomaly_counts"],
+                   meta["readings"], anomalies, meta["anomalies"], meta["anomaly_counts"],
                    meta["anomaly_pages"], replayed)
 
     def anomaly_summary(self) -> dict:
@@ -182,10 +196,27 @@ def deductions_table(entries: Entries, balances_minor: np.ndarray, statuses: np.
     return pa.table({
         "account_id": pa.array(entries.account_ids, pa.string()),
         "wallet": pa.array(entries.wallets, pa.string()),
-        "amount_minor": pa.array(-entries.amounts_minor, pa.int64()),
+        "amount_minor": pa.array(-entries.changes_minor, pa.int64()),
         "balance_minor": pa.array(balances_minor, pa.int64()),
         "status": STATUS_NAMES.take(pa.array(statuses.astype(np.int64))),
     }, schema=DEDUCTIONS_SCHEMA)
+
+
+@dataclass(frozen=True)
+class SentBatch:
+    """A deduction batch's readings, decoded and checked (rating.server.arrow_io),
+    with the Arrow IPC bytes the client sent: the planner process takes those as
+    they came. `ipc` is None when the caller handed a table."""
+
+    table: pa.Table
+    ipc: bytes | None = None
+
+    @classmethod
+    def of(cls, readings: pa.Table | SentBatch) -> SentBatch:
+        return readings if isinstance(readings, SentBatch) else cls(readings)
+
+    def ipc_bytes(self) -> bytes:
+        return self.ipc if self.ipc is not None else table_bytes(self.table)
 
 
 @dataclass(frozen=True)
@@ -196,7 +227,7 @@ class Movement:
     key: str  # idempotency key
     account_id: str
     wallet: str
-    amount_minor: int  # as asked: top-up and refund > 0, adjustment signed
+    requested_minor: int  # as asked (the request's amount_minor): top-up and refund > 0, adjustment signed
     method: str = ""
     reason: str = ""
     reference: str = ""
@@ -204,10 +235,10 @@ class Movement:
     @property
     def change_minor(self) -> int:
         """The signed change of the balance."""
-        return -self.amount_minor if self.kind == "refund" else self.amount_minor
+        return -self.requested_minor if self.kind == "refund" else self.requested_minor
 
     def canonical(self) -> bytes:
-        return json.dumps([self.kind, self.account_id, self.wallet, self.amount_minor, self.method,
+        return json.dumps([self.kind, self.account_id, self.wallet, self.requested_minor, self.method,
                            self.reason, self.reference]).encode()
 
 
@@ -217,7 +248,7 @@ class MovementResult:
     sequence: int
     account_id: str
     wallet: str
-    amount_minor: int  # signed change of the balance
+    change_minor: int  # signed change of the balance (the answer's amount_minor)
     balance_minor: int
     status: Status
     events: list[Event] = field(default_factory=list)
@@ -226,7 +257,8 @@ class MovementResult:
     def to_bytes(self) -> bytes:
         return json.dumps({
             "key": self.key, "sequence": self.sequence, "account_id": self.account_id,
-            "wallet": self.wallet, "amount_minor": self.amount_minor, "balance_minor": self.balance_minor,
+            # stored as "amount_minor", the answer's name (results already in ledgers read back)
+            "wallet": self.wallet, "amount_minor": self.change_minor, "balance_minor": self.balance_minor,
             "status": int(self.status), "events": [e.to_json() for e in self.events],
         }).encode()
 
@@ -248,7 +280,11 @@ def table_bytes(table: pa.Table, *, compression: str | None = None) -> bytes:
 
 
 def read_table_bytes(data: bytes) -> pa.Table:
-    return ipc.open_stream(pa.py_buffer(data)).read_all()
+    """A table from Arrow IPC stream or file bytes, without a copy."""
+    buffer = pa.py_buffer(data)
+    if data[:6] == b"ARROW1":
+        return ipc.open_file(buffer).read_all()
+    return ipc.open_stream(buffer).read_all()
 
 
 def pack_parts(*parts: bytes) -> bytes:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.quantities import AccountPeriods, PeriodQuantities
 from rating.model.registry import Registry
 from rating.model.site import Site
 from rating.model.tariff import Tariff
@@ -27,11 +27,13 @@ from rating.pricing.version import Pricer
 
 
 def price_periods(
-    periods: PeriodQuantities, *, registry: Registry, tariffs: Mapping[str, Tariff], site: Site
+    periods: PeriodQuantities, *, registry: Registry, tariffs: Mapping[str, Tariff], site: Site,
+    accounts: AccountPeriods | None = None,
 ) -> pa.Table:
     """Charge lines (`rating.schema.charges_schema`) of every touched meter
-    period, and of every account's own tariff once per touched account period."""
-    rows, lines = _price(periods, registry, tariffs, site)
+    period, and of every account's own tariff once per touched account period
+    (and per period of `accounts`)."""
+    rows, lines = _price(periods, registry, tariffs, site, accounts)
     return lines.table(rows, site)
 
 
@@ -45,9 +47,9 @@ def price_line_amounts(
 
 
 def _price(periods: PeriodQuantities, registry: Registry, tariffs: Mapping[str, Tariff],
-           site: Site) -> tuple[Rows, Lines]:
+           site: Site, accounts: AccountPeriods | None = None) -> tuple[Rows, Lines]:
     _check_periods(periods, len(registry))
-    rows = Rows.build(periods, registry, tariffs)
+    rows = Rows.build(periods, registry, tariffs, accounts)
     lines = Lines()
     pricer = Pricer(site, rows, lines)
     for version, group in rows.version_groups(tariffs):

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rating.consumption.quantities import PeriodQuantities
+from rating.consumption.quantities import AccountPeriods, PeriodQuantities
 from rating.errors import TariffError
 from rating.model.days import date_of, day_number
 from rating.model.registry import Registry
@@ -44,6 +44,10 @@ class _RegistryColumns:
     meter_rank: np.ndarray  # (meters,) rank in meter id order
     meter_tariff: np.ndarray  # (meters,) code into tariff_ids
     tariff_ids: list[str]
+    account_rank: np.ndarray  # (accounts,) position in account_ids of each account, in registry order
+    meter_days: tuple[np.ndarray, np.ndarray]  # (meters,) first active day, day after the last
+    account_days: tuple[np.ndarray, np.ndarray]  # (accounts,) the same, by position in account_ids
+    dated: bool  # some meter or account has an active_from or active_until
 
     @classmethod
     def of(cls, registry: Registry) -> _RegistryColumns:
@@ -59,6 +63,10 @@ class _RegistryColumns:
         account_ids = sorted(registry.accounts)
         account_rank = {a: i for i, a in enumerate(account_ids)}
         tariff_ids = Names()
+        rank_of = np.array([account_rank[a] for a in registry.accounts], dtype=np.int64)
+        by_rank = np.empty(len(rank_of), dtype=np.int64)
+        by_rank[rank_of] = np.arange(len(rank_of))
+        first, end = registry.account_active_days
         return cls(
             account_ids=pa.array(account_ids, pa.string()),
             account_tariff=np.array(
@@ -70,6 +78,11 @@ class _RegistryColumns:
             meter_rank=_ranks(registry.meter_ids),
             meter_tariff=np.array([tariff_ids.code(m.tariff_id) for m in registry.meters], dtype=np.int64),
             tariff_ids=tariff_ids.names,
+            account_rank=rank_of,
+            meter_days=registry.meter_active_days,
+            account_days=(first[by_rank], end[by_rank]),
+            dated=any(m.active_from or m.active_until for m in registry.meters)
+            or any(a.active_from or a.active_until for a in registry.accounts.values()),
         )
 
     def check_tariffs(self, registry: Registry, tariffs: Mapping[str, Tariff]) -> None:
@@ -106,9 +119,13 @@ class Rows:
     start: np.ndarray
     end: np.ndarray
     qty: np.ndarray
+    active: np.ndarray | None  # days of each row's period its meter (and account) or account is
+    # active; None when the registry dates nothing (every period whole)
 
     @classmethod
-    def build(cls, periods: PeriodQuantities, registry: Registry, tariffs: Mapping[str, Tariff]) -> Rows:
+    def build(cls, periods: PeriodQuantities, registry: Registry, tariffs: Mapping[str, Tariff],
+              accounts: AccountPeriods | None = None) -> Rows:
+        """`accounts` adds account periods to those of the touched meters."""
         columns = _RegistryColumns.of(registry)
         columns.check_tariffs(registry, tariffs)
         meter = periods.meter_index.astype(np.int64)
@@ -117,8 +134,17 @@ class Rows:
         end = periods.period_end.astype(np.int64)
         # An account with its own tariff is charged once per distinct touched period.
         charged = columns.account_tariff[account] >= 0
-        account_periods = _distinct(account[charged], start[charged], end[charged])
+        owner, owner_start, owner_end = account[charged], start[charged], end[charged]
+        if accounts is not None:
+            rank = columns.account_rank[accounts.account_index.astype(np.int64)]
+            own = columns.account_tariff[rank] >= 0
+            owner = np.concatenate([owner, rank[own]])
+            owner_start = np.concatenate([owner_start, accounts.period_start[own].astype(np.int64)])
+            owner_end = np.concatenate([owner_end, accounts.period_end[own].astype(np.int64)])
+        account_periods = _distinct(owner, owner_start, owner_end)
         extra = len(account_periods[0])
+        all_start = np.concatenate([start, account_periods[1]])
+        all_end = np.concatenate([end, account_periods[2]])
         return cls(
             registry=registry,
             columns=columns,
@@ -127,9 +153,11 @@ class Rows:
             meter_rank=np.concatenate([columns.meter_rank[meter], np.full(extra, len(registry))]),
             tariff=np.concatenate([columns.meter_tariff[meter],
                                    columns.account_tariff[account_periods[0]]]),
-            start=np.concatenate([start, account_periods[1]]),
-            end=np.concatenate([end, account_periods[2]]),
+            start=all_start,
+            end=all_end,
             qty=periods.qty,
+            active=_active_days(columns, meter, np.concatenate([account, account_periods[0]]),
+                                all_start, all_end) if columns.dated else None,
         )
 
     def owner(self, row: int) -> str:
@@ -157,6 +185,18 @@ class Rows:
         position = np.empty(len(order), dtype=np.int64)
         position[order] = np.arange(len(order))
         return position
+
+
+def _active_days(columns: _RegistryColumns, meter: np.ndarray, account: np.ndarray, start: np.ndarray,
+                 end: np.ndarray) -> np.ndarray:
+    """Days of each row's period inside its account's active dates and, on a
+    meter row (the first len(meter) rows), its meter's too."""
+    first = np.maximum(start, columns.account_days[0][account])
+    last = np.minimum(end, columns.account_days[1][account])
+    n = len(meter)
+    first[:n] = np.maximum(first[:n], columns.meter_days[0][meter])
+    last[:n] = np.minimum(last[:n], columns.meter_days[1][meter])
+    return np.maximum(last - first, 0)
 
 
 def _distinct(*keys: np.ndarray) -> list[np.ndarray]:

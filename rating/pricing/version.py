@@ -38,6 +38,8 @@ class _Group:
     rows: np.ndarray  # row numbers in Rows
     lines: Lines
     days: np.ndarray  # days in each row's billing period
+    part: np.ndarray  # positions of the part periods (docs/tariffs.md, "Part periods")
+    part_days: list[int]  # their active days, as Python integers
     account: np.ndarray
     qty: np.ndarray | None  # (g, tou_count); None when the version charges no energy
     rank: dict[str, int] = field(init=False)
@@ -77,9 +79,15 @@ class Pricer:
 
     def price(self, version: TariffVersion, rows: np.ndarray) -> None:
         label = f"tariff {version.tariff_id} ({version.effective_from.isoformat()})"
+        days = self.rows.end[rows] - self.rows.start[rows]
+        part, part_days = np.empty(0, np.int64), []
+        if version.prorate and self.rows.active is not None:
+            active = self.rows.active[rows]
+            part = np.flatnonzero((active < days) & (active > 0))
+            part_days = active[part].tolist()
         group = _Group(
             version, label, rows, self.lines,
-            days=self.rows.end[rows] - self.rows.start[rows],
+            days=days, part=part, part_days=part_days,
             account=self.rows.account[rows],
             qty=self._quantities(version, label, rows),
         )
@@ -127,7 +135,7 @@ class Pricer:
     def _slab_lines(self, group: _Group, slab_set: SlabSet | None, qty: np.ndarray,
                     where: str, tou: int) -> None:
         slabs = self._slab_prices(slab_set, group.label, where)
-        held, reached = _slab_quantities(slabs, qty, group.days)
+        held, reached = _slab_quantities(slabs, qty, group)
         amount_minor = self._line_amount(held, slabs.price_micro)
         r, j = np.nonzero(held)
         group.emit("energy", r, amount_minor[r, j], tou=tou, slab=j + 1, qty=held[r, j],
@@ -152,7 +160,7 @@ class Pricer:
         adder_micro = np.array([self._micro(p.price or Decimal(0), group.label, f"tou.periods[{k}].price")
                                 for k, p in enumerate(periods)], dtype=np.int64)
         total_qty = int64(sum_exact(list(group.qty.T), len(group.rows)), "a period's total consumption")
-        held, reached = _slab_quantities(slabs, total_qty, group.days)
+        held, reached = _slab_quantities(slabs, total_qty, group)
         amounts_minor = []
         for j, slab_price in enumerate(slabs.price_micro):
             parts = largest_remainder(held[:, j], group.qty, total_qty)
@@ -181,25 +189,32 @@ class Pricer:
     # -- other components --
 
     def _constant(self, group: _Group, component: str, amount: Decimal) -> None:
-        amount_minor = round_div(self._micro(amount, group.label, component), self.micro_per_minor,
-                                 self.rule)
+        amount_micro = self._micro(amount, group.label, component)
+        amount_minor = round_div(amount_micro, self.micro_per_minor, self.rule)
         per_row = np.full(len(group.rows), amount_minor, dtype=np.int64)
+        self._prorated(group, per_row, amount_micro, self.micro_per_minor)
         group.emit(component, np.arange(len(group.rows)), per_row)
         group.charge(component, per_row)
 
     def _area_charge(self, group: _Group, rate: Decimal) -> None:
         rate_micro = self._micro(rate, group.label, "area_charge")
         accounts, inverse = np.unique(group.account, return_inverse=True)
-        amount_minor, area_qty = [], []
+        amount_minor, area_qty, area_ratio = [], [], []
         for account in accounts.tolist():
             owner = self.rows.registry.accounts[self.rows.columns.account_ids[account].as_py()]
             area = owner.area_for(group.label)
             num, den = area.as_integer_ratio()
+            area_ratio.append((num, den))
             amount_minor.append(round_div(rate_micro * num * 10**self.site.minor_unit_exponent,
                                           den * 10**PRICE_DECIMALS, self.rule))
             # The quantity column shows the area at the quantity resolution; the amount is exact.
             area_qty.append(round_div(num * 10**self.site.quantity_decimals, den, self.rule))
         per_row = int64(amount_minor, "an area charge")[inverse]
+        if len(group.part):
+            for r, d in zip(group.part.tolist(), group.part_days, strict=True):
+                num, den = area_ratio[inverse[r]]
+                per_row[r] = round_div(rate_micro * num * 10**self.site.minor_unit_exponent * d,
+                                       den * 10**PRICE_DECIMALS * int(group.days[r]), self.rule)
         group.emit("area_charge", np.arange(len(group.rows)), per_row,
                    qty=int64(area_qty, "an account area")[inverse], price_micro=rate_micro)
         group.charge("area_charge", per_row)
@@ -218,6 +233,11 @@ class Pricer:
             per_row = int64([max(round_div(minimum_micro - n * self.micro_per_minor, self.micro_per_minor,
                                             self.rule), 0) for n in named_minor.tolist()],
                              "a minimum charge")
+        if len(group.part):
+            for r, d in zip(group.part.tolist(), group.part_days, strict=True):
+                days = int(group.days[r])  # the minimum × d / D less the named lines, rounded once
+                short = minimum_micro * d - int(named_minor[r]) * self.micro_per_minor * days
+                per_row[r] = max(round_div(short, self.micro_per_minor * days, self.rule), 0)
         r = np.flatnonzero(per_row)
         group.emit("minimum_charge", r, per_row[r])
         group.charge("minimum_charge", per_row)
@@ -226,6 +246,11 @@ class Pricer:
         percent_micro = self._micro(tax.percent, group.label, f"tax {tax.name} percent")
         per_row = round_product(group.total(tax.on), percent_micro, PERCENT_DIVISOR_MICRO, self.rule)
         group.emit(f"tax:{tax.name}", np.arange(len(group.rows)), per_row)
+
+    def _prorated(self, group: _Group, per_row: np.ndarray, amount_micro: int, divisor: int) -> None:
+        """A per-period amount on the part periods: round(amount × d / D), rounded once."""
+        for r, d in zip(group.part.tolist(), group.part_days, strict=True):
+            per_row[r] = round_div(amount_micro * d, divisor * int(group.days[r]), self.rule)
 
     # -- tariff numbers in fixed point --
 
@@ -259,14 +284,20 @@ class Pricer:
         )
 
 
-def _slab_quantities(slabs: _SlabPrices, qty: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _slab_quantities(slabs: _SlabPrices, qty: np.ndarray, group: _Group) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the quantity each slab holds (g, m), and the slab `qty` reaches
     (0-based: the first slab whose bound is at least `qty`)."""
     g, m = len(qty), len(slabs.price_micro)
     upper = slabs.upper_qty[None, :]
     if slabs.per_day:
-        upper = checked_mul(days[:, None], upper, what="a per-day slab bound × days")
+        upper = checked_mul(group.days[:, None], upper, what="a per-day slab bound × days")
     upper = np.broadcast_to(upper, (g, m - 1))
+    if len(group.part):  # part periods: bounds × d / D, rounded down (per day: × d exactly)
+        upper = upper.copy()
+        for r, d in zip(group.part.tolist(), group.part_days, strict=True):
+            days = 1 if slabs.per_day else int(group.days[r])
+            base = slabs.upper_qty.tolist() if slabs.per_day else upper[r].tolist()
+            upper[r] = int64([u * d // days for u in base], "a prorated slab bound")
     reached = (qty[:, None] > upper).sum(axis=1)
     if not slabs.graduated:  # volume: the whole quantity at the slab it reaches
         held = np.zeros((g, m), dtype=np.int64)

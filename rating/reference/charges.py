@@ -35,6 +35,7 @@ from rating.model.tariff import Tariff, TariffVersion
 from rating.reference.calendar import Period, segments, version_in_force
 from rating.reference.meters import consume, reading_window
 from rating.reference.period_charge import period_charge
+from rating.reference.periods import active_days, asked_periods, outside_anomalies
 from rating.reference.records import (
     EXACT,
     INT64_MAX,
@@ -89,11 +90,13 @@ def reference_rate(
     registry: Registry,
     tariffs: Mapping[str, Tariff],
     now: dt.datetime | None = None,
+    months: Sequence[dt.date] | None = None,
 ) -> tuple[list[RefLine], list[RefAnomaly]]:
     """Rate readings (in arrival order, from empty meter state): the charge
     lines of every touched period, and one anomaly row per rejected (or
     rolled-over) reading. `now` is the reading window's now (the wall clock
-    when None; naive is UTC)."""
+    when None; naive is UTC). `months` (first days, consecutive) asks for
+    those periods only, every active meter and account charged in each."""
     if ts_unit not in UNITS_PER_SECOND:
         raise InputError(f"ts unit must be one of {sorted(UNITS_PER_SECOND)}, got {ts_unit!r}")
     ups = UNITS_PER_SECOND[ts_unit]
@@ -103,7 +106,15 @@ def reference_rate(
         meters = {m.meter_id: m for m in registry.meters}
         intervals, anomalies = consume(readings, ups=ups, site=site, meters=meters, window=window)
         buckets = _buckets(intervals, ups=ups, site=site, registry=registry, tariffs=tariffs)
-        keyed = _lines(buckets, site=site, registry=registry, tariffs=tariffs)
+        asked: set[tuple[str, Period]] = set()
+        if months is not None:
+            anomalies = outside_anomalies(readings, anomalies, meters=meters, accounts=registry.accounts,
+                                          months=months, site=site, ups=ups)
+            every = {(a.account_id, p) for a in registry.accounts.values()
+                     for p in asked_periods(months, a, site)}
+            asked = {(a, p) for a, p in every if active_days(p, registry.accounts[a]) > 0}
+            buckets = _asked_buckets(buckets, every, registry)
+        keyed = _lines(buckets, site=site, registry=registry, tariffs=tariffs, asked=asked)
     keyed.sort(key=lambda pair: pair[0])
     return [line for _, line in keyed], anomalies
 
@@ -149,18 +160,35 @@ def _buckets(intervals: Sequence[Interval], *, ups: int, site: Site, registry: R
     return buckets
 
 
-def _lines(buckets: _Buckets, *, site: Site, registry: Registry,
-           tariffs: Mapping[str, Tariff]) -> list[tuple[tuple, RefLine]]:
-    """The lines of every touched (meter, period), then of the account tariffs,
-    each with its sort key."""
+def _asked_buckets(buckets: _Buckets, asked: set[tuple[str, Period]], registry: Registry) -> _Buckets:
+    """The buckets of the asked periods (CHOICE: those of days a meter is not
+    active too: its readings are charged), and an empty one for every meter
+    active in an asked period of its account that no reading touched."""
+    meters = {m.meter_id: m for m in registry.meters}
+    kept = {key: b for key, b in buckets.items() if (meters[key[0]].account_id, key[1]) in asked}
+    for account_id, period in asked:
+        account = registry.accounts[account_id]
+        for meter in registry.meters:
+            if meter.account_id == account_id and active_days(period, meter, account) > 0:
+                kept.setdefault((meter.meter_id, period), {})
+    return kept
+
+
+def _lines(buckets: _Buckets, *, site: Site, registry: Registry, tariffs: Mapping[str, Tariff],
+           asked: set[tuple[str, Period]]) -> list[tuple[tuple, RefLine]]:
+    """The lines of every touched (meter, period), then of the account tariffs
+    (once per account period with a touched meter period, or asked), each with
+    its sort key."""
     keyed: list[tuple[tuple, RefLine]] = []
     meters = {m.meter_id: m for m in registry.meters}
-    account_periods: set[tuple[str, Period]] = set()
+    account_periods: set[tuple[str, Period]] = set(asked)
     for (meter_id, period), bucket in buckets.items():
         meter = meters[meter_id]
         tariff = tariffs[meter.tariff_id]
+        account = registry.accounts[meter.account_id]
         tou_qty = [bucket.get(k, 0) for k in range(version_in_force(tariff, period).tou_count)]
-        keyed += _period_lines(registry.accounts[meter.account_id], meter_id, tariff, period, tou_qty, site)
+        keyed += _period_lines(account, meter_id, tariff, period, tou_qty, site,
+                               active_days(period, meter, account))
         account_periods.add((meter.account_id, period))
     # Account tariffs: once per (account, billing period) with a touched
     # meter period, with no consumption of their own and no meter_id.
@@ -172,15 +200,17 @@ def _lines(buckets: _Buckets, *, site: Site, registry: Registry,
         if account.tariff_id is not None:
             tariff = tariffs[account.tariff_id]
             zeros = [0] * version_in_force(tariff, period).tou_count
-            keyed += _period_lines(account, None, tariff, period, zeros, site)
+            keyed += _period_lines(account, None, tariff, period, zeros, site, active_days(period, account))
     return keyed
 
 
-def _period_lines(account: Account, meter_id, tariff: Tariff, period: Period, tou_qty,
-                  site: Site) -> list[tuple[tuple, RefLine]]:
+def _period_lines(account: Account, meter_id, tariff: Tariff, period: Period, tou_qty, site: Site,
+                  active: int) -> list[tuple[tuple, RefLine]]:
+    """The lines of one period; CHOICE: a period touched by readings on days
+    its meter or account is not active (active = 0) is charged whole."""
     version = version_in_force(tariff, period)
     keyed = []
-    for c in period_charge(version, tou_qty, period, account, site):
+    for c in period_charge(version, tou_qty, period, account, site, active or None):
         line = RefLine(
             account_id=account.account_id,
             meter_id=meter_id,

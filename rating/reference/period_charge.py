@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import (
     Decimal,
 )
+from fractions import Fraction
 
 from rating.errors import AmountOverflowError, TariffError
 from rating.model.registry import Account
@@ -15,6 +17,20 @@ from rating.model.tariff import SlabSet, TariffVersion
 from rating.reference.calendar import Period
 from rating.reference.meters import qty_decimal
 from rating.reference.records import INT64_MAX, ROUNDING
+
+
+@dataclass(frozen=True)
+class Days:
+    """The days a period charges: `active` of its `period` days. A part period
+    (0 < active < period, on a tariff that prorates) charges its per-period
+    amounts × active / period and scales its slab bounds by the same ratio."""
+
+    active: int
+    period: int
+
+    @property
+    def part(self) -> bool:
+        return 0 < self.active < self.period
 
 # --------------------------------------------------------------------------- #
 # The charge of a billing period
@@ -69,6 +85,15 @@ def _slab_bounds(slabs: SlabSet, days: int, site: Site, *, tariff_id: str) -> li
             "the last slab must be open (no upper bound)", where=f"tariff {tariff_id!r}"
         )
     return bounds
+
+
+def _part_bounds(bounds: list[int | None], days: Days) -> list[int | None]:
+    """A part period's bounds: each × active / period days, rounded down to the
+    quantity unit (a per-day bound, already × period days, becomes × active
+    days exactly). Bounds may then repeat: a slab of width 0 holds nothing."""
+    if not days.part:
+        return bounds
+    return [None if u is None else u * days.active // days.period for u in bounds]
 
 
 def _slab_reached(total: int, bounds: Sequence[int | None]) -> int:
@@ -163,12 +188,12 @@ def _slab_fee_line(
 
 
 def _slab_lines(
-    slabs: SlabSet, total: int, days: int, *, tou: tuple[int, str] | None, site: Site,
+    slabs: SlabSet, total: int, days: Days, *, tou: tuple[int, str] | None, site: Site,
     tariff_id: str,
 ) -> list[_Charge]:
     """Energy over one slab set (graduated or volume): one line per slab holding
     a positive quantity, at that slab's price; then the slab fee."""
-    bounds = _slab_bounds(slabs, days, site, tariff_id=tariff_id)
+    bounds = _part_bounds(_slab_bounds(slabs, days.period, site, tariff_id=tariff_id), days)
     held = _slab_quantities(slabs, total, bounds)
     lines = [
         _energy_line(qty, slab.price, slab=j + 1, tou=tou, site=site)
@@ -196,7 +221,7 @@ def _tou_price_lines(version: TariffVersion, tou_qty: Sequence[int], site: Site)
 
 
 def _tou_slabs_lines(
-    version: TariffVersion, tou_qty: Sequence[int], days: int, site: Site
+    version: TariffVersion, tou_qty: Sequence[int], days: Days, site: Site
 ) -> list[_Charge]:
     """TOU mode `slabs`: each TOU period has its own slabs over its own q_k
     (and its own slab fee, on the slab q_k falls in)."""
@@ -215,7 +240,7 @@ def _tou_slabs_lines(
 
 
 def _tou_split_total_lines(
-    version: TariffVersion, tou_qty: Sequence[int], days: int, site: Site
+    version: TariffVersion, tou_qty: Sequence[int], days: Days, site: Site
 ) -> list[_Charge]:
     """TOU mode `split_total`: the tariff's slabs apply to Q; each slab's
     quantity is split over the TOU periods in proportion to q_k (largest
@@ -232,7 +257,7 @@ def _tou_split_total_lines(
             f"the period's total consumption {total} exceeds the int64 quantity range",
             where=f"tariff {version.tariff_id!r}",
         )
-    bounds = _slab_bounds(slabs, days, site, tariff_id=version.tariff_id)
+    bounds = _part_bounds(_slab_bounds(slabs, days.period, site, tariff_id=version.tariff_id), days)
     held = _slab_quantities(slabs, total, bounds)
     lines = []
     for j, (slab_qty, slab) in enumerate(zip(held, slabs.slabs, strict=True)):
@@ -247,7 +272,7 @@ def _tou_split_total_lines(
 
 
 def _energy_lines(
-    version: TariffVersion, tou_qty: Sequence[int], days: int, site: Site
+    version: TariffVersion, tou_qty: Sequence[int], days: Days, site: Site
 ) -> list[_Charge]:
     """Energy and slab fee lines of one period. A version without TOU prices
     Q = q_0 over its slabs; one without energy slabs has no energy lines.
@@ -273,15 +298,32 @@ def _plain_line(component: str, amount: Decimal) -> _Charge:
     return _Charge(component, None, None, None, None, None, amount)
 
 
-def _fixed_lines(version: TariffVersion, site: Site) -> list[_Charge]:
+def _part(amount: Decimal, days: Days) -> Fraction:
+    """A per-period amount on a part period: × active / period days, exact."""
+    return Fraction(amount) * days.active / days.period if days.part else Fraction(amount)
+
+
+def round_fraction(value: Fraction, site: Site) -> Decimal:
+    """`round_money` of an exact rational: the nearest minor unit, a tie by the
+    site's rule (half_even: to the even unit; half_up: away from zero)."""
+    scaled = value * 10**site.minor_unit_exponent
+    low = math.floor(scaled)
+    rest = scaled - low
+    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and (
+            low % 2 == 1 if site.rounding == "half_even" else scaled > 0)):
+        low += 1
+    return round_money(Decimal(low).scaleb(-site.minor_unit_exponent), site)
+
+
+def _fixed_lines(version: TariffVersion, days: Days, site: Site) -> list[_Charge]:
     """fixed_charge: its amount, once per touched period.
     CHOICE: a line whenever the tariff sets it (even to 0)."""
     if version.fixed_charge is None:
         return []
-    return [_plain_line("fixed_charge", round_money(version.fixed_charge, site))]
+    return [_plain_line("fixed_charge", round_fraction(_part(version.fixed_charge, days), site))]
 
 
-def _area_lines(version: TariffVersion, account: Account, site: Site) -> list[_Charge]:
+def _area_lines(version: TariffVersion, account: Account, days: Days, site: Site) -> list[_Charge]:
     """area_charge: rate × account area; quantity = area, unit_price = rate.
     CHOICE: a line whenever the tariff sets a rate (even for area 0). The
     amount uses the exact area; the quantity column shows the area at the
@@ -294,17 +336,19 @@ def _area_lines(version: TariffVersion, account: Account, site: Site) -> list[_C
     return [
         _Charge(
             "area_charge", None, None, None, shown_area, rate,
-            round_money(area * rate, site),
+            round_fraction(_part(area * rate, days), site),
         )
     ]
 
 
-def _fee_lines(version: TariffVersion, site: Site) -> list[_Charge]:
+def _fee_lines(version: TariffVersion, days: Days, site: Site) -> list[_Charge]:
     """Custom fees: a line `fee:<name>` per fee, in the tariff's order."""
-    return [_plain_line(f"fee:{name}", round_money(amount, site)) for name, amount in version.fees]
+    return [_plain_line(f"fee:{name}", round_fraction(_part(amount, days), site))
+            for name, amount in version.fees]
 
 
-def _minimum_lines(version: TariffVersion, lines: Sequence[_Charge], site: Site) -> list[_Charge]:
+def _minimum_lines(version: TariffVersion, lines: Sequence[_Charge], days: Days,
+                   site: Site) -> list[_Charge]:
     """minimum_charge: max(0, minimum − Σ named lines), by default over every
     line above; a line only when positive. The sum is of the rounded amounts.
     CHOICE: "positive" is judged on the rounded amount (no 0.00 line)."""
@@ -314,10 +358,10 @@ def _minimum_lines(version: TariffVersion, lines: Sequence[_Charge], site: Site)
     covered = sum(
         (ln.amount for ln in lines if named is None or ln.component in named), Decimal(0)
     )
-    shortfall = version.minimum_charge - covered
+    shortfall = _part(version.minimum_charge, days) - Fraction(covered)
     if shortfall <= 0:
         return []
-    amount = round_money(shortfall, site)
+    amount = round_fraction(shortfall, site)
     return [_plain_line("minimum_charge", amount)] if amount > 0 else []
 
 
@@ -333,14 +377,19 @@ def _tax_lines(version: TariffVersion, lines: Sequence[_Charge], site: Site) -> 
 
 
 def period_charge(
-    version: TariffVersion, tou_qty: Sequence[int], period: Period, account: Account, site: Site
+    version: TariffVersion, tou_qty: Sequence[int], period: Period, account: Account, site: Site,
+    active_days: int | None = None,
 ) -> list[_Charge]:
-    """The charge of one billing period: a function of its TOU quantities."""
-    lines = _energy_lines(version, tou_qty, period.days, site)
-    lines += _fixed_lines(version, site)
-    lines += _area_lines(version, account, site)
-    lines += _fee_lines(version, site)
-    lines += _minimum_lines(version, lines, site)
+    """The charge of one billing period: a function of its TOU quantities.
+    `active_days` (None: all) are the days its meter and account are active;
+    a tariff with `prorate = false` charges every period whole."""
+    whole = active_days is None or not version.prorate
+    days = Days(period.days, period.days) if active_days is None or whole else Days(active_days, period.days)
+    lines = _energy_lines(version, tou_qty, days, site)
+    lines += _fixed_lines(version, days, site)
+    lines += _area_lines(version, account, days, site)
+    lines += _fee_lines(version, days, site)
+    lines += _minimum_lines(version, lines, days, site)
     lines += _tax_lines(version, lines, site)
     return lines
 

@@ -24,9 +24,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from starlette.routing import BaseRoute
 
+from rating.billing.allocation import AllocationRule
 from rating.billing.inputs import site_billing
 from rating.billing.ledger import DuesLedger
 from rating.billing.numbering import Numbering
+from rating.payments.settings import load_payment_settings
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
@@ -116,7 +118,7 @@ def make_service(settings: Settings, **kwargs) -> PrepaidService:
         docs.build()  # a bad site file stops here, before any backend is made or touched
     store, ledger = backends(settings)
     limits = Limits(batch_rows_max=settings.batch_rows_max, apply_retry_s=settings.apply_retry_s,
-                    anomaly_rows_max=settings.anomaly_rows_max)
+                    anomaly_rows_max=settings.anomaly_rows_max, ops_pending_max=settings.ops_pending_max)
     kwargs.setdefault("rating_process", bool(settings.rating_process))
     return PrepaidService(store, ledger, docs=docs, limits=limits, **kwargs)
 
@@ -124,17 +126,17 @@ def make_service(settings: Settings, **kwargs) -> PrepaidService:
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
     ms = lambda seconds: int(seconds * 1000)  # noqa: E731
     options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.message_bytes_max),
+        ("grpc.max_send_message_length", settings.message_bytes_max),
         ("grpc.keepalive_time_ms", ms(settings.keepalive_time_s)),
         ("grpc.keepalive_timeout_ms", ms(settings.keepalive_timeout_s)),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.min_ping_interval_s)),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.ping_interval_min_s)),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 0),  # a port in use is an error, not a second listener
     ]
-    if settings.max_connection_idle_s > 0:
-        options.append(("grpc.max_connection_idle_ms", ms(settings.max_connection_idle_s)))
+    if settings.connection_idle_max_s > 0:
+        options.append(("grpc.max_connection_idle_ms", ms(settings.connection_idle_max_s)))
     return options
 
 
@@ -195,9 +197,9 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     dues = await _open_dues(settings, service) if rules or web_on else None
     # the concurrency limit is an interceptor, not the server's own: health checks pass it
     interceptors = [BearerAuth(callers, site_of=lambda: service.config.site.name),
-                    ConcurrencyLimit(settings.max_concurrent_rpcs)]
+                    ConcurrencyLimit(settings.concurrent_rpcs_max)]
     server = grpc.aio.server(options=grpc_options(settings), interceptors=interceptors)
-    prepaid = PrepaidServicer(service, stream_window=settings.stream_window)
+    prepaid = PrepaidServicer(service, stream_window=settings.stream_window_batches)
     rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
     billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(service, dues, rules), server)
@@ -224,19 +226,23 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     web = None
     if web_on:
         assert dues is not None
-        gateway_payments = (payments or _dues_payments(service, rules))(dues)
+        gateway_payments = (payments or _dues_payments(settings, service, rules))(dues)
         web = await start_web(settings, service, dues, gateway_payments, routes=web_routes,
                               callers={t: (c.role.value, c.site) for t, c in callers.items()})
     return Running(server, service, prepaid, checks, port, settings, dues, web)
 
 
-def _dues_payments(service: PrepaidService, rules: BillingRules | None) -> PaymentsFactory:
-    """Gateway payments into the dues ledger, receipts numbered by the site's billing file."""
-    numbering = Numbering()
+def _dues_payments(settings: Settings, service: PrepaidService,
+                   rules: BillingRules | None) -> PaymentsFactory:
+    """Gateway payments into the dues ledger: receipts numbered by the site's billing file,
+    allocated by its payments.toml [allocation] (defaults without them)."""
+    numbering, rule = Numbering(), AllocationRule()
     if rules is not None:
         numbering = site_billing(service.config, rules.text, where=rules.where,
                                  templates=rules.templates).numbering
-    return lambda dues: DuesGatewayPayments(dues, numbering=numbering)
+    if settings.site:
+        rule = load_payment_settings(settings.site, service.config.site).allocation
+    return lambda dues: DuesGatewayPayments(dues, numbering=numbering, rule=rule)
 
 
 async def _open_dues(settings: Settings, service: PrepaidService):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from rating.errors import InputError
 from rating.inputs.tables import check_arrow
 from rating.prepaid.errors import InvalidArgument
-from rating.prepaid.records import table_bytes
+from rating.prepaid.records import read_table_bytes, table_bytes
 
 __all__ = ["read_ipc", "table_bytes"]
 
@@ -20,12 +19,8 @@ def read_ipc(data: bytes, *, what: str = "readings") -> pa.Table:
     offset, length or dictionary index)."""
     if not data:
         raise InvalidArgument(f"{what} is empty: send an Arrow IPC stream", reason="BAD_ARROW", field=what)
-    buffer = pa.py_buffer(data)
     try:
-        if data[:6] == b"ARROW1":
-            table = ipc.open_file(buffer).read_all()
-        else:
-            table = ipc.open_stream(buffer).read_all()
+        table = read_table_bytes(data)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidArgument(f"{what} is not valid Arrow IPC: {exc}", reason="BAD_ARROW",
                               field=what) from None

@@ -18,7 +18,7 @@ from google.protobuf import timestamp_pb2
 
 from rating.engine import rate
 from rating.prepaid import errors
-from rating.prepaid.records import DeductionResult, Event, Movement, WalletState
+from rating.prepaid.records import DeductionResult, Event, Movement, SentBatch, WalletState
 from rating.prepaid.service import BalanceFilter, PrepaidService
 from rating.prepaid.wallets import Status, WalletPolicy
 from rating.server.arrow_io import read_ipc, table_bytes
@@ -150,92 +150,24 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
 
     @unary("Deduct")
     async def Deduct(self, request, context):
-        table = read_ipc(request.readings)
-        result = await self.service.deduct(request.batch_id, table, deadline=_deadline(context))
+        readings = SentBatch(read_ipc(request.readings), request.readings)
+        result = await self.service.deduct(request.batch_id, readings, deadline=_deadline(context))
         return deduct_response(result)
 
     @streaming("StreamDeduct")
     async def StreamDeduct(self, request_iterator, context):
-        """Batches are rated and committed in the order they arrive. A batch is
-        started as soon as it arrives: its lookups overlap the rating of the
-        one before, its rating overlaps that one's commit and apply. Answers go
-        out in order. At most `stream_window` batches wait unanswered: the
-        reader stops taking messages and HTTP/2 flow control holds the client.
-        An error ends the stream after the answers of the batches before it;
-        the batches after it are refused, never applied."""
-        window = self.stream_window
-        inbox: asyncio.Queue = asyncio.Queue(maxsize=window)
-        reader = asyncio.ensure_future(self._pump(request_iterator, inbox))
-        inflight: deque = deque()  # started batches, oldest first
-        previous_rated: asyncio.Future | None = None
-        next_request: asyncio.Future | None = None
-        ended = failure = None
+        """Batches are rated and committed in the order they arrive
+        (PrepaidService.open_stream). Answers go out in order. At most
+        `stream_window` batches wait unanswered: the reader stops taking
+        messages and HTTP/2 flow control holds the client. An error ends the
+        stream after the answers of the batches before it; the batches after
+        it are refused, never applied."""
+        call = _DeductStream(self, request_iterator, context)
         try:
-            while True:
-                if next_request is None and not ended and failure is None and len(inflight) < window:
-                    next_request = asyncio.ensure_future(inbox.get())
-                oldest = inflight[0].result if inflight else None
-                waiting = [f for f in (next_request, oldest) if f is not None]
-                if not waiting:
-                    break
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if inflight and inflight[0].result.done():
-                    started = inflight.popleft()
-                    try:
-                        result = started.result.result()
-                    except Exception as exc:
-                        failure = exc  # the batches after it are refused: stop here
-                        inflight.clear()
-                        continue
-                    yield deduct_response(result, window=window)
-                    continue
-                if next_request is None or not next_request.done():
-                    continue
-                request, next_request = next_request.result(), None
-                if request is _END:
-                    ended = True
-                elif isinstance(request, BaseException):
-                    failure = request
-                else:
-                    try:
-                        readings = read_ipc(request.readings)
-                    except errors.PrepaidError as exc:
-                        failure = exc  # answer the batches before it first
-                        continue
-                    started = self.service.start_deduct(request.batch_id, readings, after=previous_rated)
-                    previous_rated = started.rated
-                    inflight.append(started)
-            if failure is None and self.draining.is_set():
-                failure = errors.Unavailable("the server is shutting down: resend the batches not answered",
-                                             reason="DRAINING")
-            if failure is not None:
-                # Said in a last message too: a client write racing the end of the
-                # stream can replace the final status with INTERNAL on its side.
-                error = as_prepaid_error(failure)
-                yield pb.DeductResponse(batch_id=error.metadata.get("batch_id", ""), error=rpc_status(error),
-                                        window=window)
-                raise error
+            async for response in call.answers():
+                yield response
         finally:
-            if next_request is not None:
-                next_request.cancel()
-            # Stop reading only once the call is over: cancelling a pending read
-            # before the status is sent can end the call with INTERNAL instead.
-            if ended or context.done():
-                reader.cancel()
-            else:
-                context.add_done_callback(lambda _context: reader.cancel())
-
-    async def _pump(self, request_iterator, inbox: asyncio.Queue) -> None:
-        try:
-            async for request in request_iterator:
-                if self.draining.is_set():
-                    break
-                await inbox.put(request)
-            await inbox.put(_END)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the client went away or sent garbage
-            await inbox.put(exc)
+            call.stop()
 
     @unary("GetAnomalies")
     async def GetAnomalies(self, request, context):
@@ -253,7 +185,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
                             request.amount_minor, method, request.reason, request.reference)
         r = await self.service.move(movement, deadline=_deadline(context))
         return pb.MovementResponse(idempotency_key=r.key, sequence=r.sequence, account_id=r.account_id,
-                                   wallet=r.wallet, amount_minor=r.amount_minor,
+                                   wallet=r.wallet, amount_minor=r.change_minor,
                                    balance_minor=r.balance_minor, status=_enum(r.status),
                                    events=[event_message(e) for e in r.events], replayed=r.replayed)
 
@@ -326,3 +258,103 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
         config = self.service.config
         return pb.LoadConfigResponse(version=version, meters=len(config.registry.meters),
                                      accounts=len(config.registry.accounts), tariffs=len(config.tariffs))
+
+
+class _DeductStream:
+    """One StreamDeduct call: a reader task fills the inbox (at most `window`
+    messages); each batch is started as it is taken (its lookups overlap the
+    rating of the one before, its rating that one's commit and apply) and
+    answered in order; at most `window` batches are in flight."""
+
+    def __init__(self, servicer: PrepaidServicer, request_iterator, context):
+        self.servicer, self.context = servicer, context
+        self.window = servicer.stream_window
+        self.stream = servicer.service.open_stream()
+        self.inbox: asyncio.Queue = asyncio.Queue(maxsize=self.window)
+        self.reader = asyncio.ensure_future(self._pump(request_iterator))
+        self.inflight: deque = deque()  # started batches (Deduction), oldest first
+        self.next_request: asyncio.Future | None = None
+        self.ended = False
+        self.failure: BaseException | None = None
+
+    async def answers(self):
+        """The answers in order, then (after an error or on drain) the last message."""
+        while True:
+            if (self.next_request is None and not self.ended and self.failure is None
+                    and len(self.inflight) < self.window):
+                self.next_request = asyncio.ensure_future(self.inbox.get())
+            oldest = self.inflight[0].result if self.inflight else None
+            waiting = [f for f in (self.next_request, oldest) if f is not None]
+            if not waiting:
+                break
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if self.inflight and self.inflight[0].result.done():
+                response = self._answer_oldest()
+                if response is not None:
+                    yield response
+            elif self.next_request is not None and self.next_request.done():
+                request, self.next_request = self.next_request.result(), None
+                self._take(request)
+        error = self._last_error()
+        if error is not None:
+            # Said in a last message too: a client write racing the end of the
+            # stream can replace the final status with INTERNAL on its side.
+            yield pb.DeductResponse(batch_id=error.metadata.get("batch_id", ""), error=rpc_status(error),
+                                    window=self.window)
+            raise error
+
+    def _answer_oldest(self) -> pb.DeductResponse | None:
+        started = self.inflight.popleft()
+        try:
+            result = started.result.result()
+        except Exception as exc:
+            self.failure = exc  # the batches after it are refused: stop here
+            self.inflight.clear()
+            return None
+        return deduct_response(result, window=self.window)
+
+    def _take(self, request) -> None:
+        """A message from the reader: the end, the reader's error, or a batch to start."""
+        if request is _END:
+            self.ended = True
+        elif isinstance(request, BaseException):
+            self.failure = request
+        else:
+            try:
+                readings = SentBatch(read_ipc(request.readings), request.readings)
+            except errors.PrepaidError as exc:
+                self.failure = exc  # answer the batches before it first
+                return
+            self.inflight.append(self.stream.start(request.batch_id, readings))
+            assert len(self.inflight) <= self.window, "more batches in flight than the window"
+
+    def _last_error(self) -> errors.PrepaidError | None:
+        """What ends the stream: the first failure, or the drain of the server."""
+        if self.failure is None and self.servicer.draining.is_set():
+            self.failure = errors.Unavailable("the server is shutting down: resend the batches not answered",
+                                              reason="DRAINING")
+        return None if self.failure is None else as_prepaid_error(self.failure)
+
+    def stop(self) -> None:
+        if self.next_request is not None:
+            self.next_request.cancel()
+        # Stop reading only once the call is over: cancelling a pending read
+        # before the status is sent can end the call with INTERNAL instead.
+        if self.ended or self.context.done():
+            self.reader.cancel()
+        else:
+            reader = self.reader
+            self.context.add_done_callback(lambda _context: reader.cancel())
+
+    async def _pump(self, request_iterator) -> None:
+        inbox, draining = self.inbox, self.servicer.draining
+        try:
+            async for request in request_iterator:
+                if draining.is_set():
+                    break
+                await inbox.put(request)
+            await inbox.put(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the client went away or sent garbage
+            await inbox.put(exc)

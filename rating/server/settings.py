@@ -21,11 +21,17 @@ tls_client_ca = "clients-ca.pem"       # set: clients must present a certificate
 http_port = 8080                       # the HTTP listener (payment webhooks, orders); -1: none
 webhook_secrets_file = "/etc/rating/webhooks.toml"
 ```
+
+Names end in their unit (`message_bytes_max`, `ping_interval_min_s`); the
+names some settings had before (`max_message_bytes`, `max_concurrent_rpcs`,
+`stream_window`, `min_ping_interval_s`, `max_connection_idle_s`) still work
+as keys, variables and flags (ALIASES).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -53,15 +59,16 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
-    max_message_bytes: int = 64 * MIB
-    max_concurrent_rpcs: int = 1000
+    message_bytes_max: int = 64 * MIB
+    concurrent_rpcs_max: int = 1000
     batch_rows_max: int = 1_000_000
     anomaly_rows_max: int = 10_000  # anomaly rows in a deduction answer or a GetAnomalies page
-    stream_window: int = 8  # batches a stream may have unanswered
+    ops_pending_max: int = 4096  # operations admitted and not settled; more: RESOURCE_EXHAUSTED
+    stream_window_batches: int = 8  # batches a stream may have unanswered
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
-    min_ping_interval_s: float = 10.0
-    max_connection_idle_s: float = 0.0  # 0: never close idle connections
+    ping_interval_min_s: float = 10.0
+    connection_idle_max_s: float = 0.0  # 0: never close idle connections
     grace_s: float = 30.0  # how long shutdown waits for in-flight calls and streams
     apply_retry_s: float = 5.0  # how long an operation retries a down balance store after its commit
     rating_process: int = 1  # 1: rate deduction batches in a child process; 0: on a thread
@@ -94,8 +101,8 @@ class Settings:
         if not -1 <= self.http_port <= 65535:
             raise ConfigError(f"http_port must be -1 (none), 0 (any free port) or a port, "
                               f"got {self.http_port}")
-        for name in ("max_message_bytes", "max_concurrent_rpcs", "batch_rows_max", "anomaly_rows_max",
-                     "stream_window", "http_body_bytes_max"):
+        for name in ("message_bytes_max", "concurrent_rpcs_max", "batch_rows_max", "anomaly_rows_max",
+                     "ops_pending_max", "stream_window_batches", "http_body_bytes_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         return self
@@ -122,6 +129,42 @@ _TYPES: dict[str, object] = {
 }
 
 
+# The names these settings had before their units went last: still read as
+# `[server]` keys, RATING_<NAME> variables and flags (docs/operations.md).
+ALIASES: dict[str, str] = {
+    "max_message_bytes": "message_bytes_max",
+    "max_concurrent_rpcs": "concurrent_rpcs_max",
+    "stream_window": "stream_window_batches",
+    "min_ping_interval_s": "ping_interval_min_s",
+    "max_connection_idle_s": "connection_idle_max_s",
+}
+
+
+def _named(values: dict, where: str) -> dict:
+    """`values` under the settings' names: an old name (ALIASES) becomes its
+    new one; both for one setting in one place is an error."""
+    named: dict = {}
+    for name, value in values.items():
+        new = ALIASES.get(name, name)
+        if new in named:
+            old = name if new != name else next(o for o, n in ALIASES.items() if n == new)
+            raise ConfigError(f"{new} is given twice, also by its old name {old}: give one", where=where)
+        named[new] = value
+    return named
+
+
+_fields_init = Settings.__init__
+
+
+@functools.wraps(_fields_init)
+def _init_by_any_name(self: Settings, **values) -> None:
+    """Settings(...) takes the old names (ALIASES) as keywords too."""
+    _fields_init(self, **_named(values, "Settings"))
+
+
+Settings.__init__ = _init_by_any_name  # type: ignore[method-assign,assignment]
+
+
 _TOML_TYPE_NAMES: dict[object, str] = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -131,9 +174,10 @@ def _file_values(path: Path) -> dict:
     table = doc.get("server", {})
     if not isinstance(table, dict):
         raise ConfigError("must be a table", where=f"{path}[server]")
-    unknown = sorted(set(table) - set(_TYPES))
+    unknown = sorted(set(table) - set(_TYPES) - set(ALIASES))
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}", where=f"{path}[server]")
+    table = _named(table, f"{path}[server]")
     for name, value in table.items():
         kind = _TYPES[name]
         if kind is float:  # TOML floats are read as exact Decimals; an integer is a float too
@@ -157,11 +201,10 @@ def load_settings(*, file: str | Path | None = None, env: dict[str, str] | None 
     if file:
         values.update(_file_values(Path(file)))
     environment: Mapping[str, str] = os.environ if env is None else env
-    for name, kind in _TYPES.items():
-        key = f"RATING_{name.upper()}"
-        if environment.get(key):
-            values[name] = _convert(key, kind, environment[key])
-    for name, value in (flags or {}).items():
-        if value is not None:
-            values[name] = _convert(name, _TYPES[name], value)
+    given = {name: environment[f"RATING_{name.upper()}"] for name in [*_TYPES, *ALIASES]
+             if environment.get(f"RATING_{name.upper()}")}
+    for name, value in _named(given, "environment").items():
+        values[name] = _convert(f"RATING_{name.upper()}", _TYPES[name], value)
+    for name, value in _named({k: v for k, v in (flags or {}).items() if v is not None}, "flags").items():
+        values[name] = _convert(name, _TYPES[name], value)
     return dataclasses.replace(Settings(), **values).check()

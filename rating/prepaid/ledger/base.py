@@ -61,7 +61,7 @@ class BalanceOutOfRange(Exception):
 
 def abs_total_minor(entries: Entries) -> int:
     """The sum of the entries' absolute amounts (exact; each is below 2^53)."""
-    amounts = entries.amounts_minor
+    amounts = entries.changes_minor
     if len(amounts) == 0:
         return 0
     if len(amounts) < 512:  # 512 * 2^53 < 2^63: the int64 sum cannot overflow
@@ -92,7 +92,7 @@ def wallet_changes(entries: Entries) -> dict[tuple[str, str], int]:
     """(account, wallet) -> the entries' net change of it."""
     changes: dict[tuple[str, str], int] = {}
     for pair, amount in zip(zip(entries.account_ids, entries.wallets, strict=True),
-                            entries.amounts_minor.tolist(), strict=True):
+                            entries.changes_minor.tolist(), strict=True):
         changes[pair] = changes.get(pair, 0) + amount
     return changes
 

@@ -295,7 +295,7 @@ class PostgresLedger(Ledger):
                 account, wallet, floor = op.floor
                 balance = await con.fetchval(self._wallet_balance_sql(), account, wallet)
                 change = int(sum(a for acc, w, a in zip(op.entries.account_ids, op.entries.wallets,
-                                                        op.entries.amounts_minor.tolist(), strict=True)
+                                                        op.entries.changes_minor.tolist(), strict=True)
                                  if acc == account and w == wallet))
                 if await self._exists(con, op.key) is None and balance + change < floor:
                     raise LimitExceeded(account, wallet, int(balance), floor)
@@ -317,7 +317,7 @@ class PostgresLedger(Ledger):
                     "entries", schema_name=self.schema,
                     columns=("seq", "account_id", "wallet", "amount_minor"),
                     records=zip([seq] * len(op.entries), op.entries.account_ids, op.entries.wallets,
-                                op.entries.amounts_minor.tolist(), strict=True))
+                                op.entries.changes_minor.tolist(), strict=True))
             if op.checkpoint is not None:
                 await con.execute(f"INSERT INTO {self._t('checkpoints')} (seq, state) VALUES ($1, $2)",
                                   seq, op.checkpoint)

@@ -166,7 +166,7 @@ class SqliteLedger(SqliteFile, Ledger):
                 account, wallet, floor = op.floor
                 balance = self._balance(account, wallet)
                 change = int(sum(a for acc, w, a in zip(op.entries.account_ids, op.entries.wallets,
-                                                        op.entries.amounts_minor.tolist(), strict=True)
+                                                        op.entries.changes_minor.tolist(), strict=True)
                                  if acc == account and w == wallet))
                 if balance + change < floor:
                     raise LimitExceeded(account, wallet, balance, floor)
@@ -185,7 +185,7 @@ class SqliteLedger(SqliteFile, Ledger):
             db.executemany(
                 "INSERT INTO entries (seq, account_id, wallet, amount_minor) VALUES (?, ?, ?, ?)",
                 zip([seq] * len(op.entries), op.entries.account_ids, op.entries.wallets,
-                    op.entries.amounts_minor.tolist(), strict=True),
+                    op.entries.changes_minor.tolist(), strict=True),
             )
             if op.checkpoint is not None:
                 db.execute("INSERT INTO checkpoints (seq, state) VALUES (?, ?)", (seq, op.checkpoint))

@@ -33,7 +33,7 @@ class MemoryStore(BalanceStore):
         if done is not None:
             return done
         n = len(entries)
-        rows = list(zip(entries.account_ids, entries.wallets, entries.amounts_minor.tolist(), strict=True))
+        rows = list(zip(entries.account_ids, entries.wallets, entries.changes_minor.tolist(), strict=True))
         self._check_range(rows)
         balances = np.empty(n, dtype=np.int64)
         statuses = np.empty(n, dtype=np.int8)

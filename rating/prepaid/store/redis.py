@@ -265,7 +265,7 @@ class RedisStore(BalanceStore):
             pairs = zip(entries.account_ids, entries.wallets, strict=True)
             codes = [own_number.get(pair, code) for pair, code in zip(pairs, codes, strict=True)]
         wallets = np.array(codes, dtype=np.uint8)[order].tobytes()
-        deltas = np.ascontiguousarray(entries.amounts_minor, dtype="<i8")[order].tobytes()
+        deltas = np.ascontiguousarray(entries.changes_minor, dtype="<i8")[order].tobytes()
         keys = [known[i][1] for i in order.tolist()]
         head, tail = [self.marker_ttl_s, *policy_args], [self._epoch_bytes(), seq]
         calls = {}
