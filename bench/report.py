@@ -284,15 +284,17 @@ def readme_block(results: dict, image_dir: str) -> str:
             lines += [f"![{scenario['title']}]({image_dir}/{plots[name]})", ""]
         if name == "readings" and "memory" in plots:
             lines += [f"![Peak memory per reading]({image_dir}/{plots['memory']})", ""]
-    service = scenarios.get("service")
-    if service:
+    for name in ("service", "webhook"):  # end to end beside the ceilings
+        service = scenarios.get(name)
+        if not service:
+            continue
         lines += [f"**{service['title']}.** {service.get('description', '')}".rstrip(), ""]
         if service.get("skipped"):
             lines += [f"Not measured in this run: {service['skipped']}.", ""]
         else:
             lines += service_lines(service)
-            if "service" in plots:
-                lines += [f"![{service['title']}]({image_dir}/{plots['service']})", ""]
+            if name in plots:
+                lines += [f"![{service['title']}]({image_dir}/{plots[name]})", ""]
     lines += ["Run it yourself: `make bench` (or `./dev bench`; `rating bench --quick` takes seconds). "
               "Regenerate this section from a full run with `rating bench --update-readme`.", "", END]
     return "\n".join(lines)

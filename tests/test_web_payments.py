@@ -6,11 +6,13 @@ refunds and chargebacks reverse it; payment orders for a bill; settlement report
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from rating.billing.documents import Cycle
+from rating.payments.gateway import GatewayEvent, apply_gateway_payments
 from tests.billing_drafts import batch, draft
 from tests.prepaid_site import write_site
 from tests.web_gateway import SECRET, Gateway, event, write_secrets
@@ -207,3 +209,34 @@ def test_a_malformed_settlement_report_is_refused_naming_row_and_column(server, 
     error = response.json()["error"]
     assert error["file"] == "june.csv" and {k: error.get(k) for k in where} == where
     assert server.call(server.running.web.store.counts())["web_settlement_lines"] == 0
+
+
+def test_payments_racing_in_one_group_each_get_their_own_answer(server):
+    """Concurrent payments are committed together; one the ledger refuses (its payment id
+    came before with another amount) is answered alone, and the others are applied."""
+    gateway = Gateway(server.base_url)
+    first = captured(1_000, "F0000")
+    assert gateway.post(first).status_code == 200
+    clash = {**first, "id": first["id"] + "-clash", "data": {**first["data"], "amount_minor": 2_000}}
+    good = [captured(262_000, unit, BILL.format(n)) for n, unit in ((2, "F0001"), (3, "F0002"), (4, "F0003"))]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(gateway.post, [*good, clash, *good]))
+    assert [a.json()["status"] for a in answers[:3] + answers[4:]] == ["applied"] * 6
+    assert answers[3].status_code == 422 and answers[3].json()["error"]["reason"] == "IDEMPOTENCY_CONFLICT"
+    assert len({a.json()["receipt"] for a in answers[:3]}) == 3
+    assert [a.json()["receipt"] for a in answers[4:]] == [a.json()["receipt"] for a in answers[:3]]
+    assert all(owed(server, unit) == 0 for unit in ("F0001", "F0002", "F0003"))
+
+
+def test_a_group_of_payments_with_a_replay_and_a_repeat_books_each_once(server):
+    """apply_gateway_payments (the group commit) with a payment booked before and one twice."""
+    def paying(unit: str, n: int) -> GatewayEvent:
+        return GatewayEvent("razorpay", f"pay_group_{n}", "captured", SITE, unit, 262_000,
+                            dt.date(2025, 6, 10), BILL.format(n), f"evt_group_{n}")
+    dues = server.running.dues
+    (before,) = server.call(apply_gateway_payments(dues, [paying("F0000", 1)], actor="gateway:razorpay"))
+    results = server.call(apply_gateway_payments(
+        dues, [paying("F0000", 1), paying("F0001", 2), paying("F0001", 2)], actor="gateway:razorpay"))
+    assert [r.replayed for r in results] == [True, False, True]
+    assert results[0].receipt == before.receipt and results[1].receipt == results[2].receipt
+    assert len(payments(server)) == 2 and owed(server, "F0001") == 0

@@ -24,9 +24,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from starlette.routing import BaseRoute
 
+from rating.billing.allocation import AllocationRule
 from rating.billing.inputs import site_billing
 from rating.billing.ledger import DuesLedger
 from rating.billing.numbering import Numbering
+from rating.payments.settings import load_payment_settings
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
@@ -224,19 +226,23 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     web = None
     if web_on:
         assert dues is not None
-        gateway_payments = (payments or _dues_payments(service, rules))(dues)
+        gateway_payments = (payments or _dues_payments(settings, service, rules))(dues)
         web = await start_web(settings, service, dues, gateway_payments, routes=web_routes,
                               callers={t: (c.role.value, c.site) for t, c in callers.items()})
     return Running(server, service, prepaid, checks, port, settings, dues, web)
 
 
-def _dues_payments(service: PrepaidService, rules: BillingRules | None) -> PaymentsFactory:
-    """Gateway payments into the dues ledger, receipts numbered by the site's billing file."""
-    numbering = Numbering()
+def _dues_payments(settings: Settings, service: PrepaidService,
+                   rules: BillingRules | None) -> PaymentsFactory:
+    """Gateway payments into the dues ledger: receipts numbered by the site's billing file,
+    allocated by its payments.toml [allocation] (defaults without them)."""
+    numbering, rule = Numbering(), AllocationRule()
     if rules is not None:
         numbering = site_billing(service.config, rules.text, where=rules.where,
                                  templates=rules.templates).numbering
-    return lambda dues: DuesGatewayPayments(dues, numbering=numbering)
+    if settings.site:
+        rule = load_payment_settings(settings.site, service.config.site).allocation
+    return lambda dues: DuesGatewayPayments(dues, numbering=numbering, rule=rule)
 
 
 async def _open_dues(settings: Settings, service: PrepaidService):
