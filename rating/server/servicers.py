@@ -254,7 +254,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
     async def LoadConfig(self, request, context):
         version = await self.service.load_config(
             site_toml=request.site_toml, tariffs_toml=tuple(request.tariffs_toml), meters=request.meters,
-            accounts=request.accounts)
+            accounts=request.accounts, groups=request.groups)
         config = self.service.config
         return pb.LoadConfigResponse(version=version, meters=len(config.registry.meters),
                                      accounts=len(config.registry.accounts), tariffs=len(config.tariffs))
