@@ -132,3 +132,17 @@ def test_a_loaded_groups_file_is_what_the_next_bill_splits(society, tmp_path):
 
 def _ipc(path: Path):
     return pq.read_table(path)
+
+
+def test_rate_batch_splits_the_servers_groups_over_the_batch_as_rate_does(served, society):
+    from rating.config.loader import load_config
+    from rating.engine import rate
+
+    readings = _ipc(society.readings_file)
+    with RatingClient(served.target) as rating:
+        charges, _ = rating.rate(readings)
+    local = rate(readings, config=load_config(society.site_file), now=served.running.service.now())
+    assert "group_id" in charges.column_names and charges.equals(local.charges)
+    lift = [a for g, a in zip(charges["group_id"].to_pylist(), charges["amount"].to_pylist(),
+                              strict=True) if g == "lift-A"]
+    assert len(lift) == 33 and sum(lift) == 0 and max(lift) > 0  # the lift's cost moved onto the flats

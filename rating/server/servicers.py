@@ -134,7 +134,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def RateBatch(self, request, context):
         table = read_ipc(request.readings)
         config = self.service.config
-        # stateless: off the event loop; the reading window counts from the server's clock
+        # stateless: off the event loop; the reading window counts from the server's clock. With the
+        # site's groups, rate() splits them over this batch as one whole input (docs/apportionment.md)
         result = await asyncio.to_thread(rate, table, config=config, now=self.service.now())
         return pb.RateBatchResponse(charges=table_bytes(result.charges),
                                     anomalies=table_bytes(result.anomalies), readings=table.num_rows)
