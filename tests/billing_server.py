@@ -1,6 +1,6 @@
 """A served society for the BillingService and roles tests: the demo society
-(one tower, 33 flats) without its shared-area groups (the prepaid service
-refuses a site with groups), and a real grpc.aio server on a free port,
+(one tower, 33 flats) without its shared-area groups (tests/test_served_groups.py
+serves them), and a real grpc.aio server on a free port,
 run on an event loop of its own thread so that tests call it with the
 blocking clients and the CLI, as users do."""
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from rating.errors import ConfigError
+from rating.errors import ConfigError, InputError
+from rating.prepaid.records import unpack_parts
 from rating.prepaid.sitedocs import SiteDocs, table_from_bytes
 from tests.prepaid_site import write_site
 
@@ -102,12 +105,49 @@ def test_hostile_documents_and_amounts_over_grpc_are_invalid_argument_and_change
     assert all(w.balance_minor == 0 for w in balance.wallets)
 
 
-def test_a_prepaid_site_with_shared_area_groups_is_refused_not_silently_unsplit(tmp_path):
-    site = write_site(tmp_path, flats=2)
-    docs = SiteDocs.from_site_file(site)
-    with_groups = docs.merged(site_toml=docs.site_toml.replace("[files]", '[files]\ngroups = "groups.csv"'))
-    assert "groups.csv" in with_groups.site_toml
-    with pytest.raises(ConfigError, match="never by prepaid debits") as err:
-        with_groups.build()
+GROUPS_CSV = ('group_id,account_id,method,basis,common_meters\n'
+              'lift,F0000,equal,cost,E-F0001\nlift,F0001,,,\nhall,F0000,equal,quantity,W-F0001\n')
+
+
+def with_groups(site: Path) -> SiteDocs:
+    """The site's documents with two shared-area groups, as `rating serve` reads them."""
+    (site.parent / "groups.csv").write_text(GROUPS_CSV, encoding="utf-8")
+    text = site.read_text(encoding="utf-8")
+    site.write_text(text.replace("[files]", '[files]\ngroups = "groups.csv"'), encoding="utf-8")
+    return SiteDocs.from_site_file(site)
+
+
+def test_a_prepaid_site_whose_groups_no_postpaid_head_splits_is_refused_naming_the_group(tmp_path):
+    docs = with_groups(write_site(tmp_path, flats=2))
+    for billed, unbilled in (((), "lift"), ({"lift"}, "hall")):  # no share head; one for the lift only
+        with pytest.raises(ConfigError, match=f"group '{unbilled}' has no postpaid head: .*never by prepaid "
+                                              "debits") as err:
+            docs.build(postpaid_groups=billed)
+        assert err.value.where == "site[files].groups"
+    config, _ = docs.build(postpaid_groups={"lift", "hall"})  # the bill splits both: served
+    assert [g.group_id for g in config.groups] == ["lift", "hall"]
+
+
+def test_the_groups_table_travels_with_the_documents_and_a_site_without_keeps_its_bytes(tmp_path):
+    plain = SiteDocs.from_site_file(write_site(tmp_path / "plain", flats=2))
+    assert plain.groups is None and len(unpack_parts(plain.to_bytes())) == 3  # as stored before groups
+    docs = with_groups(write_site(tmp_path / "grouped", flats=2))
+    kept = SiteDocs.from_bytes(docs.to_bytes())  # as the ledger keeps them, and the planner child gets them
+    assert kept.groups is not None and kept.groups.equals(docs.groups)
+    config, _ = kept.build(postpaid_groups={"lift", "hall"})
+    assert config.groups["lift"].common_meters == ("E-F0001",)
+    moved = docs.merged(groups=GROUPS_CSV.replace("E-F0001", "E-F0000").encode())  # LoadConfig groups
+    assert moved.build(postpaid_groups={"lift", "hall"})[0].groups["lift"].common_meters == ("E-F0000",)
+
+
+def test_a_site_naming_groups_without_a_groups_table_is_refused(tmp_path):
+    docs = SiteDocs.from_site_file(write_site(tmp_path, flats=2))
+    named = docs.merged(site_toml=docs.site_toml.replace("[files]", '[files]\ngroups = "groups.csv"'))
+    with pytest.raises(ConfigError, match="no groups table came with the site") as err:
+        named.build(postpaid_groups={"lift"})
     assert err.value.where == "site[files].groups"
+    bad = with_groups(write_site(tmp_path / "bad", flats=2)).merged(
+        groups=b"group_id,account_id,colour\nx,F0,red\n")
+    with pytest.raises(InputError, match=r"groups: unknown column\(s\) \['colour'\]"):
+        bad.build(postpaid_groups={"x"})
     docs.build()  # the same site without groups loads

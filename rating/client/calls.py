@@ -342,9 +342,10 @@ class RatingClient:
         return read_table_bytes(reply.charges), read_table_bytes(reply.anomalies)
 
     def load_config(self, *, site_toml: str = "", tariffs_toml: Iterable[str] = (), meters: bytes = b"",
-                    accounts: bytes = b"") -> pb.LoadConfigResponse:
+                    accounts: bytes = b"", groups: bytes = b"") -> pb.LoadConfigResponse:
         return self._once(self.prepaid.LoadConfig, pb.LoadConfigRequest(
-            site_toml=site_toml, tariffs_toml=list(tariffs_toml), meters=meters, accounts=accounts))
+            site_toml=site_toml, tariffs_toml=list(tariffs_toml), meters=meters, accounts=accounts,
+            groups=groups))
 
     def health(self, service: str = "") -> int:
         return self._once(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service)).status

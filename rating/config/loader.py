@@ -55,13 +55,19 @@ def load_config(site_file: str | Path) -> Config:
     registry = load_registry(meters_path, accounts_path, site, priced_by_area=priced_by_area(tariffs))
     check_tariff_ids(registry, tariffs, meters_path=meters_path, accounts_path=accounts_path,
                      tariff_paths=tariff_paths)
-    groups = None
-    if "groups" in files:
-        groups_path = folder / files["groups"]
-        if not groups_path.is_file():
-            raise ConfigError(f"groups file not found: {groups_path}", where=f"{site_file}[files].groups")
-        groups = load_groups(groups_path)
+    groups_path = groups_file(files, site_file)
+    groups = None if groups_path is None else load_groups(groups_path)
     return Config(site=site, registry=registry, tariffs=tariffs, groups=groups)
+
+
+def groups_file(files: dict, site_file: Path) -> Path | None:
+    """The groups file a site's `[files]` table names (None: it names none); it must exist."""
+    if "groups" not in files:
+        return None
+    path = site_file.parent / files["groups"]
+    if not path.is_file():
+        raise ConfigError(f"groups file not found: {path}", where=f"{site_file}[files].groups")
+    return path
 
 
 def files_table(doc: dict, site_file: Path) -> dict:

@@ -48,8 +48,10 @@ class Limits:
 class Core:
     """The state the movements, deductions, queries and upkeep of one service share."""
 
-    def __init__(self, store: BalanceStore, ledger: Ledger, limits: Limits, clock: Callable[[], float]):
+    def __init__(self, store: BalanceStore, ledger: Ledger, limits: Limits, clock: Callable[[], float],
+                 postpaid_groups: frozenset[str] = frozenset()):
         self.store, self.ledger, self.limits, self.clock = store, ledger, limits, clock
+        self.postpaid_groups = postpaid_groups  # the shared-area groups the site's bill splits
         self.keys = KeyLocks()
         self.config_version = 0
         self.store_answered_at = 0.0  # monotonic time of the store's last good answer
@@ -63,7 +65,7 @@ class Core:
 
     def install(self, docs: SiteDocs) -> None:
         """Put a configuration in force (its checks are SiteDocs.build's)."""
-        config, policy = docs.build()
+        config, policy = docs.build(postpaid_groups=self.postpaid_groups)
         self.docs, self.config, self.policy = docs, config, policy
         self.wallet_names = sorted(set(WALLET_KINDS) | set(policy.wallets) | set(wallets_of(config, policy)))
         self.meter_wallets: dict[str, set[str]] = {}

@@ -69,7 +69,8 @@ class Deductions:
         self.close_planner()
         core = self.core
         if self._rating_process:
-            self.planner = ProcessPlanner(core.docs.to_bytes(), anomaly_rows_max=core.limits.anomaly_rows_max)
+            self.planner = ProcessPlanner(core.docs.to_bytes(), core.postpaid_groups,
+                                          anomaly_rows_max=core.limits.anomaly_rows_max)
         else:
             self.planner = DeductionPlanner(core.config, core.policy,
                                             anomaly_rows_max=core.limits.anomaly_rows_max)

@@ -54,10 +54,12 @@ class RemotePlan:
 
 
 class ProcessPlanner:
-    def __init__(self, docs_bytes: bytes, *, anomaly_rows_max: int = 10_000):
+    def __init__(self, docs_bytes: bytes, postpaid_groups: frozenset[str] = frozenset(), *,
+                 anomaly_rows_max: int = 10_000):
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, docs_bytes, anomaly_rows_max),
+        self._process = context.Process(target=_serve, args=(child, docs_bytes, postpaid_groups,
+                                                             anomaly_rows_max),
                                         daemon=True, name="rating-planner")
         self._process.start()
         child.close()
@@ -111,9 +113,9 @@ class ProcessPlanner:
             self._process.join()
 
 
-def _serve(conn, docs_bytes: bytes, anomaly_rows_max: int) -> None:
+def _serve(conn, docs_bytes: bytes, postpaid_groups: frozenset[str], anomaly_rows_max: int) -> None:
     """The child: one DeductionPlanner, driven by requests until `close` or EOF."""
-    child = _Child(docs_bytes, anomaly_rows_max)
+    child = _Child(docs_bytes, postpaid_groups, anomaly_rows_max)
     while True:
         try:
             kind, *args = conn.recv()
@@ -137,11 +139,12 @@ def _serve(conn, docs_bytes: bytes, anomaly_rows_max: int) -> None:
 class _Child:
     """The requests the child answers, one method each."""
 
-    def __init__(self, docs_bytes: bytes, anomaly_rows_max: int):
+    def __init__(self, docs_bytes: bytes, postpaid_groups: frozenset[str], anomaly_rows_max: int):
         from rating.prepaid.planning import DeductionPlanner
         from rating.prepaid.sitedocs import SiteDocs
 
-        config, policy = SiteDocs.from_bytes(docs_bytes).build()
+        # the server's checks, so the child builds what the service did (its planner never splits)
+        config, policy = SiteDocs.from_bytes(docs_bytes).build(postpaid_groups=postpaid_groups)
         self.planner = DeductionPlanner(config, policy, anomaly_rows_max=anomaly_rows_max)
         self.saved: dict[int, Any] = {}  # plan id -> the Plan, until finished or rolled back
 

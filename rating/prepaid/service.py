@@ -52,8 +52,11 @@ __all__ = ["BalanceFilter", "Deduction", "DeductionStream", "Limits", "PrepaidSe
 class PrepaidService:
     def __init__(self, store: BalanceStore, ledger: Ledger, *, docs: SiteDocs | None = None,
                  limits: Limits | None = None, clock: Callable[[], float] = time.time,
-                 rebuild_on_start: bool | None = None, rating_process: bool = False):
-        self.core = core = Core(store, ledger, limits or Limits(), clock)
+                 rebuild_on_start: bool | None = None, rating_process: bool = False,
+                 postpaid_groups: frozenset[str] = frozenset()):
+        """`postpaid_groups`: the shared-area groups the site's bill splits (its share
+        heads); a site with any other group is refused (rating.prepaid.sitedocs)."""
+        self.core = core = Core(store, ledger, limits or Limits(), clock, postpaid_groups)
         self._given_docs = docs
         self.applier = Applier(core)
         self.movements = Movements(core, self.applier)
@@ -146,13 +149,13 @@ class PrepaidService:
         await self.applier.flush()
 
     async def load_config(self, *, site_toml: str = "", tariffs_toml: tuple[str, ...] = (),
-                          meters: bytes = b"", accounts: bytes = b"") -> int:
+                          meters: bytes = b"", accounts: bytes = b"", groups: bytes = b"") -> int:
         """Replace parts of the configuration; meter state carries over by meter id."""
         core, deductions = self.core, self.deductions
         try:
             docs = core.docs.merged(site_toml=site_toml, tariffs_toml=tariffs_toml, meters=meters,
-                                    accounts=accounts)
-            docs.build()
+                                    accounts=accounts, groups=groups)
+            docs.build(postpaid_groups=core.postpaid_groups)
         except RatingError as exc:
             raise errors.InvalidArgument.of(exc) from None
         async with deductions.order.quiet():

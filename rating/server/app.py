@@ -113,14 +113,28 @@ def dues_ledger(settings: Settings):
 
 
 def make_service(settings: Settings, **kwargs) -> PrepaidService:
+    """The prepaid service of the settings' site; `postpaid_groups` (the groups the
+    site's share heads bill) is read from the billing file beside it unless given."""
+    if "postpaid_groups" not in kwargs:
+        kwargs["postpaid_groups"] = postpaid_groups(billing_rules(settings))
     docs = SiteDocs.from_site_file(settings.site) if settings.site else None
-    if docs is not None:
-        docs.build()  # a bad site file stops here, before any backend is made or touched
+    if docs is not None:  # a bad site file stops here, before any backend is made or touched
+        docs.build(postpaid_groups=kwargs["postpaid_groups"])
     store, ledger = backends(settings)
     limits = Limits(batch_rows_max=settings.batch_rows_max, apply_retry_s=settings.apply_retry_s,
                     anomaly_rows_max=settings.anomaly_rows_max, ops_pending_max=settings.ops_pending_max)
     kwargs.setdefault("rating_process", bool(settings.rating_process))
     return PrepaidService(store, ledger, docs=docs, limits=limits, **kwargs)
+
+
+def billing_rules(settings: Settings) -> BillingRules | None:
+    """The site's billing file, read and checked (None: no site, or no billing file)."""
+    return BillingRules.of_site_file(settings.site) if settings.site else None
+
+
+def postpaid_groups(rules: BillingRules | None) -> frozenset[str]:
+    """The shared-area groups a served site may have: those its bill splits."""
+    return frozenset() if rules is None else rules.postpaid_groups
 
 
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
@@ -189,9 +203,9 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
                 payments: PaymentsFactory | None = None, web_routes: Sequence[BaseRoute] = ()) -> Running:
     """Start the backends and the server (and its HTTP listener when `http_port` is set,
     with `web_routes` beside the webhooks); returns once both listen."""
-    service = service or make_service(settings)
+    rules = billing_rules(settings)  # checked before the ledgers
+    service = service or make_service(settings, postpaid_groups=postpaid_groups(rules))
     callers = roles.callers(settings.all_tokens())
-    rules = BillingRules.of_site_file(settings.site) if settings.site else None  # checked before the ledgers
     await service.start()
     web_on = settings.http_port >= 0
     dues = await _open_dues(settings, service) if rules or web_on else None

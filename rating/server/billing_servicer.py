@@ -2,7 +2,10 @@
 
 The server bills its own site: the prepaid service's current configuration
 (LoadConfig may change it) with the billing rules of the `billing.toml`
-beside the site file, read and checked at start (`BillingRules`). Roles are
+beside the site file, read and checked at start (`BillingRules`). The site's
+shared-area groups are in that configuration when its share heads bill them
+all (rating.prepaid.sitedocs), so a served bill has the shared-area lines
+the bill run on the ledger has. Roles are
 the interceptor's (rating.server.roles); a handler only reads who acts from
 `roles.CALLER`. Errors become statuses in rating.server.status, as the
 prepaid handlers' do.
@@ -53,6 +56,7 @@ class BillingRules:
     text: str
     where: str
     templates: Path  # the site's own bill templates
+    postpaid_groups: frozenset[str]  # the shared-area groups its share heads bill: the server may split them
 
     @classmethod
     def of_site_file(cls, site_file: str | Path) -> BillingRules | None:
@@ -61,7 +65,8 @@ class BillingRules:
         if not billing_path(site_file).exists():
             return None
         society = load_site_billing(site_file)
-        return cls(society.rules_text, society.billing.path, society.templates)
+        return cls(society.rules_text, society.billing.path, society.templates,
+                   frozenset(society.billing.head_of_group))
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):

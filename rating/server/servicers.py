@@ -134,7 +134,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def RateBatch(self, request, context):
         table = read_ipc(request.readings)
         config = self.service.config
-        # stateless: off the event loop; the reading window counts from the server's clock
+        # stateless: off the event loop; the reading window counts from the server's clock. With the
+        # site's groups, rate() splits them over this batch as one whole input (docs/apportionment.md)
         result = await asyncio.to_thread(rate, table, config=config, now=self.service.now())
         return pb.RateBatchResponse(charges=table_bytes(result.charges),
                                     anomalies=table_bytes(result.anomalies), readings=table.num_rows)
@@ -254,7 +255,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
     async def LoadConfig(self, request, context):
         version = await self.service.load_config(
             site_toml=request.site_toml, tariffs_toml=tuple(request.tariffs_toml), meters=request.meters,
-            accounts=request.accounts)
+            accounts=request.accounts, groups=request.groups)
         config = self.service.config
         return pb.LoadConfigResponse(version=version, meters=len(config.registry.meters),
                                      accounts=len(config.registry.accounts), tariffs=len(config.tariffs))
