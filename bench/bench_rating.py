@@ -1,6 +1,7 @@
 """Rating throughput, side by side in one run: the Cython kernel, careful numpy,
 the Decimal reference (on a sample) and a memory-bandwidth pass over the same
-columns. Prints medians, ratios to the kernel and peak memory.
+columns; `rate()` from Arrow without and with asked periods (`--period`: every
+meter charged in the month). Prints medians, ratios to the kernel and peak memory.
 
     .venv/bin/python -m bench.bench_rating                 # 10M readings, 100k meters
     .venv/bin/python -m bench.bench_rating --meters 1000 --repeats 3   # quick
@@ -9,6 +10,7 @@ columns. Prints medians, ratios to the kernel and peak memory.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import platform
 import statistics
@@ -29,7 +31,7 @@ from bench.workloads import (
 )
 from rating.consumption.kernel import TimelineKeys, new_meter_states, rate_consumption
 from rating.consumption.timeline import build_timeline
-from rating.engine import Rater
+from rating.engine import Rater, rate
 from rating.model.site import PRICE_DECIMALS
 from rating.pricing.pricer import price_periods
 from rating.reference.charges import RefReading, reference_rate
@@ -104,6 +106,16 @@ class Scenario:
         return self.rater.charges()
 
 
+    def rate_from_arrow(self, table, periods: str | None = None):
+        """The user's path: rate() on the table (a fresh Rater per call), with
+        or without asked periods."""
+        return rate(table, config=self.config, now=RATE_NOW, periods=periods).charges
+
+
+RATE_NOW = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)  # after every workload reading
+RATE_PERIODS = "2026-11"  # the month of the workloads' readings (bench.workloads.START_US)
+
+
 def energy_total_minor(charges) -> int:
     amounts = charges.column("amount").to_pylist()
     return int(sum(amounts) * 100)
@@ -172,6 +184,8 @@ def main(argv=None) -> dict:
             "kernel": scenario.kernel,
             "kernel_consumption_only": scenario.kernel_consumption_only,
             "end_to_end_from_arrow": lambda t=table, s=scenario: s.end_to_end(t),
+            "rate_from_arrow": lambda t=table, s=scenario: s.rate_from_arrow(t),
+            "rate_with_periods": lambda t=table, s=scenario: s.rate_from_arrow(t, RATE_PERIODS),
             "numpy": scenario.numpy,
             "memory_bandwidth_sum": scenario.bandwidth,
         }

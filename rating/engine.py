@@ -300,8 +300,9 @@ class Rater:
                 meter_index, readings.ts_us, readings.value_qty, self.states, self.keys, where=where,
                 row_offset=row_offset,
             )
-            if self._asked is not None:
-                anomalies = _with_outside(anomalies, self._asked.outside(meter_index, readings.ts_us))
+            outside = None if self._asked is None else self._asked.outside(meter_index, readings.ts_us)
+            if outside is not None:
+                anomalies = _with_outside(anomalies, outside)
             return _Step(undo, self.totals.merge(periods), periods,
                          self._anomalies_table(readings, anomalies), len(readings.ts_us))
         except BaseException:

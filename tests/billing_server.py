@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rating.cli.demo import generate_demo
+from rating.client.calls import ClientError
 from rating.server import app
 from rating.server.settings import Settings
 
@@ -67,3 +68,12 @@ def serving(server_settings: Settings) -> Iterator[Served]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.close()
+
+
+def failure(call) -> ClientError:
+    """The ClientError a call raises (it must fail)."""
+    try:
+        call()
+    except ClientError as exc:
+        return exc
+    raise AssertionError("the call succeeded")

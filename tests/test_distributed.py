@@ -28,9 +28,10 @@ NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+def client(tmp_path_factory):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  local_directory=tmp_path_factory.mktemp("dask")) as cluster, \
+            distributed.Client(cluster) as c:
         yield c
 
 

@@ -123,6 +123,8 @@ def test_a_list_of_months_with_a_gap_is_refused():
         months_of(["2025-01", "2025-03"])
     with pytest.raises(InputError, match="a month such as"):
         months_of([2025])
+    with pytest.raises(InputError, match="a month text or a list of months"):
+        months_of(202505)  # type: ignore[arg-type]
 
 
 # -- periods without readings ------------------------------------------------------------------
@@ -157,12 +159,12 @@ def test_without_periods_only_touched_periods_are_charged_as_before():
 
 def test_readings_outside_the_asked_periods_are_reported_and_still_close_intervals():
     cfg = config([Meter("E-1", "A-1", "ELEC")], [Account("A-1")])
-    table = readings(("E-1", "2025-04-30T12:00:00+05:30", 900),   # before May: the baseline
-                     ("E-1", "2025-05-01T00:00:00+05:30", 1000),  # May's first instant closes April's segment
+    table = readings(("E-1", "2025-04-30T12:00:00+05:30", 900),   # before May
+                     ("E-1", "2025-05-01T00:00:00+05:30", 1000),  # May's baseline; closes April's segment
                      ("E-1", "2025-05-31T12:00:00+05:30", 1100),
                      ("E-1", "2025-06-01T12:00:00+05:30", 1148))  # after May: its interval crosses the edge
     result = rate(table, config=cfg, now=NOW, periods="2025-05")
-    assert codes(result.anomalies) == [(0, "outside_periods"), (1, "outside_periods"), (3, "outside_periods")]
+    assert codes(result.anomalies) == [(0, "outside_periods"), (3, "outside_periods")]
     assert set(result.anomalies["priced"].to_pylist()) == {False}
     got = lines(result.charges)
     # May holds 100 kWh, and 24 of the last 48 (12 of its 24 hours fall before June): 124 kWh
@@ -172,6 +174,27 @@ def test_readings_outside_the_asked_periods_are_reported_and_still_close_interva
     ref_lines, ref_anomalies = reference(cfg, table, "2025-05")
     assert as_lines(ref_lines) == got
     assert [(a.row, a.code) for a in ref_anomalies] == codes(result.anomalies)
+
+
+def test_an_interval_reading_at_the_first_start_is_outside_a_register_reading_is_the_baseline():
+    cfg = config([Meter("E-1", "A-1", "ELEC"), Meter("I-1", "A-1", "ELEC", mode="interval")],
+                 [Account("A-1")])
+    table = readings(("E-1", "2025-05-01T00:00:00+05:30", 10), ("I-1", "2025-05-01T00:00:00+05:30", 3),
+                     ("I-1", "2025-05-01T00:15:00+05:30", 4), ("I-1", "2025-06-01T00:00:00+05:30", 5),
+                     ("I-1", "2025-06-01T00:15:00+05:30", 6))
+    result = rate(table, config=cfg, now=NOW, periods="2025-05")
+    assert codes(result.anomalies) == [(1, "outside_periods"), (4, "outside_periods")]
+    assert lines(result.charges)[("A-1", "I-1", "2025-05-01", "energy", 1)] == D("45.00")  # 4 + 5 kWh
+    ref_lines, ref_anomalies = reference(cfg, table, "2025-05")
+    assert [(a.row, a.code) for a in ref_anomalies] == codes(result.anomalies)
+    assert as_lines(ref_lines) == lines(result.charges)
+
+
+def test_periods_before_a_tariffs_first_version_are_an_error_naming_the_meter():
+    cfg = config([Meter("E-1", "A-1", "ELEC")], [Account("A-1")])
+    with pytest.raises(TariffError, match="has no version in force on 2024-12-01") as error:
+        rate(readings(), config=cfg, now=NOW, periods="2024-12..2025-01")
+    assert "meter 'E-1'" in error.value.where
 
 
 def test_a_month_names_the_period_that_holds_its_first_day():
@@ -267,6 +290,12 @@ def test_bad_active_dates_name_the_file_row_and_column(tmp_path, row, message):
     with pytest.raises(InputError, match=re.escape(message)) as error:
         load_config(site)
     assert error.value.where.startswith(str(tmp_path / "meters.csv"))
+
+
+def test_a_meter_built_in_code_whose_end_precedes_its_start_is_refused():
+    meter = Meter("E-1", "A-1", "ELEC", active_from=dt.date(2025, 6, 1), active_until=dt.date(2025, 5, 1))
+    with pytest.raises(InputError, match="meters row 1, column active_until: active_until 2025-05-01"):
+        Registry([meter], [Account("A-1")])
 
 
 def test_prorate_must_be_a_boolean():

@@ -246,8 +246,8 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
-                        limit: int = 1000) -> list[Document]:
-        """Documents in number order (series, then serial)."""
+                        limit: int = 1000, offset: int = 0) -> list[Document]:
+        """Documents in number order (series, then serial), from the `offset`-th (a page)."""
 
     @abstractmethod
     async def carried(self, site_id: str, bill_number: str) -> list[str]:

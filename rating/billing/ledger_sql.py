@@ -302,15 +302,16 @@ class SqlDuesLedger(DuesLedger):
         return None if found is None else _document(found)
 
     async def documents(self, site_id: str, *, cycle_id: str = "", account_id: str = "",
-                        limit: int = 1000) -> list[Document]:
+                        limit: int = 1000, offset: int = 0) -> list[Document]:
         sql, args = f"{_DOC_SELECT} WHERE site_id = $1", list[object]([site_id])
         for column, value in (("cycle_id", cycle_id), ("account_id", account_id)):
             if value:
                 args.append(value)
                 sql += f" AND {column} = ${len(args)}"
-        args.append(limit)
+        args += [limit, offset]
         async with self._reading() as tx:
-            found = await tx.fetch(f"{sql} ORDER BY doc_type, fy, serial LIMIT ${len(args)}", *args)
+            found = await tx.fetch(f"{sql} ORDER BY doc_type, fy, serial LIMIT ${len(args) - 1} OFFSET "
+                                   f"${len(args)}", *args)
         return [_document(r) for r in found]
 
     async def carried(self, site_id: str, bill_number: str) -> list[str]:

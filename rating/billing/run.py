@@ -11,7 +11,7 @@ Runs go forward: a cycle before or overlapping an issued one is refused.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rating.billing.allocation import AllocationRule
@@ -46,11 +46,22 @@ class RunInputs:
         return f"issue:{self.run.site_id}:{self.run.cycle_id}"
 
 
-async def draft_cycle(ledger: DuesLedger, inputs: RunInputs) -> list[DraftBill]:
-    """Every covered unit's draft, in account order."""
+Offload = Callable[..., Awaitable[list[DraftBill]]]  # offload(fn, *args): fn(*args), awaited elsewhere
+
+
+async def draft_cycle(ledger: DuesLedger, inputs: RunInputs, *, offload: Offload | None = None
+                      ) -> list[DraftBill]:
+    """Every covered unit's draft, in account order. `offload` runs the
+    computing part (e.g. asyncio.to_thread: a server's loop keeps serving)."""
     await _check_forward(ledger, inputs.run)
     dues = await ledger.open_items(inputs.run.site_id)
     paid = await ledger.paid_late(inputs.run.site_id, inputs.run.period_end)
+    if offload is None:
+        return _drafts(inputs, dues, paid)
+    return await offload(_drafts, inputs, dues, paid)
+
+
+def _drafts(inputs: RunInputs, dues: Mapping, paid: Mapping) -> list[DraftBill]:
     covered = accounts_in_run(inputs.run, inputs.units, inputs.billing.site.default_cycle)
     check_accounts(inputs.billing, covered)
     drafts = [draft_bill(cycle, unit, inputs.billing, _within(cycle, inputs.usage.get(unit.account_id, ())),
@@ -68,12 +79,13 @@ def _within(cycle: Cycle, usage: Sequence[UsageLine]) -> Sequence[UsageLine]:
     return [line for line in usage if first <= line.period_start and line.period_end <= last]
 
 
-async def issue_cycle(ledger: DuesLedger, inputs: RunInputs, *, actor: str) -> OpResult:
+async def issue_cycle(ledger: DuesLedger, inputs: RunInputs, *, actor: str,
+                      offload: Offload | None = None) -> OpResult:
     """Issue the cycle once; an issued cycle returns its first result (replayed)."""
     first = await ledger.find(inputs.key)
     if first is not None:
         return OpResult(first.seq, first.key, first.kind, first.summary, replayed=True)
-    drafts = await draft_cycle(ledger, inputs)
+    drafts = await draft_cycle(ledger, inputs, offload=offload)
     run = inputs.run
     return await ledger.issue(IssueBatch(inputs.key, run.site_id, run.cycle_id, run.period_start,
                                          run.period_end, run.bill_date, drafts, inputs.numbering, actor,

@@ -116,10 +116,16 @@ BILLS_DESCRIPTION = """
       rating bills pdf B/25-26/000001 --site site.toml --out bills/ --format html
       rating bills pdf --site site.toml --cycle 2025-06 --draft --out drafts/
       rating bills issue --site site.toml --cycle 2025-05 --postgres postgresql://rating@db/rating
+      rating bills issue --cycle 2025-05 --server 127.0.0.1:50051 --token-file office.token
+
+    While `rating serve` holds the ledger, give --server (or RATING_SERVER):
+    the verbs then go through it and print the same.
 
     exit codes: 0 done; 2 bad input (a cycle already issued or before an
     issued one, an account without area, ...), nothing written; 3 the
-    ledger cannot be reached.
+    ledger or the server cannot be reached (or a server holds the ledger:
+    go through it); 5 the server did not answer in time: run the same
+    command again, it is applied at most once.
 """
 
 
@@ -154,6 +160,8 @@ def bills_command(args: argparse.Namespace) -> int:
     elif args.verb == "pdf":
         from rating.cli.billing_documents import write_documents
 
+        if billing_remote.wanted(args):
+            return billing_remote.documents(args)
         return write_documents(args, site_file(args), _with_ledger)
     elif not args.cycle:
         raise InputError(f"bills {args.verb} needs --cycle YYYY-MM", where="--cycle")
@@ -230,6 +238,8 @@ def _statement_arguments(parser: argparse.ArgumentParser) -> None:
 def statement_command(args: argparse.Namespace) -> int:
     from rating.cli.billing_documents import write_statement
 
+    if billing_remote.wanted(args):
+        return billing_remote.statement(args)
     return write_statement(args, site_file(args), _with_ledger)
 
 
@@ -292,8 +302,9 @@ DUES_DESCRIPTION = """
     A-0101,maintenance,4500.00,2025-03-31,arrears before rating
     A-0102,water,125.50,2025-04-15,
 
-    exit codes: 0 done; 2 bad input, nothing imported; 3 the ledger cannot
-    be reached.
+    exit codes: 0 done; 2 bad input, nothing imported; 3 the ledger or the
+    server (--server, RATING_SERVER) cannot be reached; 5 the server did
+    not answer in time: run the same command again.
 """
 
 

@@ -19,15 +19,20 @@ def file_name(number: str, suffix: str) -> str:
     return number.replace("/", "-") + suffix
 
 
-def write_documents(args: argparse.Namespace, site_file: Path, with_ledger: Callable) -> int:
-    from rating.billing.inputs import load_site_billing, run_cycle
-
+def check_documents(args: argparse.Namespace) -> None:
+    """The arguments of `bills pdf`, checked before anything is read (here or through a server)."""
     if bool(args.number) == bool(args.cycle):
         raise InputError("bills pdf takes a NUMBER or --cycle YYYY-MM", where="bills pdf")
     if args.out is None:
         raise InputError("bills pdf needs --out DIR", where="--out")
     if args.draft and not args.cycle:
         raise InputError("--draft goes with --cycle", where="--draft")
+
+
+def write_documents(args: argparse.Namespace, site_file: Path, with_ledger: Callable) -> int:
+    from rating.billing.inputs import load_site_billing, run_cycle
+
+    check_documents(args)
     society = load_site_billing(site_file)
     cycle = run_cycle(society.site_id, args.cycle, society.billing, bill_date=args.bill_date) if args.cycle \
         else None
@@ -96,15 +101,24 @@ def _write_all(sources: list, society, out: Path, fmt: str, detail: dict) -> int
     return len(files)
 
 
-def write_statement(args: argparse.Namespace, site_file: Path, with_ledger: Callable) -> int:
-    from rating.billing.inputs import load_site_billing
-    from rating.billing.statements import check_range, statement
+def statement_format(args: argparse.Namespace) -> str:
+    """The format `rating statement` writes (its range checked first)."""
+    from rating.billing.statements import check_range
 
     check_range(args.first, args.last)
     fmt = args.format or (SUFFIXES.get(args.out.suffix.lower()) if args.out else "csv")
     if fmt is None:
         raise InputError(f"cannot tell the format of {args.out}; give --format or a suffix of "
                          f"{', '.join(SUFFIXES)}", where="--out")
+    return fmt
+
+
+def write_statement(args: argparse.Namespace, site_file: Path, with_ledger: Callable) -> int:
+    from rating.billing import render
+    from rating.billing.inputs import load_site_billing
+    from rating.billing.statements import statement
+
+    fmt = statement_format(args)
     society = load_site_billing(site_file)
     account = society.config.registry.accounts.get(args.account)
     if account is None:
@@ -113,36 +127,17 @@ def write_statement(args: argparse.Namespace, site_file: Path, with_ledger: Call
 
     async def write(ledger) -> int:
         found = await statement(ledger, society.site_id, args.account, args.first, args.last)
-        data = _statement_bytes(found, fmt, society, account.name)
-        if args.out is None:
-            sys.stdout.buffer.write(data)
-        else:
-            args.out.write_bytes(data)
-            sys.stderr.write(f"wrote the statement of {args.account} ({len(found.rows)} rows) "
-                             f"to {args.out}\n")
-        return EXIT_OK
+        data = render.statement_bytes(found, fmt, society.document, society.templates, account.name)
+        return put_statement(args, data, len(found.rows))
 
     return with_ledger(args, write)
 
 
-def _statement_bytes(found, fmt: str, society, name: str) -> bytes:
-    import io
-
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    from rating.billing import render
-    from rating.billing.statements import statement_table
-
-    if fmt in ("csv", "arrow"):
-        table, sink = statement_table(found), io.BytesIO()
-        if fmt == "csv":
-            pacsv.write_csv(table, sink)
-        else:
-            with pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
-        return sink.getvalue()
-    view = render.statement_view(found, society.document, name)
-    if fmt == "pdf":
-        return render.statement_pdf(view)
-    return render.statement_html(view, society.templates).encode()
+def put_statement(args: argparse.Namespace, data: bytes, rows: int) -> int:
+    """A statement's bytes to --out (said on stderr) or to stdout."""
+    if args.out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        args.out.write_bytes(data)
+        sys.stderr.write(f"wrote the statement of {args.account} ({rows} rows) to {args.out}\n")
+    return EXIT_OK

@@ -60,11 +60,12 @@ def refuse_held(ledger: Path) -> int | None:
 
 
 def _site_id(args: argparse.Namespace) -> str:
+    """The site --site names (its [site] table alone: the server has the rest)."""
     if not args.site:
         return ""
-    from rating.config.loader import load_config
+    from rating.model.site import load_site_file
 
-    return load_config(args.site).site.name
+    return load_site_file(args.site)[0].name
 
 
 def _calling(args: argparse.Namespace, action) -> int:
@@ -131,6 +132,46 @@ def dues(args: argparse.Namespace) -> int:
         return _calling(args, run)
     except OSError as exc:
         raise InputError(f"cannot read dues file: {exc.strerror}", where=str(args.file)) from None
+
+
+def documents(args: argparse.Namespace) -> int:
+    """`bills pdf` through the server: each issued document rendered there, written here."""
+    from rating.cli.billing_documents import check_documents
+
+    check_documents(args)
+    if args.draft or args.readings:
+        raise InputError("the server renders issued bills with their lines: --draft and --readings (usage "
+                         "detail) need the ledger itself (without --server)", where="--draft/--readings")
+    formats = ("pdf", "html") if args.format == "both" else (args.format,)
+
+    def run(client) -> int:
+        numbers = [args.number] if args.number else [b.number for b in client.bills(cycle=args.cycle,
+                                                                                   page_size=1000)]
+        if not numbers:
+            raise InputError(f"cycle {args.cycle} has no issued bills; issue it first", where="--cycle",
+                             reason="NOT_FOUND")
+        files = [client.render_bill(number, format=fmt) for number in numbers for fmt in formats]
+        args.out.mkdir(parents=True, exist_ok=True)
+        for rendered in files:
+            (args.out / Path(rendered.file_name).name).write_bytes(rendered.content)
+        sys.stdout.write(f"wrote {len(numbers)} documents ({len(files)} files) to {args.out}\n")
+        return EXIT_OK
+
+    return _calling(args, run)
+
+
+def statement(args: argparse.Namespace) -> int:
+    """`rating statement` through the server."""
+    from rating.cli.billing_documents import put_statement, statement_format
+
+    fmt = statement_format(args)
+
+    def run(client) -> int:
+        found = client.statement(args.account, args.first, args.last)
+        rendered = client.render_statement(args.account, args.first, args.last, format=fmt)
+        return put_statement(args, rendered.content, len(found.lines))
+
+    return _calling(args, run)
 
 
 def _readings(paths: list[Path]):

@@ -145,7 +145,8 @@ def _minor(amount: str, exponent: int, *, where: str) -> int:
 # ---------------------------------------------------------------- serve
 
 SERVE_DESCRIPTION = """
-    Run the gRPC server (rating.v1: RatingService, PrepaidService, health,
+    Run the gRPC server (rating.v1: RatingService, PrepaidService,
+    BillingService when a billing.toml lies beside the site file, health,
     reflection). With no options it runs the embedded default: balances in
     process, the ledger in ./rating-data/ledger.db, on 127.0.0.1:50051.
     --redis and --postgres switch to the real backends; every setting can

@@ -4,7 +4,8 @@ With periods asked, every active meter and account is charged in each of
 them, readings or not, and only in them: the carried totals are cut to the
 asked periods and filled with a zero total for every (meter, period) no
 reading touched. A reading whose instant lies outside its account's asked
-periods is reported (`outside_periods`): it still moves its meter's state,
+periods is reported (`outside_periods`; a register read at the first
+start is their baseline, not outside): it still moves its meter's state,
 so the interval it closes is split over periods as always, but only the
 parts inside the asked periods are charged (docs/semantics.md, "Asked periods").
 """
@@ -40,6 +41,14 @@ class AskedPeriods:
             self.start[mine] = [day_number(s) for s in starts]
             self.end[mine] = [day_number(e) for e in ends]
             self.span_us[mine] = [local_instant_us(starts[0], 0, site), local_instant_us(ends[-1], 0, site)]
+        # per meter: the first instant inside (an interval meter's reading at the start is not)
+        # and the last
+        account = registry.account_of_meter
+        interval = np.array([m.mode == "interval" for m in registry.meters], dtype=np.int64)
+        self._first_us = self.span_us[account, 0] + interval
+        self._end_us = self.span_us[account, 1]
+        self._first_max_us = int(self._first_us.max(initial=np.iinfo(np.int64).min))
+        self._end_min_us = int(self._end_us.min(initial=np.iinfo(np.int64).max))
 
     def meter_periods(self, width: int) -> PeriodQuantities:
         """A zero total for every (meter, asked period) with an active day."""
@@ -70,10 +79,14 @@ class AskedPeriods:
         start = periods.period_start.astype(np.int64)
         return (start >= self.start[account, 0]) & (start < self.end[account, -1])
 
-    def outside(self, meter_index: np.ndarray, ts_us: np.ndarray) -> np.ndarray:
+    def outside(self, meter_index: np.ndarray, ts_us: np.ndarray) -> np.ndarray | None:
         """Readings of known meters (`meter_index` >= 0) whose instant is outside
-        their account's asked periods: at or before the first start (the
-        segment ending there belongs to the period before), or after the last end."""
+        their account's asked periods: after the last end, or before the first
+        start (an interval meter's reading at the start too: its interval
+        lies before it; a register read at the start is the periods' baseline).
+        None when none is: a batch inside every span costs a min and a max."""
+        if len(ts_us) == 0 or (ts_us.min() >= self._first_max_us and ts_us.max() <= self._end_min_us):
+            return None
         known = meter_index >= 0
-        span = self.span_us[self.registry.account_of_meter[np.maximum(meter_index, 0)]]
-        return known & ((ts_us <= span[:, 0]) | (ts_us > span[:, 1]))
+        meter = np.maximum(meter_index, 0)
+        return known & ((ts_us < self._first_us[meter]) | (ts_us > self._end_us[meter]))

@@ -35,8 +35,8 @@ from rating.distributed.layout import (
     staged,
     write_results_manifest,
 )
-from rating.distributed.partition import partition_readings
-from rating.distributed.tasks import Previous, TaskOutcome, rate_bucket, rate_group_set
+from rating.distributed.partition import account_shards, partition_readings
+from rating.distributed.tasks import MeterRouting, Previous, TaskOutcome, rate_bucket, rate_group_set
 from rating.engine import UNKNOWN_METER_POLICIES
 from rating.errors import InputError, UnknownMeterError
 from rating.prepaid.store.shards import shard_of
@@ -100,13 +100,14 @@ def _run(client, config: Config, dataset: Path, buckets: list[str], sets: list[G
          unknown_meters: str) -> list[TaskOutcome]:
     run = uuid.uuid4().hex[:8]  # keys unique per run: a client may rate twice
     config_f = client.scatter(config, broadcast=True, hash=False)
-    set_of_meter = client.scatter(_set_of_meter(config, sets), broadcast=True, hash=False)
+    meters = client.scatter(MeterRouting(account_shards(config), _set_of_meter(config, sets)), broadcast=True,
+                            hash=False)
 
     def prior(name: str) -> Previous | None:
         return None if previous is None else Previous(str(previous), before.get(name, []))
 
     futures = [client.submit(rate_bucket, config_f, str(dataset), bucket, str(staging), now=now,
-                             unknown_meters=unknown_meters, set_of_meter=set_of_meter,
+                             unknown_meters=unknown_meters, meters=meters,
                              previous=prior(bucket), key=f"rate-bucket-{bucket}-{run}")
                for bucket in buckets]
     futures += [client.submit(rate_group_set, config_f, group_set, i, futures[: len(buckets)],

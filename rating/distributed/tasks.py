@@ -12,6 +12,7 @@ Both write the changes against the previous charges of their accounts.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,7 @@ from rating.consumption.quantities import PeriodQuantities
 from rating.distributed.changes import aligned, changes_schema, charge_changes
 from rating.distributed.groups import GroupSet
 from rating.distributed.layout import UNKNOWN_BUCKET, bucket_files, task_file
-from rating.distributed.partition import account_shards
-from rating.engine import READING_DTYPE, Rater, RaterImage, apportioned_charges
+from rating.engine import READING_DTYPE, Rater, RaterImage, RaterState, apportioned_charges
 from rating.errors import InputError
 from rating.readings.batches import REQUIRED_COLUMNS
 from rating.readings.sources import BATCH_ROWS_DEFAULT, iter_source_batches
@@ -52,13 +52,38 @@ class TaskOutcome:
     grouped: dict[int, PeriodQuantities] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MeterRouting:
+    """Per registry meter, what the driver works out once for every task."""
+
+    shard: np.ndarray  # its account's shard
+    group_set: np.ndarray  # the group set touching its account, -1: none
+
+
+_FRESH = threading.local()  # a thread's fresh Rater of the configuration it rates
+
+
+def fresh_rater(config: Config, unknown_meters: str) -> Rater:
+    """A Rater with nothing rated. Building one costs a Python pass over the
+    registry; the tasks of one run on a worker share one configuration
+    object (sent once), so a thread builds it once and resets it after."""
+    cached = getattr(_FRESH, "rater", None)
+    if cached is None or cached[0] is not config or cached[1].unknown_meters != unknown_meters:
+        rater = Rater(config, unknown_meters=unknown_meters)
+        cached = _FRESH.rater = (config, rater, rater.snapshot())
+    _, rater, state = cached
+    rater.restore(RaterState(state.meter_states, state.totals, 0))  # restore copies the records
+    return rater
+
+
 def rate_bucket(config: Config, dataset: str, bucket: str, out: str, *, now: dt.datetime,
-                unknown_meters: str, set_of_meter: np.ndarray, previous: Previous | None,
+                unknown_meters: str, meters: MeterRouting, previous: Previous | None,
                 batch_rows: int = BATCH_ROWS_DEFAULT) -> TaskOutcome:
-    """Rate one bucket; `set_of_meter` is each registry meter's group set (-1: none)."""
+    """Rate one bucket of the dataset into the results folder `out`."""
     started = time.perf_counter()
     task = f"shard-{bucket}"
-    rater = Rater(config, unknown_meters=unknown_meters)
+    rater = fresh_rater(config, unknown_meters)
+    set_of_meter = meters.group_set
     anomalies = []
     files = [str(f) for f in bucket_files(Path(dataset), bucket)]
     for item in iter_source_batches(files, batch_rows=batch_rows) if files else ():
@@ -68,7 +93,7 @@ def rate_bucket(config: Config, dataset: str, bucket: str, out: str, *, now: dt.
         reading_row = item.batch.column("reading_row").to_numpy()
         local = found.column("row").to_numpy() - rows_before
         anomalies.append(found.set_column(0, "row", pa.array(reading_row[local], pa.int64())))
-    _check_bucket(rater, config, bucket, dataset)
+    _check_bucket(rater, config, meters.shard, bucket, dataset)
     totals = rater.totals.as_quantities()
     grouped_rows = set_of_meter[totals.meter_index] >= 0
     charges = rater.price(_rows(totals, ~grouped_rows))
@@ -102,7 +127,8 @@ def rate_group_set(config: Config, group_set: GroupSet, index: int, buckets: lis
     return TaskOutcome(task, rows, 0, time.perf_counter() - started)
 
 
-def _check_bucket(rater: Rater, config: Config, bucket: str, dataset: str) -> None:
+def _check_bucket(rater: Rater, config: Config, shard_of_meter: np.ndarray, bucket: str,
+                  dataset: str) -> None:
     """Every meter rated here belongs here: a registry changed since the
     dataset was partitioned (a meter moved, a new meter) would split an
     account's meters over two tasks."""
@@ -110,7 +136,7 @@ def _check_bucket(rater: Rater, config: Config, bucket: str, dataset: str) -> No
     if len(meters) == 0:
         return
     expected = -1 if bucket == UNKNOWN_BUCKET else int(bucket)
-    found = account_shards(config)[meters]
+    found = shard_of_meter[meters]
     wrong = np.flatnonzero(found != expected)
     if len(wrong):
         meter = config.registry.meters[int(meters[wrong[0]])]

@@ -43,6 +43,8 @@ def months_of(periods: str | Iterable[str | dt.date], *, where: str = "periods")
     month's first day), as one contiguous run of months."""
     if isinstance(periods, str):
         return parse_months(periods, where=where)
+    if not isinstance(periods, Iterable):
+        raise InputError(f"periods are a month text or a list of months, got {periods!r}", where=where)
     months: list[dt.date] = []
     for item in periods:
         if isinstance(item, dt.date) and not isinstance(item, dt.datetime) and item.day == 1:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -105,6 +105,8 @@ class Registry:
         if orphan is not None:
             raise cells.error_at(f"meter {ids[orphan]!r} belongs to unknown account "
                                      f"{owners[orphan].as_py()!r}", meters_where, orphan, "account_id")
+        _check_dates(meters, meters_where)
+        _check_dates(accounts, accounts_where)
         self.meters = meters
         self.accounts = {a.account_id: a for a in accounts}
         self.meters_where, self.accounts_where = meters_where, accounts_where
@@ -189,6 +191,16 @@ class Registry:
 
     def cycle_of(self, account_id: str, site: Site) -> Cycle:
         return self.accounts[account_id].cycle or site.default_cycle
+
+
+def _check_dates(holders: Sequence[Meter | Account], where: str) -> None:
+    """A last active day before the first is refused (rows built in code;
+    files are checked a column at a time when read)."""
+    for row, holder in enumerate(holders):
+        if holder.active_from is not None and holder.active_until is not None \
+                and holder.active_until < holder.active_from:
+            raise cells.error_at(f"active_until {holder.active_until} is before active_from "
+                                 f"{holder.active_from}", where, row, "active_until")
 
 
 OPEN_FIRST_DAY = -(2**40)  # an open start: before every period

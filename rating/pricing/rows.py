@@ -47,6 +47,7 @@ class _RegistryColumns:
     account_rank: np.ndarray  # (accounts,) position in account_ids of each account, in registry order
     meter_days: tuple[np.ndarray, np.ndarray]  # (meters,) first active day, day after the last
     account_days: tuple[np.ndarray, np.ndarray]  # (accounts,) the same, by position in account_ids
+    dated: bool  # some meter or account has an active_from or active_until
 
     @classmethod
     def of(cls, registry: Registry) -> _RegistryColumns:
@@ -80,6 +81,8 @@ class _RegistryColumns:
             account_rank=rank_of,
             meter_days=registry.meter_active_days,
             account_days=(first[by_rank], end[by_rank]),
+            dated=any(m.active_from or m.active_until for m in registry.meters)
+            or any(a.active_from or a.active_until for a in registry.accounts.values()),
         )
 
     def check_tariffs(self, registry: Registry, tariffs: Mapping[str, Tariff]) -> None:
@@ -116,7 +119,8 @@ class Rows:
     start: np.ndarray
     end: np.ndarray
     qty: np.ndarray
-    active: np.ndarray  # days of each row's period its meter (and account) or account is active
+    active: np.ndarray | None  # days of each row's period its meter (and account) or account is
+    # active; None when the registry dates nothing (every period whole)
 
     @classmethod
     def build(cls, periods: PeriodQuantities, registry: Registry, tariffs: Mapping[str, Tariff],
@@ -153,7 +157,7 @@ class Rows:
             end=all_end,
             qty=periods.qty,
             active=_active_days(columns, meter, np.concatenate([account, account_periods[0]]),
-                                all_start, all_end),
+                                all_start, all_end) if columns.dated else None,
         )
 
     def owner(self, row: int) -> str:

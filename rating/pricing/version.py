@@ -80,11 +80,14 @@ class Pricer:
     def price(self, version: TariffVersion, rows: np.ndarray) -> None:
         label = f"tariff {version.tariff_id} ({version.effective_from.isoformat()})"
         days = self.rows.end[rows] - self.rows.start[rows]
-        active = self.rows.active[rows]
-        part = np.flatnonzero((active < days) & (active > 0)) if version.prorate else np.empty(0, np.int64)
+        part, part_days = np.empty(0, np.int64), []
+        if version.prorate and self.rows.active is not None:
+            active = self.rows.active[rows]
+            part = np.flatnonzero((active < days) & (active > 0))
+            part_days = active[part].tolist()
         group = _Group(
             version, label, rows, self.lines,
-            days=days, part=part, part_days=active[part].tolist(),
+            days=days, part=part, part_days=part_days,
             account=self.rows.account[rows],
             qty=self._quantities(version, label, rows),
         )

@@ -41,9 +41,9 @@ def outside_anomalies(readings: Sequence[RefReading], anomalies: Sequence[RefAno
                       meters: dict, accounts: dict, months: Sequence[dt.date], site: Site,
                       ups: int) -> list[RefAnomaly]:
     """`outside_periods` for each reading of a known meter without another
-    anomaly whose instant is at or before its account's first asked period
-    starts, or after its last one ends (a reading at a boundary closes the
-    segment ending there)."""
+    anomaly whose instant is after its account's last asked period ends, or
+    before the first one starts; at the start itself, an interval meter's
+    reading (its interval ends there) but not a register's (the baseline)."""
     flagged = {a.row for a in anomalies}
     extra = []
     for row, reading in enumerate(readings):
@@ -53,7 +53,8 @@ def outside_anomalies(readings: Sequence[RefReading], anomalies: Sequence[RefAno
         periods = asked_periods(months, accounts[meter.account_id], site)
         first = local_instant(periods[0].start, 0, site.zone, ups)
         end = local_instant(periods[-1].end, 0, site.zone, ups)
-        if reading.ts <= first or reading.ts > end:
+        early = reading.ts < first or (reading.ts == first and meter.mode == "interval")
+        if early or reading.ts > end:
             extra.append(RefAnomaly(row=row, meter_id=reading.meter_id, ts=reading.ts, code=OUTSIDE,
                                     delta=None, priced=False))
     return sorted([*anomalies, *extra], key=lambda a: a.row)

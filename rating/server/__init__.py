@@ -3,8 +3,10 @@
 - settings.py      what the server runs with: flags, environment, a config file
 - status.py        errors -> gRPC status codes with google.rpc-style details
 - arrow_io.py      Arrow IPC bytes <-> tables, validated
-- interceptors.py  bearer-token authentication and the access log
+- roles.py         the role, site and unit of a token, and what each role may call
+- interceptors.py  bearer-token authentication, roles, the concurrency limit
 - servicers.py     RatingService and PrepaidService handlers
+- billing_servicer.py  BillingService handlers over rating.billing
 - app.py           building, starting and draining the server (with the standard
                    grpc.health.v1 and reflection services); structured logs
 """

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import grpc
 
+from rating.billing import render
+from rating.billing.claims import check_claims
 from rating.billing.config import billing_path
 from rating.billing.documents import BillLine, DraftBill
 from rating.billing.dues_import import import_dues, parse_dues
@@ -25,6 +27,7 @@ from rating.billing.inputs import SiteBilling, load_site_billing, run_cycle, sit
 from rating.billing.ledger import Document, DuesLedger, NotFound, OpResult
 from rating.billing.ledger_rows import line_of
 from rating.billing.run import RunInputs, draft_cycle, issue_cycle
+from rating.billing.statements import Statement, statement
 from rating.billing.usage import usage_by_account
 from rating.engine import rate
 from rating.errors import InputError
@@ -38,6 +41,8 @@ from rating.v1 import billing_pb2 as pb
 from rating.v1 import billing_pb2_grpc
 
 DRAFTS_SHOWN_DEFAULT, DRAFTS_SHOWN_MAX = 20, 1000
+MEDIA_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
+               "arrow": "application/vnd.apache.arrow.file"}
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 100, 1000
 
 
@@ -70,9 +75,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, "this server bills nothing: start it with "
                               "--site SITE.toml and a billing.toml beside it", reason="NO_BILLING")
         version = self.service.config_version
-        if self._society is None or self._society[0] != version:
-            society = site_billing(self.service.config, self.rules.text, where=self.rules.where,
+        if self._society is None or self._society[0] != version:  # LoadConfig replaced the site
+            config = self.service.config
+            society = site_billing(config, self.rules.text, where=self.rules.where,
                                    templates=self.rules.templates)
+            check_claims(config, society.billing, self.service.policy, site_where="site")
             self._society = version, society
         society = self._society[1]
         if site_id and site_id != society.site_id:
@@ -95,8 +102,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     @unary("RunCycle")
     async def RunCycle(self, request, context):
         society, ledger = self._site(request.site_id)
-        drafts = await draft_cycle(ledger, await self._inputs(society, request))
         shown_max = _bounded(request.bills_max, DRAFTS_SHOWN_DEFAULT, DRAFTS_SHOWN_MAX, "bills_max")
+        drafts = await draft_cycle(ledger, await self._inputs(society, request), offload=asyncio.to_thread)
         shown = ([d for d in drafts if d.account_id == request.account_id] if request.account_id
                  else drafts[:shown_max])
         if request.account_id and not shown:
@@ -115,7 +122,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         society, ledger = self._site(request.site_id)
         inputs = await self._inputs(society, request)
         _before_writing(context)
-        result = await issue_cycle(ledger, inputs, actor=_actor(request.actor))
+        result = await issue_cycle(ledger, inputs, actor=_actor(request.actor), offload=asyncio.to_thread)
         s, site = result.summary, society.config.site
         return pb.IssueCycleResponse(
             idempotency_key=result.key, sequence=result.seq, site_id=s["site"], cycle_id=s["cycle"],
@@ -147,11 +154,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         cycle_id = ""
         if request.cycle:
             cycle_id = run_cycle(society.site_id, request.cycle, society.billing).cycle_id
-        # the ledger lists from the first document: a page is the slice after the token's offset
-        documents = await ledger.documents(society.site_id, cycle_id=cycle_id,
-                                                account_id=request.account_id, limit=offset + size + 1)
-        page = documents[offset:offset + size]
-        token = str(offset + size) if len(documents) > offset + size else ""
+        documents = await ledger.documents(society.site_id, cycle_id=cycle_id, account_id=request.account_id,
+                                           limit=size + 1, offset=offset)  # one more: is there a next page
+        page = documents[:size]
+        token = str(offset + size) if len(documents) > size else ""
         site = society.config.site
         return pb.ListBillsResponse(bills=[bill_message(d, society) for d in page], next_page_token=token,
                                     currency=site.currency, minor_unit_exponent=site.minor_unit_exponent)
@@ -175,6 +181,61 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                                      entries=result.summary["entries"],
                                      amount_minor=result.summary["amount_minor"], replayed=result.replayed,
                                      currency=site.currency, minor_unit_exponent=site.minor_unit_exponent)
+
+
+    async def _statement(self, request) -> tuple[SiteBilling, Statement, str]:
+        """The statement asked for, and the account's name (NOT_FOUND for an account the site lacks)."""
+        society, ledger = self._site(request.site_id)
+        account = society.config.registry.accounts.get(request.account_id)
+        if account is None:
+            raise NotFound(f"no account {request.account_id!r} in site {society.site_id!r}",
+                           field="account_id")
+        first, last = _day(request.from_date, "from_date"), _day(request.to_date, "to_date")
+        found = await statement(ledger, society.site_id, account.account_id, first, last)
+        return society, found, account.name
+
+    @unary("GetStatement")
+    async def GetStatement(self, request, context):
+        society, found, _ = await self._statement(request)
+        site = society.config.site
+        lines = [pb.StatementLine(date=r.on.isoformat(), kind=r.kind, reference=r.reference,
+                                  description=r.description, amount_minor=r.amount_minor,
+                                  balance_minor=r.balance_minor, heads=list(r.heads)) for r in found.rows]
+        return pb.Statement(site_id=found.site_id, account_id=found.account_id,
+                            from_date=found.first.isoformat(), to_date=found.last.isoformat(),
+                            opening_minor=found.opening_minor, lines=lines, closing_minor=found.closing_minor,
+                            currency=site.currency,
+                            minor_unit_exponent=site.minor_unit_exponent)
+
+    @unary("RenderStatement")
+    async def RenderStatement(self, request, context):
+        fmt = _format(request.format, render.STATEMENT_FORMATS)
+        society, found, name = await self._statement(request)
+        data = await asyncio.to_thread(render.statement_bytes, found, fmt, society.document,
+                                       society.templates, name)
+        file_name = f"statement-{found.account_id}-{found.first}-{found.last}.{fmt}"
+        return pb.RenderedDocument(file_name=file_name, media_type=MEDIA_TYPES[fmt], content=data)
+
+    @unary("RenderBill")
+    async def RenderBill(self, request, context):
+        fmt = _format(request.format, ("pdf", "html"))
+        society, ledger = self._site(request.site_id)
+        document = await self._document(ledger, society, request.number, request.account_id)
+        carried = await ledger.carried(society.site_id, document.number)
+        view = render.bill_view(document, society.document, None, carried)
+        if fmt == "pdf":
+            data = await asyncio.to_thread(render.bill_pdf, view)
+        else:
+            data = (await asyncio.to_thread(render.bill_html, view, society.templates)).encode()
+        return pb.RenderedDocument(file_name=f"{document.number.replace('/', '-')}.{fmt}",
+                                   media_type=MEDIA_TYPES[fmt], content=data)
+
+
+def _format(given: str, formats: tuple[str, ...]) -> str:
+    fmt = given.lower() or formats[0]
+    if fmt not in formats:
+        raise InvalidArgument(f"format must be one of {', '.join(formats)}, got {given!r}", field="format")
+    return fmt
 
 
 def _actor(given: str) -> str:

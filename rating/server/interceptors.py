@@ -138,9 +138,9 @@ def _counted(handler: grpc.RpcMethodHandler, limit: ConcurrencyLimit) -> grpc.Rp
 
 def _acting(handler: grpc.RpcMethodHandler, caller: roles.Caller, scope: str,
             method: str) -> grpc.RpcMethodHandler:
-    """The handler run as `caller`: a unary call sees it in roles.CALLER; a
-    call whose request must name the caller's unit in `scope` is refused
-    when it names another."""
+    """The handler run as `caller`: a unary call sees it in roles.CALLER. A
+    resident's request is about its unit: `scope` (the field naming the
+    account) left empty is set to it, and naming another refuses the call."""
     inner = _behavior(handler)
 
     def denied(request) -> grpc.Status | None:
@@ -149,7 +149,9 @@ def _acting(handler: grpc.RpcMethodHandler, caller: roles.Caller, scope: str,
         if handler.request_streaming:
             return _denial("a resident may not make streaming calls", caller, method)
         named = getattr(request, scope, "")
-        if named != caller.unit:
+        if not named:
+            setattr(request, scope, caller.unit)
+        elif named != caller.unit:
             return _denial(f"a resident token of unit {caller.unit!r} may not see {scope} {named!r}",
                            caller, method)
         return None
