@@ -1,4 +1,4 @@
-"""Meter-id lookup (rating.readings.meter_lookup) against a plain dict, for every id
+"""Meter-id lookup (rating.model.id_lookup) against a plain dict, for every id
 kind: text, dictionary-encoded, int64 and int32, registries of text or
 integer ids, dense or sparse; bad dictionary indices stay input errors."""
 
@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rating.errors import InputError
+from rating.model import id_lookup as meter_lookup
 from rating.model.registry import Account, Meter, Registry
 from rating.model.site import Site
-from rating.readings import meter_lookup
 from rating.readings.batches import meter_indexes, normalize_readings
 from rating.readings.sources import iter_source_batches
 
