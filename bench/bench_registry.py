@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from rating.model.id_lookup import lookup_for
 from rating.model.registry import load_registry
 from rating.model.site import Site
 
@@ -95,7 +94,7 @@ def load(pair: tuple[Path, Path]) -> Callable[[], int]:
     def run() -> int:
         registry = load_registry(*pair, SITE)
         registry.columns(SITE)
-        lookup_for(registry).positions(pa.array(["M0"]))
+        registry.meter_lookup.positions(pa.array(["M0"]))
         return len(registry)
     return run
 

@@ -87,8 +87,10 @@ class Registry:
         self.meter_ids = self.meter_columns.meter_id
         self.account_ids = self.account_columns.account_id  # in registry order
         self.meter_accounts = self.meter_columns.account_id  # each meter's account_id
-        cells.unique(self.account_ids, where=accounts_where, name="account_id")
-        cells.unique(self.meter_ids, where=meters_where, name="meter_id")
+        self.meter_lookup = MeterLookup(self.meter_ids)
+        self._account_lookup = MeterLookup(self.account_ids)
+        _refuse_repeats(self._account_lookup, where=accounts_where, name="account_id")
+        _refuse_repeats(self.meter_lookup, where=meters_where, name="meter_id")
         # each meter's account, as a position in `accounts`
         self.account_of_meter = self._account_positions(self.meter_accounts)
         if given_meters is not None or given_accounts is not None:  # files are checked when read
@@ -99,16 +101,12 @@ class Registry:
         self._kernel_columns: dict[int, dict[str, np.ndarray]] = {}  # by quantity_decimals
 
     def _account_positions(self, owners: pa.Array) -> np.ndarray:
-        found = pc.index_in(owners, value_set=self.account_ids)
-        orphan = cells.first_true(found.is_null())
-        if orphan is not None:
+        found = self._account_lookup.positions(owners)
+        if len(found) and found.min() < 0:
+            orphan = int(np.argmax(found < 0))
             raise cells.error_at(f"meter {self.meter_ids[orphan].as_py()!r} belongs to unknown account "
                                  f"{owners[orphan].as_py()!r}", self.meters_where, orphan, "account_id")
-        return found.to_numpy(zero_copy_only=False).astype(np.int32)
-
-    @functools.cached_property
-    def _account_lookup(self) -> MeterLookup:
-        return MeterLookup(self.account_ids)
+        return found
 
     def account_position(self, account_id: str) -> int:
         """The account's row in registry order (from 0), -1 when unknown."""
@@ -212,6 +210,15 @@ class Registry:
     def cycle_of(self, account_id: str, site: Site) -> Cycle:
         code = int(self.account_columns.cycle_code[self.account_position(account_id)])
         return site.default_cycle if code < 0 else self.account_columns.cycles[code]
+
+
+def _refuse_repeats(lookup: MeterLookup, *, where: str, name: str) -> None:
+    """Each id once: a repeat names itself, its row and the first row."""
+    repeat = lookup.first_repeat()
+    if repeat is not None:
+        row, first = repeat
+        value = lookup.registry_ids[row].as_py()
+        raise cells.error_at(f"duplicate {name} {value!r} (first in row {first + 1})", where, row, name)
 
 
 def _int64s(array: pa.Array) -> np.ndarray:

@@ -192,7 +192,9 @@ def _required(table: pa.Table, names: tuple[str, ...], where: str) -> None:
 
 def _filled(array: pa.Array | None, default: object, n: int, type_: pa.DataType) -> pa.Array:
     """A column with nulls (and a missing column) as `default`."""
-    return pa.nulls(n, type_).fill_null(default) if array is None else array.fill_null(default)
+    if array is None:
+        return pa.nulls(n, type_).fill_null(default)
+    return array.fill_null(default) if array.null_count else array
 
 
 def _active_dates(table: pa.Table, where: str) -> dict[str, pa.Array]:

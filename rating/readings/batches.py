@@ -29,7 +29,6 @@ import pyarrow as pa
 from rating.errors import AmountOverflowError, InputError, RatingError, SchemaError
 from rating.fixedpoint import decimal_units
 from rating.inputs.tables import check_arrow
-from rating.model.id_lookup import lookup_for
 from rating.model.registry import Registry
 from rating.model.site import Site
 
@@ -173,7 +172,7 @@ def meter_indexes(meter_id: pa.Array, registry: Registry) -> np.ndarray:
     """Registry index (int32) of each meter id, -1 where the registry lacks it
     (or the id is null). Ids of another kind than the registry's compare as
     text: meter 7 is "7" (rating.model.id_lookup)."""
-    positions = lookup_for(registry).positions(meter_id)
+    positions = registry.meter_lookup.positions(meter_id)
     if meter_id.null_count:
         positions = np.where(meter_id.is_null().to_numpy(zero_copy_only=False), -1, positions)
     return positions.astype(np.int32, copy=False)
