@@ -248,7 +248,8 @@ def _cycles(text: pa.Array | None, n: int, *, where: str) -> tuple[np.ndarray, t
             cycles.append(cycle)
         code_of_text[i] = cycles.index(cycle)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    return np.where(codes < 0, -1, code_of_text[np.maximum(codes, 0)]).astype(np.int16), tuple(cycles)
+    lookup = np.append(code_of_text, np.int16(-1))  # a null's code (-1) lands on the last slot
+    return lookup[codes], tuple(cycles)
 
 
 def check_areas(meters: MeterColumns, accounts: AccountColumns, priced_by_area: Collection[str], *,
