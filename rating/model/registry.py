@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -89,8 +90,11 @@ class Registry:
         self.meter_accounts = self.meter_columns.account_id  # each meter's account_id
         self.meter_lookup = MeterLookup(self.meter_ids)
         self._account_lookup = MeterLookup(self.account_ids)
-        _refuse_repeats(self._account_lookup, where=accounts_where, name="account_id")
-        _refuse_repeats(self.meter_lookup, where=meters_where, name="meter_id")
+        with ThreadPoolExecutor(max_workers=1) as other:  # the hash builds release the GIL: one per core
+            meters_checked = other.submit(_refuse_repeats, self.meter_lookup, where=meters_where,
+                                          name="meter_id")
+            _refuse_repeats(self._account_lookup, where=accounts_where, name="account_id")  # its error first
+            meters_checked.result()
         # each meter's account, as a position in `accounts`
         self.account_of_meter = self._account_positions(self.meter_accounts)
         if given_meters is not None or given_accounts is not None:  # files are checked when read
@@ -247,8 +251,10 @@ def registry_from_tables(meters: pa.Table, accounts: pa.Table, *, site: Site, me
     """The registry of a meters and an accounts table. `priced_by_area` are
     the tariffs that charge per area: an account without an area whose own
     tariff or one of whose meters' tariffs is among them is an error."""
-    meter_columns = meter_columns_from_table(meters, where=meters_where, site=site)
-    account_columns = account_columns_from_table(accounts, where=accounts_where)
+    with ThreadPoolExecutor(max_workers=1) as other:  # pyarrow compute releases the GIL: one table per core
+        accounts_typed = other.submit(account_columns_from_table, accounts, where=accounts_where)
+        meter_columns = meter_columns_from_table(meters, where=meters_where, site=site)  # its error first
+        account_columns = accounts_typed.result()
     check_areas(meter_columns, account_columns, priced_by_area, where=accounts_where)
     return Registry(meter_columns, account_columns, meters_where=meters_where, accounts_where=accounts_where)
 
