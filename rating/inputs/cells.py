@@ -30,6 +30,8 @@ NUMBER_TEXT = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 PLACEHOLDERS = tuple(pacsv.ConvertOptions().null_values)
 _BLANKS = pa.array(["", *PLACEHOLDERS], pa.string())
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+_EDGE_BYTES = np.zeros(256, dtype=bool)  # bytes a trimmed cell may lose: ASCII space or control, not ASCII
+_EDGE_BYTES[:0x21] = _EDGE_BYTES[0x80:] = True
 
 
 def error_at(message: str, where: str, position: int, column: str) -> InputError:
@@ -79,9 +81,12 @@ def _blanks(array: pa.Array) -> np.ndarray | None:
     _, offsets, data = array.buffers()
     ends = np.frombuffer(offsets, dtype=np.int32, count=array.offset + len(array) + 1)[array.offset:]
     text = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
-    filled = np.flatnonzero(ends[1:] > ends[:-1])
-    edges = np.stack([text[ends[filled]], text[ends[filled + 1] - 1]])
-    padded = filled[((edges <= 0x20) | (edges >= 0x80)).any(axis=0)]  # ASCII space or control; not ASCII
+    last = len(text) - 1
+    first_byte = text[np.minimum(ends[:-1], last)]  # an empty string reads a neighbour: masked below
+    last_byte = text[np.clip(ends[1:] - 1, 0, last)]
+    suspect = _EDGE_BYTES[first_byte] | _EDGE_BYTES[last_byte]
+    suspect &= ends[1:] > ends[:-1]
+    padded = np.flatnonzero(suspect)
     if len(padded):
         trimmed = pc.utf8_trim_whitespace(array.take(pa.array(padded)))
         blank[padded] |= pc.is_in(trimmed, value_set=_BLANKS).to_numpy(zero_copy_only=False)
