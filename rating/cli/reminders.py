@@ -9,11 +9,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from rating.cli.billing import _ledger_arguments, _with_ledger
 from rating.cli.commands import EXIT_OK, subcommand
 from rating.errors import InputError
+from rating.notify.site import ReminderSite
 
 DESCRIPTION = """
     A site's reminders by its reminders.toml (beside the site file): the
@@ -60,48 +60,10 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remove", action="store_true", help="tag: remove it")
 
 
-class _Site:
-    """The site's billing and reminder rules, and the notify objects on a ledger."""
-
-    def __init__(self, site_file: Path):
-        from rating.billing.inputs import load_site_billing
-        from rating.notify.rules import load_reminders, reminders_path
-
-        self.society = load_site_billing(site_file)
-        self.site = self.society.config.site
-        self.site_id = self.society.site_id
-        self.rules = load_reminders(reminders_path(site_file), self.site)
-
-    async def open(self, ledger):
-        from rating.notify.directory import Directory
-        from rating.notify.outbox import Outbox
-        from rating.notify.planner import Planner
-
-        outbox = Outbox(ledger)
-        await outbox.open()
-        return outbox, Directory(outbox), Planner(self.rules, self.site, self.site_id)
-
-    def account(self, account_id: str) -> str:
-        """An account of the site's registry (a contact or consent for another is refused)."""
-        if account_id not in {unit.account_id for unit in self.society.units()}:
-            raise InputError(f"no account {account_id!r} in site {self.site_id!r}", where=account_id,
-                             reason="NOT_FOUND")
-        return account_id
-
-    def today(self) -> dt.date:
-        return dt.datetime.now(ZoneInfo(self.rules.time_zone)).date()
-
-    def kind(self, channel: str | None) -> str:
-        if channel is None or channel not in self.rules.channels:
-            known = ", ".join(self.rules.channels)
-            raise InputError(f"no channel {channel!r} in reminders.toml; known: {known}", where="--channel")
-        return self.rules.kind(channel)
-
-
 @subcommand("reminders", help="plan and send reminders; residents' contacts, consent and tags",
             description=DESCRIPTION, arguments=_arguments)
 def reminders_command(args: argparse.Namespace) -> int:
-    site = _Site(args.site)
+    site = ReminderSite(args.site)
     verbs = {"plan": _plan, "send": _send, "contact": _contact, "consent": _consent, "tag": _tag, "log": _log,
              "bounce": _bounce}
     return _with_ledger(args, lambda ledger: verbs[args.verb](args, site, ledger))
@@ -109,20 +71,10 @@ def reminders_command(args: argparse.Namespace) -> int:
 
 async def attach_issue_notices(site_file: Path, ledger) -> None:
     """`rating bills issue`: when the site has a reminders.toml naming an issue
-    template, each bill's "issued" notice is written in the issue's transaction."""
-    from rating.notify.rules import reminders_path
-
-    if not reminders_path(site_file).exists():
-        return
-    site = _Site(site_file)
-    if site.rules.on_issue:
-        from rating.notify.directory import Directory
-        from rating.notify.outbox import Outbox
-        from rating.notify.planner import Planner, issue_notices
-
-        outbox = Outbox(ledger)
-        await outbox.open()
-        outbox.on_issue(issue_notices(Planner(site.rules, site.site, site.site_id), Directory(outbox)))
+    (or payment) template, each bill's "issued" notice is written in the issue's transaction."""
+    site = ReminderSite.of(site_file)
+    if site is not None:
+        await site.attach(ledger)
 
 
 def _subject(args: argparse.Namespace, count: int, what: str) -> list[str]:
@@ -131,7 +83,7 @@ def _subject(args: argparse.Namespace, count: int, what: str) -> list[str]:
     return args.subject
 
 
-async def _plan(args: argparse.Namespace, site: _Site, ledger) -> int:
+async def _plan(args: argparse.Namespace, site: ReminderSite, ledger) -> int:
     from rating.notify.planner import plan
     from rating.notify.text import plan_text
 
@@ -143,30 +95,25 @@ async def _plan(args: argparse.Namespace, site: _Site, ledger) -> int:
     return EXIT_OK
 
 
-async def _send(args: argparse.Namespace, site: _Site, ledger) -> int:
-    from rating.notify.connect import channels_of
-    from rating.notify.gate import ReminderGate, renderer
+async def _send(args: argparse.Namespace, site: ReminderSite, ledger) -> int:
     from rating.notify.planner import plan
-    from rating.notify.relay import Relay
+    from rating.notify.site import close
 
     _subject(args, 0, "no account")
     outbox, directory, planner = await site.open(ledger)
     now_us = time.time_ns() // 1000
     written = await outbox.enqueue(await plan(ledger, directory, planner, today=site.today(), now_us=now_us),
                                    now_us)
-    channels = channels_of(site.rules)
-    relay = Relay(outbox, channels, render=renderer(site.rules), site_id=site.site_id,
-                  gate=ReminderGate(outbox, site.rules, site.site_id))
+    relay = site.relay(outbox)
     try:
         report = await relay.run_once()
     finally:
-        for channel in channels.values():
-            await channel.close()
+        await close(relay)
     sys.stdout.write(f"{written} new notices queued; relay: {report}\n")
     return EXIT_OK
 
 
-async def _contact(args: argparse.Namespace, site: _Site, ledger) -> int:
+async def _contact(args: argparse.Namespace, site: ReminderSite, ledger) -> int:
     from rating.notify.directory import Contact
 
     account = site.account(_subject(args, 1, "the account")[0])
@@ -181,7 +128,7 @@ async def _contact(args: argparse.Namespace, site: _Site, ledger) -> int:
     return EXIT_OK
 
 
-async def _consent(args: argparse.Namespace, site: _Site, ledger) -> int:
+async def _consent(args: argparse.Namespace, site: ReminderSite, ledger) -> int:
     from rating.notify.directory import Consent
 
     account, answer = _subject(args, 2, "the account and in | out")
@@ -197,7 +144,7 @@ async def _consent(args: argparse.Namespace, site: _Site, ledger) -> int:
     return EXIT_OK
 
 
-async def _tag(args: argparse.Namespace, site: _Site, ledger) -> int:
+async def _tag(args: argparse.Namespace, site: ReminderSite, ledger) -> int:
     account, tag = _subject(args, 2, "the account and the tag")
     site.account(account)
     _, directory, _ = await site.open(ledger)
@@ -206,7 +153,7 @@ async def _tag(args: argparse.Namespace, site: _Site, ledger) -> int:
     return EXIT_OK
 
 
-async def _log(args: argparse.Namespace, site: _Site, ledger) -> int:
+async def _log(args: argparse.Namespace, site: ReminderSite, ledger) -> int:
     [account] = _subject(args, 1, "the account")
     outbox, _, _ = await site.open(ledger)
     exported = await outbox.export(site.site_id, account)
@@ -214,7 +161,7 @@ async def _log(args: argparse.Namespace, site: _Site, ledger) -> int:
     return EXIT_OK
 
 
-async def _bounce(args: argparse.Namespace, site: _Site, ledger) -> int:
+async def _bounce(args: argparse.Namespace, site: ReminderSite, ledger) -> int:
     from rating.notify.smtp import permanent_failures
 
     if not args.subject:

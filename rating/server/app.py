@@ -28,6 +28,8 @@ from rating.billing.allocation import AllocationRule
 from rating.billing.inputs import site_billing
 from rating.billing.ledger import DuesLedger
 from rating.billing.numbering import Numbering
+from rating.notify.relay import Relay
+from rating.notify.site import ReminderSite, close
 from rating.payments.settings import load_payment_settings
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
@@ -163,14 +165,50 @@ def credentials(settings: Settings) -> grpc.ServerCredentials | None:
                                        require_client_auth=ca is not None)
 
 
+class Reminders:
+    """The site's relay, running pass after pass on the server's dues ledger."""
+
+    def __init__(self, relay: Relay, interval_s: float):
+        self.relay, self._stop = relay, asyncio.Event()
+        self._task = asyncio.ensure_future(self._run(interval_s))
+
+    async def _run(self, interval_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.relay.run_forever(self._stop, interval_s=interval_s)
+            except Exception:  # noqa: BLE001 - a ledger hiccup must not end the relay: logged, retried
+                log.exception("reminders relay pass failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), interval_s)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._task
+        await close(self.relay)
+
+
+async def _attach_reminders(settings: Settings, site: ReminderSite | None,
+                            dues) -> tuple[Relay | None, list[BaseRoute]]:
+    """When the site has a reminders.toml: the notices of bills issued and payments
+    received through this server (BillingService, gateway webhooks: both write `dues`),
+    its relay (started once the server listens), and the STOP/START reply routes."""
+    if site is None or dues is None:
+        return None, []
+    outbox, directory = await site.attach(dues)
+    log.info("reminders on", extra={"fields": {"channels": len(site.rules.channels),
+                                                "interval_s": settings.reminders_interval_s}})
+    return site.relay(outbox), site.replies(directory)
+
+
 class Running:
     """A started server and what it needs to stop."""
 
     def __init__(self, server: grpc.aio.Server, service: PrepaidService, prepaid: PrepaidServicer,
                  checks: health.aio.HealthServicer, port: int, settings: Settings, dues=None,
-                 web: WebSide | None = None):
+                 web: WebSide | None = None, reminders: Reminders | None = None):
         self.server, self.service, self.prepaid, self.health = server, service, prepaid, checks
         self.port, self.settings, self.dues, self.web = port, settings, dues, web
+        self.reminders = reminders
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     async def _sweep_forever(self) -> None:
@@ -193,6 +231,8 @@ class Running:
         if self.web is not None:  # webhooks in flight answer first: they may be writing the ledger
             await self.web.stop()
         await self.server.stop(grace_s)
+        if self.reminders is not None:  # a pass in flight finishes before the ledgers close
+            await self.reminders.stop()
         await self.service.close()
         if self.dues is not None:
             await self.dues.close()
@@ -204,11 +244,13 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     """Start the backends and the server (and its HTTP listener when `http_port` is set,
     with `web_routes` beside the webhooks); returns once both listen."""
     rules = billing_rules(settings)  # checked before the ledgers
+    reminding = ReminderSite.of(settings.site) if settings.site else None  # and the reminders.toml
     service = service or make_service(settings, postpaid_groups=postpaid_groups(rules))
     callers = roles.callers(settings.all_tokens())
     await service.start()
     web_on = settings.http_port >= 0
     dues = await _open_dues(settings, service) if rules or web_on else None
+    relay, reply_routes = await _attach_reminders(settings, reminding, dues)
     # the concurrency limit is an interceptor, not the server's own: health checks pass it
     interceptors = [BearerAuth(callers, site_of=lambda: service.config.site.name),
                     ConcurrencyLimit(settings.concurrent_rpcs_max)]
@@ -241,9 +283,10 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     if web_on:
         assert dues is not None
         gateway_payments = (payments or _dues_payments(settings, service, rules))(dues)
-        web = await start_web(settings, service, dues, gateway_payments, routes=web_routes,
+        web = await start_web(settings, service, dues, gateway_payments, routes=[*web_routes, *reply_routes],
                               callers={t: (c.role.value, c.site) for t, c in callers.items()})
-    return Running(server, service, prepaid, checks, port, settings, dues, web)
+    reminders = Reminders(relay, settings.reminders_interval_s) if relay is not None else None
+    return Running(server, service, prepaid, checks, port, settings, dues, web, reminders)
 
 
 def _dues_payments(settings: Settings, service: PrepaidService,

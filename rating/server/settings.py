@@ -73,6 +73,7 @@ class Settings:
     apply_retry_s: float = 5.0  # how long an operation retries a down balance store after its commit
     rating_process: int = 1  # 1: rate deduction batches in a child process; 0: on a thread
     sweep_interval_s: float = 60.0  # how often deferred cut-offs are checked
+    reminders_interval_s: float = 30.0  # the relay's pause between passes (a site with reminders.toml)
     http_port: int = -1  # the HTTP listener on `host` (webhooks, orders); -1: none; 0: any free port
     http_port_file: str = ""  # write the bound HTTP port here once serving
     webhook_secrets_file: str = ""  # the gateways' secrets (rating.web.secrets_file); re-read on change
