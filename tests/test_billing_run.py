@@ -88,3 +88,24 @@ def test_a_run_cycle_is_a_month_and_its_bill_date_not_before_its_end(society):
             run_cycle("S", month, society.billing)
     with pytest.raises(InputError, match="before the cycle ends"):
         run_cycle("S", "2025-02", society.billing, bill_date=dt.date(2025, 2, 27))
+
+
+def test_a_run_rates_every_month_a_quarterly_bill_covers():
+    """A quarterly account's bill covers three monthly rating periods, named by the
+    month each ends in; a run with only monthly accounts rates its own month."""
+    import datetime as dt
+
+    from rating.billing.cycles import run_months
+    from rating.billing.documents import Cycle, Unit
+    from rating.model.site import Cycle as BillingCycle
+
+    june = Cycle("s", dt.date(2025, 6, 1), dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2025, 7, 15))
+    monthly = Unit("M-1")
+    quarterly = Unit("Q-1", billing_cycle=BillingCycle.parse("quarterly", where="t"))
+    default = BillingCycle.parse("calendar_month", where="t")
+    assert run_months(june, [monthly], default) == [dt.date(2025, 6, 1)]
+    assert run_months(june, [monthly, quarterly], default) == [dt.date(2025, m, 1) for m in (4, 5, 6)]
+    anchored = Unit("A-1", billing_cycle=BillingCycle.parse("quarterly:anchor:15", where="t"))
+    july = Cycle("s", dt.date(2025, 7, 1), dt.date(2025, 7, 31), dt.date(2025, 8, 1), dt.date(2025, 8, 15))
+    # its quarter 15 April .. 14 July ends in July: the monthly periods ending in May, June and July
+    assert run_months(july, [anchored], default) == [dt.date(2025, m, 1) for m in (5, 6, 7)]

@@ -87,3 +87,15 @@ def accounts_in_run(run: Cycle, units: Iterable[Unit], default: BillingCycle) ->
         if cycle is not None and billed_days(unit, cycle) > 0:
             covered.append((unit, cycle))
     return covered
+
+
+def run_months(run: Cycle, units: Iterable[Unit], default: BillingCycle) -> list[dt.date]:
+    """The months to rate for a run (first days, as `rate(periods=...)` takes them):
+    every monthly rating period inside the covered accounts' own periods, named by
+    the month it ends in, so a quarterly account's bill gets its three months."""
+    months = set()
+    for _, cycle in accounts_in_run(run, units, default):
+        for k in range(cycle_months(cycle)):
+            last = add_months(cycle.period_start, k + 1) - ONE_DAY
+            months.add(dt.date(last.year, last.month, 1))
+    return sorted(months) or [dt.date(run.period_start.year, run.period_start.month, 1)]

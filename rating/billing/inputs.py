@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rating.billing.claims import check_claims
 from rating.billing.config import billing_from_mapping, billing_path
+from rating.billing.cycles import run_months
 from rating.billing.documents import BillTo, Cycle, Occupancy, Unit
 from rating.billing.numbering import Numbering, numbering_from_mapping
 from rating.billing.render_settings import DocumentSettings, document_settings
@@ -39,6 +40,10 @@ class SiteBilling:
     @property
     def site_id(self) -> str:
         return self.config.site.name
+
+    def run_months(self, run: Cycle) -> list[dt.date]:
+        """The months to rate for a run: a quarterly account's bill covers three."""
+        return run_months(run, self.units(), self.billing.site.default_cycle)
 
     def units(self) -> list[Unit]:
         """Every account of the registry as a unit, with its meters; the bill

@@ -198,13 +198,13 @@ def bills_command(args: argparse.Namespace) -> int:
 
 def _usage(args: argparse.Namespace, society, cycle) -> dict:
     """The accounts' rated lines of the readings given (none: no usage), the
-    cycle's month rated for every meter and account, readings or not."""
+    run's months rated for every meter and account, readings or not."""
     if not args.readings:
         return {}
     from rating.billing.usage import usage_by_account
     from rating.cli.commands import _rate
 
-    result = _rate(args.readings, society.config, "report", months=[cycle.period_start])
+    result = _rate(args.readings, society.config, "report", months=society.run_months(cycle))
     return usage_by_account(result.charges, society.config.site)
 
 
