@@ -84,6 +84,25 @@ def test_a_payment_is_recorded_once_under_retries_and_a_reused_key_is_refused(se
         (a.bill, a.head, a.amount_minor) for a in first.allocations]
 
 
+def test_a_payment_sent_with_deadlines_too_short_then_again_is_recorded_at_most_once(served):
+    stub = payments_pb2_grpc.PaymentsServiceStub(grpc.insecure_channel(served.target))
+    request = pb.RecordPaymentRequest(idempotency_key="pay-a0103-short", account_id="A-0103", method="cash",
+                                      amount_minor=700, received_on="2025-06-11")
+    before = served.counts()["dues_ops"]
+    outcomes = []
+    for _ in range(3):
+        try:
+            stub.RecordPayment(request, metadata=(("authorization", "Bearer tok-staff"),), timeout=0.0005)
+            outcomes.append("recorded")
+        except grpc.RpcError as exc:
+            outcomes.append(exc.code())
+    with _client(served, "tok-staff") as staff:
+        reply = staff.record("pay-a0103-short", "A-0103", "cash", 700, dt.date(2025, 6, 11))
+        listed = [p.receipt for p in staff.payments(account_id="A-0103")]
+    assert set(outcomes) <= {"recorded", S.DEADLINE_EXCEEDED}
+    assert served.counts()["dues_ops"] == before + 1 and listed == [reply.receipt]
+
+
 @pytest.mark.parametrize(("name", "value", "code", "metadata"), [
     ("idempotency_key", "", S.INVALID_ARGUMENT, {"field": "idempotency_key"}),
     ("idempotency_key", "k" * 201, S.INVALID_ARGUMENT, {"field": "idempotency_key"}),
@@ -138,6 +157,8 @@ def test_a_resident_claims_for_its_own_unit_only_and_staff_decide_once(served):
         rejected = staff.reject_claim(second.claim_id, "not received at the office")
         shown = {c.claim_id: c for c in staff.claims(account_id=UNIT)}
         own_payments = list(resident.payments())
+        others = failure(lambda: list(resident.payments(account_id="A-0102")))
+        site_wide = {p.receipt: p for p in staff.payments(page_size=1)}
     assert (other.code, other.reason) == (S.PERMISSION_DENIED, "PERMISSION_DENIED")
     assert "may not see account_id 'A-0102'" in other.message
     assert own.status == "open" and own.claim_id.startswith("CL-")
@@ -154,6 +175,9 @@ def test_a_resident_claims_for_its_own_unit_only_and_staff_decide_once(served):
         "rejected", "not received at the office")
     assert {p.account_id for p in own_payments} == {UNIT}
     assert confirmed.receipt in [p.receipt for p in own_payments]
+    assert (others.code, others.reason) == (S.PERMISSION_DENIED, "PERMISSION_DENIED")
+    assert [(a.bill, a.amount_minor) for a in site_wide[confirmed.receipt].allocations] == [
+        (a.bill, a.amount_minor) for a in confirmed.allocations]
 
 
 def test_a_cheque_bounces_once_and_only_a_cheque(served):

@@ -172,10 +172,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         found = await ledger.payments(society.site_id, request.account_id, receipt=request.receipt,
                                       limit=offset + size + 1)  # one more: is there a next page
         page = found[offset:offset + size]
-        paid: dict[str, list[AllocationRow]] = {}
-        if page:
-            for row in await ledger.allocations(society.site_id, request.account_id, receipt=request.receipt):
-                paid.setdefault(row.receipt, []).append(row)
+        paid = await _allocations(ledger, society.site_id, request, [p.receipt for p in page])
         site = society.config.site
         return pb.ListPaymentsResponse(
             payments=[_payment(p, paid.get(p.receipt, ())) for p in page],
@@ -207,6 +204,20 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                 decided_by=r.decided_by, decision_reason=r.decision_reason, paid_reference=r.paid_reference,
                 requested_on=r.requested_on.isoformat()) for r in found[offset:offset + size]],
             next_page_token=_next(offset, size, len(found)))
+
+
+async def _allocations(ledger, site_id: str, request, receipts: list[str]) -> dict[str, list[AllocationRow]]:
+    """receipt -> what it paid: the account's (or receipt's) in one read; a page of the
+    whole site's receipt by receipt, never every allocation of the site."""
+    if request.account_id or request.receipt:
+        rows = await ledger.allocations(site_id, request.account_id, receipt=request.receipt)
+    else:
+        rows = [row for receipt in receipts for row in await ledger.allocations(site_id, receipt=receipt)]
+    paid: dict[str, list[AllocationRow]] = {}
+    for row in rows:
+        if row.receipt in receipts:
+            paid.setdefault(row.receipt, []).append(row)
+    return paid
 
 
 async def _not_own_request(ledger, site_id: str, refund_id: str, decider: str) -> None:
