@@ -36,6 +36,9 @@ UNIT = "A-0101"
 PAID_ON = dt.date(2025, 6, 10)
 
 
+pytest_plugins = ["tests.prepaid_backends"]  # backends: the embedded pair, Redis and PostgreSQL
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The demo society with its May bills issued (every unit owes), tokens of every role."""
@@ -82,6 +85,33 @@ def test_a_payment_is_recorded_once_under_retries_and_a_reused_key_is_refused(se
     assert payment.actor == "Kiran via office" and sum(a.amount_minor for a in payment.allocations) == due
     assert [(a.bill, a.head, a.amount_minor) for a in payment.allocations] == [
         (a.bill, a.head, a.amount_minor) for a in first.allocations]
+
+
+def test_money_in_and_back_out_on_each_pair_of_backends(backends, tmp_path):
+    site = write_society(tmp_path / "society")
+    (tmp_path / "tokens").write_text(TOKENS, encoding="utf-8")
+    server_settings = backends.settings(site=str(site), rating_process=0, token_file=str(tmp_path / "tokens"))
+    with (serving(server_settings) as served, BillingClient(served.target, token="tok-staff") as billing,
+          _client(served, "tok-staff") as staff, _client(served, "tok-meena") as meena,
+          _client(served, "tok-ravi") as ravi):
+        billing.issue("2025-05")
+        due = next(b for b in billing.bills() if b.account_id == "A-0102").total_due_minor
+        paid = [staff.record("pay-1", "A-0102", "transfer", due + 900, PAID_ON, reference="UTR9")
+                for _ in range(2)]
+        conflict = failure(lambda: staff.record("pay-1", "A-0102", "cash", due, PAID_ON))
+        asked = meena.request_refund("rf-1", "A-0102", 900, "paid too much", dt.date(2025, 6, 12))
+        own = failure(lambda: meena.decide_refund(asked.refund_id, approve=True))
+        ravi.decide_refund(asked.refund_id, approve=True)
+        payout = staff.pay_refund(asked.refund_id, "transfer", "UTR10", dt.date(2025, 6, 13))
+        more = failure(lambda: meena.request_refund("rf-2", "A-0102", 1, "again", dt.date(2025, 6, 14)))
+        (listed,) = list(staff.payments(account_id="A-0102"))
+        (refund,) = list(staff.refunds(account_id="A-0102"))
+    assert not paid[0].replayed and paid[1].replayed and paid[0].receipt == paid[1].receipt
+    assert (paid[0].allocated_minor, paid[0].advance_minor) == (due, 900)
+    assert (conflict.code, own.code, more.code) == (S.ALREADY_EXISTS, S.PERMISSION_DENIED, S.INVALID_ARGUMENT)
+    assert more.reason == "LIMIT_EXCEEDED" and payout.status == "paid"
+    assert listed.receipt == paid[0].receipt and sum(a.amount_minor for a in listed.allocations) == due
+    assert (refund.status, refund.requested_by, refund.decided_by) == ("paid", "meena", "ravi")
 
 
 def test_a_payment_sent_with_deadlines_too_short_then_again_is_recorded_at_most_once(served):
