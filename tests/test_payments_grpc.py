@@ -277,6 +277,7 @@ def test_receipts_page_in_number_order(served):
         bad_token = failure(lambda: staff._call(staff.payments_stub.ListPayments,
                                                 pb.ListPaymentsRequest(page_token="x")))
         bad_size = failure(lambda: list(staff.payment_pages(page_size=1001)))
+        bad_status = failure(lambda: list(staff.claims(status="pending")))
     receipts = [p.receipt for page in pages for p in page.payments]
     assert [len(page.payments) for page in pages] == [2, 2, 1]
     assert [page.next_page_token for page in pages] == ["2", "4", ""]
@@ -286,6 +287,7 @@ def test_receipts_page_in_number_order(served):
     assert all(len(p.allocations) >= 1 for page in pages for p in page.payments)
     assert (bad_token.code, bad_token.metadata) == (S.INVALID_ARGUMENT, {"field": "page_token"})
     assert (bad_size.code, bad_size.metadata) == (S.INVALID_ARGUMENT, {"field": "page_size"})
+    assert (bad_status.code, bad_status.metadata) == (S.INVALID_ARGUMENT, {"field": "status"})
 
 
 def _calls(channel: grpc.Channel) -> dict:

@@ -48,6 +48,7 @@ from rating.v1 import payments_pb2_grpc
 
 OFFLINE_METHODS = (Method.CASH, Method.CHEQUE, Method.TRANSFER)
 REFUND_METHODS = ("transfer", "cheque", "cash")
+CLAIM_STATUSES = ("", "open", "confirmed", "rejected")
 
 
 class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
@@ -183,6 +184,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     async def ListClaims(self, request, context):
         society, ledger = self.billing.site(request.site_id)
         size, offset = _page(request)
+        if request.status not in CLAIM_STATUSES:
+            raise InvalidArgument(f"status must be empty or one of {', '.join(CLAIM_STATUSES[1:])}, got "
+                                  f"{request.status!r}", field="status")
         found = [c for c in await ledger.claims(society.site_id, status=request.status)
                  if not request.account_id or c.account_id == request.account_id]
         return pb.ListClaimsResponse(
