@@ -1,4 +1,4 @@
-"""Meter-id lookup (rating.readings.meter_lookup) against a plain dict, for every id
+"""Meter-id lookup (rating.model.id_lookup) against a plain dict, for every id
 kind: text, dictionary-encoded, int64 and int32, registries of text or
 integer ids, dense or sparse; bad dictionary indices stay input errors."""
 
@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rating.errors import InputError
+from rating.model import id_lookup as meter_lookup
 from rating.model.registry import Account, Meter, Registry
 from rating.model.site import Site
-from rating.readings import meter_lookup
 from rating.readings.batches import meter_indexes, normalize_readings
 from rating.readings.sources import iter_source_batches
 
@@ -104,10 +104,13 @@ def _canonical(text: str) -> bool:
 
 def test_integer_looking_text_ids_are_indexed_as_integers_once():
     reg = registry(["7", "007", "-3", "x", "9223372036854775807", "99999999999999999999"])
-    lookup = meter_lookup.lookup_for(reg)
+    lookup = reg.meter_lookup
+    as_text = []
+    real = lookup._text_positions
+    lookup._text_positions = lambda text: as_text.append(text) or real(text)
     ids = pa.array([7, -3, 9223372036854775807, 0, 3], pa.int64())
     assert meter_indexes(ids, reg).tolist() == [0, 2, 4, -1, -1]
-    assert meter_lookup.lookup_for(reg) is lookup and lookup._text is None  # never cast to text
+    assert reg.meter_lookup is lookup and as_text == []  # never cast to text
 
 
 def test_large_sparse_registry_uses_the_hash_index():
@@ -126,7 +129,7 @@ def test_a_files_dictionary_is_looked_up_once_per_row_group(tmp_path, monkeypatc
     path = tmp_path / "r.parquet"
     pq.write_table(pa.table({"meter_id": ids, "ts": pa.array(np.arange(2_000), pa.timestamp("us")),
                              "value": pa.array(np.ones(2_000))}), path, row_group_size=1_000)
-    lookup = meter_lookup.lookup_for(reg)
+    lookup = reg.meter_lookup
     calls = []
     real = lookup._text_positions
     monkeypatch.setattr(lookup, "_text_positions", lambda text: calls.append(len(text)) or real(text))

@@ -204,3 +204,22 @@ def test_a_provider_that_does_not_answer_in_time_is_a_retry(make_ledger, sink):
     report, rows = with_outbox(make_ledger, go)
     assert report.outcomes["retry"] == 1
     assert [(r.state, r.attempts, r.not_before_us) for r in rows] == [("queued", 1, int((T0 + 5) * 1e6))]
+
+
+def test_the_servers_loop_relays_pass_after_pass_until_stopped(make_ledger, sink):
+    clock = Clock()
+
+    async def go(ledger, outbox):
+        await outbox.enqueue([notice()], int(T0 * 1e6))
+        stop = asyncio.Event()
+        loop = asyncio.create_task(relay_for(outbox, sink, clock).run_forever(stop, interval_s=0.01))
+        while not sink.requests:
+            await asyncio.sleep(0.01)
+        await outbox.enqueue([notice("F0002", ref="B2")], int(T0 * 1e6))  # a row that comes later
+        while len(sink.requests) < 2:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+        return await outbox.counts()
+
+    assert with_outbox(make_ledger, go) == {"sent": 2}

@@ -56,7 +56,8 @@ def draft_bill(cycle: Cycle, account: Unit, config: BillingConfig, usage: Sequen
         if rounded is not None:
             lines.append(rounded)
     lines += arrears_lines(dues, exponent)
-    return DraftBill(cycle, account.account_id, account.bill_to_name, tuple(lines), tuple(anomalies))
+    return DraftBill(cycle, account.account_id, account.bill_to_name, tuple(lines), tuple(anomalies),
+                     account.address)
 
 
 def arrears_lines(dues: Iterable[DuesItem], exponent: int) -> list[BillLine]:

@@ -103,6 +103,7 @@ class Unit:
     billed_until: dt.date | None = None
     tenant: str = ""
     bill_to: BillTo = BillTo.OWNER
+    address: str = ""  # the unit's postal address, lines separated by newlines
     meters: tuple[tuple[str | int, str], ...] = ()
     counts: tuple[tuple[str, int], ...] = ()
     construction_cost_minor: int | None = None
@@ -170,6 +171,7 @@ class DraftBill:
     bill_to: str
     lines: tuple[BillLine, ...]
     anomalies: tuple[str, ...] = field(default=())
+    address: str = ""  # the unit's, under the name the bill is addressed to
 
     @property
     def charges_minor(self) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rating.billing.claims import check_claims
 from rating.billing.config import billing_from_mapping, billing_path
-from rating.billing.documents import Cycle, Unit
+from rating.billing.documents import BillTo, Cycle, Occupancy, Unit
 from rating.billing.numbering import Numbering, numbering_from_mapping
 from rating.billing.render_settings import DocumentSettings, document_settings
 from rating.billing.rules import BillingConfig
@@ -41,14 +41,17 @@ class SiteBilling:
         return self.config.site.name
 
     def units(self) -> list[Unit]:
-        """Every account of the registry as a unit, with its meters."""
+        """Every account of the registry as a unit, with its meters; the bill
+        is addressed to the owner (`name`) or the tenant as `bill_to` says."""
+        registry = self.config.registry
         meters: dict[str, list[tuple[str | int, str]]] = {}
-        for meter in self.config.registry.meters:
-            meters.setdefault(meter.account_id, []).append((meter.meter_id, meter.tariff_id))
-        accounts = self.config.registry.accounts.values()
-        return [Unit(a.account_id, owner=a.name, area=a.area, billing_cycle=a.cycle,
-                     billed_from=a.active_from, billed_until=a.active_until,
-                     meters=tuple(meters.get(a.account_id, ()))) for a in accounts]
+        columns = (registry.meter_accounts, registry.meter_ids, registry.meter_tariffs)
+        for account_id, meter_id, tariff_id in zip(*(c.to_pylist() for c in columns), strict=True):
+            meters.setdefault(account_id, []).append((meter_id, tariff_id))
+        return [Unit(a.account_id, owner=a.name, area=a.area, occupancy=Occupancy(a.occupancy), tags=a.tags,
+                     billing_cycle=a.cycle, billed_from=a.active_from, billed_until=a.active_until,
+                     tenant=a.tenant, bill_to=BillTo(a.bill_to), address=a.address,
+                     meters=tuple(meters.get(a.account_id, ()))) for a in registry.accounts.values()]
 
 
 def load_site_billing(site_file: str | Path) -> SiteBilling:

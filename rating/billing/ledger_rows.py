@@ -98,7 +98,8 @@ def prepare_issue(batch: IssueBatch) -> PreparedIssue:
         body = dumps({"bill_to": bill.bill_to, "due_date": cycle.due_date.isoformat(),
                       "period": (cycle.period_start.isoformat(), cycle.period_end.isoformat()),
                       "total_due_minor": sum(line.amount_minor for line in lines),
-                      "lines": [line_json(line) for line in lines], "anomalies": bill.anomalies})
+                      "lines": [line_json(line) for line in lines], "anomalies": bill.anomalies,
+                      **({"address": bill.address} if bill.address else {})})
         posts = [(line.head, kinds[line.kind], line.amount_minor) for line in lines
                  if line.kind is not arrears and line.amount_minor]
         bodies.append(body)

@@ -351,7 +351,7 @@ class SqlDuesLedger(DuesLedger):
                 "WHERE site_id = $1 AND doc_type = 'bill' ORDER BY seq, number", site_id)
             cancelled = {n for (n,) in await tx.fetch(
                 "SELECT corrects FROM dues_documents WHERE site_id = $1 AND cancels", site_id)}
-        day = rows.day
+        day = _days_memo()
         return ReportRows(
             entries,
             [(a, day(on), int(amount)) for a, on, amount in credits],
@@ -379,19 +379,38 @@ _REPORT_DAYS = (
 
 async def _dated_entries(tx: Tx, site_id: str) -> list[tuple]:
     """(account, ref, due, interest, day, amount) summed per day (ReportRows.entries)."""
+    day = _days_memo()  # a site's rows name few distinct days: convert each once
     days: dict[tuple[int, str], dt.date] = {}
     for seq, account, on in await tx.fetch(_REPORT_DAYS, site_id, site_id):
-        days.setdefault((seq, account), rows.day(on))
-    found = await tx.fetch(_REPORT_ENTRIES, site_id)
-    undated = {seq for account, _, _, _, seq, _ in found if (seq, account) not in days}
-    created = {seq: _utc_day(us) for seq in undated
-               for (us,) in await tx.fetch("SELECT created_us FROM dues_ops WHERE seq = $1", seq)}
+        days.setdefault((seq, account), day(on))
     summed: dict[tuple, int] = {}
-    for account, ref, due, interest, seq, amount in found:
-        on = days.get((seq, account)) or created[seq]
-        key = (account, ref, rows.day(due), int(interest), on)
+    undated: list[tuple] = []
+    for account, ref, due, interest, seq, amount in await tx.fetch(_REPORT_ENTRIES, site_id):
+        on = days.get((seq, account))
+        if on is None:
+            undated.append((account, ref, due, interest, seq, amount))
+            continue
+        key = (account, ref, day(due), interest, on)
+        summed[key] = summed.get(key, 0) + int(amount)
+    created = {seq: _utc_day(us) for seq in {r[4] for r in undated}
+               for (us,) in await tx.fetch("SELECT created_us FROM dues_ops WHERE seq = $1", seq)}
+    for account, ref, due, interest, seq, amount in undated:
+        key = (account, ref, day(due), interest, created[seq])
         summed[key] = summed.get(key, 0) + int(amount)
     return [(*key, amount) for key, amount in summed.items() if amount]
+
+
+def _days_memo() -> Callable[[str | dt.date], dt.date]:
+    """rows.day, remembering each value it converted."""
+    seen: dict[str | dt.date, dt.date] = {}
+
+    def day(value: str | dt.date) -> dt.date:
+        found = seen.get(value)
+        if found is None:
+            found = seen[value] = rows.day(value)
+        return found
+
+    return day
 
 
 def _document(r: tuple) -> Document:

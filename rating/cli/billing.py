@@ -176,7 +176,8 @@ def bills_command(args: argparse.Namespace) -> int:
     from rating.payments.settings import load_payment_settings
 
     allocation = load_payment_settings(args.site, society.config.site).allocation  # how advances pay
-    inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), _usage(args, society),
+    usage = _usage(args, society, cycle)
+    inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), usage,
                        rules_text=society.rules_text, allocation=allocation)
     exponent = society.config.site.minor_unit_exponent
 
@@ -195,14 +196,15 @@ def bills_command(args: argparse.Namespace) -> int:
     return _with_ledger(args, run)
 
 
-def _usage(args: argparse.Namespace, society) -> dict:
-    """The accounts' rated lines of the readings given (none: no usage)."""
+def _usage(args: argparse.Namespace, society, cycle) -> dict:
+    """The accounts' rated lines of the readings given (none: no usage), the
+    cycle's month rated for every meter and account, readings or not."""
     if not args.readings:
         return {}
     from rating.billing.usage import usage_by_account
     from rating.cli.commands import _rate
 
-    result = _rate(args.readings, society.config, "report")
+    result = _rate(args.readings, society.config, "report", months=[cycle.period_start])
     return usage_by_account(result.charges, society.config.site)
 
 

@@ -81,7 +81,7 @@ def render_summary(
     shown = list(accounts.values())
     hidden = shown[max_accounts:] if max_accounts is not None else []
     shown = shown[:max_accounts] if max_accounts is not None else shown
-    unit_of = {str(m.meter_id): m.unit for m in config.registry.meters}
+    unit_of = _by_meter_id(config.registry, config.registry.meter_columns.unit)
     blocks = [_account_block(account, unit_of, money) for account in shown]
     rows = [item for block in blocks for item in block if not isinstance(item, str)]
     widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
@@ -102,12 +102,17 @@ def render_summary(
     return "\n".join(out) + "\n"
 
 
+def _by_meter_id(registry, values: pa.Array) -> dict[str, str]:
+    """A per-meter text column by meter id as text, from the columns (no Meter objects)."""
+    return dict(zip(registry.meter_ids.cast(pa.string()).to_pylist(), values.to_pylist(), strict=True))
+
+
 def _count_anomalies(anomalies: pa.Table, accounts: dict[str, _Account],
                      config: Config) -> tuple[Counter, Counter]:
     """Anomaly counts per code for the site and into each account (adding the
     accounts that have anomalies but no charges); readings of unknown meters apart."""
     registry = config.registry
-    account_of = {str(m.meter_id): m.account_id for m in registry.meters}
+    account_of = _by_meter_id(registry, registry.meter_accounts)
     site_anomalies: Counter = Counter()
     unknown_meters: Counter = Counter()
     for meter_id, code, count in _anomaly_counts(anomalies):

@@ -22,8 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from rating.config.tariff_file import load_tariffs
 from rating.errors import ConfigError, TariffError
+from rating.inputs import cells
 from rating.model.groups import Groups, load_groups
 from rating.model.registry import Registry, load_registry
 from rating.model.site import Site, load_site_file
@@ -134,17 +138,13 @@ def check_tariff_ids(
     """Every tariff a meter or an account names must exist."""
     defined = ", ".join(sorted(tariffs)) or "none"
     source = " in " + ", ".join(str(p) for p in tariff_paths) if tariff_paths else ""
-    for row, meter in enumerate(registry.meters, start=1):
-        if meter.tariff_id not in tariffs:
+    known = pa.array(sorted(tariffs), pa.string())
+    for what, ids, used, path in (("meter", registry.meter_ids, registry.meter_tariffs, meters_path),
+                                  ("account", registry.account_ids, registry.account_tariffs, accounts_path)):
+        row = cells.first_true(pc.and_(used.is_valid(), pc.invert(pc.is_in(used, value_set=known))))
+        if row is not None:
             raise TariffError(
-                f"meter {meter.meter_id!r} uses unknown tariff {meter.tariff_id!r} "
+                f"{what} {ids[row].as_py()!r} uses unknown tariff {used[row].as_py()!r} "
                 f"(tariffs defined{source}: {defined})",
-                where=f"{meters_path} row {row}",
-            )
-    for row, account in enumerate(registry.accounts.values(), start=1):
-        if account.tariff_id is not None and account.tariff_id not in tariffs:
-            raise TariffError(
-                f"account {account.account_id!r} uses unknown tariff {account.tariff_id!r} "
-                f"(tariffs defined{source}: {defined})",
-                where=f"{accounts_path} row {row}",
+                where=f"{path} row {row + 1}",
             )

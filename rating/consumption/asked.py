@@ -44,7 +44,7 @@ class AskedPeriods:
         # per meter: the first instant inside (an interval meter's reading at the start is not)
         # and the last
         account = registry.account_of_meter
-        interval = np.array([m.mode == "interval" for m in registry.meters], dtype=np.int64)
+        interval = registry.columns(site)["is_interval"].astype(np.int64)
         self._first_us = self.span_us[account, 0] + interval
         self._end_us = self.span_us[account, 1]
         self._first_max_us = int(self._first_us.max(initial=np.iinfo(np.int64).min))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rating._ext._consumption import accumulate, survey
 from rating._ext._order import group_by_meter
@@ -76,8 +77,8 @@ def new_meter_states(registry: Registry, site: Site) -> np.ndarray:
     """One state record per registry meter, with its static settings filled in."""
     columns = registry.columns(site)
     if (columns["multiplier"] > INT32_MAX).any():
-        bad = registry.meters[int(np.argmax(columns["multiplier"] > INT32_MAX))]
-        raise InputError(f"multiplier of meter {bad.meter_id!r} exceeds {INT32_MAX}")
+        bad = registry.meter_ids[int(np.argmax(columns["multiplier"] > INT32_MAX))].as_py()
+        raise InputError(f"multiplier of meter {bad!r} exceeds {INT32_MAX}")
     states = np.zeros(max(len(registry), 1), dtype=STATE_DTYPE)
     n = len(registry)
     states["rollover_qty"][:n] = columns["rollover_qty"]
@@ -252,17 +253,18 @@ def _no_version_at(exc: TariffError, place: _Place, meter_index: np.ndarray,
     reading of a meter that uses it (a reading's period may start before
     the reading itself)."""
     tariff_id = exc.details.get("tariff")
-    meters = place.registry.meters
-    uses = np.array([m.tariff_id == tariff_id for m in meters] + [False], dtype=bool)
+    registry = place.registry
+    same = pc.equal(registry.meter_tariffs, pa.scalar(tariff_id, pa.string())).fill_null(False)
+    uses = np.append(same.to_numpy(zero_copy_only=False), False)
     rows = np.flatnonzero(uses[meter_index])  # unknown meters (-1, -2) land on the False slot
     if tariff_id is None or len(rows) == 0:
         return exc
     position = int(rows[np.argmin(ts_us[rows])])
     meter = int(meter_index[position])
     row = place.row_offset + position + 1
-    return TariffError(f"{place.registry.meter_place(meter)}: {exc.message}",
+    return TariffError(f"{registry.meter_place(meter)}: {exc.message}",
                        where=f"{place.where} row {row}, column ts", file=place.where, row=row, column="ts",
-                       meter=meters[meter].meter_id, tariff=tariff_id)
+                       meter=registry.meter_ids[meter].as_py(), tariff=tariff_id)
 
 
 def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_qty,
@@ -285,7 +287,7 @@ def _run_chunks(meter_index, ts_us, value_qty, states, layout: _Layout, bucket_q
             raise AmountOverflowError(
                 f"{place.registry.meter_place(meter)}: {what} exceeds the int64 fixed-point range",
                 where=f"{place.where} row {at}, column value", file=place.where, row=at, column="value",
-                meter=place.registry.meters[meter].meter_id)
+                meter=place.registry.meter_ids[meter].as_py())
         if count:
             rows = row[:count]
             rejected = meter_index[chunk][rows]  # < 0: rejected before the kernel, code = -index

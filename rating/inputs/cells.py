@@ -30,6 +30,8 @@ NUMBER_TEXT = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 PLACEHOLDERS = tuple(pacsv.ConvertOptions().null_values)
 _BLANKS = pa.array(["", *PLACEHOLDERS], pa.string())
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+_EDGE_BYTES = np.zeros(256, dtype=bool)  # bytes a trimmed cell may lose: ASCII space or control, not ASCII
+_EDGE_BYTES[:0x21] = _EDGE_BYTES[0x80:] = True
 
 
 def error_at(message: str, where: str, position: int, column: str) -> InputError:
@@ -66,8 +68,29 @@ def text(table: pa.Table, name: str, *, where: str) -> pa.Array | None:
     except _ARROW_ERRORS:
         raise SchemaError(f"has type {array.type}; expected text or numbers", where=f"{where} column {name}",
                           file=where, column=name) from None
-    blank = pc.is_in(pc.utf8_trim_whitespace(array), value_set=_BLANKS)
-    return pc.if_else(blank, pa.scalar(None, pa.string()), array)
+    blank = _blanks(array)
+    return array if blank is None else pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), array)
+
+
+def _blanks(array: pa.Array) -> np.ndarray | None:
+    """Which strings are blank or a placeholder once trimmed; None: none is.
+    Only the strings that begin or end with a byte that may be (part of)
+    whitespace are trimmed: at 10^7 rows, trimming them all costs more than
+    the rest of the check."""
+    blank = pc.is_in(array, value_set=_BLANKS).to_numpy(zero_copy_only=False)
+    _, offsets, data = array.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int32, count=array.offset + len(array) + 1)[array.offset:]
+    text = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
+    last = len(text) - 1
+    first_byte = text[np.minimum(ends[:-1], last)]  # an empty string reads a neighbour: masked below
+    last_byte = text[np.clip(ends[1:] - 1, 0, last)]
+    suspect = _EDGE_BYTES[first_byte] | _EDGE_BYTES[last_byte]
+    suspect &= ends[1:] > ends[:-1]
+    padded = np.flatnonzero(suspect)
+    if len(padded):
+        trimmed = pc.utf8_trim_whitespace(array.take(pa.array(padded)))
+        blank[padded] |= pc.is_in(trimmed, value_set=_BLANKS).to_numpy(zero_copy_only=False)
+    return blank if blank.any() else None
 
 
 def numbers(table: pa.Table, name: str, *, where: str, decimals: int, minimum: Decimal,
@@ -103,6 +126,17 @@ def numbers(table: pa.Table, name: str, *, where: str, decimals: int, minimum: D
 
 def whole_numbers(table: pa.Table, name: str, *, where: str, minimum: int, maximum: int) -> pa.Array | None:
     """The column as int64 in [minimum, maximum]; null where blank."""
+    typed = column(table, name, where=where)
+    if typed is not None and pa.types.is_integer(typed.type):  # Parquet, Arrow: no text to parse
+        out_of_range = f"is out of range: {name} must be {minimum}..{maximum}"
+        try:
+            whole = typed.cast(pa.int64())
+        except _ARROW_ERRORS:  # a uint64 beyond int64
+            position = first_refused(typed, lambda part: part.cast(pa.int64()))
+            raise error_at(f"{typed[position].as_py()} {out_of_range}", where, position, name) from None
+        refuse(pc.or_(pc.less(whole, minimum), pc.greater(whole, maximum)), whole, where, name,
+               lambda value: f"{value} {out_of_range}")
+        return whole
     exact = numbers(table, name, where=where, decimals=0, minimum=Decimal(minimum), maximum=Decimal(maximum))
     return None if exact is None else exact.cast(pa.int64())
 

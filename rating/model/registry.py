@@ -4,26 +4,31 @@ Meters: meter_id, account_id, tariff_id, mode (register | interval),
 multiplier, register_digits, max_rate_per_hour, interval_minutes, unit,
 wallet (the prepaid wallet the meter debits: electricity, water, ...),
 active_from, active_until.
-Accounts: account_id, name, area, billing_cycle, tariff_id, active_from,
-active_until.
+Accounts: account_id, name (the owner's), area, billing_cycle, tariff_id,
+active_from, active_until, and what bills and reminders read: tenant,
+bill_to (owner | tenant), address, occupancy (owner | let_out | vacant),
+tags, email, phone (docs/billing.md, "The accounts file").
 `active_from` / `active_until` are the first and last local day a meter is
 connected or an account is held (a new connection, a move-in or move-out, a
 sale), as ISO dates; blank: open. A period they cut is a part period
 (docs/tariffs.md, "Part periods").
 Only the id columns are required; a column left out, or a blank cell, takes
-the default below. A blank (or placeholder: `#N/A`, `NA`, `NULL`, ...)
-area is no area, never 0: an account without an area whose tariff charges
-per area is an error. Tables are checked a column at a time
-(rating.inputs.cells); every error names the file, row and column.
+the default (rating.model.registry_columns). A blank (or placeholder:
+`#N/A`, `NA`, `NULL`, ...) area is no area, never 0: an account without an
+area whose tariff charges per area is an error. Tables are checked a column
+at a time (rating.inputs.cells); every error names the file, row and column.
+
+A registry holds Arrow columns and numpy arrays, not an object per meter:
+10^7 meters load in seconds (bench/bench_registry.py). `meters` and
+`accounts` are per-item views for the callers that want objects
+(rating.model.registry_views).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import itertools
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,128 +36,143 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rating.errors import ConfigError, InputError, SchemaError
+from rating.errors import InputError
 from rating.inputs import cells
 from rating.inputs.tables import read_table
-from rating.model.groups import WEIGHT_DECIMALS, WEIGHT_MAX
+from rating.model.id_lookup import MeterLookup
+from rating.model.registry_columns import (
+    AREA_DECIMALS,
+    AREA_MAX,
+    INTERVAL_MINUTES_MAX,
+    MULTIPLIER_MAX,
+    RATE_MAX,
+    REGISTER_DIGITS_MAX,
+    AccountColumns,
+    MeterColumns,
+    account_columns_from_table,
+    account_columns_of,
+    check_areas,
+    check_date_order,
+    meter_columns_from_table,
+    meter_columns_of,
+)
+from rating.model.registry_rows import MODES, Account, Meter
+from rating.model.registry_views import AccountRows, MeterRows
 from rating.model.site import Cycle, Site
 
+__all__ = ["AREA_DECIMALS", "AREA_MAX", "INTERVAL_MINUTES_MAX", "MODES", "MULTIPLIER_MAX", "NO_RATE_LIMIT",
+           "RATE_MAX", "REGISTER_DIGITS_MAX", "Account", "Meter", "Registry", "load_registry",
+           "registry_from_tables"]
+
 NO_RATE_LIMIT = -1
-MULTIPLIER_MAX = 2**31 - 1  # the kernel keeps it as int32
-REGISTER_DIGITS_MAX = 12
-INTERVAL_MINUTES_MAX = 366 * 24 * 60  # an interval reading covers at most a (leap) year
-RATE_MAX = Decimal(10) ** 12  # max_rate_per_hour; in quantity units it fits an int64
-AREA_DECIMALS = WEIGHT_DECIMALS  # apportionment by area is exact at this resolution
-AREA_MAX = WEIGHT_MAX
-MODES = ("register", "interval")
-
-
-@dataclass(frozen=True)
-class Meter:
-    """One registry row, as the reference and error messages see it."""
-
-    meter_id: str | int
-    account_id: str
-    tariff_id: str
-    mode: str = "register"
-    multiplier: int = 1
-    register_digits: int = 0
-    max_rate_per_hour: Decimal | None = None
-    interval_minutes: int = 15
-    unit: str = ""
-    wallet: str = "main"
-    active_from: dt.date | None = None  # first local day connected; None: open
-    active_until: dt.date | None = None  # last local day connected; None: open
-
-
-@dataclass(frozen=True)
-class Account:
-    account_id: str
-    name: str = ""
-    area: Decimal | None = None  # None: no area (blank in the file), never priced as 0
-    cycle: Cycle | None = None  # None: the site's default
-    tariff_id: str | None = None
-    active_from: dt.date | None = None  # first local day held (move-in, purchase); None: open
-    active_until: dt.date | None = None  # last local day held (move-out, sale); None: open
-
-    def area_for(self, charge: str) -> Decimal:
-        """The area an area charge prices (`charge` names it in the error);
-        registry files are checked up front (registry_from_tables), so this
-        only refuses an Account built in code without an area."""
-        if self.area is None:
-            raise InputError(f"account {self.account_id!r} has no area, but {charge} charges per area")
-        return self.area
+OPEN_FIRST_DAY = -(2**40)  # an open start: before every period
+OPEN_END_DAY = 2**40  # an open end: after every period
 
 
 class Registry:
     """Meters and accounts, validated, with the per-meter columns the kernel needs."""
 
-    def __init__(self, meters: list[Meter], accounts: list[Account], *, meters_where: str = "meters",
+    def __init__(self, meters: Sequence[Meter] | MeterColumns,
+                 accounts: Sequence[Account] | AccountColumns, *, meters_where: str = "meters",
                  accounts_where: str = "accounts"):
-        """`meters_where` and `accounts_where` name the tables in errors; a
-        meter's or an account's row is its position in its list, from 1."""
-        ids = [m.meter_id for m in meters]
-        kinds = {type(i) for i in ids}
-        if len(kinds) > 1:
-            raise InputError("meter ids mix integers and strings", where=f"{meters_where} column meter_id",
-                             file=meters_where, column="meter_id")
-        self.meter_ids = pa.array(ids, type=pa.int64() if kinds == {int} else pa.string())
-        account_ids = pa.array([a.account_id for a in accounts], pa.string())
-        cells.unique(account_ids, where=accounts_where, name="account_id")
-        cells.unique(self.meter_ids, where=meters_where, name="meter_id")
-        owners = pa.array([m.account_id for m in meters], pa.string())
-        orphan = cells.first_true(pc.invert(pc.is_in(owners, value_set=account_ids)))
-        if orphan is not None:
-            raise cells.error_at(f"meter {ids[orphan]!r} belongs to unknown account "
-                                     f"{owners[orphan].as_py()!r}", meters_where, orphan, "account_id")
-        _check_dates(meters, meters_where)
-        _check_dates(accounts, accounts_where)
-        self.meters = meters
-        self.accounts = {a.account_id: a for a in accounts}
+        """Meters and accounts as objects (built in code) or as columns (read
+        from files); `meters_where` and `accounts_where` name the tables in
+        errors; a row is a position in its table, from 1."""
+        given_meters = None if isinstance(meters, MeterColumns) else meters
+        given_accounts = None if isinstance(accounts, AccountColumns) else accounts
+        self.meter_columns: MeterColumns = meters if isinstance(meters, MeterColumns) else meter_columns_of(
+            meters, where=meters_where)
+        self.account_columns: AccountColumns = accounts if isinstance(accounts, AccountColumns) else (
+            account_columns_of(accounts))
         self.meters_where, self.accounts_where = meters_where, accounts_where
-        self.meter_accounts = owners  # each meter's account_id
-        self.account_ids = account_ids  # in registry order
+        self.meter_ids = self.meter_columns.meter_id
+        self.account_ids = self.account_columns.account_id  # in registry order
+        self.meter_accounts = self.meter_columns.account_id  # each meter's account_id
+        self.meter_lookup = MeterLookup(self.meter_ids)
+        self._account_lookup = MeterLookup(self.account_ids)
+        with ThreadPoolExecutor(max_workers=1) as other:  # the hash builds release the GIL: one per core
+            meters_checked = other.submit(_refuse_repeats, self.meter_lookup, where=meters_where,
+                                          name="meter_id")
+            _refuse_repeats(self._account_lookup, where=accounts_where, name="account_id")  # its error first
+            meters_checked.result()
         # each meter's account, as a position in `accounts`
-        self.account_of_meter = _positions(pc.index_in(owners, value_set=account_ids))
+        self.account_of_meter = self._account_positions(self.meter_accounts)
+        if given_meters is not None or given_accounts is not None:  # files are checked when read
+            for held, where in ((self.meter_columns, meters_where), (self.account_columns, accounts_where)):
+                check_date_order(held.active_from, held.active_until, where)
+        self.meters = MeterRows(self.meter_columns, given_meters)
+        self.accounts = AccountRows(self.account_columns, given_accounts, self.account_position)
+        self._kernel_columns: dict[int, dict[str, np.ndarray]] = {}  # by quantity_decimals
+
+    def _account_positions(self, owners: pa.Array) -> np.ndarray:
+        found = self._account_lookup.positions(owners)
+        if len(found) and found.min() < 0:
+            orphan = int(np.argmax(found < 0))
+            raise cells.error_at(f"meter {self.meter_ids[orphan].as_py()!r} belongs to unknown account "
+                                 f"{owners[orphan].as_py()!r}", self.meters_where, orphan, "account_id")
+        return found
+
+    def account_position(self, account_id: str) -> int:
+        """The account's row in registry order (from 0), -1 when unknown."""
+        return int(self._account_lookup.positions(pa.array([account_id], pa.string()))[0])
 
     @functools.cached_property
+    def _areas(self) -> list[Decimal | None]:
+        return self.account_columns.area.to_pylist()  # built when an area charge is first priced
+
+    def area_for(self, row: int, charge: str) -> Decimal:
+        """The area of the account in registry row `row` that an area charge
+        prices (`charge` names it in the error); files are checked up front
+        (registry_from_tables), so this only refuses accounts built in code."""
+        area = self._areas[row]
+        if area is None:
+            raise InputError(f"account {self.account_ids[row].as_py()!r} has no area, but {charge} charges "
+                             "per area")
+        return area
+
+    @property
     def meter_tariffs(self) -> pa.Array:
         """Each meter's tariff_id (string)."""
-        return pa.array([m.tariff_id for m in self.meters], pa.string())
+        return self.meter_columns.tariff_id
 
-    @functools.cached_property
+    @property
     def account_tariffs(self) -> pa.Array:
         """Each account's own tariff_id (string, null for none), in registry order."""
-        return pa.array([a.tariff_id for a in self.accounts.values()], pa.string())
+        return self.account_columns.tariff_id
 
     @functools.cached_property
     def meter_active_days(self) -> tuple[np.ndarray, np.ndarray]:
         """Each meter's first active day and the day after its last (days since
         1970-01-01, int64); open ends are far outside any period."""
-        return _day_bounds([(m.active_from, m.active_until) for m in self.meters])
+        return _day_bounds(self.meter_columns.active_from, self.meter_columns.active_until)
 
     @functools.cached_property
     def account_active_days(self) -> tuple[np.ndarray, np.ndarray]:
         """`meter_active_days` of each account, in registry order."""
-        return _day_bounds([(a.active_from, a.active_until) for a in self.accounts.values()])
+        return _day_bounds(self.account_columns.active_from, self.account_columns.active_until)
+
+    @functools.cached_property
+    def dated(self) -> bool:
+        """Some meter or account has an active_from or an active_until."""
+        return any(column.null_count < len(column) for columns in (self.meter_columns, self.account_columns)
+                   for column in (columns.active_from, columns.active_until))
 
     def account_anchor_days(self, site: Site) -> np.ndarray:
         """Each account's billing cycle (its anchor day, int8), in registry order."""
-        default = site.default_cycle.anchor_day
-        return np.array([default if a.cycle is None else a.cycle.anchor_day for a in self.accounts.values()],
-                        dtype=np.int8)
+        # the site's default last, where code -1 lands
+        anchors = [c.anchor_day for c in self.account_columns.cycles] + [site.default_cycle.anchor_day]
+        return np.array(anchors, dtype=np.int8)[self.account_columns.cycle_code]
 
     def meter_place(self, index: int) -> str:
         """Where a meter is defined, for errors: `meters.csv row 4 (meter 'E-3')`."""
-        return f"{self.meters_where} row {index + 1} (meter {self.meters[index].meter_id!r})"
+        return f"{self.meters_where} row {index + 1} (meter {self.meter_ids[index].as_py()!r})"
 
     def account_place(self, account_id: str) -> str:
         """Where an account is defined, for errors: `accounts.csv row 2 (account 'A-2')`."""
-        row = list(self.accounts).index(account_id) + 1
-        return f"{self.accounts_where} row {row} (account {account_id!r})"
+        return f"{self.accounts_where} row {self.account_position(account_id) + 1} (account {account_id!r})"
 
     def __len__(self) -> int:
-        return len(self.meters)
+        return len(self.meter_ids)
 
     def index_of(self, meter_ids: pa.Array) -> np.ndarray:
         """Registry index of each id (int32), -1 where the meter is unknown."""
@@ -172,61 +192,58 @@ class Registry:
         return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
 
     def columns(self, site: Site) -> dict[str, np.ndarray]:
-        """Per-meter arrays in fixed point, as the consumption kernel takes them."""
-        scale = 10**site.quantity_decimals
-        rate = np.full(len(self.meters), NO_RATE_LIMIT, dtype=np.int64)
-        for i, m in enumerate(self.meters):
-            if m.max_rate_per_hour is not None:
-                rate[i] = int(m.max_rate_per_hour * scale)
+        """Per-meter arrays in fixed point, as the consumption kernel takes them
+        (built once per quantity resolution; callers must not write to them)."""
+        built = self._kernel_columns.get(site.quantity_decimals)
+        if built is None:
+            built = self._kernel_columns[site.quantity_decimals] = self._build_columns(site.quantity_decimals)
+        return built
+
+    def _build_columns(self, quantity_decimals: int) -> dict[str, np.ndarray]:
+        m = self.meter_columns
+        scale = 10**quantity_decimals
+        digits = _int64s(m.register_digits)
         return {
-            "is_interval": np.array([m.mode == "interval" for m in self.meters], dtype=np.uint8),
-            "multiplier": np.array([m.multiplier for m in self.meters], dtype=np.int64),
-            "rollover_qty": np.array(
-                [10**m.register_digits * scale if m.register_digits else 0 for m in self.meters],
-                dtype=np.int64,
-            ),
-            "max_rate_qty_per_hour": rate,
-            "interval_minutes": np.array([m.interval_minutes for m in self.meters], dtype=np.int64),
+            "is_interval": pc.equal(m.mode, "interval").to_numpy(zero_copy_only=False).astype(np.uint8),
+            "multiplier": _int64s(m.multiplier),
+            "rollover_qty": np.where(digits > 0, np.power(10, digits, dtype=np.int64) * scale, 0),
+            "max_rate_qty_per_hour": _fixed_point(m.max_rate_per_hour, quantity_decimals),
+            "interval_minutes": _int64s(m.interval_minutes),
         }
 
     def cycle_of(self, account_id: str, site: Site) -> Cycle:
-        return self.accounts[account_id].cycle or site.default_cycle
+        code = int(self.account_columns.cycle_code[self.account_position(account_id)])
+        return site.default_cycle if code < 0 else self.account_columns.cycles[code]
 
 
-def _check_dates(holders: Sequence[Meter | Account], where: str) -> None:
-    """A last active day before the first is refused (rows built in code;
-    files are checked a column at a time when read)."""
-    for row, holder in enumerate(holders):
-        if holder.active_from is not None and holder.active_until is not None \
-                and holder.active_until < holder.active_from:
-            raise cells.error_at(f"active_until {holder.active_until} is before active_from "
-                                 f"{holder.active_from}", where, row, "active_until")
+def _refuse_repeats(lookup: MeterLookup, *, where: str, name: str) -> None:
+    """Each id once: a repeat names itself, its row and the first row."""
+    repeat = lookup.first_repeat()
+    if repeat is not None:
+        row, first = repeat
+        value = lookup.registry_ids[row].as_py()
+        raise cells.error_at(f"duplicate {name} {value!r} (first in row {first + 1})", where, row, name)
 
 
-OPEN_FIRST_DAY = -(2**40)  # an open start: before every period
-OPEN_END_DAY = 2**40  # an open end: after every period
+def _int64s(array: pa.Array) -> np.ndarray:
+    return array.cast(pa.int64()).to_numpy(zero_copy_only=False)
 
 
-def _day_bounds(dates: list[tuple[dt.date | None, dt.date | None]]) -> tuple[np.ndarray, np.ndarray]:
-    epoch = dt.date(1970, 1, 1).toordinal()
-    first = [OPEN_FIRST_DAY if a is None else a.toordinal() - epoch for a, _ in dates]
-    end = [OPEN_END_DAY if b is None else b.toordinal() - epoch + 1 for _, b in dates]
-    return np.array(first, dtype=np.int64), np.array(end, dtype=np.int64)
+def _fixed_point(rates: pa.Array, decimals: int) -> np.ndarray:
+    """Decimals as int64 units of 10^-decimals (truncated), NO_RATE_LIMIT where null."""
+    exact = pc.cast(rates, pa.decimal128(38, decimals), safe=False)
+    # a decimal128 is a little-endian 128-bit integer: rates up to RATE_MAX fit its low word
+    words = np.frombuffer(exact.buffers()[1], dtype=np.int64).reshape(-1, 2)
+    out = words[exact.offset:exact.offset + len(exact), 0].copy()
+    out[exact.is_null().to_numpy(zero_copy_only=False)] = NO_RATE_LIMIT
+    return out
 
 
-def _positions(found: pa.Array) -> np.ndarray:
-    """int32 positions of an index_in result (every value found)."""
-    return found.to_numpy(zero_copy_only=False).astype(np.int32)
-
-
-def meters_from_table(table: pa.Table, *, where: str, site: Site) -> list[Meter]:
-    """The meters of a registry table (text or typed columns)."""
-    return _meters(_meter_columns(table, where=where, site=site), table.num_rows)
-
-
-def accounts_from_table(table: pa.Table, *, where: str) -> list[Account]:
-    """The accounts of a registry table (text or typed columns)."""
-    return _accounts(_account_columns(table, where=where), table.num_rows, where=where)
+def _day_bounds(first: pa.Array, last: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    def days(dates: pa.Array, open_day: int, after: int) -> np.ndarray:
+        numbers = dates.cast(pa.int32()).cast(pa.int64())
+        return pc.add(numbers, after).fill_null(open_day).to_numpy(zero_copy_only=False)
+    return days(first, OPEN_FIRST_DAY, 0), days(last, OPEN_END_DAY, 1)
 
 
 def registry_from_tables(meters: pa.Table, accounts: pa.Table, *, site: Site, meters_where: str,
@@ -234,12 +251,12 @@ def registry_from_tables(meters: pa.Table, accounts: pa.Table, *, site: Site, me
     """The registry of a meters and an accounts table. `priced_by_area` are
     the tariffs that charge per area: an account without an area whose own
     tariff or one of whose meters' tariffs is among them is an error."""
-    meter_columns = _meter_columns(meters, where=meters_where, site=site)
-    account_columns = _account_columns(accounts, where=accounts_where)
-    _check_areas(meter_columns, account_columns, priced_by_area, where=accounts_where)
-    return Registry(_meters(meter_columns, meters.num_rows),
-                    _accounts(account_columns, accounts.num_rows, where=accounts_where),
-                    meters_where=meters_where, accounts_where=accounts_where)
+    with ThreadPoolExecutor(max_workers=1) as other:  # pyarrow compute releases the GIL: one table per core
+        accounts_typed = other.submit(account_columns_from_table, accounts, where=accounts_where)
+        meter_columns = meter_columns_from_table(meters, where=meters_where, site=site)  # its error first
+        account_columns = accounts_typed.result()
+    check_areas(meter_columns, account_columns, priced_by_area, where=accounts_where)
+    return Registry(meter_columns, account_columns, meters_where=meters_where, accounts_where=accounts_where)
 
 
 def load_registry(meters_path: str | Path, accounts_path: str | Path, site: Site, *,
@@ -248,141 +265,3 @@ def load_registry(meters_path: str | Path, accounts_path: str | Path, site: Site
     meters, accounts = read_table(meters_path, strings=True), read_table(accounts_path, strings=True)
     return registry_from_tables(meters, accounts, site=site, meters_where=str(meters_path),
                                 accounts_where=str(accounts_path), priced_by_area=priced_by_area)
-
-
-def _required(table: pa.Table, names: tuple[str, ...], where: str) -> None:
-    for name in names:
-        if name not in table.column_names:
-            raise SchemaError(f"missing column {name!r}", where=where, file=where, column=name)
-
-
-def _meter_columns(table: pa.Table, *, where: str, site: Site) -> dict[str, pa.Array | None]:
-    """Each meter column typed and checked; None where the table lacks it."""
-    _required(table, ("meter_id", "account_id", "tariff_id"), where)
-    ids = cells.column(table, "meter_id", where=where)
-    assert ids is not None  # required above
-    typed = {"meter_id": ids if pa.types.is_integer(ids.type) else cells.text(table, "meter_id",
-                                                                                 where=where)}
-    for name in ("account_id", "tariff_id", "mode", "unit", "wallet"):
-        typed[name] = cells.text(table, name, where=where)
-    typed.update(_active_dates(table, where))
-    for name in ("meter_id", "account_id", "tariff_id"):
-        cells.present(typed[name], where=where, name=name)
-    if typed["mode"] is not None:
-        cells.one_of(typed["mode"], MODES, where=where, name="mode")
-    for name, low, high in (("multiplier", 1, MULTIPLIER_MAX), ("register_digits", 0, REGISTER_DIGITS_MAX),
-                            ("interval_minutes", 1, INTERVAL_MINUTES_MAX)):
-        typed[name] = cells.whole_numbers(table, name, where=where, minimum=low, maximum=high)
-    typed["max_rate_per_hour"] = cells.numbers(table, "max_rate_per_hour", where=where,
-                                                 decimals=site.quantity_decimals, minimum=Decimal(0),
-                                                 maximum=RATE_MAX)
-    return typed
-
-
-def _meters(typed: dict[str, pa.Array | None], n: int) -> list[Meter]:
-    fields = ("meter_id", "account_id", "tariff_id", "mode", "multiplier", "register_digits",
-              "max_rate_per_hour", "interval_minutes", "unit", "wallet", "active_from", "active_until")
-    defaults = {"mode": "register", "multiplier": 1, "register_digits": 0, "max_rate_per_hour": None,
-                "interval_minutes": 15, "unit": "", "wallet": "main"}
-    values = [_filled(typed[name], defaults.get(name), n) for name in fields]
-    return [Meter(*row) for row in zip(*values, strict=True)]
-
-
-def _account_columns(table: pa.Table, *, where: str) -> dict[str, pa.Array | None]:
-    _required(table, ("account_id",), where)
-    typed = {name: cells.text(table, name, where=where)
-             for name in ("account_id", "name", "billing_cycle", "tariff_id")}
-    cells.present(typed["account_id"], where=where, name="account_id")
-    typed["area"] = cells.numbers(table, "area", where=where, decimals=AREA_DECIMALS, minimum=Decimal(0),
-                                    maximum=AREA_MAX)
-    typed.update(_active_dates(table, where))
-    return typed
-
-
-def _accounts(typed: dict[str, pa.Array | None], n: int, *, where: str) -> list[Account]:
-    return [
-        Account(*row)
-        for row in zip(
-            _filled(typed["account_id"], None, n), _filled(typed["name"], "", n),
-            _filled(typed["area"], None, n), _cycles(typed["billing_cycle"], n, where=where),
-            _filled(typed["tariff_id"], None, n), _filled(typed["active_from"], None, n),
-            _filled(typed["active_until"], None, n), strict=True,
-        )
-    ]
-
-
-def _active_dates(table: pa.Table, where: str) -> dict[str, pa.Array | None]:
-    """`active_from` and `active_until` as date32 (ISO dates, blank: open);
-    the last day may not precede the first."""
-    typed = {name: _dates(table, name, where) for name in ("active_from", "active_until")}
-    start, end = typed["active_from"], typed["active_until"]
-    if start is not None and end is not None:
-        cells.refuse(pc.less(end, start), end, where, "active_until",
-                     lambda value: f"active_until {value} is before active_from")
-    return typed
-
-
-def _dates(table: pa.Table, name: str, where: str) -> pa.Array | None:
-    """A column of ISO dates (2025-05-10) as date32, null where blank."""
-    array = cells.column(table, name, where=where)
-    if array is None or pa.types.is_date32(array.type):
-        return array
-    array = cells.text(table, name, where=where)
-    assert array is not None  # the column exists
-    array = pc.utf8_trim_whitespace(array)
-    pattern = pc.match_substring_regex(array, r"^\d{4}-\d{2}-\d{2}$")
-    cells.refuse(pc.invert(pattern), array, where, name, lambda value: f"not a date (2025-05-10): {value!r}")
-    try:
-        return array.cast(pa.date32())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        position = cells.first_refused(array, lambda part: part.cast(pa.date32()))
-        raise cells.error_at(f"not a date (2025-05-10): {array[position].as_py()!r}", where, position,
-                             name) from None
-
-
-def _cycles(text: pa.Array | None, n: int, *, where: str) -> Iterable[Cycle | None]:
-    """Each row's billing cycle; every distinct text is parsed once."""
-    if text is None:
-        return itertools.repeat(None, n)
-    parsed: dict[str | None, Cycle | None] = {None: None}
-    for value in pc.unique(text).to_pylist():
-        if value is not None:
-            try:
-                parsed[value] = Cycle.parse(value, where=where)
-            except ConfigError as exc:
-                row = cells.first_true(pc.equal(text, value))
-                raise cells.error_at(exc.message, where, row or 0, "billing_cycle") from None
-    return map(parsed.__getitem__, text.to_pylist())
-
-
-def _filled(array: pa.Array | None, default: object, n: int) -> Iterable:
-    """A column's values with nulls (and a missing column) as `default`."""
-    if array is None:
-        return itertools.repeat(default, n)
-    return array.to_pylist() if default is None else array.fill_null(default).to_pylist()
-
-
-def _check_areas(meters: dict[str, pa.Array | None], accounts: dict[str, pa.Array | None],
-                 priced_by_area: Collection[str], *, where: str) -> None:
-    """An account whose charges include an area charge must have an area."""
-    if not priced_by_area:
-        return
-    tariffs = pa.array(sorted(priced_by_area), pa.string())
-    account_ids = accounts["account_id"]
-    meter_accounts, meter_tariffs = meters["account_id"], meters["tariff_id"]
-    assert account_ids is not None and meter_accounts is not None and meter_tariffs is not None  # required
-    metered = pc.is_in(meter_tariffs, value_set=tariffs)
-    needs_area = pc.is_in(account_ids, value_set=meter_accounts.filter(metered))
-    own_tariff = accounts["tariff_id"]
-    if own_tariff is not None:
-        needs_area = pc.or_(needs_area, pc.is_in(own_tariff, value_set=tariffs))
-    missing = accounts["area"].is_null() if accounts["area"] is not None else pc.is_valid(account_ids)
-    row = cells.first_true(pc.and_(needs_area, missing))
-    if row is None:
-        return
-    account = account_ids[row].as_py()
-    own = own_tariff[row].as_py() if own_tariff is not None else None
-    tariff = own if own in priced_by_area else meter_tariffs.filter(
-        pc.and_(metered, pc.equal(meter_accounts, account)))[0].as_py()
-    raise cells.error_at(f"account {account!r} has no area (blank or a placeholder such as #N/A), but "
-                             f"tariff {tariff!r} charges per area (area_charge)", where, row, "area")

@@ -8,8 +8,6 @@ row per attempt and per decision, so what was sent to whom stays on record.
 
 from __future__ import annotations
 
-STATES = ("queued", "sending", "sent", "failed", "cancelled")
-
 _TABLES = """
 CREATE TABLE IF NOT EXISTS notify_outbox (
     id {serial} PRIMARY KEY,

@@ -24,9 +24,6 @@ from typing import Protocol
 
 from rating.billing.ledger_payment_types import AllocationRow, Payment
 
-OWNER_TAGS = ("early_payer", "on_time", "habitual_late", "partial_payer", "long_tenure", "new_owner",
-              "prefers_offline")
-
 
 @dataclass(frozen=True)
 class TagRules:

@@ -94,8 +94,6 @@ class Templates:
             raise KeyError(f"no template {stem}{SUFFIX}")
         return found
 
-    def names(self) -> set[str]:
-        return {name.split(".")[0] for name, _ in self._templates}
 
 
 def load_templates(folder: str | Path) -> Templates:

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from rating.consumption.quantities import AccountPeriods, PeriodQuantities
 from rating.errors import TariffError
+from rating.inputs import cells
 from rating.model.days import date_of, day_number
 from rating.model.registry import Registry
 from rating.model.tariff import Tariff, TariffVersion
@@ -45,14 +46,14 @@ class _RegistryColumns:
     meter_tariff: np.ndarray  # (meters,) code into tariff_ids
     tariff_ids: list[str]
     account_rank: np.ndarray  # (accounts,) position in account_ids of each account, in registry order
+    account_row: np.ndarray  # (accounts,) registry row of each position in account_ids
     meter_days: tuple[np.ndarray, np.ndarray]  # (meters,) first active day, day after the last
     account_days: tuple[np.ndarray, np.ndarray]  # (accounts,) the same, by position in account_ids
     dated: bool  # some meter or account has an active_from or active_until
 
     @classmethod
     def of(cls, registry: Registry) -> _RegistryColumns:
-        # Built once per registry (a Python pass over every meter): streaming
-        # prices many small chunks against the same registry.
+        # Built once per registry: streaming prices many small chunks against it.
         cached = _REGISTRY_COLUMNS.get(registry)
         if cached is None:
             cached = _REGISTRY_COLUMNS[registry] = cls._build(registry)
@@ -60,43 +61,44 @@ class _RegistryColumns:
 
     @classmethod
     def _build(cls, registry: Registry) -> _RegistryColumns:
-        account_ids = sorted(registry.accounts)
-        account_rank = {a: i for i, a in enumerate(account_ids)}
-        tariff_ids = Names()
-        rank_of = np.array([account_rank[a] for a in registry.accounts], dtype=np.int64)
-        by_rank = np.empty(len(rank_of), dtype=np.int64)
-        by_rank[rank_of] = np.arange(len(rank_of))
+        by_rank = pc.sort_indices(registry.account_ids).to_numpy()  # sorted position -> registry row
+        rank_of = np.empty(len(by_rank), dtype=np.int64)  # registry row -> sorted position
+        rank_of[by_rank] = np.arange(len(by_rank))
+        account_ids = registry.account_ids.take(pa.array(by_rank))
+        # codes in first-seen order: the accounts' own tariffs (sorted by account), then the meters'
+        tariffs = pc.dictionary_encode(pa.concat_arrays([registry.account_tariffs.take(pa.array(by_rank)),
+                                                         registry.meter_tariffs]))
+        codes = tariffs.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         first, end = registry.account_active_days
         return cls(
-            account_ids=pa.array(account_ids, pa.string()),
-            account_tariff=np.array(
-                [-1 if (t := registry.accounts[a].tariff_id) is None else tariff_ids.code(t)
-                 for a in account_ids],
-                dtype=np.int64,
-            ),
-            meter_account=np.array([account_rank[m.account_id] for m in registry.meters], dtype=np.int64),
+            account_ids=account_ids,
+            account_tariff=codes[:len(by_rank)],
+            meter_account=rank_of[registry.account_of_meter],
             meter_rank=_ranks(registry.meter_ids),
-            meter_tariff=np.array([tariff_ids.code(m.tariff_id) for m in registry.meters], dtype=np.int64),
-            tariff_ids=tariff_ids.names,
+            meter_tariff=codes[len(by_rank):],
+            tariff_ids=tariffs.dictionary.to_pylist(),
             account_rank=rank_of,
+            account_row=by_rank,
             meter_days=registry.meter_active_days,
             account_days=(first[by_rank], end[by_rank]),
-            dated=any(m.active_from or m.active_until for m in registry.meters)
-            or any(a.active_from or a.active_until for a in registry.accounts.values()),
+            dated=registry.dated,
         )
 
     def check_tariffs(self, registry: Registry, tariffs: Mapping[str, Tariff]) -> None:
         """Every tariff the registry names must exist, used in this call or not,
         so that an error never depends on which meters happened to read."""
-        missing = {t for t in self.tariff_ids if t not in tariffs}
+        missing = [t for t in self.tariff_ids if t not in tariffs]
         if not missing:
             return
-        owners: list[tuple[str, str | None]] = [
-            (f"meter {m.meter_id!r}", m.tariff_id) for m in registry.meters
-        ]
-        owners += [(f"account {a.account_id!r}", a.tariff_id) for a in registry.accounts.values()]
-        owner, tariff_id = next((o, t) for o, t in owners if t in missing)
-        raise TariffError(f"{owner} refers to unknown tariff {tariff_id!r}")
+        unknown = pa.array(missing, pa.string())
+        meter = cells.first_true(pc.is_in(registry.meter_tariffs, value_set=unknown))
+        if meter is not None:
+            owner, tariff_id = f"meter {registry.meter_ids[meter].as_py()!r}", registry.meter_tariffs[meter]
+        else:
+            account = cells.first_true(pc.is_in(registry.account_tariffs, value_set=unknown))
+            owner, tariff_id = f"account {registry.account_ids[account].as_py()!r}", \
+                registry.account_tariffs[account]
+        raise TariffError(f"{owner} refers to unknown tariff {tariff_id.as_py()!r}")
 
 
 _REGISTRY_COLUMNS: weakref.WeakKeyDictionary[Registry, _RegistryColumns] = weakref.WeakKeyDictionary()

@@ -201,8 +201,7 @@ class Pricer:
         accounts, inverse = np.unique(group.account, return_inverse=True)
         amount_minor, area_qty, area_ratio = [], [], []
         for account in accounts.tolist():
-            owner = self.rows.registry.accounts[self.rows.columns.account_ids[account].as_py()]
-            area = owner.area_for(group.label)
+            area = self.rows.registry.area_for(int(self.rows.columns.account_row[account]), group.label)
             num, den = area.as_integer_ratio()
             area_ratio.append((num, den))
             amount_minor.append(round_div(rate_micro * num * 10**self.site.minor_unit_exponent,

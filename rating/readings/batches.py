@@ -31,7 +31,6 @@ from rating.fixedpoint import decimal_units
 from rating.inputs.tables import check_arrow
 from rating.model.registry import Registry
 from rating.model.site import Site
-from rating.readings.meter_lookup import lookup_for
 
 REQUIRED_COLUMNS = ("meter_id", "ts", "value")
 _US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1}
@@ -172,8 +171,8 @@ def _is_text(dtype: pa.DataType) -> bool:
 def meter_indexes(meter_id: pa.Array, registry: Registry) -> np.ndarray:
     """Registry index (int32) of each meter id, -1 where the registry lacks it
     (or the id is null). Ids of another kind than the registry's compare as
-    text: meter 7 is "7" (rating.readings.meter_lookup)."""
-    positions = lookup_for(registry).positions(meter_id)
+    text: meter 7 is "7" (rating.model.id_lookup)."""
+    positions = registry.meter_lookup.positions(meter_id)
     if meter_id.null_count:
         positions = np.where(meter_id.is_null().to_numpy(zero_copy_only=False), -1, positions)
     return positions.astype(np.int32, copy=False)

@@ -9,7 +9,7 @@ while its account is held; an account's, the days it is held.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rating.model.registry import Account, Meter
 from rating.model.site import Site
@@ -38,7 +38,7 @@ def active_days(period: Period, *holders: Meter | Account) -> int:
 
 
 def outside_anomalies(readings: Sequence[RefReading], anomalies: Sequence[RefAnomaly], *,
-                      meters: dict, accounts: dict, months: Sequence[dt.date], site: Site,
+                      meters: Mapping, accounts: Mapping, months: Sequence[dt.date], site: Site,
                       ups: int) -> list[RefAnomaly]:
     """`outside_periods` for each reading of a known meter without another
     anomaly whose instant is after its account's last asked period ends, or

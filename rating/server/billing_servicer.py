@@ -99,7 +99,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         if request.readings:
             table = read_ipc(request.readings)
             result = await asyncio.to_thread(rate, table, config=society.config, unknown_meters="report",
-                                             now=self.service.now())
+                                             now=self.service.now(), periods=[cycle.period_start])
             usage = usage_by_account(result.charges, society.config.site)
         return RunInputs(cycle, society.billing, society.numbering, society.units(), usage,
                          rules_text=society.rules_text)

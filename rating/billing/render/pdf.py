@@ -119,6 +119,8 @@ def _header(page: Page, bill: BillView) -> None:
     page.rule()
     page.line("To", bold=True)
     page.line(bill.bill_to, size=11)
+    for line in bill.address:
+        page.line(line)
     page.line(f"Unit {bill.account_id}")
     for note in bill.notes:
         page.line(note)

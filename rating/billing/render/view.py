@@ -109,6 +109,7 @@ class BillView:
     anomalies: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # a note's reason and the bill it corrects; notes a bill carries
     has_usage_detail: bool = False
+    address: tuple[str, ...] = ()  # the unit's address, a line each, under bill_to
 
 
 def of_draft(draft: DraftBill, site: DocumentSettings, usage: Usage | None = None) -> BillView:
@@ -116,7 +117,7 @@ def of_draft(draft: DraftBill, site: DocumentSettings, usage: Usage | None = Non
     cycle = draft.cycle
     return _view("bill", DRAFT, True, site, draft.account_id, draft.bill_to, cycle.bill_date, cycle.due_date,
                  (cycle.period_start, cycle.period_end), draft.lines, draft.anomalies, usage,
-                 cycle=cycle.cycle_id)
+                 cycle=cycle.cycle_id, address=draft.address)
 
 
 def of_document(doc: Document, site: DocumentSettings, usage: Usage | None = None,
@@ -136,13 +137,14 @@ def of_document(doc: Document, site: DocumentSettings, usage: Usage | None = Non
     return _view(doc.doc_type.value, doc.number, False, site, doc.account_id, body.get("bill_to", ""),
                  doc.issued_on, doc.due_date,
                  (dt.date.fromisoformat(period[0]), dt.date.fromisoformat(period[1])) if period else None,
-                 lines, tuple(body.get("anomalies", ())), usage, cycle=doc.cycle_id, notes=tuple(notes))
+                 lines, tuple(body.get("anomalies", ())), usage, cycle=doc.cycle_id, notes=tuple(notes),
+                 address=str(body.get("address", "")))
 
 
 def _view(doc_type: str, number: str, draft: bool, site: DocumentSettings, account_id: str, bill_to: str,
           bill_date: dt.date, due_date: dt.date, period, lines: Sequence[BillLine],
           anomalies: tuple[str, ...], usage: Usage | None, *, cycle: str,
-          notes: tuple[str, ...] = ()) -> BillView:
+          notes: tuple[str, ...] = (), address: str = "") -> BillView:
     sections: dict[str, list[Row]] = {name: [] for name in ("charges", "interest", "taxes", "rounding",
                                                             "arrears")}
     meter_lines, share_lines = [], []
@@ -170,7 +172,7 @@ def _view(doc_type: str, number: str, draft: bool, site: DocumentSettings, accou
         arrears=tuple(sections["arrears"]), invoice=invoice, this_cycle=site.money(charges),
         arrears_total=site.money(arrears), total_due=site.money(charges + arrears),
         total_due_minor=charges + arrears, payment_reference=reference, anomalies=anomalies, notes=notes,
-        has_usage_detail=detail)
+        has_usage_detail=detail, address=tuple(line.strip() for line in address.splitlines() if line.strip()))
 
 
 _SECTION = {LineKind.CHARGE: "charges", LineKind.INTEREST: "interest", LineKind.LATE_FEE: "interest",

@@ -1,7 +1,8 @@
 """Meter ids to registry positions at C speed, for every id kind.
 
-One `MeterLookup` per registry, built on first use and kept while the
-registry lives:
+One `MeterLookup` per registry (`registry.meter_lookup`, its text index
+built when the registry is, since it also finds repeated ids), and one over
+its account ids:
 
 - text ids: a hash index over the registry's ids (ext/_lookup.pyx), built
   once, probed per batch;
@@ -20,7 +21,6 @@ Readings and registry ids of different kinds compare as text: meter 7 is
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -33,15 +33,6 @@ DICTIONARIES_KEPT = 8  # a Parquet file has one dictionary per row group and col
 _DENSE_SPAN_MIN = 1 << 16
 _CANONICAL_INTEGER = r"^(0|-?[1-9][0-9]{0,18})$"  # at most 19 digits; int64 has 19
 _INT64_MAX_TEXT = str(np.iinfo(np.int64).max)
-_lookups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def lookup_for(registry) -> MeterLookup:
-    """The registry's lookup, built on first use."""
-    lookup = _lookups.get(registry)
-    if lookup is None:
-        lookup = _lookups[registry] = MeterLookup(registry.meter_ids)
-    return lookup
 
 
 def _offsets_and_data(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +98,26 @@ class MeterLookup:
         if not pa.types.is_string(meter_id.type):
             meter_id = meter_id.cast(pa.string())
         return self._text_positions(meter_id)
+
+    def first_repeat(self) -> tuple[int, int] | None:
+        """(row, earlier row) of the first id that repeats an earlier one, in
+        registry order (rows from 0); None when the ids are distinct."""
+        ids = self.registry_ids
+        if pa.types.is_integer(ids.type):
+            keys = _int64_view(ids.cast(pa.int64()))
+            order = np.argsort(keys, kind="stable")  # equal ids in registry order
+            ranked = keys[order]
+            new = np.concatenate([[True], ranked[1:] != ranked[:-1]])
+            repeats = np.flatnonzero(~new)
+            if len(repeats) == 0:
+                return None
+            slot = repeats[np.argmin(order[repeats])]
+            starts = np.flatnonzero(new)
+            return int(order[slot]), int(order[starts[np.searchsorted(starts, slot, side="right") - 1]])
+        # the index keeps the first of equal ids: a later one finds it, not itself
+        found = self._text_positions(ids)
+        repeats = np.flatnonzero(found != np.arange(len(found), dtype=np.int32))
+        return None if len(repeats) == 0 else (int(repeats[0]), int(found[repeats[0]]))
 
     def _dictionary(self, meter_id: pa.DictionaryArray) -> np.ndarray:
         dictionary = meter_id.dictionary
