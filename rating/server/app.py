@@ -24,13 +24,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from starlette.routing import BaseRoute
 
-from rating.billing.allocation import AllocationRule
 from rating.billing.inputs import site_billing
 from rating.billing.ledger import DuesLedger
 from rating.billing.numbering import Numbering
 from rating.notify.relay import Relay
 from rating.notify.site import ReminderSite, close
-from rating.payments.settings import load_payment_settings
+from rating.payments.settings import PaymentSettings, load_payment_settings
 from rating.prepaid import errors
 from rating.prepaid.ledger.base import Ledger
 from rating.prepaid.service import Limits, PrepaidService
@@ -39,9 +38,17 @@ from rating.prepaid.store.base import BalanceStore
 from rating.server import roles
 from rating.server.billing_servicer import BillingRules, BillingServicer
 from rating.server.interceptors import BearerAuth, ConcurrencyLimit
+from rating.server.payments_servicer import PaymentsServicer
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
-from rating.v1 import billing_pb2, billing_pb2_grpc, rating_pb2, rating_pb2_grpc
+from rating.v1 import (
+    billing_pb2,
+    billing_pb2_grpc,
+    payments_pb2,
+    payments_pb2_grpc,
+    rating_pb2,
+    rating_pb2_grpc,
+)
 from rating.web.dues_payments import DuesGatewayPayments
 from rating.web.payments_port import GatewayPayments
 from rating.web.service import WebSide, start_web
@@ -50,7 +57,8 @@ log = logging.getLogger("rating.server")
 PaymentsFactory = Callable[[DuesLedger], GatewayPayments]
 SERVICES = [*(rating_pb2.DESCRIPTOR.services_by_name[name].full_name
               for name in ("RatingService", "PrepaidService")),
-            billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name]
+            billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name,
+            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name]
 
 
 class JsonFormatter(logging.Formatter):
@@ -258,7 +266,10 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     prepaid = PrepaidServicer(service, stream_window=settings.stream_window_batches)
     rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
-    billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(service, dues, rules), server)
+    billing = BillingServicer(service, dues, rules)
+    billing_pb2_grpc.add_BillingServiceServicer_to_server(billing, server)
+    payments_servicer = PaymentsServicer(billing, payment_settings(settings, service))
+    payments_pb2_grpc.add_PaymentsServiceServicer_to_server(payments_servicer, server)
     checks = health.aio.HealthServicer()  # "" (the server) is SERVING from the start
     for name in SERVICES:
         await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -293,13 +304,16 @@ def _dues_payments(settings: Settings, service: PrepaidService,
                    rules: BillingRules | None) -> PaymentsFactory:
     """Gateway payments into the dues ledger: receipts numbered by the site's billing file,
     allocated by its payments.toml [allocation] (defaults without them)."""
-    numbering, rule = Numbering(), AllocationRule()
+    numbering, rule = Numbering(), payment_settings(settings, service).allocation
     if rules is not None:
         numbering = site_billing(service.config, rules.text, where=rules.where,
                                  templates=rules.templates).numbering
-    if settings.site:
-        rule = load_payment_settings(settings.site, service.config.site).allocation
     return lambda dues: DuesGatewayPayments(dues, numbering=numbering, rule=rule)
+
+
+def payment_settings(settings: Settings, service: PrepaidService) -> PaymentSettings:
+    """The site's payments.toml, checked (the defaults without a site or that file)."""
+    return load_payment_settings(settings.site, service.config.site) if settings.site else PaymentSettings()
 
 
 async def _open_dues(settings: Settings, service: PrepaidService):

@@ -74,7 +74,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self.service, self.ledger, self.rules = service, ledger, rules
         self._society: tuple[int, SiteBilling] | None = None  # (config version, what it bills with)
 
-    def _site(self, site_id: str) -> tuple[SiteBilling, DuesLedger]:
+    def site(self, site_id: str) -> tuple[SiteBilling, DuesLedger]:
         """What the server bills with now, and its ledger; refused when it bills nothing or another site."""
         if self.rules is None or self.ledger is None:
             raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, "this server bills nothing: start it with "
@@ -106,7 +106,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @unary("RunCycle")
     async def RunCycle(self, request, context):
-        society, ledger = self._site(request.site_id)
+        society, ledger = self.site(request.site_id)
         shown_max = _bounded(request.bills_max, DRAFTS_SHOWN_DEFAULT, DRAFTS_SHOWN_MAX, "bills_max")
         drafts = await draft_cycle(ledger, await self._inputs(society, request), offload=asyncio.to_thread)
         shown = ([d for d in drafts if d.account_id == request.account_id] if request.account_id
@@ -124,7 +124,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @unary("IssueCycle")
     async def IssueCycle(self, request, context):
-        society, ledger = self._site(request.site_id)
+        society, ledger = self.site(request.site_id)
         inputs = await self._inputs(society, request)
         _before_writing(context)
         result = await issue_cycle(ledger, inputs, actor=_actor(request.actor), offload=asyncio.to_thread)
@@ -146,14 +146,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @unary("GetBill")
     async def GetBill(self, request, context):
-        society, ledger = self._site(request.site_id)
+        society, ledger = self.site(request.site_id)
         document = await self._document(ledger, society, request.number, request.account_id)
         carried = await ledger.carried(society.site_id, document.number)
         return bill_message(document, society, carried)
 
     @unary("ListBills")
     async def ListBills(self, request, context):
-        society, ledger = self._site(request.site_id)
+        society, ledger = self.site(request.site_id)
         size = _bounded(request.page_size, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, "page_size")
         offset = _offset(request.page_token)
         cycle_id = ""
@@ -169,7 +169,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @unary("ImportDues")
     async def ImportDues(self, request, context):
-        society, ledger = self._site(request.site_id)
+        society, ledger = self.site(request.site_id)
         name = Path(request.file_name).name
         if not name:
             raise InvalidArgument("file_name is empty: name the file (its suffix says .csv or .xlsx)",
@@ -190,7 +190,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     async def _statement(self, request) -> tuple[SiteBilling, Statement, str]:
         """The statement asked for, and the account's name (NOT_FOUND for an account the site lacks)."""
-        society, ledger = self._site(request.site_id)
+        society, ledger = self.site(request.site_id)
         account = society.config.registry.accounts.get(request.account_id)
         if account is None:
             raise NotFound(f"no account {request.account_id!r} in site {society.site_id!r}",
@@ -224,7 +224,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     @unary("RenderBill")
     async def RenderBill(self, request, context):
         fmt = _format(request.format, ("pdf", "html"))
-        society, ledger = self._site(request.site_id)
+        society, ledger = self.site(request.site_id)
         document = await self._document(ledger, society, request.number, request.account_id)
         carried = await ledger.carried(society.site_id, document.number)
         view = render.bill_view(document, society.document, None, carried)

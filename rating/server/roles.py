@@ -41,7 +41,7 @@ class Role(StrEnum):
 
 STAFF, APPROVER, RESIDENT, MACHINE = Role.STAFF, Role.APPROVER, Role.RESIDENT, Role.MACHINE
 _RATING, _PREPAID = "/rating.v1.RatingService/", "/rating.v1.PrepaidService/"
-_BILLING = "/rating.v1.BillingService/"
+_BILLING, _PAYMENTS = "/rating.v1.BillingService/", "/rating.v1.PaymentsService/"
 _READERS = frozenset({STAFF, APPROVER})
 _RESIDENT_READERS = frozenset({STAFF, APPROVER, RESIDENT})
 
@@ -67,6 +67,17 @@ METHODS: dict[str, tuple[frozenset[Role], str]] = {
     _BILLING + "GetStatement": (_RESIDENT_READERS, "account_id"),
     _BILLING + "RenderBill": (_RESIDENT_READERS, "account_id"),
     _BILLING + "RenderStatement": (_RESIDENT_READERS, "account_id"),
+    _PAYMENTS + "RecordPayment": (frozenset({STAFF}), ""),
+    _PAYMENTS + "ConfirmClaim": (frozenset({STAFF}), ""),
+    _PAYMENTS + "RejectClaim": (frozenset({STAFF}), ""),
+    _PAYMENTS + "Bounce": (frozenset({STAFF}), ""),
+    _PAYMENTS + "Claim": (frozenset({RESIDENT}), "account_id"),
+    _PAYMENTS + "RequestRefund": (_READERS, ""),
+    _PAYMENTS + "DecideRefund": (frozenset({APPROVER}), ""),
+    _PAYMENTS + "PayRefund": (frozenset({STAFF}), ""),
+    _PAYMENTS + "ListPayments": (_RESIDENT_READERS, "account_id"),
+    _PAYMENTS + "ListClaims": (_READERS, ""),
+    _PAYMENTS + "ListRefunds": (_READERS, ""),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": (frozenset(Role), ""),
 }
 _KEYS = ("role", "site", "unit", "name")

@@ -66,6 +66,24 @@ BILLING_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
     "UNBILLED_USAGE": (S.INVALID_ARGUMENT,),
     "PERMISSION_DENIED": (S.PERMISSION_DENIED,),
 }
+# The reasons only the PaymentsService adds (docs/api.md, Errors of payments): the dues
+# ledger's refusals of a payment, claim, bounce or refund, each naming the id in `where`.
+PAYMENTS_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
+    "CLAIM_DECIDED": (S.FAILED_PRECONDITION,),
+    "REFUND_DECIDED": (S.FAILED_PRECONDITION,),
+    "NOT_APPROVED": (S.FAILED_PRECONDITION,),
+    "ALREADY_REVERSED": (S.FAILED_PRECONDITION,),
+    "REFUNDED": (S.FAILED_PRECONDITION,),
+    "TERM_NOT_ENDED": (S.FAILED_PRECONDITION,),
+    "DEADLINE_PASSED": (S.FAILED_PRECONDITION,),
+    "NOT_A_CHEQUE": (S.INVALID_ARGUMENT,),
+    "NOT_REFUNDABLE": (S.INVALID_ARGUMENT,),
+}
+# Reasons of the ledger's input errors that say more than bad input: their own status.
+REASON_CODES: dict[str, grpc.StatusCode] = {
+    "PERMISSION_DENIED": S.PERMISSION_DENIED,
+    **{reason: codes[0] for reason, codes in PAYMENTS_REASONS.items() if codes != (S.INVALID_ARGUMENT,)},
+}
 # Errors of the billing stage with a status of their own; any other RatingError is INVALID_ARGUMENT.
 RATING_CODES: dict[type[RatingError], grpc.StatusCode] = {
     DuesConflict: S.ALREADY_EXISTS,
@@ -91,7 +109,8 @@ def as_prepaid_error(exc: BaseException) -> errors.PrepaidError:
     if isinstance(exc, errors.PrepaidError):
         return exc
     if isinstance(exc, RatingError):
-        code = next((RATING_CODES[k] for k in type(exc).__mro__ if k in RATING_CODES), None)
+        code = next((RATING_CODES[k] for k in type(exc).__mro__ if k in RATING_CODES),
+                    REASON_CODES.get(exc.reason))
         if code is not None:
             return StatusError(code, str(exc), reason=exc.reason, **exc.details)
         return errors.InvalidArgument.of(exc)
