@@ -103,3 +103,19 @@ def test_each_head_on_one_side_loads_and_the_unit_is_billed_from_its_first_day(t
     (maintenance,) = [line for line in bill.lines if line.head == "maintenance"]
     assert maintenance.amount_minor == 6774  # 70 m² x 3 x 10/31 days = 67.741..., rounded once
     assert ("days", "10 of 31") in maintenance.basis
+
+
+def test_a_group_split_on_the_bills_whose_source_meter_is_prepaid_is_refused(tmp_path):
+    """The common meter's cost would be debited from its wallet and then billed to
+    the members as their shares: collected twice."""
+    path = site(tmp_path, '[billing]\nprepaid_tariffs = ["DG"]\nrated_only_tariffs = ["MAINT"]\n'
+                          '[heads.electricity]\nkind = "metered"\ntariffs = ["ELEC"]\n'
+                          '[heads.backup_share]\nkind = "share"\ngroups = ["backup"]\n')
+    path.write_text(path.read_text().replace('[files]\n', '[files]\ngroups = "groups.csv"\n'))
+    (tmp_path / "groups.csv").write_text("group_id,account_id,method,basis,common_meters\n"
+                                         "backup,A-1,equal,cost,D-1\n")
+    with pytest.raises(ConfigError) as error:
+        load_site_billing(path)
+    assert error.value.where == f"{tmp_path / 'billing.toml'}[heads.backup_share]"
+    assert "meter 'D-1' is the source of group 'backup'" in error.value.message
+    assert "'DG' is in [billing].prepaid_tariffs" in error.value.message

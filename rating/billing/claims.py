@@ -7,10 +7,15 @@ account's own tariff lines (area charges, fees) from the site file's
 the prepaid tariffs' fee names; a bill's heads are billing.toml's
 `[heads.<name>]`. A name on both sides is one charge collected twice, and
 loading the site's billing refuses it, naming both files and keys. The bill
-run loads both files, so the check is made there (`check_claims`).
+run loads both files, so the check is made there (`check_claims`). The same
+holds for a shared-area group that a share head splits on the bills: its
+source meters must not be on a prepaid tariff, or their cost would be debited
+from a wallet and then billed to the members again.
 """
 
 from __future__ import annotations
+
+import pyarrow as pa
 
 from rating.billing.rules import BillingConfig
 from rating.config.loader import Config
@@ -57,3 +62,23 @@ def check_claims(config: Config, billing: BillingConfig, policy: PrepaidPolicy, 
                               f"{debited[name]} ([billing].prepaid_tariffs): a head is prepaid or postpaid, "
                               "never both; rename one, or drop the tariff from prepaid_tariffs "
                               "(rated_only_tariffs leaves its lines out of bills)", where=head.where)
+    _check_group_sources(config, billing)
+
+
+def _check_group_sources(config: Config, billing: BillingConfig) -> None:
+    """Refuse a group billed by a share head whose source meter is debited prepaid."""
+    if config.groups is None or not billing.prepaid_tariffs:
+        return
+    registry = config.registry
+    for group in config.groups.groups:
+        head = billing.head_of_group.get(group.group_id)
+        if head is None:
+            continue
+        for meter_id in group.source_meters:
+            found = registry.index_of(pa.array([meter_id]))[0]
+            tariff_id = registry.meter_tariffs[int(found)].as_py() if found >= 0 else None
+            if tariff_id in billing.prepaid_tariffs:
+                raise ConfigError(f"meter {meter_id!r} is the source of group {group.group_id!r}, which "
+                                  f"{head.where} splits on the bills, but its tariff {tariff_id!r} is in "
+                                  "[billing].prepaid_tariffs: its cost would be debited from a wallet and "
+                                  "billed to the members again", where=head.where)
