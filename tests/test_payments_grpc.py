@@ -8,13 +8,17 @@ docs list exactly the reasons the service adds."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+import sqlite3
 from pathlib import Path
 
 import grpc
 import pytest
 
+from rating.billing.ledger_payment_types import ClaimRequest, Method
+from rating.billing.ledger_sqlite import SqliteDuesLedger
 from rating.client.billing import BillingClient
 from rating.client.payments import PaymentsClient
 from rating.server import roles, status
@@ -131,6 +135,36 @@ def test_a_payment_sent_with_deadlines_too_short_then_again_is_recorded_at_most_
         listed = [p.receipt for p in staff.payments(account_id="A-0103")]
     assert set(outcomes) <= {"recorded", S.DEADLINE_EXCEEDED}
     assert served.counts()["dues_ops"] == before + 1 and listed == [reply.receipt]
+
+
+def test_a_write_cancelled_while_it_begins_leaves_the_sqlite_ledger_writable(tmp_path):
+    """A call whose deadline passes while its BEGIN waits on the ledger's thread
+    (another writer holds the file) must not leave that transaction open."""
+    path = tmp_path / "ledger.db"
+
+    def claim(key: str) -> ClaimRequest:
+        return ClaimRequest(key, SITE_NAME, UNIT, 500, PAID_ON, Method.CASH, "", "resident")
+
+    async def go():
+        ledger = SqliteDuesLedger(path)
+        await ledger.open()
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            cancelled = asyncio.create_task(ledger.claim(claim("claim-cancelled")))
+            await asyncio.sleep(0.3)  # its BEGIN now waits for the other writer
+            cancelled.cancel()
+            other.execute("ROLLBACK")
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+            written = await ledger.claim(claim("claim-next"))
+            return written, await ledger.claims(SITE_NAME)
+        finally:
+            other.close()
+            await ledger.close()
+
+    written, claims = asyncio.run(go())
+    assert [c.claim_id for c in claims] == [f"CL-{written.seq}"]
 
 
 @pytest.mark.parametrize(("name", "value", "code", "metadata"), [

@@ -204,8 +204,8 @@ class SqliteDuesLedger(SqliteFile, SqlBankLedger):
     @contextlib.asynccontextmanager
     async def _writing(self, site_id: str) -> AsyncIterator[_SqliteTx]:
         async with self._connection_turn():
-            await self._run(self.db.execute, "BEGIN IMMEDIATE")
-            try:
+            try:  # a call cancelled while its BEGIN runs on the thread rolls back too, once BEGIN is done
+                await self._run(self.db.execute, "BEGIN IMMEDIATE")
                 yield _SqliteTx(self)
             except BaseException:
                 await self._run(self._rollback)
