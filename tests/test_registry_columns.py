@@ -220,3 +220,19 @@ def test_a_flat_whose_water_meter_sent_nothing_is_billed_its_minimum_charge(soci
     water_line = re.search(r"^  water\s+charge\s+([\d,.]+)", bill, re.M)
     assert water_line is not None and Decimal(water_line.group(1).replace(",", "")) >= 90, bill
     assert "no readings" not in bill
+
+
+def test_a_loaded_registry_pickles_with_its_indexes_rebuilt(tmp_path):
+    """A Config travels to Dask workers and child processes by pickle; the id
+    indexes hold C buffers and are rebuilt on the other side."""
+    import pickle
+
+    from rating.config.loader import load_config
+
+    society = generate_demo(tmp_path / "society", seed=3)
+    config = load_config(society.site_file)
+    ids = pa.array([config.registry.meter_ids[5].as_py(), "no-such-meter"])
+    before = config.registry.index_of(ids)
+    copy = pickle.loads(pickle.dumps(config))
+    assert list(copy.registry.index_of(ids)) == list(before) == [5, -1]
+    assert copy.registry.accounts.keys() == config.registry.accounts.keys()

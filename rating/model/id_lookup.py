@@ -86,6 +86,11 @@ class MeterLookup:
         # (type, length) -> the latest dictionaries of that shape and their positions
         self._dictionaries: OrderedDict[tuple, list[tuple[pa.Array, np.ndarray]]] = OrderedDict()
 
+    def __reduce__(self):
+        # the indexes are built lazily and hold C buffers: a copy (a Dask task's
+        # Config, a child process) rebuilds them from the ids
+        return (MeterLookup, (self.registry_ids,))
+
     def positions(self, meter_id: pa.Array) -> np.ndarray:
         """Positions of a string, large_string, string_view, int64, int32 or
         dictionary array (values under nulls are unspecified)."""
