@@ -247,6 +247,16 @@ class Running:
         log.info("stopped", extra={"fields": {"drain_ms": round((time.monotonic() - started) * 1000, 1)}})
 
 
+async def _health_and_reflection(server: grpc.aio.Server) -> health.aio.HealthServicer:
+    """Health checks ("" and every service SERVING from the start) and reflection."""
+    checks = health.aio.HealthServicer()
+    for name in SERVICES:
+        await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    reflection.enable_server_reflection([*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    return checks
+
+
 async def start(settings: Settings, service: PrepaidService | None = None, *,
                 payments: PaymentsFactory | None = None, web_routes: Sequence[BaseRoute] = ()) -> Running:
     """Start the backends and the server (and its HTTP listener when `http_port` is set,
@@ -270,11 +280,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     billing_pb2_grpc.add_BillingServiceServicer_to_server(billing, server)
     payments_servicer = PaymentsServicer(billing, payment_settings(settings, service))
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(payments_servicer, server)
-    checks = health.aio.HealthServicer()  # "" (the server) is SERVING from the start
-    for name in SERVICES:
-        await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
-    reflection.enable_server_reflection([*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    checks = await _health_and_reflection(server)
     address = f"{settings.host}:{settings.port}"
     creds = credentials(settings)
     port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
