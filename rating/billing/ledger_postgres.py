@@ -20,7 +20,7 @@ from rating.billing import ledger_payment_schema as payment_schema
 from rating.billing.ledger_bank import SqlBankLedger
 from rating.errors import RatingError
 from rating.prepaid.ledger.base import LedgerUnavailable
-from rating.prepaid.ledger.postgres import CONNECTION_LOST, pooled_connection
+from rating.prepaid.ledger.postgres import pooled_connection, schema_pool
 
 _APPEND_ONLY = ("dues_ops", "dues_entries", "dues_documents", "dues_cycles", "dues_carried", "dues_rules",
                 "dues_audit", *payment_schema.APPEND_ONLY)
@@ -151,16 +151,9 @@ class PostgresDuesLedger(SqlBankLedger):
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        try:
-            self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self.pool_size, command_timeout=self.timeout_s,
-                timeout=30, server_settings={"search_path": self.schema})
-            async with self._pool.acquire() as con, con.transaction():
-                # one schema creation at a time (CREATE ... IF NOT EXISTS races with itself)
-                await con.execute(f"SELECT pg_advisory_xact_lock({zlib.crc32(b'rating-dues-schema')})")
-                await con.execute(SCHEMA.format(s=self.schema))
-        except CONNECTION_LOST as exc:
-            raise LedgerUnavailable(f"postgres: {exc}") from exc
+        self._pool = await schema_pool(self.dsn, self.schema, SCHEMA.format(s=self.schema),
+                                       lock_name=b"rating-dues-schema", pool_size=self.pool_size,
+                                       command_timeout_s=self.timeout_s)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -8,7 +8,7 @@ import zlib
 import asyncpg
 
 from rating.prepaid.ledger.base import LedgerUnavailable
-from rating.prepaid.ledger.postgres import CONNECTION_LOST
+from rating.prepaid.ledger.postgres import CONNECTION_LOST, schema_pool
 from rating.web.settlement import FEE_COLUMNS, LINE_COLUMNS, Payout, classify, fee_rows, line_rows
 from rating.web.store import (
     BOOKED_SELECT,
@@ -94,14 +94,8 @@ class PostgresWebStore(WebStore):
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        try:
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size, timeout=30,
-                                                   server_settings={"search_path": self.schema})
-            async with self._pool.acquire() as con, con.transaction():
-                await con.execute(f"SELECT pg_advisory_xact_lock({zlib.crc32(b'rating-web-schema')})")
-                await con.execute(SCHEMA.format(s=self.schema))
-        except CONNECTION_LOST as exc:
-            raise LedgerUnavailable(f"postgres: {exc}") from exc
+        self._pool = await schema_pool(self.dsn, self.schema, SCHEMA.format(s=self.schema),
+                                       lock_name=b"rating-web-schema", pool_size=self.pool_size)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -128,6 +128,23 @@ CONNECTION_LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionErro
 _CLEAN_ENDS = (asyncpg.PostgresError, LimitExceeded, BalanceOutOfRange)
 
 
+async def schema_pool(dsn: str, schema: str, schema_sql: str, *, lock_name: bytes, pool_size: int,
+                      command_timeout_s: float | None = None) -> asyncpg.Pool:
+    """A pool whose connections work in `schema`, after creating its tables once:
+    one creation at a time under an advisory lock (CREATE ... IF NOT EXISTS races
+    with itself); a lost server is LedgerUnavailable."""
+    try:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, timeout=30,
+                                         command_timeout=command_timeout_s,
+                                         server_settings={"search_path": schema})
+        async with pool.acquire() as con, con.transaction():
+            await con.execute(f"SELECT pg_advisory_xact_lock({zlib.crc32(lock_name)})")
+            await con.execute(schema_sql)
+    except CONNECTION_LOST as exc:
+        raise LedgerUnavailable(f"postgres: {exc}") from exc
+    return pool
+
+
 @contextlib.asynccontextmanager
 async def pooled_connection(pool: asyncpg.Pool, *, clean_ends: tuple[type[BaseException], ...]
                             ) -> AsyncIterator[asyncpg.Connection]:
