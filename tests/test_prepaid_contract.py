@@ -403,12 +403,13 @@ def test_the_redis_script_runs_the_same_wallet_state_machine_as_python(redis_ser
     sync_redis.Redis.from_url(redis_server.url).flushall()
     rng = random.Random(2025)
     wallets = ["electricity", "water"]
-    policies = {"electricity": WalletPolicy("electricity", 1_000, 500, 200, True),
+    policies = {"electricity": WalletPolicy("electricity", 1_000, 500, 200, True,
+                                            warning_levels_minor=(1_000, 300, -200, -450)),
                 "water": WalletPolicy("water", 0, 0, -100, True)}
     accounts = [f"A{i}" for i in range(7)] + ["odd|id:{x}"]
     own = {("A1", "electricity"): WalletPolicy("electricity", 0, 5_000, 0, True),  # a long credit
            ("A2", "electricity"): WalletPolicy("electricity", 1_000, 500, 200, False),  # never cut
-           ("odd|id:{x}", "water"): WalletPolicy("water", 300, 100, 0, True)}
+           ("odd|id:{x}", "water"): WalletPolicy("water", 300, 100, 0, True, warning_levels_minor=(300, 50))}
 
     async def go():
         memory, redis_store = MemoryStore(), RedisStore(redis_server.url)
@@ -772,7 +773,7 @@ def test_the_ledger_keeps_the_limit_across_a_reopen_and_a_fold(backends):
 @NEEDS_SERVERS
 def test_the_redis_scripts_answer_arrays_and_are_reloaded_when_redis_lost_them(redis_server):
     """The apply script's kept result is arrays of integers (balances, states,
-    event item and type), no text to parse; after SCRIPT FLUSH (as after a
+    event item, type and level), no text to parse; after SCRIPT FLUSH (as after a
     Redis restart) the next apply and sweep load their scripts again, and a
     repeated sequence returns its first answer."""
     from rating.prepaid.store.redis import RedisStore
@@ -796,7 +797,7 @@ def test_the_redis_scripts_answer_arrays_and_are_reloaded_when_redis_lost_them(r
     first, second, changed, replayed = asyncio.run(go())
     kept = raw.eval("return cmsgpack.unpack(redis.call('GET', KEYS[1]))", 1, "{s5}:op:1")
     assert kept == [[-120], [int(Status.CUT_OFF_DEFERRED)],
-                    [1, int(EventType.LOW_BALANCE), 1, int(EventType.CUT_OFF_DEFERRED)]]
+                    [1, int(EventType.LOW_BALANCE), 100, 1, int(EventType.CUT_OFF_DEFERRED), 0]]
     assert [e.type for e in first.events] == [EventType.LOW_BALANCE, EventType.CUT_OFF_DEFERRED]
     assert first.balances_minor.tolist() == [-120] and second.balances_minor.tolist() == [-90]
     assert [(c.account_id, c.balance_minor, c.status) for c in changed] == [(account, -90, Status.CUT_OFF)]

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rating.errors import ConfigError
 from rating.model.site import Site
@@ -85,27 +87,30 @@ P = WalletPolicy("electricity", low_balance_minor=100, emergency_credit_minor=50
 
 @pytest.mark.parametrize("status, balance, friendly, expected", [
     (Status.OK, 100, False, (Status.OK, [])),
-    (Status.OK, 99, False, (Status.LOW, [E.LOW_BALANCE])),
+    (Status.OK, 99, False, (Status.LOW, [(E.LOW_BALANCE, 100)])),
     (Status.LOW, 50, False, (Status.LOW, [])),
-    (Status.LOW, 150, False, (Status.OK, [])),
-    (Status.OK, -50, False, (Status.LOW, [E.LOW_BALANCE])),  # emergency credit reaches -50
-    (Status.OK, -51, False, (Status.CUT_OFF, [E.LOW_BALANCE, E.CUT_OFF])),
-    (Status.LOW, -51, True, (Status.CUT_OFF_DEFERRED, [E.CUT_OFF_DEFERRED])),
+    (Status.LOW, 150, False, (Status.OK, [(E.RECOVERED, 100)])),
+    (Status.OK, -50, False, (Status.LOW, [(E.LOW_BALANCE, 100)])),  # emergency credit reaches -50
+    (Status.OK, -51, False, (Status.CUT_OFF, [(E.LOW_BALANCE, 100), (E.CUT_OFF, 0)])),
+    (Status.LOW, -51, True, (Status.CUT_OFF_DEFERRED, [(E.CUT_OFF_DEFERRED, 0)])),
     (Status.CUT_OFF_DEFERRED, -60, True, (Status.CUT_OFF_DEFERRED, [])),
-    (Status.CUT_OFF_DEFERRED, -60, False, (Status.CUT_OFF, [E.CUT_OFF])),
-    (Status.CUT_OFF_DEFERRED, 0, True, (Status.LOW, [E.RESTORED])),
+    (Status.CUT_OFF_DEFERRED, -60, False, (Status.CUT_OFF, [(E.CUT_OFF, 0)])),
+    (Status.CUT_OFF_DEFERRED, 0, True, (Status.LOW, [(E.RESTORED, 0)])),
     (Status.CUT_OFF, -100, False, (Status.CUT_OFF, [])),
     (Status.CUT_OFF, 19, False, (Status.CUT_OFF, [])),  # above the cut line, below restore_above
-    (Status.CUT_OFF, 20, True, (Status.LOW, [E.RESTORED])),
-    (Status.CUT_OFF, 500, False, (Status.OK, [E.RESTORED])),
+    (Status.CUT_OFF, 20, True, (Status.LOW, [(E.RESTORED, 0)])),
+    (Status.CUT_OFF, 500, False, (Status.OK, [(E.RESTORED, 0), (E.RECOVERED, 100)])),
 ])
 def test_the_wallet_state_machine(status, balance, friendly, expected):
-    assert transition(P, status, balance, friendly) == expected
+    alarm = P.alarm_of(status, 100 if status == Status.OK else 0)  # one level: warned unless OK
+    moved = transition(P, status, balance, friendly, alarm)
+    assert (moved.status, moved.events) == expected
+    assert moved.alarm == (1 if moved.status != Status.OK else 0)
 
 
 def test_a_wallet_that_cannot_cut_only_warns():
     maintenance = PrepaidPolicy().of("maintenance")
-    assert transition(maintenance, Status.OK, -10**9, False) == (Status.LOW, [E.LOW_BALANCE])
+    assert transition(maintenance, Status.OK, -10**9, False, 0) == (Status.LOW, 1, [(E.LOW_BALANCE, 0)])
 
 
 def test_rebuilt_states_follow_the_last_event():
@@ -153,3 +158,96 @@ def test_accounts_may_carry_their_own_wallet_policy_in_wallet_dot_key_columns():
 def test_an_accounts_own_policy_is_checked_like_the_site_file_naming_row_and_column(header, row, message):
     with pytest.raises(ConfigError, match=message):
         with_account_overrides(PrepaidPolicy(), accounts_table(header, row), SITE)
+
+
+# ---- warning levels ---------------------------------------------------------------------------
+
+LEVELS = WalletPolicy("water", low_balance_minor=50_000, warning_levels_minor=(50_000, 10_000))
+
+
+def test_low_balance_may_list_several_warning_levels_highest_first():
+    policy = policy_from_mapping({"wallets": {"water": {"low_balance": [100, "500"]},
+                                              "gas": {"low_balance": 200}}}, SITE)
+    water = policy.of("water")
+    assert (water.low_balance_minor, water.levels_minor) == (50_000, (50_000, 10_000))
+    assert policy.of("gas").levels_minor == (20_000,)  # one level, as before
+    accounts = accounts_table("account_id,name,area,tariff_id,water.low_balance",
+                              "F-1,One,50,MAINT,800;300", "F-2,Two,50,MAINT,")
+    own = with_account_overrides(policy, accounts, SITE)
+    assert own.of("water", "F-1").levels_minor == (80_000, 30_000)
+    assert own.of("water", "F-2").levels_minor == (50_000, 10_000)
+
+
+@pytest.mark.parametrize("value, message, where", [
+    ([500, 500], "listed twice", "[prepaid].wallets.water.low_balance"),
+    ([], "1 to 8 levels", "[prepaid].wallets.water.low_balance"),
+    (list(range(1, 10)), "1 to 8 levels", "[prepaid].wallets.water.low_balance"),
+    ([500, "lots"], "not a number", "[prepaid].wallets.water.low_balance[1]"),
+    ([500, 1.005], "minor unit", "[prepaid].wallets.water.low_balance[1]"),
+    ([500, True], "not a number", "[prepaid].wallets.water.low_balance[1]"),
+])
+def test_bad_warning_levels_are_refused_naming_the_field(value, message, where):
+    with pytest.raises(ConfigError) as info:
+        policy_from_mapping({"wallets": {"water": {"low_balance": value}}}, SITE)
+    assert message in info.value.message and info.value.where == where
+
+
+def test_a_bad_level_in_an_accounts_cell_names_the_row_and_column():
+    accounts = accounts_table("account_id,name,area,tariff_id,water.low_balance", "F-1,One,50,MAINT,800;x")
+    with pytest.raises(ConfigError) as info:
+        with_account_overrides(PrepaidPolicy(), accounts, SITE)
+    assert info.value.where == "accounts row 1 (F-1), water.low_balance[1]"
+
+
+def run(policy, balances):
+    """Walk a wallet through balances from 0, `low` there when 0 is below a level: the events of each step."""
+    status = Status.LOW if policy.levels_below(0) else Status.OK
+    alarm, previous, seen = policy.levels_below(0), 0, []
+    for balance in balances:
+        status, alarm, events = transition(policy, status, balance, False, alarm)
+        seen.append(events)
+        previous = balance
+    return seen, status, alarm, previous
+
+
+def test_a_level_warns_once_until_a_top_up_lifts_the_balance_above_it():
+    seen, status, alarm, _ = run(LEVELS, [60_000, 45_000, 30_000, 8_000, 9_000, 20_000, 5_000, 70_000])
+    assert seen == [[(E.RECOVERED, 10_000), (E.RECOVERED, 50_000)], [(E.LOW_BALANCE, 50_000)], [], [(E.LOW_BALANCE, 10_000)], [],
+                    [(E.RECOVERED, 10_000)], [(E.LOW_BALANCE, 10_000)],
+                    [(E.RECOVERED, 10_000), (E.RECOVERED, 50_000)]]
+    assert (status, alarm) == (Status.OK, 0)
+
+
+def test_one_fall_through_both_levels_warns_each_and_a_cut_off_warns_those_not_yet_warned():
+    assert run(LEVELS, [60_000, 5_000])[0][1] == [(E.LOW_BALANCE, 50_000), (E.LOW_BALANCE, 10_000)]
+    cut = replace(LEVELS, name="electricity", cut_off=True, emergency_credit_minor=1_000)
+    seen, status, alarm, _ = run(cut, [60_000, 40_000, -2_000, 30_000])
+    assert seen[1:3] == [[(E.LOW_BALANCE, 50_000)], [(E.LOW_BALANCE, 10_000), (E.CUT_OFF, 0)]]
+    assert seen[3] == [(E.RESTORED, 0), (E.RECOVERED, 10_000)]  # restored, and out of the lower level
+    assert (status, alarm) == (Status.LOW, 1)
+
+
+def test_a_raised_level_warns_on_the_next_change_from_the_recorded_alarm():
+    """The alarm is state: a level added above the balance warns at the next change;
+    a new wallet (`ok`, nothing recorded) has warned nothing yet."""
+    assert LEVELS.alarm_of(Status.OK, 0) == 0 and LEVELS.alarm_of(Status.LOW, 20_000) == 1
+    raised = replace(LEVELS, low_balance_minor=90_000, warning_levels_minor=(90_000, 50_000, 10_000))
+    assert transition(raised, Status.OK, 79_000, False, 0).events == [(E.LOW_BALANCE, 90_000)]
+
+
+@given(st.lists(st.integers(-100_000, 100_000), min_size=1, max_size=40),
+       st.lists(st.integers(-50_000, 90_000), min_size=1, max_size=8, unique=True))
+@settings(max_examples=300, deadline=None)
+def test_levels_warn_and_recover_exactly_when_the_balance_crosses_them(balances, levels):
+    """The reference: from one balance to the next, every level passed on the
+    way down warns (highest first), every level passed on the way up recovers
+    (lowest first), on a wallet that is never cut."""
+    ordered = tuple(sorted(levels, reverse=True))
+    policy = WalletPolicy("maintenance", low_balance_minor=ordered[0], warning_levels_minor=ordered)
+    seen, *_ = run(policy, balances)
+    previous = 0
+    for balance, events in zip(balances, seen, strict=True):
+        down = [(E.LOW_BALANCE, v) for v in ordered if balance < v <= previous]
+        up = [(E.RECOVERED, v) for v in reversed(ordered) if previous < v <= balance]
+        assert events == down + up
+        previous = balance

@@ -29,12 +29,13 @@ from pathlib import Path
 from rating.cli.commands import EXIT_ERROR, EXIT_OK, subcommand
 from rating.errors import InputError
 from rating.fixedpoint import exact_units
-from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, STATUS_WORDS
+from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, STATUS_WORDS, EventType
 
 EXIT_UNAVAILABLE = 3  # a backend or the server cannot be reached
 EXIT_MISMATCH = 4  # reconcile found differences
 EXIT_OUTCOME_UNKNOWN = 5  # no answer in time: maybe applied; run again with the same key
-EVENT_NAMES = {1: "LOW_BALANCE", 2: "CUT_OFF", 3: "CUT_OFF_DEFERRED", 4: "RESTORED"}
+EVENT_NAMES = {e.value: e.name for e in EventType}  # the proto's EVENT_TYPE_<NAME>
+LEVELLED = (EventType.LOW_BALANCE, EventType.RECOVERED)  # events that name a warning level
 STATUS_NAMES = {**dict(enumerate(STATUS_WORDS)), 0: "-"}  # 0: no state reported
 
 
@@ -266,8 +267,9 @@ def _move(kind: str, args: argparse.Namespace) -> int:
     print(f"{kind} {reply.account_id} {reply.wallet} {_money(reply.amount_minor, exponent)}: balance "
           f"{_money(reply.balance_minor, exponent)} {STATUS_NAMES[reply.status]} [#{reply.sequence}]{note}")
     for e in reply.events:
+        level = f" level {_money(e.level_minor, exponent)}" if e.type in LEVELLED else ""
         print(f"event {EVENT_NAMES.get(e.type, e.type)} {e.account_id} {e.wallet} "
-              f"{_money(e.balance_minor, exponent)}")
+              f"{_money(e.balance_minor, exponent)}{level}")
     return EXIT_OK
 
 
@@ -304,7 +306,7 @@ def balance_command(args: argparse.Namespace) -> int:
     print(f"{account.account_id} ({account.currency})")
     for w in account.wallets:
         print(f"  {w.wallet:<26} {_money(w.balance_minor, e):>14}  {STATUS_NAMES[w.status]:<16} "
-              f"low below {_money(w.low_balance_minor, e)}")
+              f"low below {', '.join(_money(v, e) for v in w.warning_levels_minor or [w.low_balance_minor])}")
     return EXIT_OK
 
 
@@ -376,7 +378,7 @@ def stream_command(args: argparse.Namespace) -> int:
                         events += 1
                         progress.close()
                         print(f"{EVENT_NAMES.get(e.type, e.type)} {e.account_id} {e.wallet} "
-                              f"balance_minor={e.balance_minor} batch={reply.batch_id}", flush=True)
+                              f"balance_minor={e.balance_minor}{_level(e)} batch={reply.batch_id}", flush=True)
                     attempts, unknown = Attempts(args.retry_s), False
             except ClientError as exc:
                 # The server restarts or drains, or the answers were lost: resend from the last answer.
@@ -400,6 +402,12 @@ def stream_command(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- events
 
+
+def _level(e) -> str:
+    """` level_minor=N` for an event that names a warning level."""
+    return f" level_minor={e.level_minor}" if e.type in LEVELLED else ""
+
+
 EVENTS_DESCRIPTION = """
     Print balance events after a cursor (default: from the first), then
     follow new ones until interrupted (--once: stop when caught up). Each
@@ -408,7 +416,7 @@ EVENTS_DESCRIPTION = """
 
     examples:
       rating events --once
-      rating events --after 1234 --type CUT_OFF --type RESTORED
+      rating events --after 1234 --type CUT_OFF --type RESTORED --type RECOVERED
 """
 
 
@@ -431,7 +439,7 @@ def events_command(args: argparse.Namespace) -> int:
             for e in client.events(args.after, types=[codes[t] for t in args.type], account_id=args.account,
                                    stop_at_end=args.once):
                 print(f"{EVENT_NAMES.get(e.type, e.type)} {e.account_id} {e.wallet} "
-                      f"balance_minor={e.balance_minor} cause={e.cause} cursor={e.cursor}", flush=True)
+                      f"balance_minor={e.balance_minor}{_level(e)} cause={e.cause} cursor={e.cursor}", flush=True)
         except ClientError as exc:
             return _client_failure(exc)
     return EXIT_OK

@@ -10,7 +10,7 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rating.prepaid import errors
@@ -133,7 +133,7 @@ class Core:
 
     def stamp(self, events: list[Event], cause: str) -> list[Event]:
         at_us = self.now_us()
-        return [Event(e.type, e.account_id, e.wallet, e.balance_minor, at_us, cause) for e in events]
+        return [replace(e, at_us=at_us, cause=cause) for e in events]
 
     # ---- the backends -------------------------------------------------------------------------
 

@@ -55,14 +55,16 @@ class Event:
     at_us: int = 0  # UTC microseconds
     cause: str = ""
     cursor: int = 0  # event id in the ledger; 0 until recorded
+    level_minor: int = 0  # the warning level a low_balance or recovered event concerns
 
     def to_json(self) -> list:
-        return [int(self.type), self.account_id, self.wallet, self.balance_minor, self.at_us, self.cause]
+        row = [int(self.type), self.account_id, self.wallet, self.balance_minor, self.at_us, self.cause]
+        return [*row, self.level_minor] if self.level_minor else row
 
     @classmethod
     def from_json(cls, row: list, cursor: int = 0) -> Event:
-        kind, account, wallet, balance, at_us, cause = row
-        return cls(EventType(kind), account, wallet, balance, at_us, cause, cursor)
+        kind, account, wallet, balance, at_us, cause, *level = row  # results kept before levels have six
+        return cls(EventType(kind), account, wallet, balance, at_us, cause, cursor, level[0] if level else 0)
 
     @property
     def at(self) -> dt.datetime:

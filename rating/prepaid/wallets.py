@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -65,18 +65,46 @@ class EventType(IntEnum):
     LOW_BALANCE = 1
     CUT_OFF = 2
     CUT_OFF_DEFERRED = 3
-    RESTORED = 4
+    RESTORED = 4  # a cut-off (or a deferred one) ends
+    RECOVERED = 5  # the balance left a warning level (back at or above it)
+
+
+# The one vocabulary of balance events in tables, the CLI and docs: the lower-case
+# EventType names, by value (0: the proto's EVENT_TYPE_UNSPECIFIED).
+EVENT_WORDS = ("unspecified", *(e.name.lower() for e in EventType))
+LEVELS_MAX = 8  # warning levels per wallet
 
 
 @dataclass(frozen=True)
 class WalletPolicy:
     name: str
-    low_balance_minor: int = 0
+    low_balance_minor: int = 0  # the highest warning level: below it the wallet is `low`
     emergency_credit_minor: int = 0
     restore_above_minor: int = 0
     cut_off: bool = False
     friendly_minutes: tuple[tuple[int, int], ...] = ()  # local [start, end) spans; end < start wraps
     friendly_days: frozenset[str] = frozenset()
+    # every warning level, highest first (its first is low_balance_minor); () for that one alone
+    warning_levels_minor: tuple[int, ...] = ()
+
+    @property
+    def levels_minor(self) -> tuple[int, ...]:
+        """The warning levels, highest first."""
+        return self.warning_levels_minor or (self.low_balance_minor,)
+
+    def levels_below(self, balance_minor: int) -> int:
+        """How many warning levels the balance is below (they are the first ones)."""
+        return sum(1 for level in self.levels_minor if balance_minor < level)
+
+    def alarm_of(self, status: Status, balance_minor: int) -> int:
+        """The alarm of a wallet that has none recorded (new, rebuilt, or from
+        before warning levels): none when `ok` (nothing warned yet), every level
+        once cut off, else the levels it is below (at least the first)."""
+        if status == Status.OK:
+            return 0
+        if status == Status.LOW:
+            return max(1, self.levels_below(balance_minor))
+        return len(self.levels_minor)
 
     @property
     def cut_below_minor(self) -> int:
@@ -130,29 +158,46 @@ class PrepaidPolicy:
         return {pair: own[pair] for pair in zip(account_ids, wallets, strict=True) if pair in own}
 
 
-def transition(policy: WalletPolicy, status: Status, balance_minor: int,
-               friendly: bool) -> tuple[Status, list[EventType]]:
-    """A wallet's next state and the events of the change, after its balance
-    became `balance_minor`. `friendly`: a cut-off now must wait."""
+class Moved(NamedTuple):
+    """A wallet after a balance change: its state, its alarm (how many warning
+    levels have warned, the highest first) and the events of the change, each
+    with the level it concerns (0 for cut-off events)."""
+
+    status: Status
+    alarm: int
+    events: list[tuple[EventType, int]]
+
+
+def transition(policy: WalletPolicy, status: Status, balance_minor: int, friendly: bool, alarm: int) -> Moved:
+    """A wallet's next state after its balance became `balance_minor`.
+    `friendly`: a cut-off now must wait; `alarm`: the levels that have warned
+    (a wallet with none recorded: policy.alarm_of its state and balance before the change).
+    A level warns once when the balance falls below it and recovers once when
+    the balance is back at or above it; a cut-off warns every level not yet
+    warned, and a cut-off wallet recovers nothing until it is restored."""
+    levels = policy.levels_minor
     if policy.cut_off and balance_minor < policy.cut_below_minor:
         if status in (Status.OK, Status.LOW):
-            events = [EventType.LOW_BALANCE] if status == Status.OK else []
+            warned = _warn(levels, alarm, len(levels))
             if friendly:
-                return Status.CUT_OFF_DEFERRED, events + [EventType.CUT_OFF_DEFERRED]
-            return Status.CUT_OFF, events + [EventType.CUT_OFF]
+                return Moved(Status.CUT_OFF_DEFERRED, len(levels), warned + [(EventType.CUT_OFF_DEFERRED, 0)])
+            return Moved(Status.CUT_OFF, len(levels), warned + [(EventType.CUT_OFF, 0)])
         if status == Status.CUT_OFF_DEFERRED and not friendly:
-            return Status.CUT_OFF, [EventType.CUT_OFF]
-        return status, []
-    settled = Status.LOW if balance_minor < policy.low_balance_minor else Status.OK
-    if status == Status.CUT_OFF:
-        if balance_minor >= policy.restore_above_minor:
-            return settled, [EventType.RESTORED]
-        return status, []
-    if status == Status.CUT_OFF_DEFERRED:  # back in credit before the cut-off happened
-        return settled, [EventType.RESTORED]
-    if settled == Status.LOW and status == Status.OK:
-        return settled, [EventType.LOW_BALANCE]
-    return settled, []
+            return Moved(Status.CUT_OFF, alarm, [(EventType.CUT_OFF, 0)])
+        return Moved(status, alarm, [])
+    if status == Status.CUT_OFF and balance_minor < policy.restore_above_minor:
+        return Moved(status, alarm, [])
+    # a deferred cut-off back in credit is restored before its cut-off happened
+    events = [(EventType.RESTORED, 0)] if status in (Status.CUT_OFF, Status.CUT_OFF_DEFERRED) else []
+    below = policy.levels_below(balance_minor)
+    events += _warn(levels, alarm, below)
+    events += [(EventType.RECOVERED, levels[k]) for k in range(alarm - 1, below - 1, -1)]  # lowest first
+    return Moved(Status.LOW if below else Status.OK, below, events)
+
+
+def _warn(levels: tuple[int, ...], alarm: int, below: int) -> list[tuple[EventType, int]]:
+    """The low-balance events of the levels from `alarm` to `below`, highest first."""
+    return [(EventType.LOW_BALANCE, levels[k]) for k in range(alarm, below)]
 
 
 def status_after_rebuild(policy: WalletPolicy, last_event: EventType | None, balance_minor: int) -> Status:
@@ -263,8 +308,10 @@ def _wallet_policy(name: str, table, base: WalletPolicy, site: Site, *, where: s
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}; known: {sorted(_POLICY_KEYS)}", where=where)
     values: dict[str, Any] = {}  # WalletPolicy fields, each checked as it is read
-    for key, attr in (("low_balance", "low_balance_minor"), ("emergency_credit", "emergency_credit_minor"),
-                      ("restore_above", "restore_above_minor")):
+    if "low_balance" in table:
+        levels = _levels_minor(table["low_balance"], site, where=f"{where}.low_balance")
+        values["low_balance_minor"], values["warning_levels_minor"] = levels[0], levels if len(levels) > 1 else ()
+    for key, attr in (("emergency_credit", "emergency_credit_minor"), ("restore_above", "restore_above_minor")):
         if key in table:
             values[attr] = _money_minor(table[key], site, where=f"{where}.{key}")
     if values.get("emergency_credit_minor", 0) < 0:
@@ -287,6 +334,22 @@ def _wallet_policy(name: str, table, base: WalletPolicy, site: Site, *, where: s
     if policy.restore_above_minor < policy.cut_below_minor:
         raise ConfigError("restore_above must be at least -emergency_credit", where=f"{where}.restore_above")
     return policy
+
+
+def _levels_minor(value, site: Site, *, where: str) -> tuple[int, ...]:
+    """One warning level, or several (a list; "500;100" in an accounts table's
+    cell), highest first."""
+    if isinstance(value, str) and ";" in value:
+        value = [part.strip() for part in value.split(";")]
+    if not isinstance(value, list):
+        return (_money_minor(value, site, where=where),)
+    if not 1 <= len(value) <= LEVELS_MAX:
+        raise ConfigError(f"must be a level or a list of 1 to {LEVELS_MAX} levels, got {len(value)}",
+                          where=where)
+    levels = [_money_minor(v, site, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    if len(set(levels)) != len(levels):
+        raise ConfigError(f"a level is listed twice: {value!r}", where=where)
+    return tuple(sorted(levels, reverse=True))
 
 
 def _money_minor(value, site: Site, *, where: str) -> int:

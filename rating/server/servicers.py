@@ -108,7 +108,7 @@ def _timestamp(at_us: int) -> timestamp_pb2.Timestamp:
 def event_message(e: Event) -> pb.BalanceEvent:
     return pb.BalanceEvent(cursor=str(e.cursor) if e.cursor else "", type=_enum(e.type),
                            account_id=e.account_id, wallet=e.wallet, balance_minor=e.balance_minor,
-                           at=_timestamp(e.at_us), cause=e.cause)
+                           at=_timestamp(e.at_us), cause=e.cause, level_minor=e.level_minor)
 
 
 def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductResponse:
@@ -123,7 +123,8 @@ def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductRespon
 def wallet_message(state: WalletState, policy: WalletPolicy) -> pb.WalletBalance:
     return pb.WalletBalance(wallet=state.wallet, balance_minor=state.balance_minor,
                             status=_enum(state.status), low_balance_minor=policy.low_balance_minor,
-                            cut_off_below_minor=policy.cut_below_minor if policy.cut_off else 0)
+                            cut_off_below_minor=policy.cut_below_minor if policy.cut_off else 0,
+                            warning_levels_minor=policy.levels_minor)
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):

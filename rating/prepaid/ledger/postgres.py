@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS {s}.events (
     at_us bigint NOT NULL,
     cause text NOT NULL
 );
+ALTER TABLE {s}.events ADD COLUMN IF NOT EXISTS level_minor bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS events_wallet ON {s}.events (account_id, wallet, event_id);
 CREATE TABLE IF NOT EXISTS {s}.checkpoints (seq bigint PRIMARY KEY, state bytea NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.anomaly_pages (
@@ -382,12 +383,14 @@ class PostgresLedger(Ledger):
         async with self._writing(con):
             done = await con.fetch(update, seqs, results)
             fresh = {r[0] for r in done}  # an operation settled before (after a crash) gets no new events
-            records = [(i.seq, int(e.type), e.account_id, e.wallet, e.balance_minor, e.at_us, e.cause)
+            records = [(i.seq, int(e.type), e.account_id, e.wallet, e.balance_minor, e.at_us, e.cause,
+                        e.level_minor)
                        for i in sorted(items, key=lambda i: i.seq) if i.seq in fresh for e in i.events]
             if records:
                 await con.copy_records_to_table(
                     "events", schema_name=self.schema,
-                    columns=("seq", "type", "account_id", "wallet", "balance_minor", "at_us", "cause"),
+                    columns=("seq", "type", "account_id", "wallet", "balance_minor", "at_us", "cause",
+                             "level_minor"),
                     records=records)
 
     async def pending(self) -> list[OpRow]:
@@ -481,7 +484,7 @@ class PostgresLedger(Ledger):
 
     async def events_after(self, cursor: int, *, limit: int = 1000, types: tuple[int, ...] = (),
                            account_id: str = "") -> list[Event]:
-        sql = (f"SELECT event_id, type, account_id, wallet, balance_minor, at_us, cause "
+        sql = (f"SELECT event_id, type, account_id, wallet, balance_minor, at_us, cause, level_minor "
                f"FROM {self._t('events')} WHERE event_id > $1")
         args: list = [cursor]
         if types:
@@ -493,7 +496,7 @@ class PostgresLedger(Ledger):
         args.append(limit)
         sql += f" ORDER BY event_id LIMIT ${len(args)}"
         rows = await self._call(lambda con: con.fetch(sql, *args))
-        return [Event(EventType(r[1]), r[2], r[3], r[4], r[5], r[6], r[0]) for r in rows]
+        return [Event(EventType(r[1]), r[2], r[3], r[4], r[5], r[6], r[0], r[7]) for r in rows]
 
     async def meter_images(self) -> list[bytes]:
         async def images(con):

@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS events (
     wallet TEXT NOT NULL,
     balance_minor INTEGER NOT NULL,
     at_us INTEGER NOT NULL,
-    cause TEXT NOT NULL
+    cause TEXT NOT NULL,
+    level_minor INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, state BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS anomaly_pages (
@@ -100,7 +101,13 @@ class SqliteLedger(SqliteFile, Ledger):
 
     async def open(self) -> None:
         await self._open_file(SCHEMA)
+        await self._run(self._add_level_column)
         await self._run(self._read_marks)
+
+    def _add_level_column(self) -> None:
+        """A file from before warning levels gains the events' level (0 for its events)."""
+        if "level_minor" not in {row[1] for row in self.db.execute("PRAGMA table_info(events)")}:
+            self.db.execute("ALTER TABLE events ADD COLUMN level_minor INTEGER NOT NULL DEFAULT 0")
 
     def _read_marks(self) -> None:
         """The ledger's epoch (made once, with the file) and the balance headroom."""
@@ -234,10 +241,10 @@ class SqliteLedger(SqliteFile, Ledger):
                 if cur.rowcount == 0:
                     continue  # settled before (a retry after a crash)
                 db.executemany(
-                    "INSERT INTO events (seq, type, account_id, wallet, balance_minor, at_us, cause) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(item.seq, int(e.type), e.account_id, e.wallet, e.balance_minor, e.at_us, e.cause)
-                     for e in item.events],
+                    "INSERT INTO events (seq, type, account_id, wallet, balance_minor, at_us, cause, level_minor) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(item.seq, int(e.type), e.account_id, e.wallet, e.balance_minor, e.at_us, e.cause,
+                      e.level_minor) for e in item.events],
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -264,8 +271,8 @@ class SqliteLedger(SqliteFile, Ledger):
 
     async def events_after(self, cursor: int, *, limit: int = 1000, types: tuple[int, ...] = (),
                            account_id: str = "") -> list[Event]:
-        sql = ("SELECT event_id, type, account_id, wallet, balance_minor, at_us, cause FROM events "
-               "WHERE event_id > ?")
+        sql = ("SELECT event_id, type, account_id, wallet, balance_minor, at_us, cause, level_minor "
+               "FROM events WHERE event_id > ?")
         args: list = [cursor]
         if types:
             sql += f" AND type IN ({', '.join('?' * len(types))})"
@@ -276,7 +283,7 @@ class SqliteLedger(SqliteFile, Ledger):
         sql += " ORDER BY event_id LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda: self.db.execute(sql, args).fetchall())
-        return [Event(EventType(t), a, w, b, at, cause, eid) for eid, t, a, w, b, at, cause in rows]
+        return [Event(EventType(t), a, w, b, at, cause, eid, level) for eid, t, a, w, b, at, cause, level in rows]
 
     async def meter_images(self) -> list[bytes]:
         return await self._run(self._meter_images)

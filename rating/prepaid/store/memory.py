@@ -20,7 +20,7 @@ class MemoryStore(BalanceStore):
     name = "memory"
 
     def __init__(self) -> None:
-        self._cells: dict[str, dict[str, list]] = {}  # account -> wallet -> [balance, Status]
+        self._cells: dict[str, dict[str, list]] = {}  # account -> wallet -> [balance, Status, alarm | None]
         self._deferred: set[tuple[str, str]] = set()
         self._done: dict[int, Applied] = {}
         self._swept: dict[int, tuple[list[WalletState], Applied]] = {}
@@ -39,13 +39,14 @@ class MemoryStore(BalanceStore):
         statuses = np.empty(n, dtype=np.int8)
         events = []
         for i, (account, wallet, delta) in enumerate(rows):
-            cell = self._cells.setdefault(account, {}).setdefault(wallet, [0, Status.OK])
+            cell = self._cells.setdefault(account, {}).setdefault(wallet, [0, Status.OK, None])
+            policy = (overrides.get((account, wallet)) if overrides else None) or policies[wallet]
+            alarm = policy.alarm_of(cell[1], cell[0]) if cell[2] is None else cell[2]
             cell[0] += delta
-            policy = overrides.get((account, wallet)) if overrides else None
-            status, kinds = transition(policy or policies[wallet], cell[1], cell[0], friendly[wallet])
+            status, cell[2], kinds = transition(policy, cell[1], cell[0], friendly[wallet], alarm)
             self._set_status(account, wallet, cell, status)
             balances[i], statuses[i] = cell[0], status
-            events += [Event(kind, account, wallet, cell[0]) for kind in kinds]
+            events += [Event(kind, account, wallet, cell[0], level_minor=level) for kind, level in kinds]
         applied = Applied(balances, statuses, events)
         self._done[seq] = applied
         self._applied(seq)
@@ -63,11 +64,12 @@ class MemoryStore(BalanceStore):
             if friendly.get(wallet, True):
                 continue
             cell = self._cells[account][wallet]
-            policy = overrides.get((account, wallet)) if overrides else None
-            status, kinds = transition(policy or policies[wallet], cell[1], cell[0], False)
+            policy = (overrides.get((account, wallet)) if overrides else None) or policies[wallet]
+            alarm = policy.alarm_of(cell[1], cell[0]) if cell[2] is None else cell[2]
+            status, cell[2], kinds = transition(policy, cell[1], cell[0], False, alarm)
             self._set_status(account, wallet, cell, status)
             changed.append(WalletState(account, wallet, cell[0], status))
-            events += [Event(kind, account, wallet, cell[0]) for kind in kinds]
+            events += [Event(kind, account, wallet, cell[0], level_minor=level) for kind, level in kinds]
         result = (changed, Applied(np.array([c.balance_minor for c in changed], dtype=np.int64),
                                    np.array([c.status for c in changed], dtype=np.int8), events))
         self._swept[seq] = result
@@ -109,7 +111,8 @@ class MemoryStore(BalanceStore):
         self._marker = (self.epoch, seq)
         self._cells = {}
         for s in states:
-            self._cells.setdefault(s.account_id, {})[s.wallet] = [s.balance_minor, Status(s.status)]
+            # no alarm recorded: the next change takes the policy's alarm_of the state
+            self._cells.setdefault(s.account_id, {})[s.wallet] = [s.balance_minor, Status(s.status), None]
         self._deferred = {(s.account_id, s.wallet) for s in states if s.status == Status.CUT_OFF_DEFERRED}
         self._done.clear()
         self._swept.clear()

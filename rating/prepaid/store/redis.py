@@ -5,7 +5,8 @@ it, before it runs). The scripts answer arrays of integers and strings.
 
 Keys (every key of an account carries its shard tag, rating.prepaid.store.shards):
 - `{s17}:bal:<account>`  hash: `<wallet>` balance in minor units, `<wallet>:s`
-  state (absent: OK);
+  state (absent: OK), `<wallet>:a` its alarm, how many warning levels have
+  warned (absent: WalletPolicy.alarm_of its state and balance);
 - `{s17}:deferred`       set of `<balance key>|<wallet>` waiting for a cut-off;
 - `{s17}:op:<seq>`       the shard's result of operation `seq` (MessagePack of the
   script's answer), which makes a repeated call return the first result and
@@ -37,47 +38,62 @@ from rating.prepaid.store.base import BalanceStore, Overrides, StoreMismatch, St
 from rating.prepaid.store.shards import SHARDS, shard_of, tag
 from rating.prepaid.wallets import BALANCE_LIMIT_MINOR, EventType, Status, WalletPolicy
 
-# ARGV[2] policies follow, numbered from 1: wallet name, low balance, emergency credit,
-# restore level, cut off, friendly now. A wallet's own policy comes first; accounts'
+# ARGV[2] policies follow, numbered from 1: wallet name, emergency credit, restore level, cut off,
+# friendly now, L, then L warning levels (highest first). A wallet's own policy comes first; accounts'
 # own policies for the same wallet follow it. byname: a wallet's own policy number.
 _POLICIES = """
 local pol, names, byname = {}, {}, {}
 local a = 3
 for k = 1, tonumber(ARGV[2]) do
   names[k] = ARGV[a]
-  pol[k] = {tonumber(ARGV[a + 1]), -tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
-            ARGV[a + 4] == '1', ARGV[a + 5] == '1'}
+  local levels = {}
+  for j = 1, tonumber(ARGV[a + 5]) do levels[j] = tonumber(ARGV[a + 5 + j]) end
+  pol[k] = {levels, -tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3] == '1', ARGV[a + 4] == '1'}
   if byname[ARGV[a]] == nil then byname[ARGV[a]] = k end
-  a = a + 6
+  a = a + 6 + #levels
 end
 """
 
-# transition(policy, s, b, friendly) -> ns, appending item n and the event type to ev (mirrors
-# wallets.transition)
+# transition(policy, s, alarm, b, friendly, n, ev) -> new state, new alarm, appending item n, the
+# event type and its level to ev (mirrors wallets.transition; alarm_of mirrors WalletPolicy.alarm_of)
 _TRANSITION = """
-local function emit(ev, n, kind) ev[#ev + 1] = n; ev[#ev + 1] = kind end
+local function emit(ev, n, kind, level) ev[#ev + 1] = n; ev[#ev + 1] = kind; ev[#ev + 1] = level end
 
-local function transition(p, s, b, friendly, n, ev)
-  local low, below, restore, cut = p[1], p[2], p[3], p[4]
+local function below_of(levels, b)
+  local c = 0
+  for j = 1, #levels do if b < levels[j] then c = c + 1 end end
+  return c
+end
+
+local function alarm_of(p, s, b)
+  if s == 1 then return 0 end
+  if s == 2 then return math.max(1, below_of(p[1], b)) end
+  return #p[1]
+end
+
+local function warn(ev, n, levels, from, to)
+  for j = from + 1, to do emit(ev, n, 1, levels[j]) end
+end
+
+local function transition(p, s, al, b, friendly, n, ev)
+  local levels, below, restore, cut = p[1], p[2], p[3], p[4]
   if cut and b < below then
     if s == 1 or s == 2 then
-      if s == 1 then emit(ev, n, 1) end
-      if friendly then emit(ev, n, 3); return 3 end
-      emit(ev, n, 2)
-      return 4
+      warn(ev, n, levels, al, #levels)
+      if friendly then emit(ev, n, 3, 0); return 3, #levels end
+      emit(ev, n, 2, 0)
+      return 4, #levels
     end
-    if s == 3 and not friendly then emit(ev, n, 2); return 4 end
-    return s
+    if s == 3 and not friendly then emit(ev, n, 2, 0); return 4, al end
+    return s, al
   end
-  local settled = 1
-  if b < low then settled = 2 end
-  if s == 4 then
-    if b >= restore then emit(ev, n, 4); return settled end
-    return s
-  end
-  if s == 3 then emit(ev, n, 4); return settled end
-  if settled == 2 and s == 1 then emit(ev, n, 1) end
-  return settled
+  if s == 4 and b < restore then return s, al end
+  if s == 3 or s == 4 then emit(ev, n, 4, 0) end
+  local c = below_of(levels, b)
+  warn(ev, n, levels, al, c)
+  for j = al, c + 1, -1 do emit(ev, n, 5, levels[j]) end
+  if c > 0 then return 2, c end
+  return 1, c
 end
 
 local function set_state(key, w, s, ns, deferred)
@@ -85,6 +101,11 @@ local function set_state(key, w, s, ns, deferred)
   if ns == 1 then redis.call('HDEL', key, w .. ':s') else redis.call('HSET', key, w .. ':s', ns) end
   if ns == 3 then redis.call('SADD', deferred, key .. '|' .. w)
   elseif s == 3 then redis.call('SREM', deferred, key .. '|' .. w) end
+end
+
+-- the alarm is kept in `<wallet>:a` once a change set it (absent: alarm_of the state and balance)
+local function set_alarm(key, w, al, nal)
+  if al ~= nal then redis.call('HSET', key, w .. ':a', nal) end
 end
 """
 
@@ -105,7 +126,7 @@ end
 # one item per balance hash: its policy's number (one byte, from 1; it names the wallet) and the delta
 # (8 bytes, little-endian int64), then epoch and sequence (numpy packs all items in one call, not
 # one argument each). Returns three arrays: the balances, the
-# states, and per event its item (from 1) and type. The result is kept (MessagePack) for a repeated
+# states, and per event its item (from 1), type and level. The result is kept (MessagePack) for a repeated
 # call. A balance that would pass +-LIMIT is refused first, with nothing written:
 # "RATING_LIMIT <balance key>|<wallet> <balance>".
 APPLY_LUA = f"""
@@ -131,9 +152,12 @@ for i = 4, #KEYS do
   local key, w, p = KEYS[i], names[k], pol[k]
   local delta = struct.unpack('<i8', deltas, n * 8 - 7)
   local b = redis.call('HINCRBY', key, w, string.format('%d', delta))
-  local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
-  local ns = transition(p, s, b, p[5], n, ev)
+  local kept = redis.call('HMGET', key, w .. ':s', w .. ':a')
+  local s = tonumber(kept[1] or '1')
+  local al = tonumber(kept[2] or alarm_of(p, s, b - delta))
+  local ns, nal = transition(p, s, al, b, p[5], n, ev)
   set_state(key, w, s, ns, KEYS[2])
+  if kept[2] then set_alarm(key, w, al, nal) else set_alarm(key, w, -1, nal) end
   balances[n], states[n] = b, ns
 end
 local result = {balances, states, ev}
@@ -145,7 +169,7 @@ return result
 # KEYS: result, deferred set, mark. ARGV: ttl, P, P x policy, M, M x (deferred member, policy
 # number) for the accounts' own policies, epoch, sequence. Cuts off deferred wallets of wallets not
 # in friendly hours. Returns five arrays, one item per wallet it looked at: balance keys, wallets,
-# balances, states; then per event its item (from 1) and type.
+# balances, states; then per event its item (from 1), type and level.
 SWEEP_LUA = _POLICIES + _TRANSITION + """
 local own = {}
 for i = 1, tonumber(ARGV[a]) do own[ARGV[a + 2 * i - 1]] = tonumber(ARGV[a + 2 * i]) end
@@ -156,11 +180,14 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local key, w = string.match(m, '^(.*)|([^|]*)$')
   local p = pol[own[m] or byname[w] or 0]
   if p and not p[5] then
-    local b = tonumber(redis.call('HGET', key, w) or '0')
-    local s = tonumber(redis.call('HGET', key, w .. ':s') or '1')
+    local kept = redis.call('HMGET', key, w, w .. ':s', w .. ':a')
+    local b = tonumber(kept[1] or '0')
+    local s = tonumber(kept[2] or '1')
+    local al = tonumber(kept[3] or alarm_of(p, s, b))
     local n = #keys + 1
-    local ns = transition(p, s, b, false, n, ev)
+    local ns, nal = transition(p, s, al, b, false, n, ev)
     set_state(key, w, s, ns, KEYS[2])
+    if kept[3] then set_alarm(key, w, al, nal) else set_alarm(key, w, -1, nal) end
     keys[n], names_of[n], balances[n], states[n] = key, w, b, ns
   end
 end
@@ -214,8 +241,8 @@ class RedisStore(BalanceStore):
             raise ValueError("at most 255 distinct wallet policies per operation")
         args: list = [len(numbered)]
         for p in numbered:  # in number order
-            args += [p.name, p.low_balance_minor, p.emergency_credit_minor, p.restore_above_minor,
-                     int(p.cut_off), int(friendly.get(p.name, True))]
+            args += [p.name, p.emergency_credit_minor, p.restore_above_minor, int(p.cut_off),
+                     int(friendly.get(p.name, True)), len(p.levels_minor), *p.levels_minor]
         return args, wallet_number, own_number
 
     async def _run_shards(self, script: str, calls: dict[int, tuple[list, list]]) -> dict[int, list]:
@@ -281,15 +308,16 @@ class RedisStore(BalanceStore):
         for lo, (balances, states, events) in replies.items():  # in shard order, like `order`
             balances_by_shard += balances
             states_by_shard += states
-            for k in range(0, len(events), 2):
-                tagged.append((int(order[lo + events[k] - 1]), len(tagged), EventType(events[k + 1])))
+            for k in range(0, len(events), 3):
+                tagged.append((int(order[lo + events[k] - 1]), len(tagged), EventType(events[k + 1]),
+                               int(events[k + 2])))
         balances_minor = np.empty(n, dtype=np.int64)
         statuses = np.empty(n, dtype=np.int8)
         balances_minor[order] = balances_by_shard
         statuses[order] = states_by_shard
         tagged.sort()  # entry order, as the in-process store emits them
-        events_out = [Event(kind, entries.account_ids[i], entries.wallets[i], int(balances_minor[i]))
-                      for i, _, kind in tagged]
+        events_out = [Event(kind, entries.account_ids[i], entries.wallets[i], int(balances_minor[i]),
+                            level_minor=level) for i, _, kind, level in tagged]
         return Applied(balances_minor, statuses, events_out)
 
     def _epoch_bytes(self) -> bytes:
@@ -359,10 +387,10 @@ class RedisStore(BalanceStore):
             keys, wallets, balances, states, kinds = replies[shard]
             local = [WalletState(_account_of(key), wallet.decode(), b, Status(s))
                      for key, wallet, b, s in zip(keys, wallets, balances, states, strict=True)]
-            for k in range(0, len(kinds), 2):
+            for k in range(0, len(kinds), 3):
                 state = local[kinds[k] - 1]
                 events.append(Event(EventType(kinds[k + 1]), state.account_id, state.wallet,
-                                    state.balance_minor))
+                                    state.balance_minor, level_minor=int(kinds[k + 2])))
             changed += local
         applied = Applied(np.array([c.balance_minor for c in changed], dtype=np.int64),
                           np.array([c.status for c in changed], dtype=np.int8), events)
@@ -467,4 +495,4 @@ def _account_of(balance_key: bytes | str) -> str:
 def _states(account_id: str, fields: dict) -> list[WalletState]:
     values = {k.decode(): int(v) for k, v in fields.items()}
     return [WalletState(account_id, w, b, Status(values.get(f"{w}:s", 1)))
-            for w, b in sorted(values.items()) if not w.endswith(":s")]
+            for w, b in sorted(values.items()) if ":" not in w]  # `<wallet>:s` state, `<wallet>:a` alarm
