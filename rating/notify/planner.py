@@ -29,7 +29,7 @@ from rating.notify.directory import Consent, Contact, Directory, allows
 from rating.notify.outbox import Notice
 from rating.notify.rules import ReminderRules, Step
 from rating.notify.tags import histories, owner_tags, years_between
-from rating.notify.templates import FIELDS, Template
+from rating.notify.templates import DUES_FIELDS, Template
 from rating.notify.timing import send_us
 
 DOCUMENTS_MAX = 10_000_000
@@ -93,7 +93,7 @@ _VALUES: dict[str, Callable[[_About], object]] = {
     "site_name": lambda a: a.planner.site.name,
     "amount_paid": lambda a: a.planner.money(a.paid_minor),
 }
-assert set(_VALUES) == set(FIELDS)
+assert set(_VALUES) == DUES_FIELDS
 
 
 def tone_of(tags: frozenset[str], rules: ReminderRules) -> str:

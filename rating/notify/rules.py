@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,12 +31,14 @@ from rating.errors import ConfigError, InputError
 from rating.inputs.textfile import load_toml
 from rating.model.site import Site
 from rating.notify.directory import check_address
-from rating.notify.templates import Templates, load_templates
+from rating.notify.templates import ALERT_FIELDS, DUES_FIELDS, Templates, load_templates
 
 REMINDERS_FILE = "reminders.toml"
 STEP_DAYS_MAX = 366
 CHANNEL_KINDS = ("smtp", "webhook")
-_TOP = {"reminders", "steps", "stages", "tones", "channels", "incentive"}
+_TOP = {"reminders", "steps", "stages", "tones", "channels", "incentive", "prepaid_alerts"}
+# prepaid events a site may tell residents of (rating.prepaid.wallets.EVENT_WORDS), each by a template
+ALERT_EVENTS = ("low_balance", "cut_off", "cut_off_deferred", "restored", "recovered")
 _REMINDERS = {"time_zone", "language", "send_at", "quiet_hours", "daily_cap", "minimum_outstanding",
               "attempts_max", "payment_link", "templates", "on_issue", "on_payment", "suppress_tags"}
 _STEP = {"days", "stage", "channels"}
@@ -80,6 +83,8 @@ class ReminderRules:
     on_payment: str = ""  # the template of the "payment received" notice, "" for none
     suppress_tags: frozenset[str] = frozenset({"autopay", "payment_plan"})  # no reminders for these
     incentive: Incentive | None = None
+    alerts: Mapping[str, str] = field(default_factory=dict)  # prepaid event word -> template ([prepaid_alerts])
+    alert_channels: tuple[str, ...] = ()  # the channels prepaid alerts go by
 
     def step_on(self, days_from_due: int) -> Step | None:
         """The step in force that many days from the due date: the last one reached."""
@@ -115,9 +120,26 @@ def load_reminders(path: str | Path, site: Site) -> ReminderRules:
         tones=tuple((k, _text(v, f"{where}[tones].{k}"))
                     for k, v in _table_value(doc.get("tones", {}), f"{where}[tones]").items()),
         **_settings(top, site, f"{where}[reminders]"),
-        incentive=_incentive(doc.get("incentive"), f"{where}[incentive]"))
+        incentive=_incentive(doc.get("incentive"), f"{where}[incentive]"),
+        **_alerts(doc.get("prepaid_alerts"), channels, f"{where}[prepaid_alerts]"))
     _check_templates(rules, where)
     return rules
+
+
+def _alerts(value: object, channels: dict, where: str) -> dict:
+    """[prepaid_alerts]: a template per prepaid event told, and the channels (all unless it says)."""
+    if value is None:
+        return {}
+    data = _table_value(value, where)
+    _keys(data, {"channels", *ALERT_EVENTS}, where)
+    names = _names(data.get("channels", list(channels)), f"{where}.channels", required=True)
+    for name in names:
+        if name not in channels:
+            raise ConfigError(f"no channel {name!r} in [channels]", where=f"{where}.channels")
+    alerts = {event: _text(data[event], f"{where}.{event}") for event in ALERT_EVENTS if event in data}
+    if not alerts:
+        raise ConfigError(f"names no event; any of {', '.join(ALERT_EVENTS)} = \"<template>\"", where=where)
+    return {"alerts": MappingProxyType(alerts), "alert_channels": names}
 
 
 def _settings(top: dict, site: Site, where: str) -> dict:
@@ -224,11 +246,18 @@ def _incentive(value: object, where: str) -> Incentive | None:
 
 
 def _check_templates(rules: ReminderRules, where: str) -> None:
-    """Every stage (and the issue notice) has a template in the site's language."""
-    wanted = [(f"[stages].{stage}", name) for stage, name in rules.stages.items()]
+    """Every stage (and the issue, payment and prepaid notices) has a template in the
+    site's language, each using only the merge tags of its kind (a bill's, or an alert's)."""
+    wanted = [(f"[stages].{stage}", name, DUES_FIELDS) for stage, name in rules.stages.items()]
     for key in ("on_issue", "on_payment"):
         if getattr(rules, key):
-            wanted.append((f"[reminders].{key}", getattr(rules, key)))
-    for key, name in wanted:
+            wanted.append((f"[reminders].{key}", getattr(rules, key), DUES_FIELDS))
+    wanted += [(f"[prepaid_alerts].{event}", name, ALERT_FIELDS) for event, name in rules.alerts.items()]
+    for key, name, allowed in wanted:
         if rules.templates.pick(name, "", rules.language) is None:
             raise ConfigError(f"no template {name}.{rules.language}.txt", where=f"{where}{key}")
+        for template in rules.templates.named(name):
+            stray = sorted(template.fields - allowed)
+            if stray:
+                raise ConfigError(f"merge tag {stray[0]!r} is not one of this notice's ({where}{key}): "
+                                  f"{', '.join(sorted(allowed))}", where=str(template.path))

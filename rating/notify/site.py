@@ -58,6 +58,19 @@ class ReminderSite:
             outbox.on_payment(payment_notices(planner, directory))
         return outbox, directory
 
+    async def attach_alerts(self, outbox, prepaid_ledger, recovered_seqs: list[int]) -> bool:
+        """Prepaid alerts (a [prepaid_alerts] table) written in each settle's transaction
+        of the prepaid ledger, and those of operations recovered before this; False when
+        the site tells none, or the prepaid ledger is not in the dues ledger's database."""
+        from rating.notify.alerts import Alerts, attach, catch_up, same_database
+
+        if not self.rules.alerts or not same_database(prepaid_ledger, outbox.ledger):
+            return False
+        alerts = Alerts(self.rules, self.site, self.site_id)
+        attach(alerts, prepaid_ledger)
+        await catch_up(alerts, outbox.tables, recovered_seqs)
+        return True
+
     def relay(self, outbox, env: Mapping[str, str] = os.environ):
         """The relay of the site's rows through its channels and gate (close it with `close`)."""
         from rating.notify.connect import channels_of

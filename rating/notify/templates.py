@@ -38,7 +38,12 @@ FIELDS = {
     "incentive": "the early-payment incentive offered, or '' (needs an opt-in)",
     "site_name": "the site's name",
     "amount_paid": "a payment notice: what was paid, with the currency",
+    "wallet": "a prepaid alert: the wallet (electricity, water, ...)",
+    "balance": "a prepaid alert: the wallet's balance after the event, with the currency",
+    "level": "a prepaid alert: the warning level left or reached, with the currency ('' for a cut-off)",
 }
+ALERT_FIELDS = frozenset({"name", "unit", "wallet", "balance", "level", "payment_link", "site_name", "language"})
+DUES_FIELDS = frozenset(FIELDS) - {"wallet", "balance", "level"}  # the merge tags of a bill's notices
 SUFFIX = ".txt"
 SUBJECT = "Subject:"
 
@@ -85,6 +90,10 @@ class Templates:
                 if found is not None:
                     return found
         return None
+
+    def named(self, name: str) -> list[Template]:
+        """Every template of a name, in any tone and language."""
+        return [t for (n, _), t in self._templates.items() if n == name or n.startswith(f"{name}.")]
 
     def by_stem(self, stem: str) -> Template:
         """The template a stored notice names (`reminder.empathetic.hi`)."""

@@ -30,11 +30,15 @@ class Upkeep:
         self.rebuilding: asyncio.Task | None = None
         self._foreign_logged = False
         core.on_store_mismatch = self._store_mismatch
+        # operations recovery settled: their events are recorded, maybe before anything that
+        # follows them (the reminders' settle hooks) was attached
+        self.recovered_seqs: list[int] = []
 
     async def recover(self) -> int:
         """Apply and settle every committed operation that is not settled."""
         ledger = self.core.ledger
         pending = await ledger.pending()
+        self.recovered_seqs += [row.seq for row in pending]
         for row in pending:
             if row.kind == "sweep":
                 await self._finish_sweep(row)

@@ -195,15 +195,19 @@ class Reminders:
         await close(self.relay)
 
 
-async def _attach_reminders(settings: Settings, site: ReminderSite | None,
-                            dues) -> tuple[Relay | None, list[BaseRoute]]:
+async def _attach_reminders(settings: Settings, site: ReminderSite | None, dues,
+                            service: PrepaidService) -> tuple[Relay | None, list[BaseRoute]]:
     """When the site has a reminders.toml: the notices of bills issued and payments
     received through this server (BillingService, gateway webhooks: both write `dues`),
-    its relay (started once the server listens), and the STOP/START reply routes."""
+    its prepaid alerts (written as the prepaid ledger settles their events), its relay
+    (started once the server listens), and the STOP/START reply routes."""
     if site is None or dues is None:
         return None, []
     outbox, directory = await site.attach(dues)
-    log.info("reminders on", extra={"fields": {"channels": len(site.rules.channels),
+    alerts = await site.attach_alerts(outbox, service.ledger, service.upkeep.recovered_seqs)
+    if site.rules.alerts and not alerts:
+        log.warning("prepaid alerts off: the prepaid ledger is not in the dues ledger's database")
+    log.info("reminders on", extra={"fields": {"channels": len(site.rules.channels), "prepaid_alerts": alerts,
                                                 "interval_s": settings.reminders_interval_s}})
     return site.relay(outbox), site.replies(directory)
 
@@ -268,7 +272,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     await service.start()
     web_on = settings.http_port >= 0
     dues = await _open_dues(settings, service) if rules or web_on else None
-    relay, reply_routes = await _attach_reminders(settings, reminding, dues)
+    relay, reply_routes = await _attach_reminders(settings, reminding, dues, service)
     # the concurrency limit is an interceptor, not the server's own: health checks pass it
     interceptors = [BearerAuth(callers, site_of=lambda: service.config.site.name),
                     ConcurrencyLimit(settings.concurrent_rpcs_max)]

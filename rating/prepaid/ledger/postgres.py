@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import numpy as np
@@ -196,6 +196,9 @@ class PostgresLedger(Ledger):
         self._folded_at = time.monotonic()
         self._headroom = Headroom()
         self._sums_abs_max = 0  # a bound on |wallet_sums.balance_minor|, part of the headroom
+        # awaited in each settle's transaction that records events, with the connection and the
+        # sequences whose events it recorded
+        self.settle_hooks: tuple[Callable[[asyncpg.Connection, list[int]], Awaitable[None]], ...] = ()
 
     def _t(self, table: str) -> str:
         return f"{self.schema}.{table}"
@@ -392,6 +395,8 @@ class PostgresLedger(Ledger):
                     columns=("seq", "type", "account_id", "wallet", "balance_minor", "at_us", "cause",
                              "level_minor"),
                     records=records)
+                for hook in self.settle_hooks:
+                    await hook(con, sorted({r[0] for r in records}))
 
     async def pending(self) -> list[OpRow]:
         rows = await self._call(lambda con: con.fetch(

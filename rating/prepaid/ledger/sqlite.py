@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,9 @@ class SqliteLedger(SqliteFile, Ledger):
         super().__init__(path)
         self._owner_fd: int | None = None  # the claim: an flock on <ledger>.lock
         self._headroom = Headroom()
+        # called in each settle's transaction, on the ledger's thread, with the connection and the
+        # sequences settled for the first time (their events are in the events table)
+        self.settle_hooks: tuple[Callable[[sqlite3.Connection, list[int]], None], ...] = ()
 
     async def open(self) -> None:
         await self._open_file(SCHEMA)
@@ -235,17 +239,22 @@ class SqliteLedger(SqliteFile, Ledger):
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
+            fresh = []
             for item in items:
                 cur = db.execute("UPDATE ops SET applied = 1, result = ? WHERE seq = ? AND applied = 0",
                                  (item.result, item.seq))
                 if cur.rowcount == 0:
                     continue  # settled before (a retry after a crash)
+                fresh.append(item.seq)
                 db.executemany(
                     "INSERT INTO events (seq, type, account_id, wallet, balance_minor, at_us, cause, level_minor) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(item.seq, int(e.type), e.account_id, e.wallet, e.balance_minor, e.at_us, e.cause,
                       e.level_minor) for e in item.events],
                 )
+            if fresh and self.settle_hooks:
+                for hook in self.settle_hooks:
+                    hook(db, fresh)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
