@@ -84,7 +84,8 @@ async def scenario(backends, site):
                      water("t2", "F0001", 70_000),  # 700: recovers both, told once (the higher)
                      water("x1", "F0002", -100),  # F0002: SMS never asked: no alert
                      water("x2", "F0000", -100),  # F0000: no contact
-                     electricity("e1", 15_000), electricity("e2", -18_000)):  # -30: low and cut off, told once
+                     electricity("e1", 15_000),
+                     electricity("e2", -18_000)):  # -30: low and cut off, told once
         await service.move(movement)
     await service.flush()
     events = [e async for e in service.events(stop_at_end=True)]

@@ -212,7 +212,8 @@ def run(policy, balances):
 
 def test_a_level_warns_once_until_a_top_up_lifts_the_balance_above_it():
     seen, status, alarm, _ = run(LEVELS, [60_000, 45_000, 30_000, 8_000, 9_000, 20_000, 5_000, 70_000])
-    assert seen == [[(E.RECOVERED, 10_000), (E.RECOVERED, 50_000)], [(E.LOW_BALANCE, 50_000)], [], [(E.LOW_BALANCE, 10_000)], [],
+    assert seen == [[(E.RECOVERED, 10_000), (E.RECOVERED, 50_000)], [(E.LOW_BALANCE, 50_000)], [],
+                    [(E.LOW_BALANCE, 10_000)], [],
                     [(E.RECOVERED, 10_000)], [(E.LOW_BALANCE, 10_000)],
                     [(E.RECOVERED, 10_000), (E.RECOVERED, 50_000)]]
     assert (status, alarm) == (Status.OK, 0)

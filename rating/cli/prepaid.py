@@ -378,7 +378,8 @@ def stream_command(args: argparse.Namespace) -> int:
                         events += 1
                         progress.close()
                         print(f"{EVENT_NAMES.get(e.type, e.type)} {e.account_id} {e.wallet} "
-                              f"balance_minor={e.balance_minor}{_level(e)} batch={reply.batch_id}", flush=True)
+                              f"balance_minor={e.balance_minor}{_level(e)} batch={reply.batch_id}",
+                              flush=True)
                     attempts, unknown = Attempts(args.retry_s), False
             except ClientError as exc:
                 # The server restarts or drains, or the answers were lost: resend from the last answer.
@@ -439,7 +440,8 @@ def events_command(args: argparse.Namespace) -> int:
             for e in client.events(args.after, types=[codes[t] for t in args.type], account_id=args.account,
                                    stop_at_end=args.once):
                 print(f"{EVENT_NAMES.get(e.type, e.type)} {e.account_id} {e.wallet} "
-                      f"balance_minor={e.balance_minor}{_level(e)} cause={e.cause} cursor={e.cursor}", flush=True)
+                      f"balance_minor={e.balance_minor}{_level(e)} cause={e.cause} cursor={e.cursor}",
+                      flush=True)
         except ClientError as exc:
             return _client_failure(exc)
     return EXIT_OK

@@ -29,6 +29,13 @@ DESCRIPTION = """
       tag       add (or --remove) a staff tag on a resident
       log       a resident's notices and every attempt, as JSON (an export)
       bounce    read bounce reports (delivery status mails) and mark addresses
+      list      the outbox's rows (of an account, --state), oldest first
+      cancel    cancel a queued notice by its id (one being sent cannot be recalled)
+      resend    send a notice again: a new row with its own key (--key makes a retry safe)
+      staff     the staff queue: contacts a provider refused (--all: resolved ones too)
+
+    list, cancel, resend, staff and plan go through a running server with
+    --server HOST:PORT (or RATING_SERVER), which holds the ledger.
 
     examples:
       rating reminders plan --site site.toml --on 2025-06-08
@@ -36,11 +43,14 @@ DESCRIPTION = """
       rating reminders contact A-101 --channel sms --address "098123 45678" --name "Asha Rao" --site site.toml
       rating reminders consent A-101 --channel sms in --site site.toml
       rating reminders log A-101 --site site.toml
+      rating reminders list A-101 --server 127.0.0.1:50051 --token-file office.token
+      rating reminders resend 42 --key resend-42-asha --site site.toml
 
     exit codes: 0 done; 2 bad input (a bad reminders.toml or template names
     file and line), nothing written; 3 the ledger cannot be reached.
 """
-VERBS = ("plan", "send", "contact", "consent", "tag", "log", "bounce")
+VERBS = ("plan", "send", "contact", "consent", "tag", "log", "bounce", "list", "cancel", "resend", "staff")
+REMOTE_VERBS = ("plan", "list", "cancel", "resend", "staff")
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,14 +68,27 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-zone", default="", help="contact: the resident's zone (default the site's)")
     parser.add_argument("--region", default="IN", help="contact: the country of a number without +code")
     parser.add_argument("--remove", action="store_true", help="tag: remove it")
+    parser.add_argument("--state", choices=("queued", "sending", "sent", "failed", "cancelled"),
+                        help="list: rows in this state only")
+    parser.add_argument("--all", action="store_true", help="staff: resolved tasks too")
+    parser.add_argument("--key", default="", help="resend: the resend's key (the same key again returns "
+                        "the row it made; default a new one)")
 
 
 @subcommand("reminders", help="plan and send reminders; residents' contacts, consent and tags",
             description=DESCRIPTION, arguments=_arguments)
 def reminders_command(args: argparse.Namespace) -> int:
+    from rating.cli import reminders_control
+
+    if getattr(args, "server", None):
+        if args.verb not in REMOTE_VERBS:
+            raise InputError(f"reminders {args.verb} runs on the ledger, not through --server; "
+                             f"through a server: {', '.join(REMOTE_VERBS)}", where="--server")
+        return reminders_control.remote(args)
     site = ReminderSite(args.site)
     verbs = {"plan": _plan, "send": _send, "contact": _contact, "consent": _consent, "tag": _tag, "log": _log,
-             "bounce": _bounce}
+             "bounce": _bounce,
+             **dict.fromkeys(("list", "cancel", "resend", "staff"), reminders_control.local)}
     return _with_ledger(args, lambda ledger: verbs[args.verb](args, site, ledger))
 
 

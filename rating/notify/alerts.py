@@ -89,7 +89,8 @@ class Alerts:
                 values = self._values(e, contact)
                 found.append(Notice(self.site_id, e.account_id, "prepaid", f"wallet-event:{e.event_id}", word,
                                     channel, contact.address, template.stem,
-                                    {k: values[k] for k in template.ordered_fields}, at_us, rules.attempts_max))
+                                    {k: values[k] for k in template.ordered_fields}, at_us,
+                                    rules.attempts_max))
         return found
 
     def _values(self, e: WalletEvent, contact: Contact) -> dict[str, object]:
@@ -123,8 +124,10 @@ class Alerts:
         records = [n.record(at_us) for n in self.notices(events, contacts, consents, at_us)]
         for start in range(0, len(records), _ROWS_PER_INSERT):
             chunk = records[start:start + _ROWS_PER_INSERT]
-            rows = ", ".join(f"({placeholders(1 + i * len(COLUMNS), len(COLUMNS))})" for i in range(len(chunk)))
-            yield (f"INSERT INTO {t}notify_outbox ({', '.join(COLUMNS)}) VALUES {rows} ON CONFLICT DO NOTHING",
+            width = len(COLUMNS)
+            rows = ", ".join(f"({placeholders(1 + i * width, width)})" for i in range(len(chunk)))
+            yield (f"INSERT INTO {t}notify_outbox ({', '.join(COLUMNS)}) VALUES {rows} "
+                   "ON CONFLICT DO NOTHING",
                    [value for record in chunk for value in record])
         return len(records)
 

@@ -98,6 +98,9 @@ class Directory:
                 "name = excluded.name, language = excluded.language, time_zone = excluded.time_zone, "
                 "invalid = '', updated_us = excluded.updated_us", site_id, stored.account_id, stored.channel,
                 address, stored.name, stored.language, stored.time_zone, now_us())
+            await tx.execute("UPDATE notify_staff SET resolved_us = $1 WHERE site_id = $2 "
+                             "AND account_id = $3 AND channel = $4 AND resolved_us = 0", now_us(), site_id,
+                             stored.account_id, stored.channel)  # a new address settles the staff's task
             await self._audit(tx, site_id, actor, "contact", f"{stored.account_id}/{stored.channel}", address)
         return stored
 

@@ -29,6 +29,7 @@ from rating.notify.tables import NotifyTables, insert_ignore, now_us, placeholde
 COLUMNS = ("note_key", "site_id", "account_id", "cause", "ref", "step", "channel", "address", "template",
            "fields", "state", "attempts", "attempts_max", "not_before_us", "lease_until_us", "created_us",
            "updated_us", "provider_ref", "answer")
+STAFF_COLUMNS = ("site_id", "account_id", "channel", "address", "reason", "at_us", "resolved_us")
 LOG_COLUMNS = ("outbox_id", "site_id", "account_id", "at_us", "attempt", "outcome", "detail")
 _CLAIMED = ("id, note_key, site_id, account_id, cause, ref, step, channel, address, template, fields, "
             "attempts, attempts_max")
@@ -244,12 +245,13 @@ class Outbox:
             times.setdefault(account, []).append(int(at))
         return times
 
-    async def rows(self, site_id: str, *, account_id: str = "", state: str = "",
-                   limit: int = 1000) -> list[Row]:
+    async def rows(self, site_id: str, *, account_id: str = "", state: str = "", key: str = "",
+                   after_id: int = 0, limit: int = 1000) -> list[Row]:
+        """The site's rows in id order (after `after_id`), of one account, state or key."""
         sql = (f"SELECT {_CLAIMED}, state, not_before_us, provider_ref, answer FROM notify_outbox "
-               "WHERE site_id = $1")
-        args: list[object] = [site_id]
-        for column, value in (("account_id", account_id), ("state", state)):
+               "WHERE site_id = $1 AND id > $2")
+        args: list[object] = [site_id, after_id]
+        for column, value in (("account_id", account_id), ("state", state), ("note_key", key)):
             if value:
                 args.append(value)
                 sql += f" AND {column} = ${len(args)}"
@@ -315,9 +317,12 @@ async def _update(tx: Tx, moves: Sequence[tuple], now_us: int) -> None:
 
 async def invalidate(tx: Tx, site_id: str, channel: str, address: str, why: str, now_us: int) -> int:
     """An address the provider says is dead: its contacts (of any account) are
-    marked, their queued rows cancelled; how many rows."""
-    await tx.execute("UPDATE notify_contacts SET invalid = $1, updated_us = $2 WHERE site_id = $3 "
-                     "AND channel = $4 AND address = $5", why, now_us, site_id, channel, address)
+    marked, each put in the staff queue, their queued rows cancelled; how many rows."""
+    marked = await tx.fetch("UPDATE notify_contacts SET invalid = $1, updated_us = $2 WHERE site_id = $3 "
+                            "AND channel = $4 AND address = $5 RETURNING account_id", why, now_us, site_id,
+                            channel, address)
+    await tx.insert_many("notify_staff", STAFF_COLUMNS, [  # staff are told: the staff queue
+        (site_id, account, channel, address, why, now_us, 0) for (account,) in marked])
     found = await tx.fetch("UPDATE notify_outbox SET state = 'cancelled', answer = $1, updated_us = $2 "
                            "WHERE site_id = $3 AND channel = $4 AND address = $5 AND state = 'queued' "
                            "RETURNING id, account_id, attempts", f"address invalid: {why}", now_us, site_id,

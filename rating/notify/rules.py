@@ -12,9 +12,9 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rating.billing.config import (
@@ -83,7 +83,8 @@ class ReminderRules:
     on_payment: str = ""  # the template of the "payment received" notice, "" for none
     suppress_tags: frozenset[str] = frozenset({"autopay", "payment_plan"})  # no reminders for these
     incentive: Incentive | None = None
-    alerts: Mapping[str, str] = field(default_factory=dict)  # prepaid event word -> template ([prepaid_alerts])
+    # [prepaid_alerts]: prepaid event word -> template
+    alerts: Mapping[str, str] = field(default_factory=dict)
     alert_channels: tuple[str, ...] = ()  # the channels prepaid alerts go by
 
     def step_on(self, days_from_due: int) -> Step | None:

@@ -1,5 +1,6 @@
 """The notification tables, in the dues ledger's database (SQLite file or
-PostgreSQL schema): the outbox, its send log, contacts, consent, staff tags.
+PostgreSQL schema): the outbox, its send log, contacts, consent, staff tags,
+and the staff queue (contacts a provider refused, until staff set a new one).
 
 The outbox row is the one mutable record (its state moves queued -> sending
 -> sent | failed | cancelled); the send log beside it is append-only, one
@@ -66,6 +67,17 @@ CREATE TABLE IF NOT EXISTS notify_consent (
     at_us bigint NOT NULL,
     PRIMARY KEY (site_id, account_id, channel)
 );
+CREATE TABLE IF NOT EXISTS notify_staff (
+    id {serial} PRIMARY KEY,
+    site_id text NOT NULL,
+    account_id text NOT NULL,
+    channel text NOT NULL,
+    address text NOT NULL,
+    reason text NOT NULL,
+    at_us bigint NOT NULL,
+    resolved_us bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notify_staff_open ON notify_staff (site_id, id) WHERE resolved_us = 0;
 CREATE TABLE IF NOT EXISTS notify_tags (
     site_id text NOT NULL,
     account_id text NOT NULL,

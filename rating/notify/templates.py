@@ -42,7 +42,8 @@ FIELDS = {
     "balance": "a prepaid alert: the wallet's balance after the event, with the currency",
     "level": "a prepaid alert: the warning level left or reached, with the currency ('' for a cut-off)",
 }
-ALERT_FIELDS = frozenset({"name", "unit", "wallet", "balance", "level", "payment_link", "site_name", "language"})
+ALERT_FIELDS = frozenset({"name", "unit", "wallet", "balance", "level", "payment_link", "site_name",
+                          "language"})
 DUES_FIELDS = frozenset(FIELDS) - {"wallet", "balance", "level"}  # the merge tags of a bill's notices
 SUFFIX = ".txt"
 SUBJECT = "Subject:"

@@ -310,8 +310,10 @@ def _wallet_policy(name: str, table, base: WalletPolicy, site: Site, *, where: s
     values: dict[str, Any] = {}  # WalletPolicy fields, each checked as it is read
     if "low_balance" in table:
         levels = _levels_minor(table["low_balance"], site, where=f"{where}.low_balance")
-        values["low_balance_minor"], values["warning_levels_minor"] = levels[0], levels if len(levels) > 1 else ()
-    for key, attr in (("emergency_credit", "emergency_credit_minor"), ("restore_above", "restore_above_minor")):
+        values["low_balance_minor"] = levels[0]
+        values["warning_levels_minor"] = levels if len(levels) > 1 else ()
+    for key, attr in (("emergency_credit", "emergency_credit_minor"),
+                      ("restore_above", "restore_above_minor")):
         if key in table:
             values[attr] = _money_minor(table[key], site, where=f"{where}.{key}")
     if values.get("emergency_credit_minor", 0) < 0:

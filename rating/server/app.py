@@ -38,12 +38,15 @@ from rating.prepaid.store.base import BalanceStore
 from rating.server import roles
 from rating.server.billing_servicer import BillingRules, BillingServicer
 from rating.server.interceptors import BearerAuth, ConcurrencyLimit
+from rating.server.notify_servicer import NotifyServicer, Reminding
 from rating.server.payments_servicer import PaymentsServicer
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
 from rating.v1 import (
     billing_pb2,
     billing_pb2_grpc,
+    notify_pb2,
+    notify_pb2_grpc,
     payments_pb2,
     payments_pb2_grpc,
     rating_pb2,
@@ -58,7 +61,8 @@ PaymentsFactory = Callable[[DuesLedger], GatewayPayments]
 SERVICES = [*(rating_pb2.DESCRIPTOR.services_by_name[name].full_name
               for name in ("RatingService", "PrepaidService")),
             billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name,
-            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name]
+            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name,
+            notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 
 
 class JsonFormatter(logging.Formatter):
@@ -196,20 +200,21 @@ class Reminders:
 
 
 async def _attach_reminders(settings: Settings, site: ReminderSite | None, dues,
-                            service: PrepaidService) -> tuple[Relay | None, list[BaseRoute]]:
+                            service: PrepaidService
+                            ) -> tuple[Relay | None, list[BaseRoute], Reminding | None]:
     """When the site has a reminders.toml: the notices of bills issued and payments
     received through this server (BillingService, gateway webhooks: both write `dues`),
     its prepaid alerts (written as the prepaid ledger settles their events), its relay
     (started once the server listens), and the STOP/START reply routes."""
     if site is None or dues is None:
-        return None, []
+        return None, [], None
     outbox, directory = await site.attach(dues)
     alerts = await site.attach_alerts(outbox, service.ledger, service.upkeep.recovered_seqs)
     if site.rules.alerts and not alerts:
         log.warning("prepaid alerts off: the prepaid ledger is not in the dues ledger's database")
     log.info("reminders on", extra={"fields": {"channels": len(site.rules.channels), "prepaid_alerts": alerts,
                                                 "interval_s": settings.reminders_interval_s}})
-    return site.relay(outbox), site.replies(directory)
+    return site.relay(outbox), site.replies(directory), Reminding(site, outbox, directory, dues)
 
 
 class Running:
@@ -272,7 +277,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     await service.start()
     web_on = settings.http_port >= 0
     dues = await _open_dues(settings, service) if rules or web_on else None
-    relay, reply_routes = await _attach_reminders(settings, reminding, dues, service)
+    relay, reply_routes, notify = await _attach_reminders(settings, reminding, dues, service)
     # the concurrency limit is an interceptor, not the server's own: health checks pass it
     interceptors = [BearerAuth(callers, site_of=lambda: service.config.site.name),
                     ConcurrencyLimit(settings.concurrent_rpcs_max)]
@@ -284,6 +289,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     billing_pb2_grpc.add_BillingServiceServicer_to_server(billing, server)
     payments_servicer = PaymentsServicer(billing, payment_settings(settings, service))
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(payments_servicer, server)
+    notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(notify), server)
     checks = await _health_and_reflection(server)
     address = f"{settings.host}:{settings.port}"
     creds = credentials(settings)

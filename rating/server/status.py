@@ -82,6 +82,7 @@ PAYMENTS_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
 # Reasons of the ledger's input errors that say more than bad input: their own status.
 REASON_CODES: dict[str, grpc.StatusCode] = {
     "PERMISSION_DENIED": S.PERMISSION_DENIED,
+    "NOT_QUEUED": S.FAILED_PRECONDITION,  # a notice in no state to cancel or resend (rating.notify.control)
     **{reason: codes[0] for reason, codes in PAYMENTS_REASONS.items() if codes != (S.INVALID_ARGUMENT,)},
 }
 # Errors of the billing stage with a status of their own; any other RatingError is INVALID_ARGUMENT.

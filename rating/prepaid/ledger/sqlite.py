@@ -247,8 +247,8 @@ class SqliteLedger(SqliteFile, Ledger):
                     continue  # settled before (a retry after a crash)
                 fresh.append(item.seq)
                 db.executemany(
-                    "INSERT INTO events (seq, type, account_id, wallet, balance_minor, at_us, cause, level_minor) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO events (seq, type, account_id, wallet, balance_minor, at_us, cause, "
+                    "level_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(item.seq, int(e.type), e.account_id, e.wallet, e.balance_minor, e.at_us, e.cause,
                       e.level_minor) for e in item.events],
                 )
@@ -292,7 +292,8 @@ class SqliteLedger(SqliteFile, Ledger):
         sql += " ORDER BY event_id LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda: self.db.execute(sql, args).fetchall())
-        return [Event(EventType(t), a, w, b, at, cause, eid, level) for eid, t, a, w, b, at, cause, level in rows]
+        return [Event(EventType(t), a, w, b, at, cause, eid, level)
+                for eid, t, a, w, b, at, cause, level in rows]
 
     async def meter_images(self) -> list[bytes]:
         return await self._run(self._meter_images)

@@ -304,7 +304,7 @@ class RedisStore(BalanceStore):
         replies = await self._run_shards("apply", calls)
         balances_by_shard: list[int] = []
         states_by_shard: list[int] = []
-        tagged: list[tuple[int, int, EventType]] = []
+        tagged: list[tuple[int, int, EventType, int]] = []
         for lo, (balances, states, events) in replies.items():  # in shard order, like `order`
             balances_by_shard += balances
             states_by_shard += states
