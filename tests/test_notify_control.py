@@ -32,7 +32,8 @@ def served(tmp_path, sink):  # noqa: F811
     site, data_dir = society(tmp_path, sink), tmp_path / "data"
     data_dir.mkdir()
     for account, number in (("A-0101", "98123 45678"), ("A-0102", "98123 45679")):
-        assert cli(site, data_dir, "reminders", "contact", account, "--channel", "sms", "--address", number) == 0
+        assert cli(site, data_dir, "reminders", "contact", account, "--channel", "sms",
+                   "--address", number) == 0
         assert cli(site, data_dir, "reminders", "consent", account, "in", "--channel", "sms") == 0
     (tmp_path / "tokens").write_text(TOKENS, encoding="utf-8")
     with serving(settings(site, data_dir, token_file=str(tmp_path / "tokens"),
@@ -53,13 +54,15 @@ def test_staff_list_everything_and_a_resident_only_their_own(served):
         ("A-0101", "issued", "sent"), ("A-0102", "issued", "sent")}
     with NotifyClient(served.target, token=RESIDENT) as client:
         mine = list(client.notifications(account_id="A-0101"))
-        assert {n.account_id for n in mine} == {"A-0101"} and json.loads(mine[0].fields_json)["unit"] == "A-0101"
+        assert {n.account_id for n in mine} == {"A-0101"}
+        assert json.loads(mine[0].fields_json)["unit"] == "A-0101"
         assert [n.id for n in client.notifications()] == [n.id for n in mine]  # none named: their own
         error = failure(lambda: list(client.notifications(account_id="A-0102")))
         assert error.code == grpc.StatusCode.PERMISSION_DENIED
         assert failure(lambda: client.cancel(mine[0].id)).code == grpc.StatusCode.PERMISSION_DENIED
     with NotifyClient(served.target, token=STAFF) as client:
-        assert failure(lambda: list(client.notifications(state="lost"))).code == grpc.StatusCode.INVALID_ARGUMENT
+        bad_state = failure(lambda: list(client.notifications(state="lost")))
+        assert bad_state.code == grpc.StatusCode.INVALID_ARGUMENT
         assert failure(lambda: client.cancel(10**9)).code == grpc.StatusCode.NOT_FOUND
 
 
@@ -81,7 +84,8 @@ def test_a_sent_notice_is_not_cancelled_and_a_resend_is_a_new_row_sent_once(serv
         assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "NOT_QUEUED")
         again = client.resend(first.id, resend_key="asha-asked")
         same = client.resend(first.id, resend_key="asha-asked")  # a retried call
-        assert failure(lambda: client.resend(first.id, resend_key="a|b")).code == grpc.StatusCode.INVALID_ARGUMENT
+        bad_key = failure(lambda: client.resend(first.id, resend_key="a|b"))
+        assert bad_key.code == grpc.StatusCode.INVALID_ARGUMENT
     assert again.id == same.id != first.id and again.key == f"{first.key}|resend:asha-asked"
     assert again.answer == f"resend of #{first.id} by office"
     wait_for(lambda: len(sink.requests) == 3)
@@ -98,7 +102,8 @@ def test_a_4xx_for_a_bad_number_marks_the_contact_invalid_and_tells_staff(served
         wait_for(lambda: next(n for n in rows_of(served, "A-0102") if n.id == bad.id).state == "failed")
         [task] = client.staff_tasks()
         refused = failure(lambda: client.resend(first.id, resend_key="once-more"))  # the contact is invalid
-    assert (task.account_id, task.channel, task.address, task.resolved_us) == ("A-0102", "sms", "+919812345679", 0)
+    assert (task.account_id, task.channel, task.address, task.resolved_us) == (
+        "A-0102", "sms", "+919812345679", 0)
     assert "400" in task.reason and refused.reason == "NOT_QUEUED"
     monkeypatch.setenv("RATING_TOKEN", STAFF)
     assert main(["reminders", "staff", "--server", served.target]) == 0
@@ -127,7 +132,8 @@ def test_on_the_ledger_cancel_is_idempotent_and_a_new_address_settles_the_task(t
         outbox = Outbox(ledger)
         await outbox.open()
         directory = Directory(outbox)
-        await directory.set_contact("s", Contact("A", "sms", "98123 45678"), channel_kind="webhook", actor="desk")
+        await directory.set_contact("s", Contact("A", "sms", "98123 45678"), channel_kind="webhook",
+                                    actor="desk")
         await outbox.enqueue([Notice("s", "A", "due_step", "B1", "d-7", "sms", "+919812345678", "reminder.en",
                                      {}, 0)], 0)
         [row] = await outbox.rows("s")
@@ -136,9 +142,11 @@ def test_on_the_ledger_cancel_is_idempotent_and_a_new_address_settles_the_task(t
         async with outbox.tables.writing() as tx:
             await invalidate(tx, "s", "sms", "+919812345678", "400 no such number", now_us())
         open_tasks = await control.staff_tasks(outbox, "s")
-        await directory.set_contact("s", Contact("A", "sms", "98123 45670"), channel_kind="webhook", actor="desk")
+        await directory.set_contact("s", Contact("A", "sms", "98123 45670"), channel_kind="webhook",
+                                    actor="desk")
         await directory.set_consent("s", "A", "sms", Consent.OUT, source="call", actor="desk")
-        after = await control.staff_tasks(outbox, "s"), await control.staff_tasks(outbox, "s", open_only=False)
+        after = (await control.staff_tasks(outbox, "s"),
+                 await control.staff_tasks(outbox, "s", open_only=False))
         log = await outbox.log("s", "A")
         await ledger.close()
         return cancelled, twice, open_tasks, after, log

@@ -20,7 +20,8 @@ def serve(tmp_path, site, data_dir) -> tuple[ServeProcess, Gateway]:
     port_file = tmp_path / "http_port"
     port_file.unlink(missing_ok=True)
     server = ServeProcess(tmp_path, ["--site", str(site), "--data-dir", str(data_dir), "--http-port", "0",
-                                     "--http-port-file", str(port_file), "--webhook-secrets-file", str(secrets)],
+                                     "--http-port-file", str(port_file),
+                                     "--webhook-secrets-file", str(secrets)],
                           env={"RATING_REMINDERS_INTERVAL_S": "0.1", "RATING_RATING_PROCESS": "0"}).start()
     return server, Gateway(f"http://127.0.0.1:{_http_port(port_file)}")
 
@@ -28,7 +29,7 @@ def serve(tmp_path, site, data_dir) -> tuple[ServeProcess, Gateway]:
 def test_a_gateway_payment_through_rating_serve_delivers_its_receipt_once(tmp_path, sink):  # noqa: F811
     site, data_dir = society(tmp_path, sink), tmp_path / "data"
     data_dir.mkdir()
-    rules = site.parent / "reminders.toml"  # a receipt is due at send_at of its day: midnight, to run any hour
+    rules = site.parent / "reminders.toml"  # a receipt is due at send_at of its day: 00:00 runs at any hour
     rules.write_text(rules.read_text().replace('send_at = "10:00"', 'send_at = "00:00"'))
     assert cli(site, data_dir, "bills", "issue", "--cycle", "2025-05") == 0
     assert cli(site, data_dir, "reminders", "contact", "A-0101", "--channel", "sms", "--address",
