@@ -116,12 +116,12 @@ def tariffs(draw, tariff_id: str, quantity_decimals: int) -> Tariff:
     dates[0] = dt.date(2020, 1, 1)
     for start in dates:
         tou, energy = None, None
+        package = draw(st.one_of(st.none(), packages(quantity_decimals)))
         if draw(st.booleans()):
             tou, energy = draw(time_of_use(quantity_decimals))
-        else:
+        elif package is None or draw(st.booleans()):
             energy = draw(slab_sets(quantity_decimals))
         fixed = draw(st.one_of(st.none(), decimals(100, 2)))
-        package = draw(st.one_of(st.none(), packages(quantity_decimals)))
         fees = (("meter_rent", draw(decimals(20, 2))),) if draw(st.booleans()) else ()
         minimum = draw(st.one_of(st.none(), decimals(500, 2)))
         taxes = ()

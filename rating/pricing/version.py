@@ -123,7 +123,7 @@ class Pricer:
 
     def _energy(self, group: _Group) -> None:
         version = group.version
-        if group.qty is None:
+        if group.qty is None or (version.energy is None and version.tou is None):  # a package alone
             return
         if version.tou is None:
             self._slab_lines(group, version.energy, group.qty[:, 0], "energy", NO_TOU)
