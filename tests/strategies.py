@@ -129,8 +129,8 @@ def tariffs(draw, tariff_id: str, quantity_decimals: int) -> Tariff:
             gst_on = ("fixed_charge",) if fixed is not None else ("energy",)
             taxes = (Tax("duty", draw(decimals(20, 2)), ("energy",)), Tax("gst", Decimal(18), gst_on))
         versions.append(TariffVersion(
-            tariff_id, start, unit="kWh", energy=energy, tou=tou, package=package, fixed_charge=fixed, fees=fees,
-            minimum_charge=minimum, taxes=taxes,
+            tariff_id, start, unit="kWh", energy=energy, tou=tou, package=package, fixed_charge=fixed,
+            fees=fees, minimum_charge=minimum, taxes=taxes,
         ))
     return Tariff(tariff_id, tariff_id, tuple(versions))
 

@@ -82,7 +82,8 @@ def test_a_period_nobody_consumed_in_is_held_or_split_equally_by_policy():
                   on_zero_weights="equal")
     _, lines, _ = run(config, [equal], quantities)
     # 54.00 by area 100:50:50, 126.00 equally
-    assert [str(r["amount"]) for r in lines.to_pylist() if r["role"] == "share"] == ["69.00", "55.50", "55.50"]
+    shares = [str(r["amount"]) for r in lines.to_pylist() if r["role"] == "share"]
+    assert shares == ["69.00", "55.50", "55.50"]
 
 
 @pytest.mark.parametrize("settings, field, words", [

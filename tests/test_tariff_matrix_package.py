@@ -83,7 +83,8 @@ def test_bad_packages_are_refused_naming_the_field(body, field, words):
 
 def rate_water(toml: str, values: list[float], site: Site) -> list[tuple]:
     tariffs = tariffs_from_toml(toml, where="t.toml")
-    config = Config(site=site, tariffs=tariffs, registry=Registry([Meter("W-1", "A-1", "T")], [Account("A-1")]))
+    registry = Registry([Meter("W-1", "A-1", "T")], [Account("A-1")])
+    config = Config(site=site, tariffs=tariffs, registry=registry)
     ts = pa.array([dt.datetime(2026, 5, 1, h) for h in range(len(values))], pa.timestamp("s", tz="UTC"))
     table = pa.table({"meter_id": ["W-1"] * len(values), "ts": ts, "value": values})
     charges = rate(table, config=config, now=dt.datetime(2027, 1, 1)).charges.to_pylist()

@@ -128,7 +128,8 @@ def split_two_ways(totals, offsets, first_weights, second_weights, first_percent
     groups = len(totals)
     parts = split(totals, np.arange(0, 2 * groups + 1, 2),
                   np.column_stack([percent, PERCENT_UNITS - percent]).ravel(), np.tile([0, 1], groups))
-    return split(parts[0::2], offsets, first_weights, keys) + split(parts[1::2], offsets, second_weights, keys)
+    first = split(parts[0::2], offsets, first_weights, keys)
+    return first + split(parts[1::2], offsets, second_weights, keys)
 
 
 def split_amount(

@@ -7,10 +7,9 @@ from decimal import Decimal
 
 import numpy as np
 
-from rating.errors import TariffError
+from rating.errors import AmountOverflowError, TariffError
 from rating.fixedpoint import INT64_MAX, checked_mul, round_div, round_div_array
 from rating.model.site import PRICE_DECIMALS, Site
-from rating.errors import AmountOverflowError
 from rating.model.tariff import Package, SlabSet, TariffVersion, Tax, component_order
 from rating.pricing.exact import int64, largest_remainder, round_product, round_ratio, sum_exact, units
 from rating.pricing.lines import NO_SLAB, NO_TOU, Lines
@@ -189,8 +188,8 @@ class Pricer:
         total_qty = _total_qty(group)
         held, reached = _slab_quantities(slabs, total_qty, group)
         per_row = np.maximum(total_qty, 1)[:, None]  # a row with Q = 0 has no pieces
-        amount_divisor = per_row.astype(object) * self.line_divisor \
-            if int(per_row.max(initial=0)) * self.line_divisor > INT64_MAX // 2 else per_row * self.line_divisor
+        wide = int(per_row.max(initial=0)) * self.line_divisor > INT64_MAX // 2
+        amount_divisor = (per_row.astype(object) if wide else per_row) * self.line_divisor
         amounts_minor = []
         for j in range(len(slabs.price_micro)):
             tier = held[:, j:j + 1]
