@@ -47,7 +47,8 @@ def _vector_batches(plates, ts, kinds, cuts):
         sessions += [(int(p), int(e), int(x), bool(lost), int(r) + offset) for p, e, x, lost, r in
                      zip(out.plates, out.entry_us, out.exit_us, out.lost, out.rows, strict=True)]
         anomalies += [(int(r) + offset if r else 0, int(p), int(t), ANOMALY_CODES[c]) for r, p, t, c in
-                      zip(out.anomaly_rows, out.anomaly_plates, out.anomaly_us, out.anomaly_codes, strict=True)]
+                      zip(out.anomaly_rows, out.anomaly_plates, out.anomaly_us, out.anomaly_codes,
+                          strict=True)]
         offset = stop
     return sorted(sessions, key=lambda s: s[4]), sorted(anomalies), carried
 
@@ -95,7 +96,8 @@ def tariffs(draw):
 
 
 @given(tariffs(), st.lists(st.tuples(st.integers(0, 400 * 24 * 3600),
-                                     st.one_of(st.integers(0, 6 * 3600), st.integers(24 * 3600, 4 * 24 * 3600)),
+                                     st.one_of(st.integers(0, 6 * 3600),
+                                               st.integers(24 * 3600, 4 * 24 * 3600)),
                                      st.integers(0, 999_999)), min_size=1, max_size=20),
        st.sampled_from(ZONES), st.sampled_from(["half_even", "half_up"]), st.integers(0, 3))
 def test_pricing_equals_the_reference(tariff, stays, zone, rounding, exponent):

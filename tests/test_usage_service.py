@@ -151,7 +151,8 @@ def test_a_pass_period_bought_from_the_wallet_covers_its_sessions_and_renews_bef
             assert [(r.first_day, r.outcome) for r in first] == [(dt.date(2026, 5, 1), "bought")]
             again = await usage.renew_passes(dt.date(2026, 5, 4))
             assert [r.outcome for r in again] == ["already_bought"]
-            stay = events(("KA01CD5678", "2026-05-04 08:00", "entry"), ("KA01CD5678", "2026-05-04 20:00", "exit"))
+            stay = events(("KA01CD5678", "2026-05-04 08:00", "entry"),
+                          ("KA01CD5678", "2026-05-04 20:00", "exit"))
             settled = await usage.park(stay)
             assert (settled.covered, settled.movements) == (1, [])
             await _topup(prepaid, "F0001", "parking", 1, "T2")

@@ -82,13 +82,14 @@ def write_usage_site(folder: Path) -> tuple[Path, Path]:
 
 
 def embedded_service(folder: Path, site: Path) -> PrepaidService:
-    return PrepaidService(MemoryStore(), SqliteLedger(folder / "ledger.db"), docs=SiteDocs.from_site_file(site),
-                          clock=Clock(AFTERNOON))
+    return PrepaidService(MemoryStore(), SqliteLedger(folder / "ledger.db"),
+                          docs=SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
 
 
 def events(*rows: tuple[str, str, str]) -> pa.Table:
     """(plate, local Kolkata time "YYYY-MM-DD HH:MM", event) rows as an events table (UTC instants)."""
     ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
-    instants = [dt.datetime.fromisoformat(t).replace(tzinfo=ist).astimezone(dt.timezone.utc) for _, t, _ in rows]
+    instants = [dt.datetime.fromisoformat(t).replace(tzinfo=ist).astimezone(dt.timezone.utc)
+                for _, t, _ in rows]
     return pa.table({"plate": [r[0] for r in rows], "ts": pa.array(instants, pa.timestamp("us", tz="UTC")),
                      "event": [r[2] for r in rows]})

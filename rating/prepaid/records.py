@@ -225,7 +225,7 @@ class SentBatch:
 
 @dataclass(frozen=True)
 class Movement:
-    """A top-up, refund, adjustment, priced use, parking session or gate payment as the caller asked for it."""
+    """A top-up, refund, adjustment, priced use, parking session or gate payment, as asked."""
 
     kind: str  # MOVEMENT_KINDS
     key: str  # idempotency key

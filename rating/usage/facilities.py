@@ -51,7 +51,7 @@ def quantity_units(facility: Facility, text: str) -> int:
         raise errors.InvalidArgument(f"quantity must be above 0 and below {QUANTITY_MAX:,} with at most "
                                      f"{QUANTITY_DECIMALS} decimals, got {text!r}", field="quantity")
     if facility.per == "use" and units % 10**QUANTITY_DECIMALS:
-        raise errors.InvalidArgument(f"{facility.name} is priced per use: a whole number of uses, got {text!r}",
+        raise errors.InvalidArgument(f"{facility.name} is priced per use: whole uses, got {text!r}",
                                      field="quantity")
     return units
 

@@ -53,7 +53,8 @@ def _fund(name: str, raw: Any, site: Site, where: str) -> Fund:
         use = _check_keys(use, {"on", "amount", "what"}, ("on", "amount"), where, at)
         if not isinstance(use["on"], dt.date) or isinstance(use["on"], dt.datetime):
             _fail(where, f"{at}.on", f"must be a TOML date, got {use['on']!r}")
-        parsed.append((use["on"], _minor(use["amount"], site, where, f"{at}.amount"), str(use.get("what", ""))))
+        amount = _minor(use["amount"], site, where, f"{at}.amount")
+        parsed.append((use["on"], amount, str(use.get("what", ""))))
     opening = _minor(table.get("opening", 0), site, where, f"{path}.opening", sign="non_negative")
     return Fund(name, str(table.get("title", name)), opening, tuple(parsed))
 
@@ -88,5 +89,6 @@ def fund_report(plans: list[Plan], instalments: pa.Table, funds: dict[str, Fund]
         elif plan.head is not None:
             row["billed_minor"] += r["amount_minor"]
     for row in rows.values():
-        row["balance_minor"] = row["opening_minor"] + row["paid_minor"] + row["billed_minor"] - row["used_minor"]
+        row["balance_minor"] = (row["opening_minor"] + row["paid_minor"] + row["billed_minor"]
+                                - row["used_minor"])
     return pa.Table.from_pylist(list(rows.values()), schema=FUNDS_SCHEMA)

@@ -80,7 +80,8 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 def schedule(plans: list[Plan]) -> pa.Table:
     """Every instalment of every plan (SCHEDULE_SCHEMA), by plan, account, number."""
-    totals, offsets, columns = [], [0], {n: [] for n in SCHEDULE_SCHEMA.names if n != "amount_minor"}
+    totals, offsets = [], [0]
+    columns: dict[str, list] = {n: [] for n in SCHEDULE_SCHEMA.names if n != "amount_minor"}
     for plan in plans:
         for account, amount in plan.amounts_minor.items():
             totals.append(amount)
@@ -111,7 +112,8 @@ def instalment_key(plan_id: str, account_id: str, number: int) -> str:
 def wallet_movements(plan: Plan, table: pa.Table, through: dt.date) -> list[Movement]:
     """A `use` movement per instalment of `plan` due on or before `through`."""
     if plan.wallet is None:
-        raise TariffError(f"plan {plan.plan_id!r} has no wallet to be paid from", where=f"plans.{plan.plan_id}")
+        raise TariffError(f"plan {plan.plan_id!r} has no wallet to be paid from",
+                          where=f"plans.{plan.plan_id}")
     return [Movement("use", instalment_key(plan.plan_id, r["account_id"], r["number"]), r["account_id"],
                      plan.wallet, r["amount_minor"], reason=f"{plan.title}: instalment {r['number']} of "
                      f"{plan.count} due {r['due'].isoformat()}", reference=plan.plan_id)

@@ -76,8 +76,9 @@ def pair(plates: np.ndarray, ts_us: np.ndarray, kinds: np.ndarray, carried: Carr
                   (r[too_long], p[too_long], t[too_long], 4)]
     session = ends & ~orphan & ~too_long
     after = Carried(p[last], t[last], k[last] == ENTRY)
+    rows_a, plates_a, instants_a, codes_a = _joined(anomalies)
     return PairedArrays(p[session], entry_us[session], t[session], k[session] == LOST, r[session],
-                        *_joined(anomalies), after)
+                        rows_a, plates_a, instants_a, codes_a, after)
 
 
 def _group_edges(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +109,8 @@ def _out_of_order(p: np.ndarray, t: np.ndarray) -> np.ndarray:
     return late
 
 
-def _joined(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, ...]:
+def _joined(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rows = np.concatenate([part[0] for part in parts])
     plates = np.concatenate([part[1] for part in parts]).astype(np.int32)
     instants = np.concatenate([part[2] for part in parts])

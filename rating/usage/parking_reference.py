@@ -63,7 +63,7 @@ def pair_reference(plates: list[int], ts_us: list[int], kinds: list[int],
             continue
         entry = held.open_entry_us if held is not None else None
         if kind == ENTRY:
-            if entry is not None:
+            if held is not None and entry is not None:
                 out.anomalies.append((held.open_row, plate, entry, "double_entry"))
             state[plate] = PlateState(ts, ts, row)
             continue

@@ -40,6 +40,10 @@ class Plates:
         return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
+def visitor_plates(plates: Plates) -> bool:
+    return bool(pc.any(pc.equal(plates.kinds, "visitor")).as_py())
+
+
 def normalise(plates: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(pc.utf8_upper(plates), pattern=r"[\s.\-]+", replacement="")
 

@@ -27,6 +27,7 @@ from rating.usage.facilities import Use, use_movement
 from rating.usage.parking import ParkingRater, ParkingResult
 from rating.usage.parking_reference import MINUTE_US
 from rating.usage.passes import RenewalStep, Subscription, plan_renewal
+from rating.usage.plates import visitor_plates
 from rating.usage.settings import UsageSettings
 from rating.usage.zone_offsets import offsets_us
 
@@ -69,6 +70,10 @@ class UsageService:
         if unknown:
             raise errors.InvalidArgument(f"{self.settings.path}: accounts not in the site's registry: "
                                          f"{', '.join(unknown[:5])}", field="account_id")
+        if plates is not None and visitor_plates(plates) and self.settings.visitor_account is None:
+            raise errors.InvalidArgument(f"{self.settings.path}: visitors pay at the gate, and "
+                                         "[parking].visitor_account names no account to record it",
+                                         field="visitor_account")
         if plates is not None and self.rater is None:
             self.rater = ParkingRater(self.settings)
 
@@ -92,36 +97,39 @@ class UsageService:
             carried = self.rater.carried
             try:
                 rated = self.rater.rate(events, where=where)
-            except Exception:
+                held = await self._passes_held(rated)
+                movements, covered = self._session_movements(rated.sessions, held, method)
+                results = [await self.prepaid.move(m) for m in movements]
+            except BaseException:
+                # the stays go back as they were: the batch sent again is rated again, and the
+                # movements made before the failure replay by their keys
                 self.rater.carried = carried
                 raise
-            movements, covered = self._session_movements(rated.sessions, await self._passes_held(rated), method)
-            results = [await self.prepaid.move(m) for m in movements]
         return ParkingSettled(rated, results, covered)
 
     def _session_movements(self, sessions: pa.Table, held: set[tuple[str, dt.date]],
                            method: str) -> tuple[list[Movement], int]:
-        wallet, visitor, covered = self.settings.wallet, self.settings.visitor_account, 0
-        movements = []
+        """The movement of each session that costs something; how many a pass paid for."""
+        movements, covered = [], 0
         for s, day in zip(sessions.to_pylist(), self._exit_days(sessions), strict=True):
-            exit_us = (s["exit"] - _EPOCH) // dt.timedelta(microseconds=1)
-            what = f"parking {s['plate']} until {s['exit'].isoformat()}" + (" (lost ticket)" if s["lost_ticket"]
-                                                                             else "")
-            if s["kind"] == "resident":
-                if (s["account_id"], day) in held:
-                    covered += 1
-                elif s["amount_minor"] > 0:
-                    movements.append(Movement("session", f"parking:{s['plate']}:{exit_us}", s["account_id"],
-                                              wallet, s["amount_minor"], reason=what, reference=s["tariff_id"]))
+            if s["kind"] == "resident" and (s["account_id"], day) in held:
+                covered += 1
             elif s["amount_minor"] > 0:
-                if visitor is None:
-                    raise errors.InvalidArgument(f"{self.settings.path}: a visitor paid at the gate, and "
-                                                 "[parking].visitor_account names no account to record it",
-                                                 field="visitor_account")
-                movements.append(Movement("gate_payment", f"gate:{s['plate']}:{exit_us}", visitor, wallet,
-                                          s["amount_minor"], method=method, reason=what,
-                                          reference=s["tariff_id"]))
+                movements.append(self._session_movement(s, method))
         return movements, covered
+
+    def _session_movement(self, s: dict, method: str) -> Movement:
+        exit_us = (s["exit"] - _EPOCH) // dt.timedelta(microseconds=1)
+        lost = " (lost ticket)" if s["lost_ticket"] else ""
+        what = f"parking {s['plate']} until {s['exit'].isoformat()}{lost}"
+        wallet, amount, tariff = self.settings.wallet, s["amount_minor"], s["tariff_id"]
+        if s["kind"] == "resident":
+            return Movement("session", f"parking:{s['plate']}:{exit_us}", s["account_id"], wallet, amount,
+                            reason=what, reference=tariff)
+        visitor = self.settings.visitor_account
+        assert visitor is not None  # __post_init__: a site with visitor plates names it
+        return Movement("gate_payment", f"gate:{s['plate']}:{exit_us}", visitor, wallet, amount,
+                        method=method, reason=what, reference=tariff)
 
     def _exit_days(self, sessions: pa.Table) -> list[dt.date]:
         """The local date of each session's exit (a pass covers whole local days)."""
@@ -179,7 +187,8 @@ class UsageService:
 
     # ---- instalments --------------------------------------------------------------------------
 
-    async def pay_instalments(self, movements: list[Movement]) -> list[tuple[Movement, MovementResult | None]]:
+    async def pay_instalments(self, movements: list[Movement]
+                              ) -> list[tuple[Movement, MovementResult | None]]:
         """Pay each due instalment from its wallet; None where the wallet could not pay (still due)."""
         paid: list[tuple[Movement, MovementResult | None]] = []
         for movement in movements:

@@ -59,7 +59,8 @@ class UsageSettings:
 
     def need_plates(self) -> Plates:
         if self.plates is None:
-            raise TariffError("no plates: name a plates file in [parking].plates", where=f"{self.path} parking")
+            raise TariffError("no plates: name a plates file in [parking].plates",
+                              where=f"{self.path} parking")
         return self.plates
 
 
@@ -78,7 +79,8 @@ def usage_from_document(doc: dict, *, where: str, folder: Path | None) -> UsageS
     site = site_from_mapping(doc.get("site", {}), where=f"{where}[site]")
     facilities = {name: _facility(name, raw, where) for name, raw in _named(doc, "facilities", where)}
     parking = _check_keys(doc.get("parking", {}), _PARKING_KEYS, (), where, "parking")
-    tariffs = {tid: parking_tariff(tid, raw, where) for tid, raw in _named(parking, "tariffs", where, "parking.")}
+    tariffs = {tid: parking_tariff(tid, raw, where)
+               for tid, raw in _named(parking, "tariffs", where, "parking.")}
     plates = None
     if "plates" in parking:
         if not isinstance(parking["plates"], str) or folder is None:
@@ -88,7 +90,8 @@ def usage_from_document(doc: dict, *, where: str, folder: Path | None) -> UsageS
     visitor = parking.get("visitor_account")
     if visitor is not None and (not isinstance(visitor, str) or not visitor.strip()):
         _fail(where, "parking.visitor_account", f"must be an account id, got {visitor!r}")
-    passes = {name: _pass(name, raw, where, wallet) for name, raw in _named(parking, "passes", where, "parking.")}
+    passes = {name: _pass(name, raw, where, wallet)
+              for name, raw in _named(parking, "passes", where, "parking.")}
     return UsageSettings(site, where, tariffs, plates, wallet, visitor, passes, facilities)
 
 
