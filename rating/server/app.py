@@ -41,6 +41,8 @@ from rating.server.interceptors import BearerAuth, ConcurrencyLimit
 from rating.server.payments_servicer import PaymentsServicer
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
+from rating.server.usage_servicer import UsageServicer, usage_service
+from rating.usage.service import UsageService
 from rating.v1 import (
     billing_pb2,
     billing_pb2_grpc,
@@ -48,6 +50,8 @@ from rating.v1 import (
     payments_pb2_grpc,
     rating_pb2,
     rating_pb2_grpc,
+    usage_pb2,
+    usage_pb2_grpc,
 )
 from rating.web.dues_payments import DuesGatewayPayments
 from rating.web.payments_port import GatewayPayments
@@ -58,7 +62,8 @@ PaymentsFactory = Callable[[DuesLedger], GatewayPayments]
 SERVICES = [*(rating_pb2.DESCRIPTOR.services_by_name[name].full_name
               for name in ("RatingService", "PrepaidService")),
             billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name,
-            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name]
+            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name,
+            usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name]
 
 
 class JsonFormatter(logging.Formatter):
@@ -266,6 +271,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     service = service or make_service(settings, postpaid_groups=postpaid_groups(rules))
     callers = roles.callers(settings.all_tokens())
     await service.start()
+    usage = await _usage(settings, service)
     web_on = settings.http_port >= 0
     dues = await _open_dues(settings, service) if rules or web_on else None
     relay, reply_routes = await _attach_reminders(settings, reminding, dues)
@@ -280,6 +286,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     billing_pb2_grpc.add_BillingServiceServicer_to_server(billing, server)
     payments_servicer = PaymentsServicer(billing, payment_settings(settings, service))
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(payments_servicer, server)
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(usage), server)
     checks = await _health_and_reflection(server)
     address = f"{settings.host}:{settings.port}"
     creds = credentials(settings)
@@ -320,6 +327,15 @@ def _dues_payments(settings: Settings, service: PrepaidService,
 def payment_settings(settings: Settings, service: PrepaidService) -> PaymentSettings:
     """The site's payments.toml, checked (the defaults without a site or that file)."""
     return load_payment_settings(settings.site, service.config.site) if settings.site else PaymentSettings()
+
+
+async def _usage(settings: Settings, service: PrepaidService) -> UsageService | None:
+    """The site's usage file, read once the configuration is in force (the service stops on an error)."""
+    try:
+        return usage_service(settings.site, service)
+    except BaseException:
+        await service.close()
+        raise
 
 
 async def _open_dues(settings: Settings, service: PrepaidService):

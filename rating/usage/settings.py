@@ -19,7 +19,8 @@ from rating.usage.plates import Plates, load_plates
 
 FACILITY_UNITS = ("use", "kwh", "minute")  # what a facility's price is per
 _NAME = re.compile(r"^[a-z0-9_]{1,64}$")
-_PARKING_KEYS = {"plates", "wallet", "visitor_account", "tariffs", "passes"}
+_PARKING_KEYS = {"plates", "subscriptions", "wallet", "visitor_account", "tariffs", "passes"}
+USAGE_FILE = "usage.toml"  # beside a served site file (rating serve)
 _PASS_KEYS = {"price", "days", "renew_days_before", "warn_days_before", "wallet"}
 _FACILITY_KEYS = {"price", "per", "wallet", "title"}
 
@@ -56,6 +57,7 @@ class UsageSettings:
     visitor_account: str | None = None  # whose wallet keeps what visitors pay at exit
     passes: dict[str, PassProduct] = field(default_factory=dict)
     facilities: dict[str, Facility] = field(default_factory=dict)
+    subscriptions_path: Path | None = None  # account_id, pass, start (rating.usage.passes)
 
     def need_plates(self) -> Plates:
         if self.plates is None:
@@ -64,35 +66,45 @@ class UsageSettings:
         return self.plates
 
 
-def load_usage_file(path: str | Path) -> UsageSettings:
+def load_usage_file(path: str | Path, *, site: Site | None = None) -> UsageSettings:
+    """`site`: the served site's rules, which then replace the file's [site] table."""
     path = Path(path)
     return usage_from_document(load_toml(path, error=TariffError, what="usage file"), where=str(path),
-                               folder=path.parent)
+                               folder=path.parent, site=site)
 
 
 def usage_from_toml(text: str, *, where: str, folder: Path | None = None) -> UsageSettings:
     return usage_from_document(parse_toml(text, where=where, error=TariffError), where=where, folder=folder)
 
 
-def usage_from_document(doc: dict, *, where: str, folder: Path | None) -> UsageSettings:
+def usage_from_document(doc: dict, *, where: str, folder: Path | None, site: Site | None = None
+                        ) -> UsageSettings:
     _check_keys(doc, {"site", "parking", "facilities"}, (), where, "")
-    site = site_from_mapping(doc.get("site", {}), where=f"{where}[site]")
+    if site is None:
+        site = site_from_mapping(doc.get("site", {}), where=f"{where}[site]")
     facilities = {name: _facility(name, raw, where) for name, raw in _named(doc, "facilities", where)}
     parking = _check_keys(doc.get("parking", {}), _PARKING_KEYS, (), where, "parking")
     tariffs = {tid: parking_tariff(tid, raw, where)
                for tid, raw in _named(parking, "tariffs", where, "parking.")}
-    plates = None
-    if "plates" in parking:
-        if not isinstance(parking["plates"], str) or folder is None:
-            _fail(where, "parking.plates", "must be a file name (beside the usage file)")
-        plates = load_plates(folder / parking["plates"], tuple(tariffs))
+    plates_path = _beside(parking, "plates", where, folder)
+    plates = None if plates_path is None else load_plates(plates_path, tuple(tariffs))
     wallet = _wallet(parking.get("wallet", "parking"), where, "parking.wallet")
     visitor = parking.get("visitor_account")
     if visitor is not None and (not isinstance(visitor, str) or not visitor.strip()):
         _fail(where, "parking.visitor_account", f"must be an account id, got {visitor!r}")
     passes = {name: _pass(name, raw, where, wallet)
               for name, raw in _named(parking, "passes", where, "parking.")}
-    return UsageSettings(site, where, tariffs, plates, wallet, visitor, passes, facilities)
+    return UsageSettings(site, where, tariffs, plates, wallet, visitor, passes, facilities,
+                         _beside(parking, "subscriptions", where, folder))
+
+
+def _beside(table: dict, key: str, where: str, folder: Path | None) -> Path | None:
+    """A file named by `key`, in the usage file's folder."""
+    if key not in table:
+        return None
+    if not isinstance(table[key], str) or not table[key] or folder is None:
+        _fail(where, f"parking.{key}", "must be a file name (beside the usage file)")
+    return folder / table[key]
 
 
 def _named(doc: dict, key: str, where: str, prefix: str = "") -> list[tuple[str, Any]]:
