@@ -1,0 +1,96 @@
+"""The UsageService over a real server (embedded backends) with roles: parking
+events in as Arrow IPC, sessions and movements out; a use debited once per key
+and refused when the wallet cannot pay; bad requests name their field; each
+role makes the calls it may."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from rating.prepaid.records import read_table_bytes, table_bytes
+from rating.v1 import rating_pb2, rating_pb2_grpc, usage_pb2, usage_pb2_grpc
+from tests.billing_server import serving, settings
+from tests.test_roles import _channel, _code
+from tests.usage_site import events, write_usage_site
+
+S = grpc.StatusCode
+TOKENS = """plain-admin
+tok-staff     role=staff     site="Test Towers" name=office
+tok-machine   role=machine   site="Test Towers" name=gate-camera
+tok-resident  role=resident  site="Test Towers" unit=F0001
+"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("usage")
+    site, _ = write_usage_site(folder / "site")
+    (folder / "tokens").write_text(TOKENS, encoding="utf-8")
+    with serving(settings(site, folder / "data", token_file=str(folder / "tokens"))) as served:
+        yield served
+
+
+def _stubs(served, token):
+    channel = _channel(served.target, token)
+    return usage_pb2_grpc.UsageServiceStub(channel), rating_pb2_grpc.PrepaidServiceStub(channel)
+
+
+def test_parking_events_over_grpc_debit_the_resident_and_record_the_visitor(served):
+    usage, _ = _stubs(served, "tok-machine")
+    batch = events(("KA05EF0002", "2026-05-04 08:00", "entry"), ("KA05EF0002", "2026-05-04 09:15", "exit"),
+                   ("MH12XY0001", "2026-05-04 09:00", "entry"), ("MH12XY0001", "2026-05-04 09:10", "exit"),
+                   ("NOPE", "2026-05-04 09:20", "exit"))
+    reply = usage.Park(usage_pb2.ParkRequest(events=table_bytes(batch),
+                                             visitor_method=rating_pb2.PAYMENT_METHOD_ONLINE), timeout=20)
+    sessions = read_table_bytes(reply.sessions)
+    assert (reply.events, sessions.num_rows, reply.amount_minor) == (5, 2, 2000 + 750)
+    assert [(m.account_id, m.wallet, m.amount_minor) for m in reply.movements] == [
+        ("F0002", "parking", -2000), ("GATE", "parking", 750)]
+    assert read_table_bytes(reply.anomalies).column("code").to_pylist() == ["unknown_plate"]
+
+
+@pytest.mark.parametrize(("events_bytes", "field"), [
+    (b"", "events"), (b"not arrow", "events"),
+    (table_bytes(events(("KA05EF0002", "2026-05-04 08:00", "parked"))), "column"),
+])
+def test_a_bad_parking_batch_is_refused_naming_where(served, events_bytes, field):
+    usage, _ = _stubs(served, "tok-machine")
+    with pytest.raises(grpc.RpcError) as caught:
+        usage.Park(usage_pb2.ParkRequest(events=events_bytes), timeout=20)
+    assert caught.value.code() == S.INVALID_ARGUMENT
+    assert field in caught.value.details() or "event" in caught.value.details()
+
+
+def test_a_use_over_grpc_is_debited_once_and_refused_when_the_wallet_cannot_pay(served):
+    usage, prepaid = _stubs(served, "tok-staff")
+    prepaid.TopUp(rating_pb2.MovementRequest(idempotency_key="G-T1", account_id="F0004", wallet="facilities",
+                                             amount_minor=6000, method=rating_pb2.PAYMENT_METHOD_CASH),
+                  timeout=20)
+    ask = usage_pb2.UseRequest(idempotency_key="gym-1", account_id="F0004", facility="gym", source="qr",
+                               reference="QR-77")
+    first, again = usage.Use(ask, timeout=20), usage.Use(ask, timeout=20)
+    assert (first.amount_minor, first.balance_minor, again.replayed) == (-5000, 1000, True)
+    with pytest.raises(grpc.RpcError) as caught:
+        usage.Use(usage_pb2.UseRequest(idempotency_key="gym-2", account_id="F0004", facility="gym"),
+                  timeout=20)
+    assert caught.value.code() == S.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as caught:
+        usage.Use(usage_pb2.UseRequest(idempotency_key="ev-1", account_id="F0004", facility="ev",
+                                       quantity="-3"), timeout=20)
+    assert caught.value.code() == S.INVALID_ARGUMENT and "quantity" in caught.value.details()
+
+
+def test_each_role_makes_its_usage_calls_and_no_other(served):
+    calls = {
+        "Park": lambda u: u.Park(usage_pb2.ParkRequest(events=table_bytes(events())), timeout=20),
+        "Use": lambda u: u.Use(usage_pb2.UseRequest(idempotency_key="r-1", account_id="F9999",
+                                                    facility="gym"), timeout=20),
+        "RenewPasses": lambda u: u.RenewPasses(usage_pb2.RenewPassesRequest(on="2026-05-01"), timeout=20),
+    }
+    allowed = {"tok-machine": {"Park", "Use"}, "tok-staff": {"Use", "RenewPasses"}, "tok-resident": set()}
+    for token, may in allowed.items():
+        usage, _ = _stubs(served, token)
+        for name, call in calls.items():
+            code = _code(lambda call=call: call(usage))
+            assert (code != S.PERMISSION_DENIED) == (name in may), (token, name, code)
