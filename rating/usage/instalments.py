@@ -187,3 +187,13 @@ def _accounts(raw: Any, site: Site, where: str, path: str) -> dict[str, int]:
                   f"{site.minor_unit_exponent} decimals (the minor unit), got {raw[account]}")
         amounts[account] = units
     return amounts
+
+
+def billed_items(plans: list[Plan], table: pa.Table, cycle: Cycle) -> dict[str, list[OneOffItem]]:
+    """The items of every plan with a head, due within the cycle, per account (a bill run's `items`)."""
+    items: dict[str, list[OneOffItem]] = {}
+    for plan in plans:
+        if plan.head is not None:
+            for account, lines in items_for_cycle(plan, table, cycle).items():
+                items.setdefault(account, []).extend(lines)
+    return items
