@@ -35,8 +35,8 @@ class UsageClient(RatingClient):
                                        quantity=quantity, source=source, reference=reference)
         return self._call(self.usage_stub.Use, request, key=key)
 
-    def park(self, events: pa.Table, *, visitor_method: rating_pb2.PaymentMethod = rating_pb2.PAYMENT_METHOD_CASH
-             ) -> usage_pb2.ParkResponse:
+    def park(self, events: pa.Table, *,
+             visitor_method: rating_pb2.PaymentMethod = rating_pb2.PAYMENT_METHOD_CASH) -> usage_pb2.ParkResponse:
         """A batch of events; a retry is safe (sessions move money once by their keys)."""
         data = table_bytes(events)
         request = usage_pb2.ParkRequest(events=data, visitor_method=visitor_method)
