@@ -24,6 +24,9 @@ from rating.prepaid.records import table_bytes
 from rating.v1 import rating_pb2, usage_pb2, usage_pb2_grpc
 
 
+_CASH = rating_pb2.PAYMENT_METHOD_CASH
+
+
 class UsageClient(RatingClient):
     def __init__(self, target: str, **kwargs):
         super().__init__(target, **kwargs)
@@ -35,8 +38,8 @@ class UsageClient(RatingClient):
                                        quantity=quantity, source=source, reference=reference)
         return self._call(self.usage_stub.Use, request, key=key)
 
-    def park(self, events: pa.Table, *,
-             visitor_method: rating_pb2.PaymentMethod = rating_pb2.PAYMENT_METHOD_CASH) -> usage_pb2.ParkResponse:
+    def park(self, events: pa.Table, *, visitor_method: rating_pb2.PaymentMethod = _CASH
+             ) -> usage_pb2.ParkResponse:
         """A batch of events; a retry is safe (sessions move money once by their keys)."""
         data = table_bytes(events)
         request = usage_pb2.ParkRequest(events=data, visitor_method=visitor_method)
