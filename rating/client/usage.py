@@ -23,7 +23,6 @@ from rating.client.calls import RatingClient
 from rating.prepaid.records import table_bytes
 from rating.v1 import rating_pb2, usage_pb2, usage_pb2_grpc
 
-
 _CASH = rating_pb2.PAYMENT_METHOD_CASH
 
 
