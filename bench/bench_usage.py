@@ -143,13 +143,13 @@ def parking(folder: Path, events: int, plates: int, repeats: int) -> None:
     result = rate_parking(table, settings)  # warm-up, and the figures' context
     decoded = decode_events(table, settings.need_plates(), where="events")
     rater = ParkingRater(settings)
+    paired = lambda: pair(decoded.plates, decoded.ts_us, decoded.kinds, Carried.empty())  # noqa: E731
     timings = {
         "decode": median_s(lambda: read(path), repeats),
         "arrow sort": median_s(lambda: arrow_sort(read(path)), repeats),
         "rate": median_s(lambda: rate_parking(read(path), settings), repeats),
-        "pair": median_s(lambda: pair(decoded.plates, decoded.ts_us, decoded.kinds, Carried.empty()), repeats),
-        "pair+price": median_s(lambda: rater.amounts_minor(
-            pair(decoded.plates, decoded.ts_us, decoded.kinds, Carried.empty())), repeats),
+        "pair": median_s(paired, repeats),
+        "pair+price": median_s(lambda: rater.amounts_minor(paired()), repeats),
     }
     print(f"parking: {events:,} events, {plates:,} plates -> {result.sessions.num_rows:,} sessions, "
           f"{result.anomalies.num_rows:,} anomalies")
@@ -170,7 +170,8 @@ async def uses(folder: Path, count: int) -> None:
     from tests.usage_site import write_usage_site
 
     site, usage_file = write_usage_site(folder / "site")
-    prepaid = PrepaidService(MemoryStore(), SqliteLedger(folder / "ledger.db"), docs=SiteDocs.from_site_file(site))
+    prepaid = PrepaidService(MemoryStore(), SqliteLedger(folder / "ledger.db"),
+                             docs=SiteDocs.from_site_file(site))
     await prepaid.start()
     try:
         from rating.usage.settings import load_usage_file
@@ -185,7 +186,8 @@ async def uses(folder: Path, count: int) -> None:
         use_s = time.perf_counter() - start
         start = time.perf_counter()
         for i in range(count):
-            await prepaid.move(Movement("topup", f"M-{i}", accounts[i % 6], "facilities", 5000, method="cash"))
+            await prepaid.move(Movement("topup", f"M-{i}", accounts[i % 6], "facilities", 5000,
+                                        method="cash"))
         move_s = time.perf_counter() - start
         await prepaid.flush()
     finally:
