@@ -92,5 +92,5 @@ def test_each_role_makes_its_usage_calls_and_no_other(served):
     for token, may in allowed.items():
         usage, _ = _stubs(served, token)
         for name, call in calls.items():
-            code = _code(lambda call=call: call(usage))
+            code = _code(lambda call=call, usage=usage: call(usage))
             assert (code != S.PERMISSION_DENIED) == (name in may), (token, name, code)
