@@ -134,7 +134,8 @@ def items_for_cycle(plan: Plan, table: pa.Table, cycle: Cycle) -> dict[str, list
 
 
 def _rows_of(plan: Plan, table: pa.Table) -> list[dict]:
-    return [r for r in table.to_pylist() if r["plan"] == plan.plan_id]
+    """The plan's instalments that owe something (an amount below N minor units leaves some at 0)."""
+    return [r for r in table.to_pylist() if r["plan"] == plan.plan_id and r["amount_minor"] > 0]
 
 
 def load_plans(path: str | Path, site: Site) -> list[Plan]:
