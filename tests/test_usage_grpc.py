@@ -94,3 +94,22 @@ def test_each_role_makes_its_usage_calls_and_no_other(served):
         for name, call in calls.items():
             code = _code(lambda call=call, usage=usage: call(usage))
             assert (code != S.PERMISSION_DENIED) == (name in may), (token, name, code)
+
+
+def test_the_use_command_debits_once_per_key_and_says_why_it_refuses(served, tmp_path, capsys):
+    from rating.cli.commands import main
+
+    (tmp_path / "token").write_text("tok-staff\n", encoding="utf-8")
+    _, prepaid = _stubs(served, "tok-staff")
+    prepaid.TopUp(rating_pb2.MovementRequest(idempotency_key="C-T1", account_id="F0005", wallet="facilities",
+                                             amount_minor=2000, method=rating_pb2.PAYMENT_METHOD_CASH),
+                  timeout=20)
+    command = ["use", "F0005", "ev", "1.5", "--key", "EV-1", "--source", "qr", "--server", served.target,
+               "--token-file", str(tmp_path / "token"), "--timeout", "20"]
+    assert main(command) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("use F0005 facilities -18.75: balance 1.25 ")
+    assert main(command) == 0
+    assert capsys.readouterr().out.endswith("(already recorded: first result)\n")
+    assert main([*command[:4], "--key", "EV-2", *command[6:]]) != 0
+    assert "INSUFFICIENT_BALANCE" in capsys.readouterr().err

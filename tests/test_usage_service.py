@@ -216,3 +216,26 @@ def test_instalments_are_paid_once_each_and_one_the_wallet_cannot_pay_stays_due(
         finally:
             await prepaid.close()
     run(body())
+
+
+def test_a_session_rated_again_at_another_price_is_a_conflict_and_moves_nothing(tmp_path, site):
+    import dataclasses
+
+    batch = events(("KA05EF0002", "2026-05-04 08:00", "entry"), ("KA05EF0002", "2026-05-04 11:00", "exit"))
+
+    async def body():
+        prepaid, usage = await _started(tmp_path, site)
+        try:
+            first = await usage.park(batch)
+            assert [m.change_minor for m in first.movements] == [-6000]
+            tariffs = usage.settings.tariffs
+            dearer = dataclasses.replace(tariffs["resident"], price=tariffs["resident"].price * 2)
+            settings = dataclasses.replace(usage.settings, tariffs={**tariffs, "resident": dearer})
+            restarted = UsageService(prepaid, settings)
+            with pytest.raises(errors.IdempotencyConflict):
+                await restarted.park(batch)
+            assert restarted.rater is not None and len(restarted.rater.carried.plates) == 0  # put back
+            assert await _wallet(prepaid, "F0002", "parking") == -6000
+        finally:
+            await prepaid.close()
+    run(body())
