@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pyarrow as pa
 import pytest
 
 from rating.prepaid import errors
@@ -239,3 +240,35 @@ def test_a_session_rated_again_at_another_price_is_a_conflict_and_moves_nothing(
         finally:
             await prepaid.close()
     run(body())
+
+
+def test_the_stays_still_open_survive_a_restart_of_the_service(tmp_path, site):
+    state = tmp_path / "data" / "parking_stays.arrow"
+
+    async def body():
+        prepaid, usage = await _started(tmp_path, site)
+        try:
+            first = UsageService(prepaid, usage.settings, state_path=state)
+            await first.park(events(("KA05EF0002", "2026-05-04 08:00", "entry"),
+                                    ("KA01AB1234", "2026-05-04 08:10", "entry"),
+                                    ("KA01AB1234", "2026-05-04 09:00", "exit")))
+            again = UsageService(prepaid, usage.settings, state_path=state)  # a restarted server
+            settled = await again.park(events(("KA05EF0002", "2026-05-04 11:00", "exit"),
+                                              ("KA01AB1234", "2026-05-04 08:30", "entry")))
+            assert [(m.account_id, m.change_minor) for m in settled.movements] == [("F0002", -6000)]
+            assert settled.rated.anomalies.column("code").to_pylist() == ["out_of_order"]
+        finally:
+            await prepaid.close()
+    run(body())
+
+
+def test_a_file_that_is_not_parking_stays_is_refused_naming_it(tmp_path, site):
+    from rating.errors import InputError
+    from rating.usage.parking_state import load_carried
+
+    path = tmp_path / "stays.arrow"
+    table = events(("KA05EF0002", "2026-05-04 08:00", "entry"))
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    with pytest.raises(InputError, match="not a file of parking stays"):
+        load_carried(path, load_usage_file(site[1]).need_plates())

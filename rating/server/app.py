@@ -332,7 +332,7 @@ def payment_settings(settings: Settings, service: PrepaidService) -> PaymentSett
 async def _usage(settings: Settings, service: PrepaidService) -> UsageService | None:
     """The site's usage file, read once the configuration is in force (the service stops on an error)."""
     try:
-        return usage_service(settings.site, service)
+        return usage_service(settings.site, service, settings.data_dir)
     except BaseException:
         await service.close()
         raise

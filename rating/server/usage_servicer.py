@@ -22,16 +22,19 @@ from rating.usage.settings import USAGE_FILE, load_usage_file
 from rating.v1 import usage_pb2 as pb
 from rating.v1 import usage_pb2_grpc
 
+PARKING_STAYS_FILE = "parking_stays.arrow"
 
-def usage_service(site_file: str, prepaid: PrepaidService) -> UsageService | None:
-    """The usage service of a served site: None without a usage file beside it."""
+
+def usage_service(site_file: str, prepaid: PrepaidService, data_dir: str) -> UsageService | None:
+    """The usage service of a served site (None without a usage file beside it); the parking
+    stays carried between batches are kept in `data_dir`."""
     path = Path(site_file).parent / USAGE_FILE if site_file else None
     if path is None or not path.exists():
         return None
     settings = load_usage_file(path, site=prepaid.config.site)
     subscriptions = [] if settings.subscriptions_path is None else \
         load_subscriptions(settings.subscriptions_path, settings.passes)
-    return UsageService(prepaid, settings, subscriptions)
+    return UsageService(prepaid, settings, subscriptions, Path(data_dir) / PARKING_STAYS_FILE)
 
 
 class UsageServicer(usage_pb2_grpc.UsageServiceServicer):

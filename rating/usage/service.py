@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -26,6 +27,7 @@ from rating.prepaid.service import PrepaidService
 from rating.usage.facilities import Use, use_movement
 from rating.usage.parking import ParkingRater, ParkingResult
 from rating.usage.parking_reference import MINUTE_US
+from rating.usage.parking_state import load_carried, save_carried
 from rating.usage.passes import RenewalStep, Subscription, plan_renewal
 from rating.usage.plates import visitor_plates
 from rating.usage.settings import UsageSettings
@@ -56,6 +58,7 @@ class UsageService:
     prepaid: PrepaidService
     settings: UsageSettings
     subscriptions: list[Subscription] = field(default_factory=list)
+    state_path: Path | None = None  # the stays carried between batches (parking_state); None: in memory
     rater: ParkingRater | None = None
     _parking_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -75,7 +78,8 @@ class UsageService:
                                          "[parking].visitor_account names no account to record it",
                                          field="visitor_account")
         if plates is not None and self.rater is None:
-            self.rater = ParkingRater(self.settings)
+            carried = None if self.state_path is None else load_carried(self.state_path, plates)
+            self.rater = ParkingRater(self.settings, carried)
 
     # ---- facilities ---------------------------------------------------------------------------
 
@@ -100,6 +104,9 @@ class UsageService:
                 held = await self._passes_held(rated)
                 movements, covered = self._session_movements(rated.sessions, held, method)
                 results = [await self.prepaid.move(m) for m in movements]
+                if self.state_path is not None:
+                    rater = self.rater
+                    await asyncio.to_thread(save_carried, self.state_path, rater.carried, rater.plates)
             except BaseException:
                 # the stays go back as they were: the batch sent again is rated again, and the
                 # movements made before the failure replay by their keys
