@@ -54,6 +54,7 @@ def test_a_use_debits_once_per_key_and_a_reused_key_with_another_use_is_refused(
             first = await usage.use(Use("gym-77", "F0001", "gym", source="card", reference="C-1"))
             again = await usage.use(Use("gym-77", "F0001", "gym", source="card", reference="C-1"))
             assert (first.change_minor, first.balance_minor, again.replayed) == (-5000, 5000, True)
+            assert [e.type.name for e in first.events] == ["LOW_BALANCE"]  # below 100.00: the wallet's rule
             with pytest.raises(errors.IdempotencyConflict):
                 await usage.use(Use("gym-77", "F0002", "gym", source="card", reference="C-1"))
             with pytest.raises(errors.IdempotencyConflict):
