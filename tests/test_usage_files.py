@@ -194,6 +194,14 @@ def test_the_parking_command_refuses_a_bad_file_and_writes_nothing(tmp_path):
     assert not (tmp_path / "s.parquet").exists()
 
 
+def test_a_file_of_a_header_alone_rates_to_nothing(tmp_path):
+    _site(tmp_path)
+    (tmp_path / "gate.csv").write_text("plate,ts,event\n")
+    done = _cli("parking", "rate", "gate.csv", "--usage", "usage.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"events": 0, "sessions": 0, "amount": "0.00", "anomalies": {}}
+
+
 def test_the_instalments_command_prints_the_schedule_and_the_funds(tmp_path):
     _site(tmp_path)
     (tmp_path / "plans.toml").write_text(PLANS + '\n[funds.lift_replacement]\nopening = 500\n'

@@ -120,3 +120,49 @@ def test_a_long_stay_is_capped_per_24_hours_from_entry():
     entry = np.array([T0_US], np.int64)
     days = 10 * DAY_US + 90 * MINUTE_US  # ten capped days and two started hours
     assert charges_u(tariff, entry, entry + days, np.zeros(1, np.int64)).tolist() == [1040 * 10**6]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["KA01AB1234", "ka 01 cd 5678", "MH12XY0001", "ZZ00"]),
+                          st.integers(0, 5 * 24 * 60), st.sampled_from(["entry", "exit", "lost_ticket"])),
+                max_size=40), st.sampled_from(ZONES))
+def test_rate_parking_equals_the_reference_session_by_session(rows, zone):
+    import dataclasses
+
+    import pyarrow as pa
+
+    from rating.usage.parking import rate_parking
+    from rating.usage.plates import normalise
+    from tests.usage_site import PLATES_CSV, USAGE_TOML
+
+    settings = _settings(USAGE_TOML, PLATES_CSV)
+    settings = dataclasses.replace(settings, site=dataclasses.replace(settings.site, time_zone=zone))
+    minutes = sorted(m for _, m, _ in rows)  # arrival order is time order, with ties
+    ts = [T0_US + m * MINUTE_US for m in minutes]
+    table = pa.table({"plate": pa.array([r[0] for r in rows], pa.string()),
+                      "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+                      "event": pa.array([r[2] for r in rows], pa.string())})
+    result = rate_parking(table, settings)
+    plates = settings.need_plates()
+    index = plates.index_of(normalise(pa.array([r[0] for r in rows], pa.string()))).tolist()
+    kinds = [["entry", "exit", "lost_ticket"].index(r[2]) for r in rows]
+    expected = pair_reference(index, ts, kinds, {})
+    tariffs, site = plates.tariff_ids.to_pylist(), settings.site
+    amounts = {row: int(session_amount_reference(settings.tariffs[tariffs[p]], e, x, lost, site)
+                        .scaleb(site.minor_unit_exponent)) for p, e, x, lost, row in expected.sessions}
+    sessions = result.sessions
+    assert dict(zip(sessions.column("row").to_pylist(), sessions.column("amount_minor").to_pylist(),
+                    strict=True)) == amounts
+    assert sorted(zip(result.anomalies.column("row").to_pylist(), result.anomalies.column("code").to_pylist(),
+                      strict=True)) == sorted((r, code) for r, _, _, code in expected.anomalies)
+
+
+def _settings(usage: str, plates: str):
+    import tempfile
+    from pathlib import Path
+
+    from rating.usage.settings import load_usage_file
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "usage.toml").write_text(usage, encoding="utf-8")
+    (folder / "plates.csv").write_text(plates, encoding="utf-8")
+    return load_usage_file(folder / "usage.toml")

@@ -34,6 +34,8 @@ class Events:
 
 
 def decode_events(table: pa.Table | pa.RecordBatch, plates: Plates, *, where: str) -> Events:
+    if table.num_rows == 0:
+        return _no_events(table, where)
     plate = _dictionary(column_of(table, "plate", where), "plate", where)
     event = _dictionary(column_of(table, "event", where), "event", where)
     ts_us = timestamps_us(column_of(table, "ts", where), where=where)
@@ -48,6 +50,14 @@ def decode_events(table: pa.Table | pa.RecordBatch, plates: Plates, *, where: st
                              where, position, "event")
     text = pa.DictionaryArray.from_arrays(plate.indices, normal)
     return Events(known[codes], ts_us, kinds, text)
+
+
+def _no_events(table: pa.Table | pa.RecordBatch, where: str) -> Events:
+    """A file of a header alone (its columns may not even have a type)."""
+    for name in ("plate", "ts", "event"):
+        column_of(table, name, where)
+    return Events(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int8),
+                  pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string())))
 
 
 def _dictionary(array: pa.Array, name: str, where: str) -> pa.DictionaryArray:
