@@ -34,6 +34,7 @@ from rating.usage.settings import UsageSettings
 from rating.usage.zone_offsets import offsets_us
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+SESSIONS_IN_FLIGHT = 64  # a batch's movements under way at once; far below the service's ops_pending_max
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class UsageService:
                 rated = self.rater.rate(events, where=where)
                 held = await self._passes_held(rated)
                 movements, covered = self._session_movements(rated.sessions, held, method)
-                results = [await self.prepaid.move(m) for m in movements]
+                results = await self._moved(movements)
                 if self.state_path is not None:
                     rater = self.rater
                     await asyncio.to_thread(save_carried, self.state_path, rater.carried, rater.plates)
@@ -113,6 +114,20 @@ class UsageService:
                 self.rater.carried = carried
                 raise
         return ParkingSettled(rated, results, covered)
+
+    async def _moved(self, movements: list[Movement]) -> list[MovementResult]:
+        """Each movement made, at most SESSIONS_IN_FLIGHT at once (the ledger commits them in
+        groups), results in the sessions' order."""
+        gate = asyncio.Semaphore(SESSIONS_IN_FLIGHT)
+
+        async def one(movement: Movement) -> MovementResult:
+            async with gate:
+                return await self.prepaid.move(movement)
+        done = await asyncio.gather(*(one(m) for m in movements), return_exceptions=True)
+        failed = next((r for r in done if isinstance(r, BaseException)), None)
+        if failed is not None:  # every movement has ended: a retry finds each made or not
+            raise failed
+        return [r for r in done if isinstance(r, MovementResult)]
 
     def _session_movements(self, sessions: pa.Table, held: set[tuple[str, dt.date]],
                            method: str) -> tuple[list[Movement], int]:
