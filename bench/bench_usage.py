@@ -196,6 +196,10 @@ async def uses(folder: Path, count: int) -> None:
             await asyncio.gather(*(usage.use(Use(f"many-{i}", accounts[i % 6], "gym"))
                                    for i in range(r * 100, r * 100 + 100)))
         many_s = (time.perf_counter() - start) / (max(1, count // 100) * 100)
+        batch = _gate_batch(count)
+        start = time.perf_counter()
+        parked = await usage.park(batch)
+        park_s = time.perf_counter() - start
         await prepaid.flush()
     finally:
         await prepaid.close()
@@ -205,6 +209,17 @@ async def uses(folder: Path, count: int) -> None:
     print(f"  PrepaidService.move {1 / move:8.0f} /s  (a top-up: the movement path alone; "
           f"use / move time {use / move:.2f}x)")
     print(f"  UsageService.use, 100 in flight {1 / many_s:8.0f} /s")
+    print(f"  UsageService.park: {batch.num_rows:,} events, {len(parked.movements):,} sessions debited in "
+          f"{park_s:.2f} s ({len(parked.movements) / park_s:.0f} sessions/s)")
+
+
+def _gate_batch(events: int) -> pa.Table:
+    """Stays of the usage test site's three resident plates, one after another (each 2 hours)."""
+    plates = ["KA01AB1234", "KA01CD5678", "KA05EF0002"]
+    rows = [(plates[i % 3], T0_US + (i // 3) * 3 * 3600 * 1_000_000 + k * 2 * 3600 * 1_000_000, word)
+            for i in range(events // 2) for k, word in ((0, "entry"), (1, "exit"))]
+    return pa.table({"plate": [r[0] for r in rows], "ts": pa.array([r[1] for r in rows], pa.timestamp("us")),
+                     "event": [r[2] for r in rows]})
 
 
 def main() -> None:
