@@ -101,7 +101,7 @@ class UsageService:
                                              field="plates")
             carried = self.rater.carried
             try:
-                rated = self.rater.rate(events, where=where)
+                rated = await asyncio.to_thread(self.rater.rate, events, where=where)  # the loop serves on
                 held = await self._passes_held(rated)
                 movements, covered = self._session_movements(rated.sessions, held, method)
                 results = await self._moved(movements)
