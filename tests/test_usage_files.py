@@ -215,3 +215,19 @@ def test_the_instalments_command_prints_the_schedule_and_the_funds(tmp_path):
     # opening 500 + billed 33.34 + 33.33 + 0.01 + 0.01 - used 120.50
     assert done.stdout.split() == ["lift_replacement", "lift_replacement", "500.00", "100.02", "66.69",
                                    "0.00", "66.69", "120.50", "446.19"]
+
+
+@pytest.mark.parametrize(("passes", "message"), [
+    ("account_id,pass\nF0001,monthly\n", "missing column 'start'"),
+    ("account_id,pass,start\nF0001,yearly,2026-05-01\n", "row 1, column pass"),
+    ("account_id,pass,start\nF0001,monthly,01/05/2026\n", "row 1, column start: start must be a date"),
+    ("account_id,pass,start\n,monthly,2026-05-01\n", "row 1, column account_id"),
+])
+def test_a_bad_subscriptions_file_is_refused_naming_row_and_column(tmp_path, passes, message):
+    from rating.usage.passes import load_subscriptions
+
+    (tmp_path / "passes.csv").write_text(passes, encoding="utf-8")
+    settings = load_usage_file(_site(tmp_path))
+    with pytest.raises(RatingError) as caught:
+        load_subscriptions(tmp_path / "passes.csv", settings.passes)
+    assert "passes.csv" in str(caught.value) and message in str(caught.value), str(caught.value)

@@ -25,7 +25,10 @@ tok-resident  role=resident  site="Test Towers" unit=F0001
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("usage")
-    site, _ = write_usage_site(folder / "site")
+    site, usage = write_usage_site(folder / "site")
+    usage.write_text(usage.read_text().replace('plates = "plates.csv"',
+                                               'plates = "plates.csv"\nsubscriptions = "passes.csv"'))
+    (folder / "site" / "passes.csv").write_text("account_id,pass,start\nF0003,monthly,2026-05-01\n")
     (folder / "tokens").write_text(TOKENS, encoding="utf-8")
     with serving(settings(site, folder / "data", token_file=str(folder / "tokens"))) as served:
         yield served
@@ -113,3 +116,30 @@ def test_the_use_command_debits_once_per_key_and_says_why_it_refuses(served, tmp
     assert capsys.readouterr().out.endswith("(already recorded: first result)\n")
     assert main([*command[:4], "--key", "EV-2", *command[6:]]) != 0
     assert "INSUFFICIENT_BALANCE" in capsys.readouterr().err
+
+
+def test_passes_renew_over_grpc_once_per_period(served):
+    usage, prepaid = _stubs(served, "tok-staff")
+    prepaid.TopUp(rating_pb2.MovementRequest(idempotency_key="P-T1", account_id="F0003", wallet="parking",
+                                             amount_minor=200000, method=rating_pb2.PAYMENT_METHOD_CASH),
+                  timeout=20)
+    first = usage.RenewPasses(usage_pb2.RenewPassesRequest(on="2026-05-27"), timeout=20)
+    renewals = [(r.account_id, getattr(r, "pass"), r.first_day, r.outcome, r.balance_minor)
+                for r in first.renewals]
+    assert renewals == [("F0003", "monthly", "2026-05-01", "bought", 50000),
+                        ("F0003", "monthly", "2026-05-31", "warned", 50000)]
+    again = usage.RenewPasses(usage_pb2.RenewPassesRequest(on="2026-05-27"), timeout=20)
+    assert [r.outcome for r in again.renewals] == ["already_bought", "warned"]
+    with pytest.raises(grpc.RpcError) as caught:
+        usage.RenewPasses(usage_pb2.RenewPassesRequest(on="27/05/2026"), timeout=20)
+    assert caught.value.code() == S.INVALID_ARGUMENT and "on must be a date" in caught.value.details()
+
+
+def test_a_server_whose_usage_file_is_bad_does_not_start_and_says_where(tmp_path):
+    from rating.errors import RatingError
+
+    site, usage = write_usage_site(tmp_path / "site")
+    usage.write_text(usage.read_text().replace("step_minutes = 60", "step_minutes = 61"))
+    with pytest.raises(RatingError, match=r"usage.toml parking.tariffs.resident.step_minutes"):
+        with serving(settings(site, tmp_path / "data")):
+            pass
