@@ -143,3 +143,24 @@ def test_a_server_whose_usage_file_is_bad_does_not_start_and_says_where(tmp_path
     with pytest.raises(RatingError, match=r"usage.toml parking.tariffs.resident.step_minutes"):
         with serving(settings(site, tmp_path / "data")):
             pass
+
+
+def test_the_docs_list_exactly_the_reasons_usage_adds_and_a_server_without_a_usage_file_sends_it(tmp_path):
+    import re
+    from pathlib import Path
+
+    from rating.server import status
+    from tests.prepaid_site import write_site
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text.split("\n## Errors of usage\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", section, re.MULTILINE)
+    assert {r: set(re.findall(r"`([A-Z_]+)`", c)) for r, c in rows} == \
+        {r: {c.name for c in codes} for r, codes in status.USAGE_REASONS.items()}
+    assert not set(status.USAGE_REASONS) & (set(status.REASONS) | set(status.BILLING_REASONS))
+    with serving(settings(write_site(tmp_path / "site"), tmp_path / "data")) as bare:
+        usage, _ = _stubs(bare, None)
+        with pytest.raises(grpc.RpcError) as caught:
+            usage.Use(usage_pb2.UseRequest(idempotency_key="k", account_id="F0001", facility="gym"),
+                      timeout=20)
+    assert caught.value.code() == S.FAILED_PRECONDITION and "no usage file" in caught.value.details()

@@ -45,7 +45,7 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
         if self.usage is None:
             raise StatusError(grpc.StatusCode.FAILED_PRECONDITION,
                               "this server has no usage file (usage.toml beside the site file)",
-                              reason="NO_USAGE_FILE")
+                              reason="NO_USAGE_FILE")  # status.USAGE_REASONS
         return self.usage
 
     @unary("Park")
