@@ -118,6 +118,32 @@ def test_the_use_command_debits_once_per_key_and_says_why_it_refuses(served, tmp
     assert "INSUFFICIENT_BALANCE" in capsys.readouterr().err
 
 
+def test_the_server_renews_passes_by_itself_once_a_local_day(tmp_path):
+    import datetime as dt
+    import time
+
+    site, usage = write_usage_site(tmp_path / "site")
+    usage.write_text(usage.read_text().replace('plates = "plates.csv"',
+                                               'plates = "plates.csv"\nsubscriptions = "passes.csv"'))
+    start = dt.date.today() - dt.timedelta(days=3)
+    (tmp_path / "site" / "passes.csv").write_text(f"account_id,pass,start\nF0003,monthly,{start}\n")
+    with serving(settings(site, tmp_path / "data")) as first:  # its renewal found the wallet empty
+        _, prepaid = _stubs(first, None)
+        prepaid.TopUp(rating_pb2.MovementRequest(idempotency_key="A-T1", account_id="F0003", wallet="parking",
+                                                 amount_minor=200000, method=rating_pb2.PAYMENT_METHOD_CASH),
+                      timeout=20)
+    with serving(settings(site, tmp_path / "data")) as again:  # a restart: renewal runs at start
+        deadline = time.monotonic() + 20
+        while again.running._renewed_on is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _, prepaid = _stubs(again, None)
+        wallets = prepaid.GetBalance(rating_pb2.GetBalanceRequest(account_id="F0003"), timeout=20).wallets
+        again.run(again.running.renew_passes_today())  # the same day: nothing bought twice
+        twice = prepaid.GetBalance(rating_pb2.GetBalanceRequest(account_id="F0003"), timeout=20).wallets
+    assert [w.balance_minor for w in wallets if w.wallet == "parking"] == [50000]
+    assert [w.balance_minor for w in twice if w.wallet == "parking"] == [50000]
+
+
 def test_passes_renew_over_grpc_once_per_period(served):
     usage, prepaid = _stubs(served, "tok-staff")
     prepaid.TopUp(rating_pb2.MovementRequest(idempotency_key="P-T1", account_id="F0003", wallet="parking",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -218,11 +219,15 @@ class Running:
 
     def __init__(self, server: grpc.aio.Server, service: PrepaidService, prepaid: PrepaidServicer,
                  checks: health.aio.HealthServicer, port: int, settings: Settings, dues=None,
-                 web: WebSide | None = None, reminders: Reminders | None = None):
+                 web: WebSide | None = None, reminders: Reminders | None = None,
+                 usage: UsageService | None = None):
         self.server, self.service, self.prepaid, self.health = server, service, prepaid, checks
         self.port, self.settings, self.dues, self.web = port, settings, dues, web
-        self.reminders = reminders
+        self.reminders, self.usage = reminders, usage
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
+        self._renewed_on: dt.date | None = None
+        renewing = usage is not None and bool(usage.subscriptions)
+        self._renewer = asyncio.ensure_future(self._renew_forever()) if renewing else None
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -234,6 +239,26 @@ class Running:
             except errors.PrepaidError as exc:
                 log.warning("sweep of deferred cut-offs failed: %s", exc.message)
 
+    async def _renew_forever(self) -> None:
+        """Parking passes renewed once a local day (at start, then when the date changes)."""
+        while True:
+            await self.renew_passes_today()
+            await asyncio.sleep(self.settings.sweep_interval_s)
+
+    async def renew_passes_today(self) -> None:
+        assert self.usage is not None
+        today = self.service.now().astimezone(self.usage.settings.site.zone).date()
+        if today == self._renewed_on:
+            return
+        try:
+            renewals = await self.usage.renew_passes(today)
+        except errors.PrepaidError as exc:
+            log.warning("pass renewal failed: %s", exc.message)
+            return
+        self._renewed_on = today
+        outcomes = [r.outcome for r in renewals]
+        log.info("passes renewed", extra={"fields": {o: outcomes.count(o) for o in sorted(set(outcomes))}})
+
     async def stop(self, grace_s: float | None = None) -> None:
         grace_s = self.settings.grace_s if grace_s is None else grace_s
         started = time.monotonic()
@@ -241,6 +266,8 @@ class Running:
         await self.health.enter_graceful_shutdown()  # NOT_SERVING
         self.prepaid.draining.set()
         self._sweeper.cancel()
+        if self._renewer is not None:
+            self._renewer.cancel()
         if self.web is not None:  # webhooks in flight answer first: they may be writing the ledger
             await self.web.stop()
         await self.server.stop(grace_s)
@@ -310,7 +337,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
         web = await start_web(settings, service, dues, gateway_payments, routes=[*web_routes, *reply_routes],
                               callers={t: (c.role.value, c.site) for t, c in callers.items()})
     reminders = Reminders(relay, settings.reminders_interval_s) if relay is not None else None
-    return Running(server, service, prepaid, checks, port, settings, dues, web, reminders)
+    return Running(server, service, prepaid, checks, port, settings, dues, web, reminders, usage)
 
 
 def _dues_payments(settings: Settings, service: PrepaidService,
