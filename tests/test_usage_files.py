@@ -108,7 +108,7 @@ def test_hostile_events_are_anomalies_never_charges(settings):
         ("KA01AB1234", "2026-05-04 10:00", "exit"),        # no entry
         ("KA01AB1234", "2026-05-04 11:00", "entry"),
         ("KA01AB1234", "2026-05-04 12:00", "entry"),       # double entry: the first is never charged
-        ("KA01AB1234", "2026-05-04 11:30", "exit"),        # earlier than the plate's last event
+        ("KA01AB1234", "2026-05-04 11:30", "exit"),        # before its entry (a negative stay): out of order
         ("KA01AB1234", "2026-05-04 13:31", "exit"),        # the second stay: 1 h free 30, 2 started hours
         ("BOGUS-1", "2026-05-04 12:00", "entry"),
         ("KA05EF0002", "2025-01-01 00:00", "entry"),
