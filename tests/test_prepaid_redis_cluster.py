@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 import redis as sync_redis
 
+from rating.client.calls import RatingClient
 from rating.prepaid.records import Entries
 from rating.prepaid.store.base import StoreUnavailable
 from rating.prepaid.store.memory import MemoryStore
 from rating.prepaid.store.redis import RedisStore
 from rating.prepaid.store.shards import SHARDS, shard_of
 from rating.prepaid.wallets import WalletPolicy
-from rating.client.calls import RatingClient
 from tests.prepaid_site import batches, readings, write_site
 from tests.redis_cluster import RedisClusterServers
-from tests.test_prepaid_crash import ServeProcess, _cli, expected_debits, stream_until
 from tests.servers import NEEDS_SERVERS
+from tests.test_prepaid_crash import ServeProcess, _cli, expected_debits, stream_until
 
 pytestmark = [pytest.mark.cluster, NEEDS_SERVERS]
 pytest_plugins = ["tests.prepaid_backends"]  # the postgres_server fixture
