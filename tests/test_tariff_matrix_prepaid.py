@@ -1,0 +1,89 @@
+"""The rate matrix and package pricing on the user's paths: prepaid deductions
+(after − before, any split of the readings debits what rating at once charges)
+and `rating rate`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rating.cli.commands import main
+from rating.config.loader import load_config
+from rating.engine import rate
+from rating.prepaid.planning import DeductionPlanner
+from rating.prepaid.sitedocs import SiteDocs
+from tests.prepaid_site import readings, write_site
+from tests.test_prepaid_planning import debits
+
+TARIFFS = """\
+[[tariff]]
+id = "ELEC"
+unit = "kWh"
+effective_from = 2024-01-01
+
+[tariff.energy]
+slabs = [{ upto = 2 }, { upto = 5 }, {}]
+
+[tariff.tou]
+mode = "matrix"
+periods = [{ name = "day", prices = [4.50, 6.25, 9.80] }, { name = "night", prices = [2.10, 3.35, 5.05] }]
+
+[[tariff.tou.schedules]]
+spans = { night = ["00:00-06:00", "22:00-24:00"], day = ["06:00-22:00"] }
+
+[[tariff]]
+id = "WATER"
+unit = "m3"
+effective_from = 2024-01-01
+
+[tariff.package]
+free = 0.1
+block = 0.05
+price = 3.75
+
+[[tariff]]
+id = "MAINT"
+effective_from = 2024-01-01
+fixed_charge = 500
+"""
+
+
+def site_with_matrix(folder):
+    site = write_site(folder, flats=3)
+    (site.parent / "tariffs.toml").write_text(TARIFFS, encoding="utf-8")
+    return site
+
+
+@settings(max_examples=20)
+@given(cuts=st.lists(st.integers(1, 143), max_size=5, unique=True))
+def test_any_split_of_the_readings_debits_what_rating_at_once_charges(tmp_path_factory, cuts):
+    site = site_with_matrix(tmp_path_factory.mktemp("site"))
+    table = readings(3, 24, every_min=60)  # 144 readings over a day and night
+    config, policy = SiteDocs.from_site_file(site).build()
+    planner = DeductionPlanner(config, policy)
+    bounds = [0, *sorted(cuts), table.num_rows]
+    split = debits([planner.plan(table.slice(lo, hi - lo)) for lo, hi in zip(bounds, bounds[1:], strict=False)])
+    charges = rate(table, config=config).charges.to_pylist()
+    wallets = {"ELEC": "electricity", "WATER": "water", "MAINT": "maintenance"}
+    whole: dict = {}
+    for line in charges:
+        key = (line["account_id"], wallets[line["tariff_id"]])
+        whole[key] = whole.get(key, 0) + int(line["amount"] * 100)
+    assert split == {k: v for k, v in whole.items() if v}
+    components = {(c["tariff_id"], c["component"], c["tou_period"]) for c in charges}
+    assert {("ELEC", "energy", "day"), ("ELEC", "energy", "night"), ("WATER", "package", None)} <= components
+
+
+def test_rating_rate_prices_a_matrix_and_a_package_from_the_site_files(tmp_path, capsys):
+    site = site_with_matrix(tmp_path)
+    pq.write_table(readings(3, 24, every_min=60), tmp_path / "readings.parquet")
+    assert main(["rate", "--site", str(site), str(tmp_path / "readings.parquet"), "--out", str(tmp_path / "out"),
+                 "--now", "2026-01-01T00:00:00Z"]) == 0, capsys.readouterr().err
+    charges = pq.read_table(tmp_path / "out" / "charges.parquet").to_pylist()
+    expected = rate(readings(3, 24, every_min=60), config=load_config(site)).charges.to_pylist()
+    assert sorted(map(str, charges)) == sorted(map(str, expected))
+    water = [c for c in charges if c["component"] == "package"]
+    assert water and all(c["unit_price"] == Decimal("3.75") for c in water)
