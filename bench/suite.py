@@ -64,7 +64,7 @@ from bench.measure import (
 )
 from bench.numpy_apportion import split_numpy
 from bench.numpy_tou import rate_registers_tou
-from bench.tariff_workloads import TARIFFS, rating_tables
+from bench.tariff_workloads import PEERLESS, TARIFFS, rating_tables
 from bench.workloads import Readings, bench_config, register_readings
 from rating._ext._apportion import split_largest_remainder
 from rating.apportion.largest_remainder import split
@@ -351,14 +351,17 @@ class Run:
         readings = register_readings(plan.main_meters, plan.main_reads, grouped=False)
         points = []
         for name, (label, _) in TARIFFS.items():
-            point = self.rating_point("tariffs", label, readings, name,
-                                      (KERNEL, "numpy", "pyarrow", "reference", LIMIT))
+            peers = () if name in PEERLESS else ("numpy", "pyarrow")
+            point = self.rating_point("tariffs", label, readings, name, (KERNEL, *peers, "reference", LIMIT))
+            if name in PEERLESS:
+                point["skipped"].update({peer: PEERLESS[name] for peer in ("numpy", "pyarrow")})
             point["x"] = label
             points.append(point)
         return {
             "title": "Tariff complexity",
             "description": f"{len(readings):,} readings, {plan.main_meters:,} meters, time order; "
-                           "flat price, 4 and 12 graduated slabs, 3 time-of-use periods x 4 slabs "
+                           "flat price, 4 and 12 graduated slabs, 3 time-of-use periods x 4 slabs, "
+                           "and the same 3 periods x 4 tiers as an energy rate matrix "
                            "(bench/tariff_workloads.py).",
             "x": {"name": "tariff", "unit": "", "scale": "category"},
             "item_unit": "readings",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bench import bench_files, report, suite, suite_service
+from bench.tariff_workloads import PEERLESS
 from rating.cli.commands import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -82,10 +83,13 @@ def test_peers_side_by_side_in_every_rating_scenario(quick_run):
     scenarios = json.loads((quick_run / "results.json").read_text())["scenarios"]
     for name in ("readings", "tariffs", "order"):
         for point in scenarios[name]["points"]:
-            assert {"kernel", "numpy", "pyarrow", "reference", "bandwidth"} <= set(point["figures"])
+            # the peers rate graduated slabs only: a rate matrix runs beside the kernel's ceiling
+            peers = {"numpy", "pyarrow"} if point["params"]["tariff"] not in PEERLESS else set()
+            assert {"kernel", "reference", "bandwidth", *peers} <= set(point["figures"])
             assert point["figures"]["reference"]["sampled"] is True
+            assert peers or set(point["skipped"]) == {"numpy", "pyarrow"}
     labels = [p["label"] for p in scenarios["tariffs"]["points"]]
-    assert labels == ["flat", "4 slabs", "12 slabs", "TOU 3 x 4 slabs"]
+    assert labels == ["flat", "4 slabs", "12 slabs", "TOU 3 x 4 slabs", "TOU 3 x 4 rate matrix"]
     assert [p["label"] for p in scenarios["order"]["points"]] == ["time order", "grouped by meter"]
 
 
