@@ -199,26 +199,26 @@ def _text(value) -> str | None:
     return text or None
 
 
-def _decimal(value, name: str, where: str) -> Decimal | None:
-    text = _text(value)
+def _parsed(text: str | None, what: str, where: str) -> Decimal | None:
+    """A cell's text as a Decimal (None when blank); `what` begins the error."""
     if text is None:
         return None
     try:
-        number = Decimal(text)
+        return Decimal(text)
     except InvalidOperation:
-        raise InputError(f"{name} is not a number: {text!r}", where=where) from None
-    _check_amount(number, name, where)
+        raise InputError(f"{what} is not a number: {text!r}".lstrip(), where=where) from None
+
+
+def _decimal(value, name: str, where: str) -> Decimal | None:
+    number = _parsed(_text(value), name, where)
+    if number is not None:
+        _check_amount(number, name, where)
     return number
 
 
 def _percent(text: str | None, where: str) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise InputError(f"is not a number: {text!r}", where=where) from None
-    if not number.is_finite():
+    number = _parsed(text, "", where)
+    if number is not None and not number.is_finite():
         raise InputError(f"must be a percent in 0..100, got {text!r}", where=where)
     return number
 
