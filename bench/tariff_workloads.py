@@ -57,7 +57,8 @@ def slabs_tariff(count: int) -> Tariff:
 
 
 _TOU_RULES = (
-    TouRule(ALL_MONTHS, frozenset({"weekday"}), ((0, 360, 0), (360, 1080, 1), (1080, 1320, 2), (1320, 1440, 0))),
+    TouRule(ALL_MONTHS, frozenset({"weekday"}),
+            ((0, 360, 0), (360, 1080, 1), (1080, 1320, 2), (1320, 1440, 0))),
     TouRule(ALL_MONTHS, frozenset({"weekend", "holiday"}), ((0, 1440, 0),)),
 )
 _TOU_PRICES = (("offpeak", Decimal("2.40"), Decimal("1.10")), ("normal", Decimal("3.90"), Decimal("1.25")),
@@ -67,7 +68,8 @@ _TOU_PRICES = (("offpeak", Decimal("2.40"), Decimal("1.10")), ("normal", Decimal
 def tou_slabs_tariff() -> Tariff:
     """Off-peak 22:00-06:00, normal 06:00-18:00, peak 18:00-22:00 on weekdays;
     weekends and holidays off-peak all day. Each period has 4 slabs."""
-    periods = tuple(TouPeriod(name, slabs=_graduated(4, 50, first, step)) for name, first, step in _TOU_PRICES)
+    periods = tuple(TouPeriod(name, slabs=_graduated(4, 50, first, step))
+                    for name, first, step in _TOU_PRICES)
     version = TariffVersion("DOM", dt.date(2020, 1, 1), unit="kWh",
                             tou=TimeOfUse("slabs", periods, _TOU_RULES))
     return Tariff("DOM", "domestic, time of use x 4 slabs", (version,))

@@ -65,7 +65,8 @@ def test_any_split_of_the_readings_debits_what_rating_at_once_charges(tmp_path_f
     config, policy = SiteDocs.from_site_file(site).build()
     planner = DeductionPlanner(config, policy)
     bounds = [0, *sorted(cuts), table.num_rows]
-    split = debits([planner.plan(table.slice(lo, hi - lo)) for lo, hi in zip(bounds, bounds[1:], strict=False)])
+    plans = [planner.plan(table.slice(lo, hi - lo)) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    split = debits(plans)
     charges = rate(table, config=config).charges.to_pylist()
     wallets = {"ELEC": "electricity", "WATER": "water", "MAINT": "maintenance"}
     whole: dict = {}
@@ -80,8 +81,9 @@ def test_any_split_of_the_readings_debits_what_rating_at_once_charges(tmp_path_f
 def test_rating_rate_prices_a_matrix_and_a_package_from_the_site_files(tmp_path, capsys):
     site = site_with_matrix(tmp_path)
     pq.write_table(readings(3, 24, every_min=60), tmp_path / "readings.parquet")
-    assert main(["rate", "--site", str(site), str(tmp_path / "readings.parquet"), "--out", str(tmp_path / "out"),
-                 "--now", "2026-01-01T00:00:00Z"]) == 0, capsys.readouterr().err
+    argv = ["rate", "--site", str(site), str(tmp_path / "readings.parquet"), "--out", str(tmp_path / "out"),
+            "--now", "2026-01-01T00:00:00Z"]
+    assert main(argv) == 0, capsys.readouterr().err
     charges = pq.read_table(tmp_path / "out" / "charges.parquet").to_pylist()
     expected = rate(readings(3, 24, every_min=60), config=load_config(site)).charges.to_pylist()
     assert sorted(map(str, charges)) == sorted(map(str, expected))
