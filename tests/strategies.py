@@ -115,9 +115,11 @@ def tariffs(draw, tariff_id: str, quantity_decimals: int) -> Tariff:
         [dt.date(2020, 1, 1), dt.date(2026, 11, 15), dt.date(2026, 12, 1)]), min_size=1, max_size=2))))
     dates[0] = dt.date(2020, 1, 1)
     for start in dates:
-        tou, energy = None, None
+        tou, energy, export = None, None, None
         package = draw(st.one_of(st.none(), packages(quantity_decimals)))
-        if draw(st.booleans()):
+        if draw(st.integers(0, 5)) == 0:  # an export register's tariff: a credit per unit
+            package, export = None, draw(decimals(2, draw(st.sampled_from([0, 2, 6]))))
+        elif draw(st.booleans()):
             tou, energy = draw(time_of_use(quantity_decimals))
         elif package is None or draw(st.booleans()):
             energy = draw(slab_sets(quantity_decimals))
@@ -129,7 +131,8 @@ def tariffs(draw, tariff_id: str, quantity_decimals: int) -> Tariff:
             gst_on = ("fixed_charge",) if fixed is not None else ("energy",)
             taxes = (Tax("duty", draw(decimals(20, 2)), ("energy",)), Tax("gst", Decimal(18), gst_on))
         versions.append(TariffVersion(
-            tariff_id, start, unit="kWh", energy=energy, tou=tou, package=package, fixed_charge=fixed,
+            tariff_id, start, unit="kWh", energy=energy, tou=tou, package=package, export_price=export,
+            fixed_charge=fixed,
             fees=fees, minimum_charge=minimum, taxes=taxes,
         ))
     return Tariff(tariff_id, tariff_id, tuple(versions))

@@ -1,5 +1,6 @@
-"""Tariff files with an energy rate matrix (tou mode matrix) and package pricing:
-what they read into, and every bad definition refused naming file, version and field."""
+"""Tariff files with an energy rate matrix (tou mode matrix), package pricing and
+export credits: what they read into, and every bad definition refused naming
+file, version and field."""
 
 from __future__ import annotations
 
@@ -112,3 +113,26 @@ def test_a_package_beside_energy_and_a_tax_on_it():
             '[tariff.package]\nblock = 10\nprice = 3\n[tariff.energy]\nslabs = [{ price = 1 }]\n')
     assert rate_water(text, [0.0, 25.0], Site(time_zone="UTC")) == [
         ("energy", "25.000", "25.00"), ("package", "3.000", "9.00"), ("tax:vat", "None", "0.90")]
+
+
+def test_an_export_tariff_reads_its_price_and_credits_the_register():
+    text = HEAD + "fixed_charge = 1\n[tariff.export]\nprice = 0.085\n"
+    (tariff,) = tariffs_from_toml(text, where="t.toml").values()
+    assert tariff.versions[0].export_price == Decimal("0.085")
+    # 123.4 kWh × 0.085 = 10.489 → a credit of 10.49
+    assert rate_water(text, [1000.0, 1123.4], Site(time_zone="UTC")) == [
+        ("export", "123.400", "-10.49"), ("fixed_charge", "None", "1.00")]
+
+
+@pytest.mark.parametrize("body, field, words", [
+    ("[tariff.export]\n", "export.price", "is missing"),
+    ("[tariff.export]\nprice = -0.1\n", "export.price", "must not be negative"),
+    ("[tariff.export]\nprice = 0.1\nnet = true\n", "export.net", "unknown key"),
+    ("[tariff.export]\nprice = 0.1\n" + TIERS.replace("{}", "{ price = 1 }").replace(
+        "{ upto = 100 }", "{ upto = 100, price = 1 }").replace("{ upto = 300 }", "{ upto = 300, price = 1 }"),
+     "export", "has no energy"),
+    ("[tariff.export]\nprice = 0.1\n[tariff.package]\nblock = 1\nprice = 1\n", "export", "has no package"),
+    ('export = 0.1\n', "export", "must be a table"),
+])
+def test_bad_export_tariffs_are_refused_naming_the_field(body, field, words):
+    reject_in_version(body, field, words)

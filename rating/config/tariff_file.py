@@ -43,7 +43,7 @@ MONTHS = tuple(range(1, 13))
 
 _VERSION_KEYS = {
     "id", "name", "unit", "effective_from", "energy", "tou", "fixed_charge",
-    "area_charge", "fees", "minimum_charge", "taxes", "prorate", "package",
+    "area_charge", "fees", "minimum_charge", "taxes", "prorate", "package", "export",
 }
 _SLAB_SET_KEYS = {"mode", "limit_basis", "slabs"}
 _SLAB_KEYS = {"upto", "width", "price", "fee"}
@@ -202,6 +202,7 @@ def _version(entry: dict, at: str) -> TariffVersion:
         energy=energy,
         tou=tou,
         package=_package(entry["package"], at) if "package" in entry else None,
+        export_price=_export(entry, at),
         fixed_charge=_optional_number(entry, "fixed_charge", at),
         area_charge_rate=_optional_number(entry, "area_charge", at),
         fees=_fees(entry.get("fees"), at),
@@ -211,7 +212,7 @@ def _version(entry: dict, at: str) -> TariffVersion:
     )
     components = component_order(version)
     if not components:
-        _fail(at, "", "charges nothing: give at least one of energy, tou, package, fixed_charge, "
+        _fail(at, "", "charges nothing: give at least one of energy, tou, package, export, fixed_charge, "
               "area_charge, fees, minimum_charge")
     if minimum_on is not None:
         _check_components(minimum_on, set(components) - {"minimum_charge"}, at, "minimum_charge.on")
@@ -445,6 +446,18 @@ def _package(raw: Any, at: str) -> Package:
         block=_number(raw["block"], at, "package.block", sign="positive", decimals=BOUND_DECIMALS),
         price=_number(raw["price"], at, "package.price"),
     )
+
+
+def _export(entry: dict, at: str) -> Decimal | None:
+    """`[tariff.export] price = ...`: the credit per unit an export register's tariff gives."""
+    if "export" not in entry:
+        return None
+    _check_keys(entry["export"], {"price"}, ("price",), at, "export")
+    for other in ("energy", "tou", "package"):
+        if other in entry:
+            _fail(at, "export", f"credits what an export register measures; a tariff with export "
+                  f"has no {other} (give the import meter its own tariff)")
+    return _number(entry["export"]["price"], at, "export.price")
 
 
 def _minimum(raw: Any, at: str) -> tuple[Decimal | None, tuple[str, ...] | None]:

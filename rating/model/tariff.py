@@ -111,6 +111,7 @@ class TariffVersion:
     energy: SlabSet | None = None  # without TOU; or the total's slabs in split_total
     tou: TimeOfUse | None = None
     package: Package | None = None
+    export_price: Decimal | None = None  # an export register's credit per unit (docs/tariffs.md, "export")
     fixed_charge: Decimal | None = None
     area_charge_rate: Decimal | None = None
     fees: tuple[tuple[str, Decimal], ...] = ()
@@ -126,7 +127,8 @@ class TariffVersion:
     @property
     def measures(self) -> bool:
         """Whether some component prices the period's consumption."""
-        return self.energy is not None or self.tou is not None or self.package is not None
+        return (self.energy is not None or self.tou is not None or self.package is not None
+                or self.export_price is not None)
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,8 @@ def component_order(version: TariffVersion) -> tuple[str, ...]:
         names.append("slab_fee")
     if version.package is not None:
         names.append("package")
+    if version.export_price is not None:
+        names.append("export")
     if version.fixed_charge is not None:
         names.append("fixed_charge")
     if version.area_charge_rate is not None:

@@ -94,6 +94,8 @@ class Pricer:
         self._energy(group)
         if version.package is not None:
             self._package(group, version.package)
+        if version.export_price is not None:
+            self._export(group, version.export_price)
         if version.fixed_charge is not None:
             self._constant(group, "fixed_charge", version.fixed_charge)
         if version.area_charge_rate is not None:
@@ -235,6 +237,14 @@ class Pricer:
         group.emit("package", np.arange(len(group.rows)), per_row, qty=blocks * 10**qd,
                    price_micro=price_micro)
         group.charge("package", per_row)
+
+    def _export(self, group: _Group, price: Decimal) -> None:
+        """An export register's Q credited: −round(Q × price), a negative amount."""
+        total_qty = _total_qty(group)
+        price_micro = self._micro(price, group.label, "export.price")
+        per_row = -self._line_amount(total_qty, np.int64(price_micro))
+        group.emit("export", np.arange(len(group.rows)), per_row, qty=total_qty, price_micro=price_micro)
+        group.charge("export", per_row)
 
     def _constant(self, group: _Group, component: str, amount: Decimal) -> None:
         amount_micro = self._micro(amount, group.label, component)

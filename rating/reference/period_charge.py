@@ -327,6 +327,16 @@ def _package_lines(version: TariffVersion, tou_qty: Sequence[int], days: Days, s
                     round_money(blocks * package.price, site))]
 
 
+def _export_lines(version: TariffVersion, tou_qty: Sequence[int], site: Site) -> list[_Charge]:
+    """export: an export register's Q credited at the export price, one line
+    per touched period: amount = −round(Q × price) (a credit), quantity Q."""
+    if version.export_price is None:
+        return []
+    quantity = qty_decimal(_checked_total(tou_qty, version), site)
+    return [_Charge("export", None, None, None, quantity, version.export_price,
+                    -round_money(quantity * version.export_price, site))]
+
+
 def _whole_units(value: Decimal, site: Site, version: TariffVersion, field: str) -> int:
     """A quantity of the tariff in quantity units; finer than the site's resolution is an error."""
     units = value.scaleb(site.quantity_decimals)
@@ -465,6 +475,7 @@ def period_charge(
     days = Days(period.days, period.days) if active_days is None or whole else Days(active_days, period.days)
     lines = _energy_lines(version, tou_qty, days, site)
     lines += _package_lines(version, tou_qty, days, site)
+    lines += _export_lines(version, tou_qty, site)
     lines += _fixed_lines(version, days, site)
     lines += _area_lines(version, account, days, site)
     lines += _fee_lines(version, days, site)
