@@ -55,6 +55,7 @@ METHODS: dict[str, tuple[frozenset[Role], str]] = {
     _PREPAID + "GetAnomalies": (frozenset({STAFF, APPROVER, MACHINE}), ""),
     _PREPAID + "TopUp": (frozenset({STAFF, MACHINE}), ""),
     _PREPAID + "Refund": (frozenset({APPROVER}), ""),
+    _PREPAID + "DecideRefund": (frozenset({APPROVER}), ""),
     _PREPAID + "Adjust": (frozenset({APPROVER}), ""),
     _PREPAID + "GetBalance": (frozenset({STAFF, APPROVER, MACHINE, RESIDENT}), "account_id"),
     _PREPAID + "ListBalances": (frozenset({STAFF, APPROVER, MACHINE}), ""),

@@ -1,0 +1,176 @@
+"""Prepaid refunds where the site asks for approval ([prepaid] refund_approval):
+a request moves nothing, another person approves and only then the money
+moves (never below 0, checked in the commit), on the embedded pair and on
+Redis + PostgreSQL; without the setting a refund stays immediate."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rating.errors import ConfigError, InputError
+from rating.prepaid import errors
+from rating.prepaid.records import Movement
+from rating.prepaid.refund_approvals import REQUEST
+from rating.prepaid.sitedocs import SiteDocs
+from tests.prepaid_site import AFTERNOON, Clock, write_site
+
+pytest_plugins = ["tests.prepaid_backends"]  # fixtures: backends, redis_server, postgres_server
+
+
+def approving_site(folder, value: str = "true"):
+    site = write_site(folder, flats=3)
+    text = site.read_text(encoding="utf-8")
+    site.write_text(text.replace("[prepaid]\n", f"[prepaid]\nrefund_approval = {value}\n"), encoding="utf-8")
+    return site
+
+
+def refund(key: str, amount_minor: int) -> Movement:
+    return Movement("refund", key, "F0001", "electricity", amount_minor, "bank_transfer", "moved out")
+
+
+async def started(backends, site):
+    service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+    await service.start()
+    await service.move(Movement("topup", "t1", "F0001", "electricity", 30_000, "cash", "counter"))
+    return service
+
+
+def electricity(wallets) -> int:
+    return {s.wallet: s.balance_minor for s, _ in wallets}["electricity"]
+
+
+def test_a_refund_moves_money_only_once_another_person_approves_it(backends, tmp_path):
+    async def go():
+        service = await started(backends, approving_site(tmp_path / "site"))
+        asked = await service.request_refund(refund("rf-1", 12_000), requested_by="meena")
+        again = await service.request_refund(refund("rf-1", 12_000), requested_by="meena")
+        before = electricity(await service.balance("F0001"))
+        with pytest.raises(InputError) as own:
+            await service.decide_refund("rf-1", approve=True, decided_by="meena")
+        approved = await service.decide_refund("rf-1", approve=True, decided_by="ravi")
+        twice = await service.decide_refund("rf-1", approve=True, decided_by="ravi")
+        with pytest.raises(InputError) as reject_after:
+            await service.decide_refund("rf-1", approve=False, decided_by="ravi", reason="changed mind")
+        after = electricity(await service.balance("F0001"))
+        counts = await service.ledger.counts()
+        await service.close()
+        return asked, again, before, own.value, approved, twice, reject_after.value, after, counts
+
+    asked, again, before, own, approved, twice, reject_after, after, counts = asyncio.run(go())
+    assert (asked.status, asked.requested_by, asked.movement, asked.replayed) == ("requested", "meena", None, False)
+    assert again.replayed and again.sequence == asked.sequence
+    assert before == 30_000  # the request moved nothing
+    assert own.reason == "PERMISSION_DENIED" and "another approver decides it" in str(own)
+    assert (approved.status, approved.decided_by) == ("approved", "ravi")
+    assert approved.movement.change_minor == -12_000 and approved.movement.balance_minor == 18_000
+    assert twice.replayed and twice.movement.sequence == approved.movement.sequence
+    assert reject_after.reason == "REFUND_DECIDED"
+    assert after == 18_000
+    assert counts["ops"] == 3 and counts["entries"] == 2  # top-up, request (no entry), the refund itself
+
+
+def test_a_rejected_request_moves_nothing_and_cannot_be_approved_after(backends, tmp_path):
+    async def go():
+        service = await started(backends, approving_site(tmp_path / "site"))
+        await service.request_refund(refund("rf-2", 5_000), requested_by="meena")
+        with pytest.raises(errors.InvalidArgument):
+            await service.decide_refund("rf-2", approve=False, decided_by="ravi", reason=" ")
+        rejected = await service.decide_refund("rf-2", approve=False, decided_by="ravi", reason="no proof")
+        with pytest.raises(InputError) as late:
+            await service.decide_refund("rf-2", approve=True, decided_by="asha")
+        state = await service.refunds.state("rf-2")
+        balance = electricity(await service.balance("F0001"))
+        await service.close()
+        return rejected, late.value, state, balance
+
+    rejected, late, state, balance = asyncio.run(go())
+    assert (rejected.status, rejected.reason, rejected.decided_by) == ("rejected", "no proof", "ravi")
+    assert late.reason == "REFUND_DECIDED" and state == rejected
+    assert balance == 30_000
+
+
+def test_hostile_requests_change_nothing(backends, tmp_path):
+    async def go():
+        service = await started(backends, approving_site(tmp_path / "site"))
+        before = await service.ledger.counts()
+        refused = {}
+        for name, call in {
+            "above the balance": service.request_refund(refund("rf-big", 30_001), requested_by="meena"),
+            "nobody asks": service.request_refund(refund("rf-anon", 100), requested_by=""),
+            "unknown account": service.request_refund(
+                Movement("refund", "rf-x", "NOPE", "electricity", 100), requested_by="meena"),
+            "not positive": service.request_refund(refund("rf-neg", -100), requested_by="meena"),
+            "no request": service.decide_refund("never-asked", approve=True, decided_by="ravi"),
+        }.items():
+            with pytest.raises((errors.PrepaidError, InputError)) as caught:
+                await call
+            refused[name] = caught.value
+        await service.request_refund(refund("rf-3", 100), requested_by="meena")
+        with pytest.raises(errors.IdempotencyConflict):  # the key again, another amount
+            await service.request_refund(refund("rf-3", 101), requested_by="meena")
+        after = await service.ledger.counts()
+        await service.close()
+        return before, refused, after
+
+    before, refused, after = asyncio.run(go())
+    assert isinstance(refused["above the balance"], errors.InsufficientBalance)
+    assert refused["above the balance"].metadata == {"balance_minor": "30000", "amount_minor": "30001"}
+    assert isinstance(refused["nobody asks"], errors.InvalidArgument)
+    assert isinstance(refused["unknown account"], errors.NotFound)
+    assert isinstance(refused["not positive"], errors.InvalidArgument)
+    assert refused["no request"].reason == "NOT_FOUND"
+    assert after["ops"] == before["ops"] + 1 and after["entries"] == before["entries"]
+
+
+def test_an_approval_above_the_balance_then_is_refused_inside_the_commit(backends, tmp_path):
+    async def go():
+        service = await started(backends, approving_site(tmp_path / "site"))
+        await service.request_refund(refund("rf-4", 20_000), requested_by="meena")
+        await service.move(Movement("refund", "spent", "F0001", "electricity", 15_000, "cash", "x"))
+        with pytest.raises(errors.InsufficientBalance):
+            await service.decide_refund("rf-4", approve=True, decided_by="ravi")
+        state = await service.refunds.state("rf-4")
+        balance = electricity(await service.balance("F0001"))
+        await service.close()
+        return state, balance
+
+    state, balance = asyncio.run(go())
+    assert state.status == "requested" and balance == 15_000
+
+
+def test_a_request_left_unsettled_by_a_crash_is_settled_at_start(backends, tmp_path):
+    site = approving_site(tmp_path / "site")
+
+    async def go():
+        service = await started(backends, site)
+        ledger = service.ledger
+        from rating.prepaid.ledger.base import NewOp
+        from rating.prepaid.records import Entries
+
+        told = b'{"movement": ["refund", "F0001", "electricity", 700, "cash", "", ""], "requested_by": "meena"}'
+        await ledger.commit(NewOp(REQUEST + "rf-crash", "refund_request", b"x" * 32, Entries.empty(), request=told))
+        await service.close()
+        service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
+        await service.start()
+        pending = await service.ledger.pending()
+        approved = await service.decide_refund("rf-crash", approve=True, decided_by="ravi")
+        await service.close()
+        return pending, approved
+
+    pending, approved = asyncio.run(go())
+    assert pending == [] and approved.movement.balance_minor == 30_000 - 700
+
+
+def test_without_the_setting_a_refund_is_immediate_and_the_setting_is_checked(backends, tmp_path):
+    async def go():
+        service = await started(backends, write_site(tmp_path / "plain", flats=3))
+        moved = await service.move(refund("rf-5", 1_000))
+        await service.close()
+        return moved, service.policy.refund_approval
+
+    moved, approval = asyncio.run(go())
+    assert moved.balance_minor == 29_000 and approval is False
+    with pytest.raises(ConfigError, match="refund_approval"):
+        SiteDocs.from_site_file(approving_site(tmp_path / "bad", '"yes"')).build()
