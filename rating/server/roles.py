@@ -79,6 +79,12 @@ METHODS: dict[str, tuple[frozenset[Role], str]] = {
     _PAYMENTS + "ListPayments": (_RESIDENT_READERS, "account_id"),
     _PAYMENTS + "ListClaims": (_READERS, ""),
     _PAYMENTS + "ListRefunds": (_READERS, ""),
+    _PAYMENTS + "Allocate": (frozenset({STAFF}), ""),
+    _PAYMENTS + "AssignSuspense": (frozenset({STAFF}), ""),
+    _PAYMENTS + "Reconcile": (frozenset({STAFF}), ""),
+    _PAYMENTS + "ListBankLines": (_READERS, ""),
+    _PAYMENTS + "ResolveBankLine": (frozenset({STAFF}), ""),
+    _PAYMENTS + "DismissBankLine": (frozenset({STAFF}), ""),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": (frozenset(Role), ""),
 }
 _KEYS = ("role", "site", "unit", "name")
