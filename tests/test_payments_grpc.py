@@ -356,7 +356,8 @@ ALLOWED = {
     "plain-admin": EVERY,
     "tok-staff": {"RecordPayment", "ConfirmClaim", "RejectClaim", "Bounce", "RequestRefund", "PayRefund",
                   "ListPayments", "ListClaims", "ListRefunds", "ListBankLines", *STAFF_CALLS},
-    "tok-meena": {"RequestRefund", "DecideRefund", "ListPayments", "ListClaims", "ListRefunds", "ListBankLines"},
+    "tok-meena": {"RequestRefund", "DecideRefund", "ListPayments", "ListClaims", "ListRefunds",
+                  "ListBankLines"},
     "tok-resident": {"Claim", "ListPayments"},
     "tok-machine": set(),
 }

@@ -59,7 +59,8 @@ def test_a_refund_moves_money_only_once_another_person_approves_it(backends, tmp
         return asked, again, before, own.value, approved, twice, reject_after.value, after, counts
 
     asked, again, before, own, approved, twice, reject_after, after, counts = asyncio.run(go())
-    assert (asked.status, asked.requested_by, asked.movement, asked.replayed) == ("requested", "meena", None, False)
+    assert (asked.status, asked.requested_by, asked.movement) == ("requested", "meena", None)
+    assert not asked.replayed
     assert again.replayed and again.sequence == asked.sequence
     assert before == 30_000  # the request moved nothing
     assert own.reason == "PERMISSION_DENIED" and "another approver decides it" in str(own)
@@ -149,8 +150,10 @@ def test_a_request_left_unsettled_by_a_crash_is_settled_at_start(backends, tmp_p
         from rating.prepaid.ledger.base import NewOp
         from rating.prepaid.records import Entries
 
-        told = b'{"movement": ["refund", "F0001", "electricity", 700, "cash", "", ""], "requested_by": "meena"}'
-        await ledger.commit(NewOp(REQUEST + "rf-crash", "refund_request", b"x" * 32, Entries.empty(), request=told))
+        told = b'{"movement": ["refund", "F0001", "electricity", 700, "cash", "", ""], ' \
+               b'"requested_by": "meena"}'
+        await ledger.commit(NewOp(REQUEST + "rf-crash", "refund_request", b"x" * 32, Entries.empty(),
+                                  request=told))
         await service.close()
         service = backends.service(SiteDocs.from_site_file(site), clock=Clock(AFTERNOON))
         await service.start()
@@ -174,3 +177,48 @@ def test_without_the_setting_a_refund_is_immediate_and_the_setting_is_checked(ba
     assert moved.balance_minor == 29_000 and approval is False
     with pytest.raises(ConfigError, match="refund_approval"):
         SiteDocs.from_site_file(approving_site(tmp_path / "bad", '"yes"')).build()
+
+
+GRPC_TOKENS = """tok-staff role=staff site="{site}" name=office
+tok-meena role=approver site="{site}" name=meena
+tok-ravi  role=approver site="{site}" name=ravi
+"""
+
+
+def test_over_grpc_an_approver_asks_another_approves_and_other_roles_are_denied(tmp_path):
+    from rating.client.calls import RatingClient
+    from tests.billing_server import SITE_NAME, failure, serving, settings, write_society
+
+    site = write_society(tmp_path / "society")
+    site.write_text(site.read_text(encoding="utf-8") + "\n[prepaid]\nrefund_approval = true\n",
+                    encoding="utf-8")
+    (tmp_path / "tokens").write_text(GRPC_TOKENS.format(site=SITE_NAME), encoding="utf-8")
+    with serving(settings(site, tmp_path / "data", token_file=str(tmp_path / "tokens"))) as served:
+        with RatingClient(served.target, token="tok-staff") as staff, \
+                RatingClient(served.target, token="tok-meena") as meena, \
+                RatingClient(served.target, token="tok-ravi") as ravi:
+            staff.topup("A-0101", "maintenance", 50_000, key="top-1")
+            asked = meena.refund("A-0101", "maintenance", 20_000, key="rf-g1", reason="moved out")
+            before = served.counts()
+            refused = {"by staff (role)": failure(lambda: staff.decide_wallet_refund("rf-g1", approve=True)),
+                       "by staff (ask)": failure(lambda: staff.refund("A-0101", "maintenance", 1,
+                                                                       key="rf-g2")),
+                       "own": failure(lambda: meena.decide_wallet_refund("rf-g1", approve=True)),
+                       "above": failure(lambda: meena.refund("A-0101", "maintenance", 50_001, key="rf-g3")),
+                       "no reason": failure(lambda: ravi.decide_wallet_refund("rf-g1", approve=False))}
+            unchanged = served.counts() == before
+            approved = ravi.decide_wallet_refund("rf-g1", approve=True)
+            again = meena.refund("A-0101", "maintenance", 20_000, key="rf-g1", reason="moved out")
+    assert (asked.refund_status, asked.amount_minor, asked.balance_minor) == ("requested", 0, 50_000)
+    assert asked.requested_by == "meena"
+    assert unchanged
+    codes = {name: (e.code.name, e.reason) for name, e in refused.items()}
+    assert codes == {"by staff (role)": ("PERMISSION_DENIED", "PERMISSION_DENIED"),
+                     "by staff (ask)": ("PERMISSION_DENIED", "PERMISSION_DENIED"),
+                     "own": ("PERMISSION_DENIED", "PERMISSION_DENIED"),
+                     "above": ("FAILED_PRECONDITION", "INSUFFICIENT_BALANCE"),
+                     "no reason": ("INVALID_ARGUMENT", "BAD_VALUE")}
+    assert (approved.refund_status, approved.amount_minor) == ("approved", -20_000)
+    assert approved.balance_minor == 30_000
+    assert (approved.requested_by, approved.decided_by) == ("meena", "ravi")
+    assert again.replayed and again.refund_status == "approved"

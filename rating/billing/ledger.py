@@ -336,7 +336,8 @@ class DuesLedger(ABC):
     @abstractmethod
     async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
                        limit: int = 1000, offset: int = 0) -> list[Payment]:
-        """Receipts in number order (of an account, or the one `receipt`), `limit` after the first `offset`."""
+        """Receipts in number order (of an account, or the one `receipt`), `limit` of them
+        after the first `offset`."""
 
     @abstractmethod
     async def allocations(self, site_id: str, account_id: str = "", *,
@@ -373,7 +374,8 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def assign_suspense(self, key: str, site_id: str, receipt: str, *, account_id: str, bill: str,
-                              on: dt.date, actor: str, numbering: Numbering, rule: AllocationRule) -> OpResult:
+                              on: dt.date, actor: str, numbering: Numbering,
+                              rule: AllocationRule) -> OpResult:
         """Give a payment kept in suspense to its account: the suspense receipt closed, the money
         booked as the account's payment (a new receipt, `from_receipt` naming the first)."""
 

@@ -235,8 +235,8 @@ class SqlMoneyLedger(SqlPaymentsLedger):
                 args.append(value)
                 sql += f" AND {column} = ${len(args)}"
         async with self._reading() as tx:
-            found = await tx.fetch(f"{sql} ORDER BY fy, serial LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-                                   *args, limit, offset)
+            found = await tx.fetch(f"{sql} ORDER BY fy, serial LIMIT ${len(args) + 1} "
+                                   f"OFFSET ${len(args) + 2}", *args, limit, offset)
         return [_payment_of(r) for r in found]
 
     async def allocations(self, site_id: str, account_id: str = "", *,

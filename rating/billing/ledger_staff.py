@@ -47,11 +47,13 @@ class SqlStaffLedger(SqlBankLedger):
             seq = await self._op(tx, key, "reallocate", site_id, actor, payload, summary)
             await self._write(tx, written, {}, seq)
             await self._audit(tx, site_id, actor, "reallocate", account_id or "site",
-                              f"{summary['allocated_minor']} of {len(accounts)} accounts' money allocated", seq)
+                              f"{summary['allocated_minor']} of {len(accounts)} accounts' money allocated",
+                              seq)
         return OpResult(seq, key, "reallocate", summary)
 
     async def assign_suspense(self, key: str, site_id: str, receipt: str, *, account_id: str, bill: str,
-                              on: dt.date, actor: str, numbering: Numbering, rule: AllocationRule) -> OpResult:
+                              on: dt.date, actor: str, numbering: Numbering,
+                              rule: AllocationRule) -> OpResult:
         rows.check_key(key)
         if not account_id:
             raise InputError("assigning a payment in suspense names the account it is for", where=receipt)
@@ -68,8 +70,8 @@ class SqlStaffLedger(SqlBankLedger):
             (paid,) = await self._pay_in(tx, site_id, [request], [payment_payload(request)])
             summary = {**paid.summary, "from_receipt": receipt}
             seq = await self._op(tx, key, "assign", site_id, actor, payload, summary)
-            await tx.execute("INSERT INTO dues_reversals (site_id, receipt, kind, on_date, reason, seq, actor) "
-                             "VALUES ($1, $2, $3, $4, $5, $6, $7)", site_id, receipt, "assigned", on,
+            await tx.execute("INSERT INTO dues_reversals (site_id, receipt, kind, on_date, reason, seq, "
+                             "actor) VALUES ($1, $2, $3, $4, $5, $6, $7)", site_id, receipt, "assigned", on,
                              f"assigned to {account_id} as {paid.summary['receipt']}", seq, actor)
             await self._audit(tx, site_id, actor, "assign", receipt, rows.canonical(summary), seq)
         return OpResult(seq, key, "assign", summary)
@@ -83,5 +85,5 @@ async def _check_in_suspense(tx: Tx, site_id: str, payment: Payment) -> None:
     done = await _one(tx, "SELECT kind, reason FROM dues_reversals WHERE site_id = $1 AND receipt = $2",
                       site_id, where)
     if done is not None:
-        raise InputError(f"receipt {where} was {done[0]} already ({done[1]}); nothing was written", where=where,
-                         reason="ALREADY_REVERSED")
+        raise InputError(f"receipt {where} was {done[0]} already ({done[1]}); nothing was written",
+                         where=where, reason="ALREADY_REVERSED")

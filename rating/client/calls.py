@@ -307,9 +307,11 @@ class RatingClient:
         return self._call(self.prepaid.Refund, _movement(key, account_id, wallet, amount_minor, method,
                                                           reason, reference, actor), key=key)
 
-    def decide_refund(self, key: str, *, approve: bool, reason: str = "", actor: str = "") -> pb.MovementResponse:
+    def decide_wallet_refund(self, key: str, *, approve: bool, reason: str = "",
+                             actor: str = "") -> pb.MovementResponse:
         """Approve or reject the refund requested under `key` (another approver than the one who asked)."""
-        request = pb.DecideWalletRefundRequest(idempotency_key=key, approve=approve, reason=reason, actor=actor)
+        request = pb.DecideWalletRefundRequest(idempotency_key=key, approve=approve, reason=reason,
+                                               actor=actor)
         return self._call(self.prepaid.DecideRefund, request, key=key)
 
     def adjust(self, account_id: str, wallet: str, amount_minor: int, *, key: str, reason: str,

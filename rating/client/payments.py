@@ -129,12 +129,13 @@ class PaymentsClient(RatingClient):
     def reconcile(self, content: bytes, file_name: str, *, format: str = "", actor: str = ""
                   ) -> pb.ReconcileResult:
         """Import a statement file: a retry is safe (a statement imported before changes nothing)."""
-        request = pb.ReconcileRequest(site_id=self.site_id, content=content, file_name=file_name, format=format,
-                                      actor=actor)
+        request = pb.ReconcileRequest(site_id=self.site_id, content=content, file_name=file_name,
+                                      format=format, actor=actor)
         return self._call(self.payments_stub.Reconcile, request, key=f"statement {file_name}")
 
     def bank_lines(self, *, status: str = "") -> Iterator[pb.BankLine]:
-        for page in self._pages(lambda token: self._call(self.payments_stub.ListBankLines, pb.ListBankLinesRequest(
+        stub = self.payments_stub
+        for page in self._pages(lambda token: self._call(stub.ListBankLines, pb.ListBankLinesRequest(
                 site_id=self.site_id, status=status, page_token=token))):
             yield from page.lines
 

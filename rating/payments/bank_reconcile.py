@@ -43,8 +43,8 @@ async def import_bank_file(ledger: DuesLedger, path: str | Path, *, site_id: str
     """Read, check, match and book one statement file (see the module text)."""
     path = Path(path)
     statements = read_statements(path, format=format, layout=settings.bank_csv)
-    return await _book_new(ledger, statements, file=path.name, site_id=site_id, actor=actor, settings=settings,
-                           numbering=numbering)
+    return await _book_new(ledger, statements, file=path.name, site_id=site_id, actor=actor,
+                           settings=settings, numbering=numbering)
 
 
 async def import_bank_data(ledger: DuesLedger, data: bytes, *, file: str, site_id: str, actor: str,

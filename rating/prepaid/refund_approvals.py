@@ -121,7 +121,8 @@ class RefundApprovals:
                             movement.requested_minor, told["requested_by"])
         moved = await self.core.find(f"move:{key}")
         if moved is not None:
-            result = MovementResult.from_bytes(await self.movements.applier.settled_result(moved), replayed=False)
+            settled = await self.movements.applier.settled_result(moved)
+            result = MovementResult.from_bytes(settled, replayed=False)
             return replace(state, status="approved", decided_by=json.loads(moved.request)[-1]["approved_by"],
                            movement=result)
         rejected = await self.core.find(REJECT + key)

@@ -114,7 +114,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         s = result.summary
         return pb.BounceResult(idempotency_key=result.key, sequence=result.seq, receipt=s["receipt"],
                                amount_minor=s["amount_minor"], reopened_minor=s["reopened_minor"],
-                               charge_note=s["charge_note"], replayed=result.replayed)
+                               charge_note=s["charge_note"], replayed=result.replayed,
+                               charge_minor=reversal.charge_minor if s["charge_note"] else 0)
 
     @unary("RequestRefund")
     async def RequestRefund(self, request, context):

@@ -56,8 +56,8 @@ class PaymentsStaffServicer(PaymentsServicer):
         society, ledger = self.billing.site(request.site_id)
         name = _required(request.file_name, "file_name")
         if request.format not in ("", *FORMATS):
-            raise InvalidArgument(f"format must be empty or one of {', '.join(FORMATS)}, got {request.format!r}",
-                                  field="format")
+            raise InvalidArgument(f"format must be empty or one of {', '.join(FORMATS)}, got "
+                                  f"{request.format!r}", field="format")
         _before_writing(context)
         done = await import_bank_data(ledger, request.content, file=name, site_id=society.site_id,
                                       actor=_actor(request.actor), settings=self.settings,
@@ -98,12 +98,14 @@ class PaymentsStaffServicer(PaymentsServicer):
         reason = _required(request.reason.strip(), "reason")
         key = _key(request.idempotency_key, f"bank-dismiss:{society.site_id}:{line_id}")
         _before_writing(context)
-        await ledger.dismiss_bank_line(key, society.site_id, line_id, reason=reason, actor=_actor(request.actor))
+        await ledger.dismiss_bank_line(key, society.site_id, line_id, reason=reason,
+                                       actor=_actor(request.actor))
         found = [line for line in await ledger.bank_lines(society.site_id) if line.line_id == line_id]
         return _bank_line(found[0])
 
 
 def _bank_line(line: BankLine) -> pb.BankLine:
-    return pb.BankLine(line_id=line.line_id, booking_date=line.booking_date.isoformat(), amount_minor=line.amount_minor,
-                       reference=line.reference, text=line.text, status=line.status, reason=line.reason,
-                       candidates=list(line.candidates), receipt=line.receipt)
+    return pb.BankLine(line_id=line.line_id, booking_date=line.booking_date.isoformat(),
+                       amount_minor=line.amount_minor, reference=line.reference, text=line.text,
+                       status=line.status, reason=line.reason, candidates=list(line.candidates),
+                       receipt=line.receipt)

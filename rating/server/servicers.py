@@ -35,7 +35,7 @@ METHODS = {pb.PAYMENT_METHOD_UNSPECIFIED: "", pb.PAYMENT_METHOD_ONLINE: "online"
 _END = object()
 
 
-def _method_of(wire: int) -> str:
+def _method_of(wire) -> str:
     method = METHODS.get(wire)
     if method is None:
         raise errors.InvalidArgument(f"unknown payment method {wire}", field="method")
