@@ -379,6 +379,12 @@ class DuesLedger(ABC):
         """Give a payment kept in suspense to its account: the suspense receipt closed, the money
         booked as the account's payment (a new receipt, `from_receipt` naming the first)."""
 
+    @abstractmethod
+    async def refund_part(self, key: str, site_id: str, receipt: str, amount_minor: int, *, on: dt.date,
+                          reason: str, actor: str) -> OpResult:
+        """Give back part of a payment (a gateway's partial refund): its unallocated money first,
+        then its allocations undone newest due first; never more in all than the payment."""
+
     # ------------------------------------------------------------ bank statements (ledger_bank)
 
     @abstractmethod

@@ -1,4 +1,4 @@
-"""Staff corrections of the payments side of the dues ledger, over SQL for both backends.
+"""Corrections of recorded payments in the dues ledger, over SQL for both backends.
 
 - `reallocate`: allocation run again over the money an account (or every
   account of a site) holds unallocated, its advances and held payments, by
@@ -9,18 +9,23 @@
   is closed by a reversal row (`assigned`), never updated, and the money is
   booked as that account's payment (a new receipt, allocated by the rule,
   naming the first), so the money is counted once.
+- `refund_part`: a gateway's refund of part of a payment, once per refund:
+  what the receipt holds unallocated goes first, then its allocations are
+  undone newest due first (those dues open again) until the part is covered;
+  never more in all than the payment.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from rating.billing import ledger_rows as rows
 from rating.billing.allocation import AllocationRule
 from rating.billing.ledger import OpResult
 from rating.billing.ledger_bank import SqlBankLedger
 from rating.billing.ledger_payment_types import Method, Payment, PaymentRequest
-from rating.billing.ledger_payments import payment_payload
+from rating.billing.ledger_payments import AMOUNT_MINOR_MAX, CREDIT_COLUMNS, Written, payment_payload
 from rating.billing.ledger_sql import Tx, _one
 from rating.billing.numbering import Numbering
 from rating.errors import InputError
@@ -75,6 +80,82 @@ class SqlStaffLedger(SqlBankLedger):
                              f"assigned to {account_id} as {paid.summary['receipt']}", seq, actor)
             await self._audit(tx, site_id, actor, "assign", receipt, rows.canonical(summary), seq)
         return OpResult(seq, key, "assign", summary)
+
+    async def refund_part(self, key: str, site_id: str, receipt: str, amount_minor: int, *, on: dt.date,
+                          reason: str, actor: str) -> OpResult:
+        rows.check_key(key)
+        if type(amount_minor) is not int or not 0 < amount_minor <= AMOUNT_MINOR_MAX:
+            raise InputError(f"a refund is 1..{AMOUNT_MINOR_MAX} minor units, got {amount_minor!r}", where=receipt)
+        payload = rows.sha256(rows.canonical(["refund_part", site_id, receipt, amount_minor, on.isoformat(),
+                                              reason]))
+        async with self._writing(site_id) as tx:
+            first = await self._replay(tx, key, "refund_part", payload)
+            if first is not None:
+                return first
+            payment = await self._payment(tx, site_id, receipt)
+            refunded = await _refundable(tx, site_id, payment, amount_minor)
+            written = Written(site_id)
+            reopened = await _undo_newest(tx, site_id, payment, amount_minor - refunded.unallocated, on, actor,
+                                          written)
+            summary = {"receipt": receipt, "kind": "refund", "amount_minor": amount_minor,
+                       "reopened_minor": reopened, "refunded_minor": refunded.before + amount_minor}
+            seq = await self._op(tx, key, "refund_part", site_id, actor, payload, summary)
+            await self._write(tx, written, {}, seq)
+            # not netted: the refund's own row says how much of the receipt went back
+            credits = [(seq, site_id, payment.account_id, receipt, payment.tag, -amount_minor, on, "refund")]
+            if reopened:  # the reopened dues' money back in the receipt's credit, then all of it out
+                credits.insert(0, (seq, site_id, payment.account_id, receipt, payment.tag, reopened, on,
+                                   "reversal"))
+            await tx.insert_many("dues_credits", CREDIT_COLUMNS, credits)
+            await self._audit(tx, site_id, actor, "refund_part", receipt,
+                              rows.canonical({**summary, "reason": reason}), seq)
+        return OpResult(seq, key, "refund_part", summary)
+
+
+@dataclass(frozen=True)
+class _Refunded:
+    before: int  # of the payment refunded before
+    unallocated: int  # of the part, what the receipt holds unallocated
+
+
+async def _refundable(tx: Tx, site_id: str, payment: Payment, amount_minor: int) -> _Refunded:
+    """Refuse a part of a payment in suspense, reversed, or beyond what is left of it."""
+    where = payment.receipt
+    if payment.suspense:
+        raise InputError(f"receipt {where} is in suspense: assign it to its account first", where=where,
+                         reason="NOT_IN_SUSPENSE")
+    done = await _one(tx, "SELECT kind FROM dues_reversals WHERE site_id = $1 AND receipt = $2", site_id, where)
+    if done is not None:
+        raise InputError(f"receipt {where} was reversed already ({done[0]}); nothing was written", where=where,
+                         reason="ALREADY_REVERSED")
+    found = await _one(tx, "SELECT COALESCE(SUM(CASE WHEN why = 'refund' THEN -amount_minor ELSE 0 END), 0), "
+                           "COALESCE(SUM(amount_minor), 0) FROM dues_credits WHERE site_id = $1 AND receipt = $2",
+                       site_id, where)
+    before, held = (int(found[0]), int(found[1])) if found else (0, 0)
+    if before + amount_minor > payment.amount_minor:
+        raise InputError(f"receipt {where}: {amount_minor} asked back, {payment.amount_minor - before} of its "
+                         f"{payment.amount_minor} left to refund; nothing was written", where=where,
+                         reason="LIMIT_EXCEEDED")
+    return _Refunded(before, min(held, amount_minor))
+
+
+async def _undo_newest(tx: Tx, site_id: str, payment: Payment, amount_minor: int, on: dt.date, actor: str,
+                       written: Written) -> int:
+    """Undo `amount_minor` of the payment's allocations, the newest due first; what was reopened."""
+    found = await tx.fetch("SELECT bill_ref, head, kind, due_date, SUM(amount_minor) FROM dues_allocations "
+                           "WHERE site_id = $1 AND receipt = $2 GROUP BY bill_ref, head, kind, due_date "
+                           "HAVING SUM(amount_minor) > 0 ORDER BY due_date DESC, bill_ref DESC, head DESC, "
+                           "kind DESC", site_id, payment.receipt)
+    left, account, receipt = amount_minor, payment.account_id, payment.receipt
+    for bill, head, kind, due, allocated in found:
+        if left <= 0:
+            break
+        undo, due = min(left, int(allocated)), rows.day(due)
+        written.entries.append(("", site_id, account, head, kind, undo, due, bill, f"refund {receipt}", actor))
+        written.allocations.append(("", site_id, account, receipt, "", bill, head, kind, due, -undo, on))
+        left -= undo
+    assert left == 0, "a receipt's allocations hold what of it is neither refunded nor unallocated"
+    return amount_minor
 
 
 async def _check_in_suspense(tx: Tx, site_id: str, payment: Payment) -> None:

@@ -13,7 +13,9 @@ of the same payment, a retry after a crash: the first result again):
   settled bill is held unallocated as the account's advance.
 - `refunded`, `chargeback`: the captured payment is reversed (its
   allocations undone by new entries); one that was never captured is an
-  error (the gateway retries; it should not come first).
+  error (the gateway retries; it should not come first). A refund of part
+  of the payment (`amount_minor` below the payment's) gives back only that
+  part, once per `refund_id`, never more in all than the payment.
 - `failed`: nothing moves; the result says so.
 """
 
@@ -30,6 +32,7 @@ from rating.billing.numbering import Numbering
 from rating.errors import InputError
 
 EVENT_KINDS = ("captured", "failed", "refunded", "chargeback")
+REVERSAL_OF = {"refunded": "refund", "chargeback": "chargeback"}  # an event kind -> the ledger's reversal
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class GatewayEvent:
     bill: str = ""  # the bill (payment link, order) it pays, when known
     event_id: str = ""  # the gateway's event id (not part of the payment's identity)
     reason: str = ""  # refunded / chargeback: the gateway's reason
+    refund_id: str = ""  # refunded: the gateway's id of the refund (a part refunded is keyed by it)
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,21 @@ async def apply_gateway_payment(ledger: DuesLedger, event: GatewayEvent, *, acto
     if first is None:
         raise NotFound(f"gateway {event.gateway} payment {event.payment_id} was never captured here; "
                        "nothing was written", where=f"payment {event.payment_id}")
-    reversed_ = await ledger.reverse(ReversalRequest(f"{key}:{event.kind}", event.site_id,
-                                                     first.summary["receipt"], event.kind, event.paid_on,
-                                                     event.reason or event.kind, actor, numbering))
-    return GatewayResult("reversed", first.summary["receipt"], (), reversed_.replayed, reversed_.summary)
+    receipt = first.summary["receipt"]
+    if event.kind == "refunded" and event.amount_minor > first.summary["amount_minor"]:
+        raise InputError(f"a refund of {event.amount_minor} is above the payment's {first.summary['amount_minor']}; "
+                         "nothing was written", where=f"payment {event.payment_id}", reason="LIMIT_EXCEEDED")
+    if event.kind == "refunded" and event.amount_minor < first.summary["amount_minor"]:
+        if not event.refund_id:
+            raise InputError("a refund of part of a payment names its refund id", where=f"payment {event.payment_id}")
+        reversed_ = await ledger.refund_part(f"{key}:refund:{event.refund_id}", event.site_id, receipt,
+                                             event.amount_minor, on=event.paid_on, reason=event.reason or "refund",
+                                             actor=actor)
+    else:
+        kind = REVERSAL_OF[event.kind]
+        reversed_ = await ledger.reverse(ReversalRequest(f"{key}:{event.kind}", event.site_id, receipt, kind,
+                                                         event.paid_on, event.reason or kind, actor, numbering))
+    return GatewayResult("reversed", receipt, (), reversed_.replayed, reversed_.summary)
 
 
 async def apply_gateway_payments(ledger: DuesLedger, events: Sequence[GatewayEvent], *, actor: str,
