@@ -29,7 +29,8 @@ async def captured_then_refunded(ledger, *refunds: tuple[str, int]):
     """A-101 owes May and June (2,500.00 each) and pays 6,000.00 by gateway; then the refunds."""
     await ledger.issue(bills("A-101"))
     await ledger.issue(bills("A-101", cycle=JUNE))
-    paid = await apply_gateway_payment(ledger, gateway("pay_1", "captured", "A-101", 600_000), actor="webhook")
+    paid = await apply_gateway_payment(ledger, gateway("pay_1", "captured", "A-101", 600_000),
+                                       actor="webhook")
     done = [await apply_gateway_payment(ledger, gateway("pay_1", "refunded", "A-101", amount, refund_id=rid),
                                         actor="webhook") for rid, amount in refunds]
     return paid, done
@@ -69,8 +70,8 @@ def test_refunds_above_what_is_left_and_other_payloads_under_a_key_are_refused(m
                 await apply_gateway_payment(ledger, event, actor="webhook")
             refused[name] = caught.value
         with pytest.raises(DuesConflict):  # a refund id again with another amount
-            await apply_gateway_payment(ledger, gateway("pay_1", "refunded", "A-101", 400_000, refund_id="rfnd_1"),
-                                        actor="webhook")
+            await apply_gateway_payment(ledger, gateway("pay_1", "refunded", "A-101", 400_000,
+                                                        refund_id="rfnd_1"), actor="webhook")
         return before, refused, await ledger.counts()
 
     before, refused, after = run(make_ledger, go)
@@ -86,7 +87,8 @@ def test_refunds_above_what_is_left_and_other_payloads_under_a_key_are_refused(m
 def test_the_last_part_refunds_exactly_what_was_paid(make_ledger):
     async def go(ledger):
         await captured_then_refunded(ledger, ("rfnd_1", 333_333), ("rfnd_2", 266_667))
-        return await owed(ledger, "A-101"), await ledger.advances(SITE), await ledger.allocations(SITE, "A-101")
+        allocations = await ledger.allocations(SITE, "A-101")
+        return await owed(ledger, "A-101"), await ledger.advances(SITE), allocations
 
     left, advances, allocations = run(make_ledger, go)
     assert left == 500_000 and advances == {}
@@ -124,7 +126,8 @@ def test_allocate_again_uses_held_money_once_per_key(make_ledger):
     held, before, first, again, site_wide, after = run(make_ledger, go)
     assert held.status == "held" and before == 250_000
     assert first.summary == {"accounts": 1, "allocated_minor": 100_000,
-                             "allocations": [["A-101", held.receipt, "B/25-26/000001", "maintenance", 100_000]]}
+                             "allocations": [["A-101", held.receipt, "B/25-26/000001", "maintenance",
+                                              100_000]]}
     assert again.replayed and (site_wide.summary["accounts"], site_wide.summary["allocated_minor"]) == (0, 0)
     assert after == 150_000
 
@@ -132,7 +135,8 @@ def test_allocate_again_uses_held_money_once_per_key(make_ledger):
 def test_a_suspense_payment_is_assigned_once_and_counted_once(make_ledger):
     async def go(ledger):
         await ledger.issue(bills("A-101"))
-        lost = await apply_gateway_payment(ledger, gateway("pay_3", "captured", "Z-999", 250_000), actor="webhook")
+        lost = await apply_gateway_payment(ledger, gateway("pay_3", "captured", "Z-999", 250_000),
+                                           actor="webhook")
         assign = ledger.assign_suspense
         before = await ledger.counts()
         with pytest.raises(NotFound):

@@ -85,7 +85,8 @@ class SqlStaffLedger(SqlBankLedger):
                           reason: str, actor: str) -> OpResult:
         rows.check_key(key)
         if type(amount_minor) is not int or not 0 < amount_minor <= AMOUNT_MINOR_MAX:
-            raise InputError(f"a refund is 1..{AMOUNT_MINOR_MAX} minor units, got {amount_minor!r}", where=receipt)
+            raise InputError(f"a refund is 1..{AMOUNT_MINOR_MAX} minor units, got {amount_minor!r}",
+                             where=receipt)
         payload = rows.sha256(rows.canonical(["refund_part", site_id, receipt, amount_minor, on.isoformat(),
                                               reason]))
         async with self._writing(site_id) as tx:
@@ -95,8 +96,8 @@ class SqlStaffLedger(SqlBankLedger):
             payment = await self._payment(tx, site_id, receipt)
             refunded = await _refundable(tx, site_id, payment, amount_minor)
             written = Written(site_id)
-            reopened = await _undo_newest(tx, site_id, payment, amount_minor - refunded.unallocated, on, actor,
-                                          written)
+            from_dues = amount_minor - refunded.unallocated
+            reopened = await _undo_newest(tx, site_id, payment, from_dues, on, actor, written)
             summary = {"receipt": receipt, "kind": "refund", "amount_minor": amount_minor,
                        "reopened_minor": reopened, "refunded_minor": refunded.before + amount_minor}
             seq = await self._op(tx, key, "refund_part", site_id, actor, payload, summary)
@@ -124,16 +125,18 @@ async def _refundable(tx: Tx, site_id: str, payment: Payment, amount_minor: int)
     if payment.suspense:
         raise InputError(f"receipt {where} is in suspense: assign it to its account first", where=where,
                          reason="NOT_IN_SUSPENSE")
-    done = await _one(tx, "SELECT kind FROM dues_reversals WHERE site_id = $1 AND receipt = $2", site_id, where)
+    done = await _one(tx, "SELECT kind FROM dues_reversals WHERE site_id = $1 AND receipt = $2", site_id,
+                      where)
     if done is not None:
-        raise InputError(f"receipt {where} was reversed already ({done[0]}); nothing was written", where=where,
-                         reason="ALREADY_REVERSED")
+        raise InputError(f"receipt {where} was reversed already ({done[0]}); nothing was written",
+                         where=where, reason="ALREADY_REVERSED")
     found = await _one(tx, "SELECT COALESCE(SUM(CASE WHEN why = 'refund' THEN -amount_minor ELSE 0 END), 0), "
-                           "COALESCE(SUM(amount_minor), 0) FROM dues_credits WHERE site_id = $1 AND receipt = $2",
-                       site_id, where)
+                           "COALESCE(SUM(amount_minor), 0) FROM dues_credits WHERE site_id = $1 "
+                           "AND receipt = $2", site_id, where)
     before, held = (int(found[0]), int(found[1])) if found else (0, 0)
     if before + amount_minor > payment.amount_minor:
-        raise InputError(f"receipt {where}: {amount_minor} asked back, {payment.amount_minor - before} of its "
+        left = payment.amount_minor - before
+        raise InputError(f"receipt {where}: {amount_minor} asked back, {left} of its "
                          f"{payment.amount_minor} left to refund; nothing was written", where=where,
                          reason="LIMIT_EXCEEDED")
     return _Refunded(before, min(held, amount_minor))
@@ -151,7 +154,8 @@ async def _undo_newest(tx: Tx, site_id: str, payment: Payment, amount_minor: int
         if left <= 0:
             break
         undo, due = min(left, int(allocated)), rows.day(due)
-        written.entries.append(("", site_id, account, head, kind, undo, due, bill, f"refund {receipt}", actor))
+        written.entries.append(("", site_id, account, head, kind, undo, due, bill, f"refund {receipt}",
+                                actor))
         written.allocations.append(("", site_id, account, receipt, "", bill, head, kind, due, -undo, on))
         left -= undo
     assert left == 0, "a receipt's allocations hold what of it is neither refunded nor unallocated"

@@ -85,20 +85,28 @@ async def apply_gateway_payment(ledger: DuesLedger, event: GatewayEvent, *, acto
     if first is None:
         raise NotFound(f"gateway {event.gateway} payment {event.payment_id} was never captured here; "
                        "nothing was written", where=f"payment {event.payment_id}")
-    receipt = first.summary["receipt"]
-    if event.kind == "refunded" and event.amount_minor > first.summary["amount_minor"]:
-        raise InputError(f"a refund of {event.amount_minor} is above the payment's {first.summary['amount_minor']}; "
-                         "nothing was written", where=f"payment {event.payment_id}", reason="LIMIT_EXCEEDED")
-    if event.kind == "refunded" and event.amount_minor < first.summary["amount_minor"]:
+    return await _reverse(ledger, event, key, first, actor, numbering)
+
+
+async def _reverse(ledger: DuesLedger, event: GatewayEvent, key: str, first: OpResult, actor: str,
+                   numbering: Numbering) -> GatewayResult:
+    """A refund (whole, or of a part: once per refund id) or a chargeback of the payment `first` booked."""
+    receipt, paid_minor = first.summary["receipt"], first.summary["amount_minor"]
+    where = f"payment {event.payment_id}"
+    if event.kind == "refunded" and event.amount_minor > paid_minor:
+        raise InputError(f"a refund of {event.amount_minor} is above the payment's {paid_minor}; nothing was "
+                         "written", where=where, reason="LIMIT_EXCEEDED")
+    if event.kind == "refunded" and event.amount_minor < paid_minor:
         if not event.refund_id:
-            raise InputError("a refund of part of a payment names its refund id", where=f"payment {event.payment_id}")
+            raise InputError("a refund of part of a payment names its refund id", where=where)
         reversed_ = await ledger.refund_part(f"{key}:refund:{event.refund_id}", event.site_id, receipt,
-                                             event.amount_minor, on=event.paid_on, reason=event.reason or "refund",
-                                             actor=actor)
+                                             event.amount_minor, on=event.paid_on,
+                                             reason=event.reason or "refund", actor=actor)
     else:
         kind = REVERSAL_OF[event.kind]
-        reversed_ = await ledger.reverse(ReversalRequest(f"{key}:{event.kind}", event.site_id, receipt, kind,
-                                                         event.paid_on, event.reason or kind, actor, numbering))
+        reversal = ReversalRequest(f"{key}:{event.kind}", event.site_id, receipt, kind, event.paid_on,
+                                   event.reason or kind, actor, numbering)
+        reversed_ = await ledger.reverse(reversal)
     return GatewayResult("reversed", receipt, (), reversed_.replayed, reversed_.summary)
 
 
