@@ -45,7 +45,8 @@ class StatementRow:
 
 @dataclass(frozen=True)
 class PaidLine:
-    """`amount_minor` of `bill`'s `head` paid on `on` by `payer` (a receipt, or `<note>:<head>` of a credit)."""
+    """`amount_minor` of `bill`'s `head` paid on `on` by `payer` (a receipt, or
+    `<note>:<head>` of a credit)."""
 
     on: dt.date
     payer: str
