@@ -222,3 +222,34 @@ def test_over_grpc_an_approver_asks_another_approves_and_other_roles_are_denied(
     assert approved.balance_minor == 30_000
     assert (approved.requested_by, approved.decided_by) == ("meena", "ravi")
     assert again.replayed and again.refund_status == "approved"
+
+
+def test_from_the_command_line_one_asks_and_another_decides(tmp_path, capsys):
+    from rating.cli.commands import main
+    from tests.billing_server import serving, settings, write_society
+
+    site = write_society(tmp_path / "society")
+    site.write_text(site.read_text(encoding="utf-8") + "\n[prepaid]\nrefund_approval = true\n",
+                    encoding="utf-8")
+
+    def cli(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    with serving(settings(site, tmp_path / "data")) as served:
+        server = ["--server", served.target]
+        assert cli("topup", "A-0101", "maintenance", "500.00", "--key", "t1", *server)[0] == 0
+        asked = cli("refund", "A-0101", "maintenance", "200.00", "--key", "r1", "--actor", "meena", *server)
+        sub_paisa = cli("refund", "A-0101", "maintenance", "2.005", "--key", "r2", "--actor", "meena",
+                        *server)
+        own = cli("decide-refund", "r1", "--approve", "--actor", "meena", *server)
+        approved = cli("decide-refund", "r1", "--approve", "--actor", "ravi", *server)
+        rejected_after = cli("decide-refund", "r1", "--reject", "--reason", "no", "--actor", "ravi", *server)
+    assert asked[0] == 0 and "refund A-0101 maintenance 0.00: balance 500.00" in asked[1]
+    assert "[refund r1: requested, asked by meena]" in asked[1]
+    assert sub_paisa[0] == 2 and "more decimals than the currency's minor unit" in sub_paisa[2]
+    assert own[0] != 0 and "another approver decides it" in own[2]
+    assert approved[0] == 0 and "refund A-0101 maintenance -200.00: balance 300.00" in approved[1]
+    assert "approved by ravi" in approved[1]
+    assert rejected_after[0] != 0 and "REFUND_DECIDED" in rejected_after[2] + rejected_after[1]
