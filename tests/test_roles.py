@@ -16,7 +16,7 @@ from rating.client.billing import BillingClient
 from rating.errors import ConfigError
 from rating.server import roles
 from rating.server.roles import Caller, Role
-from rating.v1 import billing_pb2, billing_pb2_grpc, payments_pb2, rating_pb2, rating_pb2_grpc
+from rating.v1 import billing_pb2, billing_pb2_grpc, payments_pb2, rating_pb2, rating_pb2_grpc, usage_pb2
 from tests.billing_server import SITE_NAME, failure, serving, settings, write_society
 
 S = grpc.StatusCode
@@ -217,6 +217,7 @@ def test_the_role_table_names_real_methods():
     services = [rating_pb2.DESCRIPTOR.services_by_name[n] for n in ("RatingService", "PrepaidService")]
     services.append(billing_pb2.DESCRIPTOR.services_by_name["BillingService"])
     services.append(payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"])
+    services.append(usage_pb2.DESCRIPTOR.services_by_name["UsageService"])
     methods = {f"/{s.full_name}/{m.name}" for s in services for m in s.methods}
     listed = set(roles.METHODS) - {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}
     assert listed <= methods

@@ -1,5 +1,7 @@
 """Movements: a top-up, refund or adjustment of one wallet, idempotent by key
-(a refund may not take the balance below 0, checked inside the ledger's commit).
+(a refund may not take the balance below 0, checked inside the ledger's commit);
+the usage path's debits and credits (rating.usage: a priced use, which may not
+take the balance below 0 either, a parking session, a payment at the gate) too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from rating.prepaid.ledger.base import (
     OpRow,
     Settlement,
 )
-from rating.prepaid.records import MOVEMENT_KINDS, PAYMENT_METHODS, Entries, Movement, MovementResult
+from rating.prepaid.records import (
+    FLOORED_KINDS,
+    MOVEMENT_KINDS,
+    PAYMENT_METHODS,
+    Entries,
+    Movement,
+    MovementResult,
+)
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, Status
 
 
@@ -50,7 +59,7 @@ class Movements:
         first committed under `key`, None). `request`: what the ledger keeps of it
         for audit (default: the movement itself)."""
         entries = Entries.one(movement.account_id, movement.wallet, movement.change_minor)
-        floor = (movement.account_id, movement.wallet, 0) if movement.kind == "refund" else None
+        floor = (movement.account_id, movement.wallet, 0) if movement.kind in FLOORED_KINDS else None
         op = NewOp(key, movement.kind, payload_sha256, entries, request=request or movement.canonical(),
                    floor=floor, created_us=self.core.now_us())
         try:
@@ -61,7 +70,7 @@ class Movements:
             raise balance_limit(exc, idempotency_key=movement.key) from None
         except LimitExceeded as exc:
             raise errors.InsufficientBalance(
-                f"refund of {movement.requested_minor} exceeds the balance {exc.balance_minor} of "
+                f"{movement.kind} of {movement.requested_minor} exceeds the balance {exc.balance_minor} of "
                 f"wallet {movement.wallet!r} of account {movement.account_id!r}",
                 balance_minor=exc.balance_minor, amount_minor=movement.requested_minor) from None
         if not created:

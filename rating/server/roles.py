@@ -42,6 +42,7 @@ class Role(StrEnum):
 STAFF, APPROVER, RESIDENT, MACHINE = Role.STAFF, Role.APPROVER, Role.RESIDENT, Role.MACHINE
 _RATING, _PREPAID = "/rating.v1.RatingService/", "/rating.v1.PrepaidService/"
 _BILLING, _PAYMENTS = "/rating.v1.BillingService/", "/rating.v1.PaymentsService/"
+_USAGE = "/rating.v1.UsageService/"
 _READERS = frozenset({STAFF, APPROVER})
 _RESIDENT_READERS = frozenset({STAFF, APPROVER, RESIDENT})
 
@@ -85,6 +86,9 @@ METHODS: dict[str, tuple[frozenset[Role], str]] = {
     _PAYMENTS + "ListBankLines": (_READERS, ""),
     _PAYMENTS + "ResolveBankLine": (frozenset({STAFF}), ""),
     _PAYMENTS + "DismissBankLine": (frozenset({STAFF}), ""),
+    _USAGE + "Park": (frozenset({MACHINE}), ""),
+    _USAGE + "Use": (frozenset({STAFF, MACHINE}), ""),
+    _USAGE + "RenewPasses": (frozenset({STAFF}), ""),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": (frozenset(Role), ""),
 }
 _KEYS = ("role", "site", "unit", "name")

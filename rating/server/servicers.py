@@ -18,7 +18,7 @@ from google.protobuf import timestamp_pb2
 
 from rating.engine import rate
 from rating.prepaid import errors
-from rating.prepaid.records import DeductionResult, Event, Movement, SentBatch, WalletState
+from rating.prepaid.records import DeductionResult, Event, Movement, MovementResult, SentBatch, WalletState
 from rating.prepaid.service import BalanceFilter, PrepaidService
 from rating.prepaid.wallets import Status, WalletPolicy
 from rating.server import roles
@@ -124,6 +124,13 @@ def event_message(e: Event) -> pb.BalanceEvent:
                            at=_timestamp(e.at_us), cause=e.cause)
 
 
+def movement_message(r: MovementResult) -> pb.MovementResponse:
+    return pb.MovementResponse(idempotency_key=r.key, sequence=r.sequence, account_id=r.account_id,
+                               wallet=r.wallet, amount_minor=r.change_minor, balance_minor=r.balance_minor,
+                               status=_enum(r.status), events=[event_message(e) for e in r.events],
+                               replayed=r.replayed)
+
+
 def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductResponse:
     return pb.DeductResponse(
         batch_id=result.batch_id, sequence=result.sequence, deductions=result.deductions_ipc,
@@ -195,11 +202,7 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
         movement = Movement(kind, request.idempotency_key, request.account_id, request.wallet,
                             request.amount_minor, _method_of(request.method), request.reason,
                             request.reference)
-        r = await self.service.move(movement, deadline=_deadline(context))
-        return pb.MovementResponse(idempotency_key=r.key, sequence=r.sequence, account_id=r.account_id,
-                                   wallet=r.wallet, amount_minor=r.change_minor,
-                                   balance_minor=r.balance_minor, status=_enum(r.status),
-                                   events=[event_message(e) for e in r.events], replayed=r.replayed)
+        return movement_message(await self.service.move(movement, deadline=_deadline(context)))
 
     @unary("TopUp")
     async def TopUp(self, request, context):

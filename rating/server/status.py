@@ -80,6 +80,10 @@ PAYMENTS_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
     "NOT_REFUNDABLE": (S.INVALID_ARGUMENT,),
     "NOT_IN_SUSPENSE": (S.FAILED_PRECONDITION,),
 }
+# The reasons only the UsageService adds (docs/api.md, Errors of usage).
+USAGE_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
+    "NO_USAGE_FILE": (S.FAILED_PRECONDITION,),
+}
 # Reasons of the ledger's input errors that say more than bad input: their own status.
 REASON_CODES: dict[str, grpc.StatusCode] = {
     "PERMISSION_DENIED": S.PERMISSION_DENIED,
