@@ -126,3 +126,41 @@ def test_refunds_claims_and_the_bank_through_the_server(society, capsys):
     assert f"unmatched {line}" in imported[1] and imported[1].endswith("1 lines wait for staff\n")
     assert "imported before; nothing changed" in again[1]
     assert dismissed[1] == f"{line}: dismissed (gift)\n" and review[1] == "0 lines wait for staff\n"
+
+
+def test_staff_assign_a_suspense_payment_and_allocate_held_money_locally_or_through_the_server(
+        society, capsys):
+    from rating.payments.gateway import GatewayEvent, apply_gateway_payment
+
+    site, folder = society
+    data = folder / "data"
+    local = ["--site", site, "--ledger", data / "ledger.db", "--actor", "cashier"]
+    on = dt.date(2025, 6, 12)
+    with serving(settings(site, data, token_file=str(folder / "tokens"))) as served:
+        with BillingClient(served.target, token="tok-staff") as staff:
+            staff.issue("2025-05")
+            owed = {b.account_id: b for b in staff.bills(cycle="2025-05")}
+
+        def gateway(payment_id, account, amount, bill=""):
+            event = GatewayEvent("razorpay", payment_id, "captured", SITE_NAME, account, amount, on,
+                                 bill=bill)
+            return served.run(apply_gateway_payment(served.running.dues, event, actor="webhook"))
+
+        lost = gateway("pay_lost", "Z-999", owed["A-0104"].total_due_minor)
+        held = gateway("pay_held", "A-0103", 1_000, bill=owed["A-0103"].number)
+        remote = ["--server", served.target, "--token-file", folder / "staff.token", "--on", "2025-06-12"]
+        assigned = cli(capsys, "pay", "assign", lost.receipt, "--account", "A-0104", *remote)
+        again = cli(capsys, "pay", "assign", lost.receipt, "--account", "A-0104", *remote)
+        no_account = cli(capsys, "pay", "assign", lost.receipt, *remote)
+        allocated = cli(capsys, "pay", "allocate", "--account", "A-0103", *remote)
+    ordinary = cli(capsys, "pay", "assign", held.receipt, "--account", "A-0103", *local)
+    nothing_left = cli(capsys, "pay", "allocate", "--on", "2025-06-13", *local)
+    assert assigned[0] == 0 and assigned[1].startswith("receipt R/25-26/000003: ")
+    assert "from A-0104" in assigned[1]
+    assert "paid" in assigned[1] and owed["A-0104"].number in assigned[1]
+    assert "(recorded before: the first receipt)" in again[1]
+    assert no_account[0] == 2 and "--account" in no_account[2]
+    assert allocated[0] == 0 and f"A-0103     {held.receipt}  paid" in allocated[1]
+    assert allocated[1].endswith("10.00 of 1 accounts' unallocated money allocated\n")
+    assert ordinary[0] == 2 and "not one in suspense" in ordinary[2]
+    assert nothing_left == (0, "0.00 of 0 accounts' unallocated money allocated\n", "")

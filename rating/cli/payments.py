@@ -65,6 +65,11 @@ PAY_DESCRIPTION = """
                next bill as a debit note
       show     the receipts of the site or of --account, and what each paid
       receipt  write a receipt as PDF or HTML (--out FILE.pdf or FILE.html)
+      assign   a payment kept in suspense (it named no unit the books know)
+               is --account's: booked as its payment under a new receipt
+               (paying --bill first, when given), the suspense one closed
+      allocate allocate again, by the rule, the money --account (default:
+               every account) holds unallocated: advances, held payments
 
     Running the same command again (the same values and --on, which is
     today when not given) changes nothing: it prints the first receipt;
@@ -79,6 +84,8 @@ PAY_DESCRIPTION = """
       rating pay bounce R/25-26/000007 --site site.toml --reason "insufficient funds"
       rating pay show --site site.toml --account A-0101
       rating pay receipt R/25-26/000007 --site site.toml --out R-000007.pdf
+      rating pay assign R/25-26/000031 --site site.toml --account A-0101
+      rating pay allocate --site site.toml --account A-0101
 
     exit codes: 0 done; 2 bad input (an unknown unit or bill, an amount
     that is not money), nothing written; 3 the ledger cannot be reached.
@@ -86,8 +93,11 @@ PAY_DESCRIPTION = """
 
 
 def _pay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("verb", nargs="?", default="record", choices=("record", "bounce", "show", "receipt"))
-    parser.add_argument("receipt", nargs="?", help="bounce: the cheque's receipt number; receipt: the number")
+    parser.add_argument("verb", nargs="?", default="record",
+                        choices=("record", "bounce", "show", "receipt", "assign", "allocate"))
+    parser.add_argument("receipt", nargs="?",
+                        help="bounce: the cheque's receipt number; receipt: the number; "
+                             "assign: the one in suspense")
     parser.add_argument("--out", type=Path, metavar="FILE.pdf|FILE.html", help="receipt: where to write it")
     _ledger_arguments(parser)
     parser.add_argument("--account", help="the unit that paid (record; show: its receipts)")
@@ -117,6 +127,8 @@ def pay_command(args: argparse.Namespace) -> int:
         return _bounce(args, society, settings, on)
     if args.verb == "receipt":
         return _with_ledger(args, lambda ledger: _write_receipt(ledger, args, society))
+    if args.verb in ("assign", "allocate"):
+        return _with_ledger(args, lambda ledger: _correct(ledger, args, society, settings, on))
     text.check_record(args)
     from rating.billing.ledger_payment_types import Method, PaymentRequest
 
@@ -153,6 +165,24 @@ def _bounce(args: argparse.Namespace, society, settings, on: dt.date) -> int:
         return EXIT_OK
 
     return _with_ledger(args, run)
+
+
+async def _correct(ledger, args: argparse.Namespace, society, settings, on: dt.date) -> int:
+    """`pay assign` and `pay allocate`, keyed by what they correct (and the day)."""
+    site = society.site_id
+    if args.verb == "assign":
+        text.check_assign(args)
+        key = args.key or f"assign:{site}:{args.receipt}"
+        result = await ledger.assign_suspense(key, site, args.receipt, account_id=args.account,
+                                              bill=args.bill, on=on, actor=args.actor,
+                                              numbering=society.numbering, rule=settings.allocation)
+        sys.stdout.write(_receipt_text(result, society))
+        return EXIT_OK
+    key = args.key or f"allocate:{site}:{args.account or '*'}:{on.isoformat()}"
+    s = (await ledger.reallocate(key, site, args.account or "", on=on, actor=args.actor,
+                                 rule=settings.allocation)).summary
+    sys.stdout.write(text.allocated(s["accounts"], s["allocated_minor"], s["allocations"], _moneys(society)))
+    return EXIT_OK
 
 
 async def _write_receipt(ledger, args: argparse.Namespace, society) -> int:

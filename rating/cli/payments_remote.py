@@ -57,6 +57,17 @@ def pay(args: argparse.Namespace, on: dt.date) -> int:
                 (((p.receipt, p.received_on, p.account_id, p.method, p.amount_minor, p.reference),
                   [(a.amount_minor, a.bill, a.head, a.on) for a in p.allocations]) for p in payments), money))
             return EXIT_OK
+        if args.verb == "assign":
+            text.check_assign(args)
+            sys.stdout.write(_receipt(client.assign_suspense(args.receipt, args.account, on, bill=args.bill,
+                                                             key=args.key or "", actor=args.actor)))
+            return EXIT_OK
+        if args.verb == "allocate":
+            key = args.key or f"allocate:{_site_id(args)}:{args.account or '*'}:{on.isoformat()}"
+            reply = client.allocate(key, on, account_id=args.account or "", actor=args.actor)
+            sys.stdout.write(text.allocated(reply.accounts, reply.allocated_minor, [
+                [a.account_id, a.receipt, a.bill, a.head, a.amount_minor] for a in reply.allocations], money))
+            return EXIT_OK
         if args.verb == "bounce":
             text.check_bounce(args)
             reply = client.bounce(args.receipt, args.reason, on, key=args.key or "", actor=args.actor)

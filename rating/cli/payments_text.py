@@ -53,6 +53,12 @@ def check_claim(args: argparse.Namespace) -> None:
         raise InputError("claims reject needs --reason (the resident is told why)", where="--reason")
 
 
+def check_assign(args: argparse.Namespace) -> None:
+    if not args.receipt or not args.account:
+        raise InputError("pay assign needs the suspense RECEIPT and the --account it is for",
+                         where="--account" if args.receipt else "RECEIPT")
+
+
 def check_resolve(args: argparse.Namespace) -> None:
     if args.resolve and not args.account:
         raise InputError("--resolve needs the --account the line is a payment of", where="--account")
@@ -82,6 +88,14 @@ def receipts(found: Iterable[tuple[tuple, list[tuple]]], money: Money) -> str:
             what = "paid" if minor > 0 else "undone"
             lines.append(f"    {what} {money(abs(minor)):>10}  {bill} {head} ({day})")
     lines.append(f"{count} receipts")
+    return "\n".join(lines) + "\n"
+
+
+def allocated(accounts: int, allocated_minor: int, allocations: Iterable[list], money: Money) -> str:
+    """An allocation run again: [[account, receipt, bill, head, amount], ...] and its totals."""
+    lines = [f"  {account:<10} {receipt}  paid {money(amount):>12}  {bill} {head}"
+             for account, receipt, bill, head, amount in allocations]
+    lines.append(f"{money(allocated_minor)} of {accounts} accounts' unallocated money allocated")
     return "\n".join(lines) + "\n"
 
 
