@@ -84,8 +84,8 @@ class RefundApprovals:
         async with self.core.admitted(), self.core.keys.hold(f"refund:{key}"):
             asked = await self.core.find(REQUEST + key)
             if asked is None:
-                raise InputError(f"no prepaid refund request under key {key!r}; nothing was written",
-                                 where=key, reason="NOT_FOUND")
+                raise errors.NotFound(f"no prepaid refund request under key {key!r}; nothing was written",
+                                      reason="NOT_FOUND", idempotency_key=key)
             state = await self._state(asked)
             if state.status != "requested":
                 if state.status == ("approved" if approve else "rejected"):
