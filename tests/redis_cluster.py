@@ -40,6 +40,10 @@ class RedisClusterServers:
     def start(self) -> RedisClusterServers:
         for node in self.nodes:
             node.start()
+        if self.masters == 1 and self.replicas == 0:  # redis-cli creates clusters of 3 masters or more
+            self.cli(self.nodes[0].port, "cluster", "addslotsrange", "0", "16383")
+            self.wait_ok()
+            return self
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas",
                         str(self.replicas), "--cluster-yes"], capture_output=True, text=True,

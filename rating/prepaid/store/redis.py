@@ -177,6 +177,11 @@ return result
 _DOWN = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, rexc.ClusterError,
          rexc.TryAgainError, OSError)
 _first = operator.itemgetter(0)
+# Script calls in flight at once from one store to a cluster: below the client's connections
+# per node, past which it refuses (MaxConnectionsError)
+CLUSTER_CALLS_MAX = 32
+CLUSTER_CONNECTIONS_MAX = 64
+CLUSTER_CALL_TRIES = 3
 
 
 class RedisStore(BalanceStore):
@@ -188,6 +193,7 @@ class RedisStore(BalanceStore):
         self.timeout_s = timeout_s
         self.redis = _client(url, timeout_s)
         self.clustered = isinstance(self.redis, RedisCluster)
+        self._cluster_calls = asyncio.Semaphore(CLUSTER_CALLS_MAX)
         # Script objects: a pipeline that runs one loads it first if Redis lacks it (SCRIPT EXISTS)
         self._scripts = {"apply": self.redis.register_script(APPLY_LUA),
                          "sweep": self.redis.register_script(SWEEP_LUA)}
@@ -260,14 +266,21 @@ class RedisStore(BalanceStore):
         """A cluster pipeline cannot carry EVALSHA: one call per shard, concurrently;
         each follows MOVED/ASK itself and loads the script on all masters when its
         master lacks it (a promoted replica may)."""
-        run = self._scripts[script]
-        replies = await asyncio.gather(*(run(keys=keys, args=args) for keys, args in calls.values()),
-                                       return_exceptions=True)
-        # While the client refreshes its map of the cluster (a failover), redis-py can fail
-        # inside itself (redis/redis-py#3835): the call's outcome is unknown, as for a
-        # dropped connection, and its retry with the same sequence is idempotent.
-        return [rexc.ConnectionError(f"cluster client: {r!r}") if isinstance(r, AttributeError | TypeError)
-                else r for r in replies]
+        return await asyncio.gather(*(self._call_apart(script, keys, args) for keys, args in calls.values()),
+                                    return_exceptions=True)
+
+    async def _call_apart(self, script: str, keys: list, args: list) -> Any:
+        # redis-py's cluster client can fail inside itself while it opens connections
+        # concurrently or refreshes its map of the cluster (redis/redis-py#3835): the
+        # call is sent again, which the script's kept result makes safe, and after a
+        # few such failures its outcome is unknown, as for a dropped connection
+        async with self._cluster_calls:  # past its connections per node the client fails
+            for _attempt in range(CLUSTER_CALL_TRIES):
+                try:
+                    return await self._scripts[script](keys=keys, args=args)
+                except (AttributeError, TypeError) as exc:
+                    failed = exc
+        return rexc.ConnectionError(f"cluster client: {failed!r}")
 
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
                     friendly: dict[str, bool], overrides: Overrides | None = None) -> Applied:
@@ -487,7 +500,8 @@ def _client(url: str, timeout_s: float) -> Any:
     options: dict[str, Any] = dict(socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     scheme, sep, rest = url.partition("://")
     if scheme in ("redis+cluster", "rediss+cluster"):
-        return RedisCluster.from_url(scheme.removesuffix("+cluster") + sep + rest, **options)
+        return RedisCluster.from_url(scheme.removesuffix("+cluster") + sep + rest,
+                                     max_connections=CLUSTER_CONNECTIONS_MAX, **options)
     return aioredis.Redis.from_url(url, retry_on_timeout=False, **options)
 
 
