@@ -161,3 +161,39 @@ def test_a_suspense_payment_is_assigned_once_and_counted_once(make_ledger):
     assert first.summary["allocated_minor"] == 250_000 and left == 0
     assert twice.reason == "ALREADY_REVERSED" and ordinary.reason == "NOT_IN_SUSPENSE"
     assert sum(r[4] for r in rows.receipts) == 250_000 + 100  # the suspense money once, then the cash
+
+
+def test_a_write_cancelled_while_its_commit_waits_for_the_sqlite_thread_commits(tmp_path):
+    """A caller whose deadline passes while its COMMIT is queued on the ledger's thread
+    must not leave the transaction open for the next caller (it commits: its work is done)."""
+    import asyncio
+    import threading
+
+    from rating.billing.ledger_payment_types import ClaimRequest, Method
+    from rating.billing.ledger_sqlite import SqliteDuesLedger
+
+    async def go():
+        ledger = SqliteDuesLedger(tmp_path / "ledger.db")
+        await ledger.open()
+        gate = threading.Event()
+
+        async def write():
+            async with ledger._writing(SITE) as tx:
+                await ledger._op(tx, "first", "claim", SITE, "tester", b"x" * 32, {})
+                ledger._thread.submit(gate.wait)  # the thread busy: the COMMIT waits behind it
+
+        task = asyncio.ensure_future(write())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        gate.set()
+        cancelled = await asyncio.gather(task, return_exceptions=True)
+        after = await ledger.claim(ClaimRequest("second", SITE, "A-101", 500, ON, Method.CASH, "",
+                                                "resident"))
+        found = await ledger.find("first")
+        await ledger.close()
+        return cancelled, after, found
+
+    cancelled, after, found = asyncio.run(go())
+    assert isinstance(cancelled[0], asyncio.CancelledError)
+    assert after.summary["claim"].startswith("CL-") and found is not None

@@ -210,7 +210,16 @@ class SqliteDuesLedger(SqliteFile, SqlStaffLedger):
             except BaseException:
                 await self._run(self._rollback)
                 raise
-            await self._run(self.db.execute, "COMMIT")
+            # Shielded: a caller cancelled while its COMMIT waits for the thread would leave the
+            # transaction open for the next caller's BEGIN; its work is done, so it commits.
+            await asyncio.shield(self._run(self._commit))
+
+    def _commit(self) -> None:
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
