@@ -87,6 +87,7 @@ def test_a_suspense_payment_is_assigned_to_its_account_once(served):
         assigned = staff.assign_suspense(lost.receipt, "A-0104", ON, bill=bill.number)
         again = staff.assign_suspense(lost.receipt, "A-0104", ON, bill=bill.number)
         twice = failure(lambda: staff.assign_suspense(lost.receipt, "A-0104", ON, key="another-key"))
+        other_payload = failure(lambda: staff.assign_suspense(lost.receipt, "A-0103", ON))  # the same key
         listed = {p.receipt: p for p in staff.payments()}
     with BillingClient(served.target, token="tok-staff") as billing:
         shown = billing.statement("A-0104", dt.date(2025, 4, 1), dt.date(2026, 3, 31))
@@ -102,6 +103,7 @@ def test_a_suspense_payment_is_assigned_to_its_account_once(served):
     assert {a.bill for a in assigned.allocations} == {bill.number}
     assert again.replayed and again.receipt == assigned.receipt
     assert (twice.code, twice.reason) == (S.FAILED_PRECONDITION, "ALREADY_REVERSED")
+    assert other_payload.code == S.ALREADY_EXISTS
     assert listed[lost.receipt].suspense and listed[assigned.receipt].amount_minor == bill.total_due_minor
     by_receipt = [p for p in shown.paid if p.paid_by == assigned.receipt]  # beside a rounding credit's
     assert {p.bill for p in by_receipt} == {bill.number}
