@@ -56,6 +56,7 @@ def _calls(channel: grpc.Channel) -> dict:
         "TopUp": lambda: prepaid.TopUp(bad_move),
         "Refund": lambda: prepaid.Refund(bad_move),
         "Adjust": lambda: prepaid.Adjust(bad_move),
+        "DecideRefund": lambda: prepaid.DecideRefund(r.DecideWalletRefundRequest()),
         "GetBalance": lambda: prepaid.GetBalance(r.GetBalanceRequest(account_id=UNIT)),
         "ListBalances": lambda: prepaid.ListBalances(r.ListBalancesRequest()),
         "WatchEvents": lambda: list(prepaid.WatchEvents(r.WatchEventsRequest(account_id=UNIT,
@@ -105,7 +106,8 @@ class _Auth(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
         return continuation(self._details(details), requests)
 
 
-EVERY = {"RateBatch", "Deduct", "StreamDeduct", "GetAnomalies", "TopUp", "Refund", "Adjust", "GetBalance",
+EVERY = {"RateBatch", "Deduct", "StreamDeduct", "GetAnomalies", "TopUp", "Refund", "DecideRefund", "Adjust",
+         "GetBalance",
          "ListBalances", "WatchEvents", "LoadConfig", "RunCycle", "IssueCycle", "ImportDues", "GetBill",
          "ListBills", "GetStatement", "RenderBill", "RenderStatement"}
 READS = {"GetBill", "ListBills", "GetStatement", "RenderBill", "RenderStatement"}
@@ -114,7 +116,8 @@ ALLOWED = {
     "plain-admin": EVERY,
     "tok-staff": {"RateBatch", "GetAnomalies", "TopUp", "GetBalance", "ListBalances", "WatchEvents",
                   "RunCycle", "IssueCycle", "ImportDues", *READS},
-    "tok-approver": {"GetAnomalies", "Refund", "Adjust", "GetBalance", "ListBalances", "WatchEvents",
+    "tok-approver": {"GetAnomalies", "Refund", "DecideRefund", "Adjust", "GetBalance", "ListBalances",
+                     "WatchEvents",
                      "RunCycle", *READS},
     "tok-resident": {"GetBalance", "WatchEvents", *READS},
     "tok-machine": {"RateBatch", "Deduct", "StreamDeduct", "GetAnomalies", "TopUp", "GetBalance",

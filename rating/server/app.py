@@ -39,7 +39,7 @@ from rating.prepaid.store.base import BalanceStore
 from rating.server import roles
 from rating.server.billing_servicer import BillingRules, BillingServicer
 from rating.server.interceptors import BearerAuth, ConcurrencyLimit
-from rating.server.payments_servicer import PaymentsServicer
+from rating.server.payments_staff import PaymentsStaffServicer
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
 from rating.server.usage_servicer import UsageServicer, usage_service
@@ -311,7 +311,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
     billing = BillingServicer(service, dues, rules)
     billing_pb2_grpc.add_BillingServiceServicer_to_server(billing, server)
-    payments_servicer = PaymentsServicer(billing, payment_settings(settings, service))
+    payments_servicer = PaymentsStaffServicer(billing, payment_settings(settings, service))
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(payments_servicer, server)
     usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(usage), server)
     checks = await _health_and_reflection(server)

@@ -78,6 +78,7 @@ PAYMENTS_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
     "DEADLINE_PASSED": (S.FAILED_PRECONDITION,),
     "NOT_A_CHEQUE": (S.INVALID_ARGUMENT,),
     "NOT_REFUNDABLE": (S.INVALID_ARGUMENT,),
+    "NOT_IN_SUSPENSE": (S.FAILED_PRECONDITION,),
 }
 # The reasons only the UsageService adds (docs/api.md, Errors of usage).
 USAGE_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
