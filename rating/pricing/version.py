@@ -180,7 +180,8 @@ class Pricer:
         self._slab_fee_lines(group, slabs, reached, NO_TOU)
 
     def _matrix_lines(self, group: _Group) -> None:
-        """amount = round(price(p, k) × q_k × Q_p / Q) per (TOU period p, tier k), rounded once."""
+        """amount = round(price(p, k) × t_k × q_p / Q) per (TOU period p, tier k), rounded once
+        (t_k: what tier k holds of Q; q_p: the consumption of TOU period p)."""
         assert group.version.tou is not None and group.qty is not None  # the caller's dispatch
         periods = group.version.tou.periods
         slabs = self._slab_prices(group.version.energy, group.label, "energy")
