@@ -243,7 +243,7 @@ class Pricer:
         """An export register's Q credited: −round(Q × price), a negative amount."""
         total_qty = _total_qty(group)
         price_micro = self._micro(price, group.label, "export.price")
-        per_row = -self._line_amount(total_qty, np.int64(price_micro))
+        per_row = -round_product(total_qty, price_micro, self.line_divisor, self.rule)
         group.emit("export", np.arange(len(group.rows)), per_row, qty=total_qty, price_micro=price_micro)
         group.charge("export", per_row)
 
