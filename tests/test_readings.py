@@ -160,9 +160,11 @@ def test_float64_values_round_half_even_at_quantity_resolution():
        st.integers(0, 6))
 def test_float_values_follow_the_double_rule_or_name_the_first_bad_one(values, decimals):
     """The one-pass conversion equals numpy's rint(value x 10^d), and fails
-    where that leaves int64 or is not finite, at the first such row."""
-    scaled = [None if v is None else np.rint(np.float64(v) * float(10**decimals)) for v in values]
-    bad = [i for i, x in enumerate(scaled) if x is not None and not (-(2.0**63) <= x < 2.0**63)]
+    where that is not finite (first such row), else where it leaves int64."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = [None if v is None else np.rint(np.float64(v) * float(10**decimals)) for v in values]
+    bad = [i for i, v in enumerate(values) if v is not None and not np.isfinite(v)] or [
+        i for i, x in enumerate(scaled) if x is not None and not (-(2.0**63) <= x < 2.0**63)]
     if bad:
         with pytest.raises((InputError, AmountOverflowError)) as caught:
             to_fixed(pa.array(values, pa.float64()), decimals, where="x.csv", row_offset=10)
