@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
           f"~{need / 2**30:.1f} GiB) to {path}", flush=True)
     start = time.perf_counter()
     rows = write_readings(path, args.meters, slots)
-    print(f"written in {time.perf_counter() - start:.0f} s: {path.stat().st_size / 2**30:.2f} GiB", flush=True)
+    size_gib = path.stat().st_size / 2**30
+    print(f"written in {time.perf_counter() - start:.0f} s: {size_gib:.2f} GiB", flush=True)
     try:
         seconds, peak = rate_in_child(site, path, args.folder / "out")
     finally:

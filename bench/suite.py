@@ -69,12 +69,13 @@ from bench.numpy_tou import rate_registers_tou
 from bench.tariff_workloads import TARIFFS, rating_tables
 from bench.workloads import Readings, bench_config, register_readings
 from rating._ext._apportion import split_largest_remainder
-from rating.consumption.kernel import grouping_pays
 from rating.apportion.largest_remainder import split
+from rating.consumption.kernel import grouping_pays
 from rating.reference.apportion import split_groups_reference
 
 SCHEMA = "rating-bench/1"
-SCENARIOS = ("files", "readings", "meters", "many_meters", "tariffs", "order", "apportion", "service", "webhook")
+SCENARIOS = ("files", "readings", "meters", "many_meters", "tariffs", "order", "apportion", "service",
+             "webhook")
 KERNEL = "kernel"
 LIMIT = "bandwidth"
 
@@ -96,7 +97,8 @@ LABELS = {
 # from measured peaks: a point is skipped for an implementation that would
 # not fit in the memory available when the point starts.
 NEED_BYTES_PER_ITEM = {
-    "kernel": 40, "kernel_grouped": 40, "kernel_reordered": 80, "kernel_direct": 40, "kernel_consumption_only": 40, "rater_from_arrow": 140,
+    "kernel": 40, "kernel_grouped": 40, "kernel_reordered": 80, "kernel_direct": 40,
+    "kernel_consumption_only": 40, "rater_from_arrow": 140,
     "numpy": 120, "pyarrow": 170, "bandwidth": 0, "reference": 0,
 }
 INPUT_BYTES_PER_READING = 20 + 24  # kernel arrays, plus the Arrow table of rater_from_arrow
@@ -370,7 +372,7 @@ class Run:
             # the forced other choice, to show the automatic one pays
             other = "kernel_direct" if reorders else "kernel_reordered"
             point = self.rating_point("many_meters", f"{meters:,} meters", readings, "slabs_4",
-                                      (KERNEL, other, "numpy"))
+                                      (KERNEL, other, "numpy", LIMIT))
             point["x"] = meters
             point["params"]["kernel_reorders"] = reorders
             points.append(point)

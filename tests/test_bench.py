@@ -192,7 +192,7 @@ def test_many_meters_puts_the_kernels_choice_beside_numpy_and_the_other_choice(q
     results = json.loads((quick_run / "results.json").read_text())
     (point,) = results["scenarios"]["many_meters"]["points"]
     other = "kernel_direct" if point["params"]["kernel_reorders"] else "kernel_reordered"
-    assert set(point["figures"]) == {"kernel", other, "numpy"}
+    assert set(point["figures"]) == {"kernel", other, "numpy", "bandwidth"}
     assert point["params"]["reads_per_meter"] == suite.MANY_READS
     checks = [c for c in results["checks"] if c["scenario"] == "many_meters"]
     assert {c["impl"] for c in checks} == {other, "numpy"} and all(c["ok"] for c in checks)
