@@ -192,6 +192,23 @@ def test_service_hook_rejects_malformed_figures():
 README = f"# project\n\n## Performance\n\n{report.BEGIN}\nold figures\n{report.END}\n\nhand-written text\n"
 
 
+def test_many_meters_puts_the_kernels_choice_beside_numpy_and_the_other_choice(quick_run):
+    results = json.loads((quick_run / "results.json").read_text())
+    (point,) = results["scenarios"]["many_meters"]["points"]
+    other = "kernel_direct" if point["params"]["kernel_reorders"] else "kernel_reordered"
+    assert set(point["figures"]) == {"kernel", other, "numpy", "bandwidth"}
+    assert point["params"]["reads_per_meter"] == suite.MANY_READS
+    checks = [c for c in results["checks"] if c["scenario"] == "many_meters"]
+    assert {c["impl"] for c in checks} == {other, "numpy"} and all(c["ok"] for c in checks)
+
+
+def test_readme_block_says_the_machine_was_shared(quick_run):
+    results = json.loads((quick_run / "results.json").read_text())
+    block = report.readme_block(results, "docs/bench")
+    assert "The machine was shared with other work (1-minute load average up to" in block
+    assert "**Many meters: the kernel beside careful numpy.**" in block
+
+
 def test_update_readme_replaces_only_the_block_and_copies_plots(quick_run, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(README)
