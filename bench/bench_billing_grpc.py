@@ -20,7 +20,6 @@ an empty SQLite ledger. Timed, as medians of wall clock:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import tempfile
@@ -28,13 +27,12 @@ import threading
 import time
 from pathlib import Path
 
+from bench.served import alternating, served, society_parser
 from rating.billing.inputs import load_site_billing, run_cycle
 from rating.billing.ledger_sqlite import SqliteDuesLedger
 from rating.billing.run import RunInputs, draft_cycle, issue_cycle
 from rating.cli.demo import generate_demo
 from rating.client.billing import BillingClient
-from rating.server import app
-from rating.server.settings import Settings
 
 CYCLE = "2025-05"
 
@@ -69,62 +67,44 @@ def in_process(site: Path, ledger_path: Path) -> tuple[float, float, int]:
 
 def over_grpc(site: Path, data: Path) -> tuple[float, float, list[float]]:
     """(RunCycle s, IssueCycle s, GetBalance latencies in s during RunCycle)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    settings = Settings(port=0, site=str(site), data_dir=str(data), log_format="text", log_level="error",
-                        rating_process=0).check()
-    running = asyncio.run_coroutine_threadsafe(app.start(settings), loop).result(300)
-    target, latencies, drafting = f"127.0.0.1:{running.port}", [], threading.Event()
+    with served(site, data) as running:
+        target, latencies, drafting = f"127.0.0.1:{running.port}", [], threading.Event()
 
-    def probe() -> None:
-        with BillingClient(target) as client:
-            client.balance("A-0101")
-            drafting.wait()
-            while drafting.is_set():
-                started = time.perf_counter()
+        def probe() -> None:
+            with BillingClient(target) as client:
                 client.balance("A-0101")
-                latencies.append(time.perf_counter() - started)
-    prober = threading.Thread(target=probe)
-    prober.start()
-    try:
-        with BillingClient(target, timeout_s=600) as client:
-            client.health()
-            drafting.set()
-            started = time.perf_counter()
-            client.run(CYCLE)
-            ran = time.perf_counter()
+                drafting.wait()
+                while drafting.is_set():
+                    started = time.perf_counter()
+                    client.balance("A-0101")
+                    latencies.append(time.perf_counter() - started)
+        prober = threading.Thread(target=probe)
+        prober.start()
+        try:
+            with BillingClient(target, timeout_s=600) as client:
+                client.health()
+                drafting.set()
+                started = time.perf_counter()
+                client.run(CYCLE)
+                ran = time.perf_counter()
+                drafting.clear()
+                client.issue(CYCLE, actor="bench")
+                issued = time.perf_counter()
+            return ran - started, issued - ran, latencies
+        finally:
             drafting.clear()
-            client.issue(CYCLE, actor="bench")
-            issued = time.perf_counter()
-        return ran - started, issued - ran, latencies
-    finally:
-        drafting.clear()
-        prober.join()
-        asyncio.run_coroutine_threadsafe(running.stop(1), loop).result(120)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
+            prober.join()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--towers", type=int, default=10)
-    parser.add_argument("--floors", type=int, default=20)
-    parser.add_argument("--flats", type=int, default=10, help="flats per floor")
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = society_parser(__doc__, towers=10, floors=20).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         site = society(folder / "society", args.towers, args.floors, args.flats)
-        rows = []
-        for n in range(args.repeat):  # which goes first alternates (a warm file cache favours the second)
-            if n % 2:
-                run_s, issued_s, latencies = over_grpc(site, folder / f"served{n}")
-            draft_s, issue_s, bills = in_process(site, folder / f"local{n}" / "ledger.db")
-            if not n % 2:
-                run_s, issued_s, latencies = over_grpc(site, folder / f"served{n}")
-            rows.append((draft_s, issue_s, run_s, issued_s, latencies))
+        pairs = alternating(args.repeat, lambda n: in_process(site, folder / f"local{n}" / "ledger.db"),
+                            lambda n: over_grpc(site, folder / f"served{n}"))
+    rows = [(*local[:2], *remote) for local, remote in pairs]
+    bills = pairs[-1][0][2]
     median = lambda i: statistics.median(r[i] for r in rows)  # noqa: E731
     probes = [x for r in rows for x in r[4]]
     print(f"{bills} bills, {args.repeat} repeats, medians:")

@@ -15,24 +15,21 @@ desk), timed as payments per second, medians of the repeats:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from bench.bench_billing_grpc import CYCLE, society
+from bench.served import alternating, served, society_parser
 from rating.billing.inputs import load_site_billing, run_cycle
 from rating.billing.ledger_payment_types import Method, PaymentRequest
 from rating.billing.ledger_sqlite import SqliteDuesLedger
 from rating.billing.run import RunInputs, issue_cycle
 from rating.client.billing import BillingClient
 from rating.client.payments import PaymentsClient
-from rating.server import app
-from rating.server.settings import Settings
 
 PAID_ON = dt.date(2025, 6, 10)
 AMOUNT_MINOR = 150_000
@@ -62,14 +59,8 @@ def in_process(site: Path, ledger_path: Path) -> float:
 
 def over_grpc(site: Path, data: Path) -> float:
     """RecordPayment calls per second, after IssueCycle on the served ledger."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    settings = Settings(port=0, site=str(site), data_dir=str(data), log_format="text", log_level="error",
-                        rating_process=0).check()
-    running = asyncio.run_coroutine_threadsafe(app.start(settings), loop).result(300)
-    accounts = sorted(running.service.config.registry.accounts)
-    try:
+    with served(site, data) as running:
+        accounts = sorted(running.service.config.registry.accounts)
         with PaymentsClient(f"127.0.0.1:{running.port}", timeout_s=600) as client:
             with BillingClient(f"127.0.0.1:{running.port}", timeout_s=600) as billing:
                 billing.issue(CYCLE, actor="bench")
@@ -77,31 +68,15 @@ def over_grpc(site: Path, data: Path) -> float:
             for account in accounts:
                 client.record(f"bench-{account}", account, "cash", AMOUNT_MINOR, PAID_ON)
             return len(accounts) / (time.perf_counter() - started)
-    finally:
-        asyncio.run_coroutine_threadsafe(running.stop(1), loop).result(120)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--towers", type=int, default=2)
-    parser.add_argument("--floors", type=int, default=10)
-    parser.add_argument("--flats", type=int, default=10, help="flats per floor")
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = society_parser(__doc__, towers=2, floors=10).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         site = society(folder / "society", args.towers, args.floors, args.flats)
-        rows = []
-        for n in range(args.repeat):  # which goes first alternates (a warm file cache favours the second)
-            if n % 2:
-                remote = over_grpc(site, folder / f"served{n}")
-            local = in_process(site, folder / f"local{n}" / "ledger.db")
-            if not n % 2:
-                remote = over_grpc(site, folder / f"served{n}")
-            rows.append((local, remote))
+        rows = alternating(args.repeat, lambda n: in_process(site, folder / f"local{n}" / "ledger.db"),
+                           lambda n: over_grpc(site, folder / f"served{n}"))
     local, remote = (statistics.median(r[i] for r in rows) for i in (0, 1))
     flats = args.towers * args.floors * args.flats
     print(f"{flats} flats, one payment each, {args.repeat} repeats, medians:")

@@ -63,11 +63,13 @@ class Scenario:
         # set up once per engine, as a Rater does; each run starts from a copy
         self.fresh_states = new_meter_states(config.registry, config.site)
 
-    def kernel(self):
-        """Consumption kernel plus exact pricing, from typed arrays."""
+    def kernel(self, grouped: bool | None = None):
+        """Consumption kernel plus exact pricing, from typed arrays; `grouped`
+        forces the reordering by meter on or off (None: the kernel's choice)."""
         states = self.fresh_states.copy()
         r = self.readings
-        periods, _ = rate_consumption(r.meter_index, r.ts_us, r.value_qty, states, self.keys)
+        periods, _ = rate_consumption(r.meter_index, r.ts_us, r.value_qty, states, self.keys,
+                                      grouped=grouped)
         return price_periods(periods, registry=self.config.registry, tariffs=self.config.tariffs,
                              site=self.config.site)
 

@@ -70,6 +70,16 @@ def machine_line(results: dict) -> str:
             f"numpy {v.get('numpy')}, pyarrow {v.get('pyarrow')}, Cython {v.get('cython')}")
 
 
+def shared_line(results: dict) -> str:
+    """How busy the machine was: others' work slows every implementation alike,
+    so the same-run ratios hold better than the absolute figures."""
+    loads = [s["load_average_after"][0] for s in results["scenarios"].values() if s.get("load_average_after")]
+    if not loads:
+        return ""
+    return (f"The machine was shared with other work (1-minute load average up to {max(loads):.1f} "
+            f"on {results['machine']['cores']} cores after a scenario): read the ratios first. ")
+
+
 def commit_line(results: dict) -> str:
     m = results["machine"]
     commit = (m.get("git_commit") or "unknown")[:10]
@@ -260,6 +270,7 @@ def readme_block(results: dict, image_dir: str) -> str:
         f"{results['plan']['slow_run_s']:g} s), every implementation on the same data in the same run, "
         "checked to agree to the paisa before it is timed. "
         f"{results['method'].get('scope', '').capitalize()}. "
+        f"{shared_line(results)}"
         f"Full report: [docs/bench/report.md]({image_dir}/report.md); "
         f"every figure with its runs: [results.json]({image_dir}/results.json).",
         "",
@@ -274,7 +285,7 @@ def readme_block(results: dict, image_dir: str) -> str:
         scenario, point = key
         lines += [f"**The kernel: {_params(point)}:**", "",
                   *figures_table(point, scenarios[scenario]["item_unit"] + "/s"), ""]
-    for name in ("readings", "meters", "tariffs", "order", "apportion"):
+    for name in ("readings", "meters", "many_meters", "tariffs", "order", "apportion"):
         scenario = scenarios.get(name)
         if not scenario or not any(p["figures"] for p in scenario["points"]):
             continue

@@ -21,6 +21,8 @@ Scenarios (`--only` takes a comma-separated subset):
                beside pyarrow decoding each file (bench/bench_files.py)
     readings   readings 10^4 .. 10^8 (as far as memory allows), 4 slabs, time order
     meters     meters 10^3 .. 10^7 at ~10^7 readings, time order (and the kernel on grouped input)
+    many_meters  10^6 and 10^7 meters read 10 times each: the kernel (reordering by meter when
+               it pays) beside careful numpy
     tariffs    flat, 4 slabs, 12 slabs, TOU x slabs at the main size
     order      time order vs grouped by meter at the main size
     apportion  largest-remainder split of 10^6 units in groups of 2 .. 16384
@@ -64,14 +66,16 @@ from bench.measure import (
 )
 from bench.numpy_apportion import split_numpy
 from bench.numpy_tou import rate_registers_tou
-from bench.tariff_workloads import TARIFFS, rating_tables
+from bench.tariff_workloads import PEERLESS, TARIFFS, rating_tables
 from bench.workloads import Readings, bench_config, register_readings
 from rating._ext._apportion import split_largest_remainder
 from rating.apportion.largest_remainder import split
+from rating.consumption.kernel import grouping_pays
 from rating.reference.apportion import split_groups_reference
 
 SCHEMA = "rating-bench/1"
-SCENARIOS = ("files", "readings", "meters", "tariffs", "order", "apportion", "service", "webhook")
+SCENARIOS = ("files", "readings", "meters", "many_meters", "tariffs", "order", "apportion", "service",
+             "webhook")
 KERNEL = "kernel"
 LIMIT = "bandwidth"
 
@@ -93,10 +97,12 @@ LABELS = {
 # from measured peaks: a point is skipped for an implementation that would
 # not fit in the memory available when the point starts.
 NEED_BYTES_PER_ITEM = {
-    "kernel": 40, "kernel_grouped": 40, "kernel_consumption_only": 40, "rater_from_arrow": 140,
+    "kernel": 40, "kernel_grouped": 40, "kernel_reordered": 80, "kernel_direct": 40,
+    "kernel_consumption_only": 40, "rater_from_arrow": 140,
     "numpy": 120, "pyarrow": 170, "bandwidth": 0, "reference": 0,
 }
 INPUT_BYTES_PER_READING = 20 + 24  # kernel arrays, plus the Arrow table of rater_from_arrow
+MANY_READS = 10  # many_meters scenario: reads per meter (issue 11: at least 10)
 GROUPED_READS_MIN = 10  # meters curve: the kernel on grouped input only with this many reads per meter
 
 
@@ -120,6 +126,8 @@ class Plan:
     pyarrow_readings_max: int  # above this, pyarrow is left out (minutes per run)
     files_readings: int  # files scenario: readings per file
     files_meters: int
+    many_meters: tuple[int, ...] = ()  # many_meters scenario: meters per point
+    many_reads: int = MANY_READS
     peak: bool = True
 
     def describe(self) -> dict:
@@ -134,6 +142,7 @@ QUICK = Plan(
     apportion_units=20_000, apportion_group_sizes=(2, 32, 512),
     reference_readings=2_000, reference_repeats=1, apportion_reference_units=2_000,
     pyarrow_readings_max=10**6, files_readings=20_000, files_meters=1_000,
+    many_meters=(2_000,),
 )
 FULL = Plan(
     mode="full", repeats=5, min_repeats=3, slow_run_s=2.0,
@@ -143,6 +152,7 @@ FULL = Plan(
     apportion_units=10**6, apportion_group_sizes=(2, 8, 32, 128, 512, 2048, 16384),
     reference_readings=20_000, reference_repeats=3, apportion_reference_units=20_000,
     pyarrow_readings_max=10**7, files_readings=10**7, files_meters=100_000,
+    many_meters=(10**6, 10**7),
 )
 
 
@@ -242,6 +252,12 @@ class Run:
                 summaries[name] = energy_total_minor
             elif name == "kernel_consumption_only":
                 impls[name] = Impl(scenario_obj.kernel_consumption_only, n)
+            elif name == "kernel_reordered":
+                impls[name] = Impl(lambda: scenario_obj.kernel(grouped=True), n)
+                summaries[name] = energy_total_minor
+            elif name == "kernel_direct":
+                impls[name] = Impl(lambda: scenario_obj.kernel(grouped=False), n)
+                summaries[name] = energy_total_minor
             elif name == "kernel_grouped":
                 grouped = _grouped(readings)
                 impls[name] = Impl(Scenario(config, grouped).kernel, n)
@@ -346,19 +362,50 @@ class Run:
             "points": points,
         }
 
+    def many_meters_scenario(self) -> dict:
+        """The kernel as rate() runs it (its own choice of reordering by meter)
+        beside careful numpy, at 10^6 and 10^7 meters read 10 times each."""
+        points = []
+        for meters in self.plan.many_meters:
+            readings = register_readings(meters, self.plan.many_reads, grouped=False)
+            reorders = grouping_pays(meters, len(readings))
+            # the forced other choice, to show the automatic one pays
+            other = "kernel_direct" if reorders else "kernel_reordered"
+            point = self.rating_point("many_meters", f"{meters:,} meters", readings, "slabs_4",
+                                      (KERNEL, other, "numpy", LIMIT))
+            point["x"] = meters
+            point["params"]["kernel_reorders"] = reorders
+            points.append(point)
+            del readings
+            gc.collect()
+        return {
+            "title": "Many meters: the kernel beside careful numpy",
+            "description": f"{self.plan.many_reads} reads per meter, time order, 4-slab graduated tariff; "
+                           "the kernel chooses whether to reorder the batch by meter (a radix sort, "
+                           "timed with it: kernel_reordered and kernel_direct force either choice), "
+                           "numpy sorts once and sums per (meter, period) segment; both give the same "
+                           "per-(meter, period, slab) amounts (their total checked to the minor unit).",
+            "x": {"name": "meters", "unit": "meters", "scale": "log"},
+            "item_unit": "readings",
+            "points": points,
+        }
+
     def tariffs_scenario(self) -> dict:
         plan = self.plan
         readings = register_readings(plan.main_meters, plan.main_reads, grouped=False)
         points = []
         for name, (label, _) in TARIFFS.items():
-            point = self.rating_point("tariffs", label, readings, name,
-                                      (KERNEL, "numpy", "pyarrow", "reference", LIMIT))
+            peers = () if name in PEERLESS else ("numpy", "pyarrow")
+            point = self.rating_point("tariffs", label, readings, name, (KERNEL, *peers, "reference", LIMIT))
+            if name in PEERLESS:
+                point["skipped"].update({peer: PEERLESS[name] for peer in ("numpy", "pyarrow")})
             point["x"] = label
             points.append(point)
         return {
             "title": "Tariff complexity",
             "description": f"{len(readings):,} readings, {plan.main_meters:,} meters, time order; "
-                           "flat price, 4 and 12 graduated slabs, 3 time-of-use periods x 4 slabs "
+                           "flat price, 4 and 12 graduated slabs, 3 time-of-use periods x 4 slabs, "
+                           "and the same 3 periods x 4 tiers as an energy rate matrix "
                            "(bench/tariff_workloads.py).",
             "x": {"name": "tariff", "unit": "", "scale": "category"},
             "item_unit": "readings",
@@ -506,6 +553,7 @@ def run_suite(plan: Plan, out: Path, *, only: tuple[str, ...] = SCENARIOS, comma
     log(f"rating bench ({plan.mode}) -> {out}")
     scenarios: dict[str, dict] = {}
     makers = {"files": run.files_scenario, "readings": run.readings_curve, "meters": run.meters_curve,
+              "many_meters": run.many_meters_scenario,
               "tariffs": run.tariffs_scenario,
               "order": run.order_scenario, "apportion": run.apportion_scenario,
               "service": run.service_scenario, "webhook": run.webhook_scenario}

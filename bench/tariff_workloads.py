@@ -10,6 +10,11 @@ The tariffs are built from the `rating.model.tariff` dataclasses, like
     slabs_12    12 graduated slabs of 25 kWh
     tou_slabs   3 time-of-use periods (off-peak, normal, peak; weekends all
                 off-peak), each with its own 4 graduated slabs
+    tou_matrix  the same 3 periods × 4 tiers over the period's total as an
+                energy rate matrix (tou mode matrix: a price per period and tier)
+
+The numpy and pyarrow peers rate graduated slabs per TOU period only, so the
+matrix runs beside the kernel's ceiling and the reference alone.
 """
 
 from __future__ import annotations
@@ -51,22 +56,35 @@ def slabs_tariff(count: int) -> Tariff:
     return Tariff("DOM", f"domestic, {count} slabs", (version,))
 
 
+_TOU_RULES = (
+    TouRule(ALL_MONTHS, frozenset({"weekday"}),
+            ((0, 360, 0), (360, 1080, 1), (1080, 1320, 2), (1320, 1440, 0))),
+    TouRule(ALL_MONTHS, frozenset({"weekend", "holiday"}), ((0, 1440, 0),)),
+)
+_TOU_PRICES = (("offpeak", Decimal("2.40"), Decimal("1.10")), ("normal", Decimal("3.90"), Decimal("1.25")),
+               ("peak", Decimal("5.75"), Decimal("1.60")))
+
+
 def tou_slabs_tariff() -> Tariff:
     """Off-peak 22:00-06:00, normal 06:00-18:00, peak 18:00-22:00 on weekdays;
     weekends and holidays off-peak all day. Each period has 4 slabs."""
-    periods = (
-        TouPeriod("offpeak", slabs=_graduated(4, 50, Decimal("2.40"), Decimal("1.10"))),
-        TouPeriod("normal", slabs=_graduated(4, 50, Decimal("3.90"), Decimal("1.25"))),
-        TouPeriod("peak", slabs=_graduated(4, 50, Decimal("5.75"), Decimal("1.60"))),
-    )
-    weekday = ((0, 360, 0), (360, 1080, 1), (1080, 1320, 2), (1320, 1440, 0))
-    rules = (
-        TouRule(ALL_MONTHS, frozenset({"weekday"}), weekday),
-        TouRule(ALL_MONTHS, frozenset({"weekend", "holiday"}), ((0, 1440, 0),)),
-    )
+    periods = tuple(TouPeriod(name, slabs=_graduated(4, 50, first, step))
+                    for name, first, step in _TOU_PRICES)
     version = TariffVersion("DOM", dt.date(2020, 1, 1), unit="kWh",
-                            tou=TimeOfUse("slabs", periods, rules))
+                            tou=TimeOfUse("slabs", periods, _TOU_RULES))
     return Tariff("DOM", "domestic, time of use x 4 slabs", (version,))
+
+
+def tou_matrix_tariff() -> Tariff:
+    """The periods of `tou_slabs_tariff`, 4 tiers of 50 kWh over the period's
+    total, each (period, tier) at the price that period's slab has there."""
+    tiers = SlabSet("graduated", "period", tuple(
+        Slab(Decimal(50 * (i + 1)) if i < 3 else None, Decimal(0)) for i in range(4)))
+    periods = tuple(TouPeriod(name, tier_prices=tuple(first + step * i for i in range(4)))
+                    for name, first, step in _TOU_PRICES)
+    version = TariffVersion("DOM", dt.date(2020, 1, 1), unit="kWh", energy=tiers,
+                            tou=TimeOfUse("matrix", periods, _TOU_RULES))
+    return Tariff("DOM", "domestic, time of use x 4 tiers, rate matrix", (version,))
 
 
 # name -> (label, builder), in order of complexity
@@ -75,7 +93,9 @@ TARIFFS = {
     "slabs_4": ("4 slabs", graduated_tariff),
     "slabs_12": ("12 slabs", lambda: slabs_tariff(12)),
     "tou_slabs": ("TOU 3 x 4 slabs", tou_slabs_tariff),
+    "tou_matrix": ("TOU 3 x 4 rate matrix", tou_matrix_tariff),
 }
+PEERLESS = {"tou_matrix": "the numpy and pyarrow peers rate graduated slabs per TOU period only"}
 
 
 @dataclass(frozen=True)

@@ -188,3 +188,14 @@ cdef class IntIndex:
                         break
                     slot = (slot + 1) & self.mask
                 out[i] = j
+
+
+def dense_lookup(const int64_t[::1] values, int64_t low, const int32_t[::1] table, int32_t[::1] out):
+    """out[i] = table[values[i] - low], the table's last slot (-1) for any
+    value outside [low, low + len(table) - 1): a direct table of dense ids."""
+    cdef int64_t i, n = out.shape[0]
+    cdef uint64_t offset, span = table.shape[0] - 1
+    with nogil:
+        for i in range(n):
+            offset = <uint64_t>values[i] - <uint64_t>low  # modular: ids below low wrap past span
+            out[i] = table[offset if offset < span else span]

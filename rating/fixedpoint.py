@@ -49,8 +49,9 @@ def exact_units(value: Decimal, decimals: int) -> int | None:
     return -units if value.is_signed() else units
 
 
-def round_div_array(numerator: np.ndarray, denominator: int, rule: str) -> np.ndarray:
-    """Vectorised `round_div` over int64 numerators (same results, exactly).
+def round_div_array(numerator: np.ndarray, denominator: int | np.ndarray, rule: str) -> np.ndarray:
+    """Vectorised `round_div` over int64 numerators (same results, exactly);
+    the denominator (positive) may be one per numerator.
 
     With floor division n = q·d + r, 0 <= r < d, the result is q + 1 exactly
     when 2r > d, or 2r == d and the tie goes up (q odd for half_even, n > 0

@@ -13,7 +13,7 @@ STRING = pa.string()
 def charges_schema(site: Site, meter_id_type: pa.DataType = STRING) -> pa.Schema:
     """One row per charge line. `period_end` is the last day of the period
     (inclusive); `slab` counts from 1; `amount` is rounded to the minor unit.
-    Components: energy, slab_fee, fixed_charge, area_charge, fee:<name>,
+    Components: energy, slab_fee, package, export, fixed_charge, area_charge, fee:<name>,
     minimum_charge, tax:<name> (docs/tariffs.md) and shared_area
     (docs/apportionment.md)."""
     return pa.schema(

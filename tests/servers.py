@@ -102,7 +102,8 @@ class _Process:
 
 
 class RedisServer(_Process):
-    def __init__(self, folder: str | Path | None = None, *, appendfsync: str = "everysec"):
+    def __init__(self, folder: str | Path | None = None, *, appendfsync: str = "everysec",
+                 options: tuple[str, ...] = ()):
         self.binary = redis_binary()
         if self.binary is None:
             raise RuntimeError("redis-server not found")
@@ -110,6 +111,7 @@ class RedisServer(_Process):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.appendfsync = appendfsync
+        self.options = options  # more redis-server flags (a cluster node's)
 
     @property
     def url(self) -> str:
@@ -119,7 +121,7 @@ class RedisServer(_Process):
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
                 "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
                 "--daemonize", "no", "--logfile", str(self.folder / "redis.log"),
-                "--protected-mode", "no"]
+                "--protected-mode", "no", *self.options]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True, preexec_fn=_die_with_parent)
         wait_port(self.port, proc=self.proc)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from rating.model.registry import Account, Meter, Registry
 from rating.model.site import Cycle, Site
 from rating.model.tariff import (
+    Package,
     Slab,
     SlabSet,
     Tariff,
@@ -70,14 +71,20 @@ def slab_sets(draw, quantity_decimals: int) -> SlabSet:
 
 @st.composite
 def time_of_use(draw, quantity_decimals: int) -> tuple[TimeOfUse, SlabSet | None]:
-    mode = draw(st.sampled_from(["price", "slabs", "split_total"]))
+    mode = draw(st.sampled_from(["price", "slabs", "split_total", "matrix"]))
     names = ["offpeak", "peak", "shoulder"][: draw(st.integers(2, 3))]
+    energy = draw(slab_sets(quantity_decimals)) if mode in ("split_total", "matrix") else None
     periods = []
     for name in names:
         if mode == "price":
             periods.append(TouPeriod(name, price=draw(decimals(15, 4))))
         elif mode == "slabs":
             periods.append(TouPeriod(name, slabs=draw(slab_sets(quantity_decimals))))
+        elif mode == "matrix":
+            assert energy is not None
+            prices = st.lists(decimals(20, draw(st.sampled_from([0, 2, 6]))),
+                              min_size=len(energy.slabs), max_size=len(energy.slabs))
+            periods.append(TouPeriod(name, tier_prices=tuple(draw(prices))))
         else:
             periods.append(TouPeriod(name, price=draw(decimals(3, 2, minimum=-1))))
     cuts = sorted(set(draw(st.lists(st.integers(1, 23), min_size=len(names) - 1,
@@ -91,8 +98,14 @@ def time_of_use(draw, quantity_decimals: int) -> tuple[TimeOfUse, SlabSet | None
         TouRule(frozenset(range(1, 13)), frozenset({"weekday"}), spans),
         TouRule(frozenset(range(1, 13)), frozenset({"weekend", "holiday"}), weekend),
     )
-    energy = draw(slab_sets(quantity_decimals)) if mode == "split_total" else None
     return TimeOfUse(mode, tuple(periods), rules), energy
+
+
+@st.composite
+def packages(draw, quantity_decimals: int) -> Package:
+    places = min(quantity_decimals, 1)
+    return Package(free=draw(decimals(50, places)), block=draw(decimals(20, places, minimum=1)),
+                   price=draw(decimals(30, draw(st.sampled_from([0, 2, 6])))))
 
 
 @st.composite
@@ -102,10 +115,13 @@ def tariffs(draw, tariff_id: str, quantity_decimals: int) -> Tariff:
         [dt.date(2020, 1, 1), dt.date(2026, 11, 15), dt.date(2026, 12, 1)]), min_size=1, max_size=2))))
     dates[0] = dt.date(2020, 1, 1)
     for start in dates:
-        tou, energy = None, None
-        if draw(st.booleans()):
+        tou, energy, export = None, None, None
+        package = draw(st.one_of(st.none(), packages(quantity_decimals)))
+        if draw(st.integers(0, 5)) == 0:  # an export register's tariff: a credit per unit
+            package, export = None, draw(decimals(2, draw(st.sampled_from([0, 2, 6]))))
+        elif draw(st.booleans()):
             tou, energy = draw(time_of_use(quantity_decimals))
-        else:
+        elif package is None or draw(st.booleans()):
             energy = draw(slab_sets(quantity_decimals))
         fixed = draw(st.one_of(st.none(), decimals(100, 2)))
         fees = (("meter_rent", draw(decimals(20, 2))),) if draw(st.booleans()) else ()
@@ -115,8 +131,9 @@ def tariffs(draw, tariff_id: str, quantity_decimals: int) -> Tariff:
             gst_on = ("fixed_charge",) if fixed is not None else ("energy",)
             taxes = (Tax("duty", draw(decimals(20, 2)), ("energy",)), Tax("gst", Decimal(18), gst_on))
         versions.append(TariffVersion(
-            tariff_id, start, unit="kWh", energy=energy, tou=tou, fixed_charge=fixed, fees=fees,
-            minimum_charge=minimum, taxes=taxes,
+            tariff_id, start, unit="kWh", energy=energy, tou=tou, package=package, export_price=export,
+            fixed_charge=fixed,
+            fees=fees, minimum_charge=minimum, taxes=taxes,
         ))
     return Tariff(tariff_id, tariff_id, tuple(versions))
 

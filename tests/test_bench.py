@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bench import bench_files, report, suite, suite_service
+from bench.tariff_workloads import PEERLESS
 from rating.cli.commands import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -82,10 +83,13 @@ def test_peers_side_by_side_in_every_rating_scenario(quick_run):
     scenarios = json.loads((quick_run / "results.json").read_text())["scenarios"]
     for name in ("readings", "tariffs", "order"):
         for point in scenarios[name]["points"]:
-            assert {"kernel", "numpy", "pyarrow", "reference", "bandwidth"} <= set(point["figures"])
+            # the peers rate graduated slabs only: a rate matrix runs beside the kernel's ceiling
+            peers = {"numpy", "pyarrow"} if point["params"]["tariff"] not in PEERLESS else set()
+            assert {"kernel", "reference", "bandwidth", *peers} <= set(point["figures"])
             assert point["figures"]["reference"]["sampled"] is True
+            assert peers or set(point["skipped"]) == {"numpy", "pyarrow"}
     labels = [p["label"] for p in scenarios["tariffs"]["points"]]
-    assert labels == ["flat", "4 slabs", "12 slabs", "TOU 3 x 4 slabs"]
+    assert labels == ["flat", "4 slabs", "12 slabs", "TOU 3 x 4 slabs", "TOU 3 x 4 rate matrix"]
     assert [p["label"] for p in scenarios["order"]["points"]] == ["time order", "grouped by meter"]
 
 
@@ -186,6 +190,23 @@ def test_service_hook_rejects_malformed_figures():
 # ------------------------------------------------------------------ README block
 
 README = f"# project\n\n## Performance\n\n{report.BEGIN}\nold figures\n{report.END}\n\nhand-written text\n"
+
+
+def test_many_meters_puts_the_kernels_choice_beside_numpy_and_the_other_choice(quick_run):
+    results = json.loads((quick_run / "results.json").read_text())
+    (point,) = results["scenarios"]["many_meters"]["points"]
+    other = "kernel_direct" if point["params"]["kernel_reorders"] else "kernel_reordered"
+    assert set(point["figures"]) == {"kernel", other, "numpy", "bandwidth"}
+    assert point["params"]["reads_per_meter"] == suite.MANY_READS
+    checks = [c for c in results["checks"] if c["scenario"] == "many_meters"]
+    assert {c["impl"] for c in checks} == {other, "numpy"} and all(c["ok"] for c in checks)
+
+
+def test_readme_block_says_the_machine_was_shared(quick_run):
+    results = json.loads((quick_run / "results.json").read_text())
+    block = report.readme_block(results, "docs/bench")
+    assert "The machine was shared with other work (1-minute load average up to" in block
+    assert "**Many meters: the kernel beside careful numpy.**" in block
 
 
 def test_update_readme_replaces_only_the_block_and_copies_plots(quick_run, tmp_path):

@@ -15,7 +15,8 @@ CASES = ("Exact match", "Batch split", "Ambiguous: to review", "Unmatched",
          "More than all the dues: an advance", "A payment against a cancelled bill", "A bounced cheque",
          "Refunds", "Gateway payments", "Exact match: a transfer paying a bill",
          "Ambiguous: to the review queue",
-         "Unmatched, and a re-import")
+         "Unmatched, and a re-import", "Allocating held money again", "A gateway refund of a part",
+         "A payment in suspense, assigned", "On the statement: what paid what")
 
 
 def test_the_examples_of_the_payments_documentation_run():

@@ -339,17 +339,25 @@ def _calls(channel: grpc.Channel) -> dict:
         "ListPayments": lambda: stub.ListPayments(pb.ListPaymentsRequest(account_id=UNIT)),
         "ListClaims": lambda: stub.ListClaims(pb.ListClaimsRequest()),
         "ListRefunds": lambda: stub.ListRefunds(pb.ListRefundsRequest()),
+        "Allocate": lambda: stub.Allocate(pb.AllocateRequest()),
+        "AssignSuspense": lambda: stub.AssignSuspense(pb.AssignSuspenseRequest()),
+        "Reconcile": lambda: stub.Reconcile(pb.ReconcileRequest()),
+        "ListBankLines": lambda: stub.ListBankLines(pb.ListBankLinesRequest(status="pending")),
+        "ResolveBankLine": lambda: stub.ResolveBankLine(pb.ResolveBankLineRequest()),
+        "DismissBankLine": lambda: stub.DismissBankLine(pb.DismissBankLineRequest()),
     }
 
 
+STAFF_CALLS = {"Allocate", "AssignSuspense", "Reconcile", "ResolveBankLine", "DismissBankLine"}
 EVERY = {"RecordPayment", "Claim", "ConfirmClaim", "RejectClaim", "Bounce", "RequestRefund", "DecideRefund",
-         "PayRefund", "ListPayments", "ListClaims", "ListRefunds"}
+         "PayRefund", "ListPayments", "ListClaims", "ListRefunds", "ListBankLines", *STAFF_CALLS}
 # What each token may call, written out here as docs/api.md states it.
 ALLOWED = {
     "plain-admin": EVERY,
     "tok-staff": {"RecordPayment", "ConfirmClaim", "RejectClaim", "Bounce", "RequestRefund", "PayRefund",
-                  "ListPayments", "ListClaims", "ListRefunds"},
-    "tok-meena": {"RequestRefund", "DecideRefund", "ListPayments", "ListClaims", "ListRefunds"},
+                  "ListPayments", "ListClaims", "ListRefunds", "ListBankLines", *STAFF_CALLS},
+    "tok-meena": {"RequestRefund", "DecideRefund", "ListPayments", "ListClaims", "ListRefunds",
+                  "ListBankLines"},
     "tok-resident": {"Claim", "ListPayments"},
     "tok-machine": set(),
 }

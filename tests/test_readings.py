@@ -155,6 +155,34 @@ def test_float64_values_round_half_even_at_quantity_resolution():
     assert out.value_null.tolist() == [False] * 7 + [True]
 
 
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
+                          st.floats(-1e16, 1e16)), max_size=40),
+       st.integers(0, 6))
+def test_float_values_follow_the_double_rule_or_name_the_first_bad_one(values, decimals):
+    """The one-pass conversion equals numpy's rint(value x 10^d), and fails
+    where that is not finite (first such row), else where it leaves int64."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = [None if v is None else np.rint(np.float64(v) * float(10**decimals)) for v in values]
+    bad = [i for i, v in enumerate(values) if v is not None and not np.isfinite(v)] or [
+        i for i, x in enumerate(scaled) if x is not None and not (-(2.0**63) <= x < 2.0**63)]
+    if bad:
+        with pytest.raises((InputError, AmountOverflowError)) as caught:
+            to_fixed(pa.array(values, pa.float64()), decimals, where="x.csv", row_offset=10)
+        assert caught.value.details["row"] == str(10 + bad[0] + 1)
+        return
+    got, null = to_fixed(pa.array(values, pa.float64()), decimals)
+    assert got.tolist() == [0 if x is None else int(x) for x in scaled]
+    assert null.tolist() == [v is None for v in values]
+
+
+@given(st.lists(st.decimals(-(2**40), 2**40, places=3, allow_nan=False, allow_infinity=False), max_size=40))
+def test_decimal_texts_as_float64_come_back_exact(values):
+    """A value with at most d decimals below 2^50 / 10^d is exact after the
+    double rule: the Decimal reference's units."""
+    got, _ = to_fixed(pa.array([float(v) for v in values], pa.float64()), 3)
+    assert got.tolist() == [int(v * 1000) for v in values]
+
+
 def test_ties_go_to_even_in_double_precision():
     # 0.5 and 2.5 quantity units are exact binary ties.
     values = pa.array([0.0005, 0.0025, 0.0015, -0.0005])

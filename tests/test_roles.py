@@ -16,7 +16,15 @@ from rating.client.billing import BillingClient
 from rating.errors import ConfigError
 from rating.server import roles
 from rating.server.roles import Caller, Role
-from rating.v1 import billing_pb2, billing_pb2_grpc, notify_pb2, payments_pb2, rating_pb2, rating_pb2_grpc
+from rating.v1 import (
+    billing_pb2,
+    billing_pb2_grpc,
+    notify_pb2,
+    payments_pb2,
+    rating_pb2,
+    rating_pb2_grpc,
+    usage_pb2,
+)
 from tests.billing_server import SITE_NAME, failure, serving, settings, write_society
 
 S = grpc.StatusCode
@@ -56,6 +64,7 @@ def _calls(channel: grpc.Channel) -> dict:
         "TopUp": lambda: prepaid.TopUp(bad_move),
         "Refund": lambda: prepaid.Refund(bad_move),
         "Adjust": lambda: prepaid.Adjust(bad_move),
+        "DecideRefund": lambda: prepaid.DecideRefund(r.DecideWalletRefundRequest()),
         "GetBalance": lambda: prepaid.GetBalance(r.GetBalanceRequest(account_id=UNIT)),
         "ListBalances": lambda: prepaid.ListBalances(r.ListBalancesRequest()),
         "WatchEvents": lambda: list(prepaid.WatchEvents(r.WatchEventsRequest(account_id=UNIT,
@@ -105,7 +114,8 @@ class _Auth(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
         return continuation(self._details(details), requests)
 
 
-EVERY = {"RateBatch", "Deduct", "StreamDeduct", "GetAnomalies", "TopUp", "Refund", "Adjust", "GetBalance",
+EVERY = {"RateBatch", "Deduct", "StreamDeduct", "GetAnomalies", "TopUp", "Refund", "DecideRefund", "Adjust",
+         "GetBalance",
          "ListBalances", "WatchEvents", "LoadConfig", "RunCycle", "IssueCycle", "ImportDues", "GetBill",
          "ListBills", "GetStatement", "RenderBill", "RenderStatement"}
 READS = {"GetBill", "ListBills", "GetStatement", "RenderBill", "RenderStatement"}
@@ -114,7 +124,8 @@ ALLOWED = {
     "plain-admin": EVERY,
     "tok-staff": {"RateBatch", "GetAnomalies", "TopUp", "GetBalance", "ListBalances", "WatchEvents",
                   "RunCycle", "IssueCycle", "ImportDues", *READS},
-    "tok-approver": {"GetAnomalies", "Refund", "Adjust", "GetBalance", "ListBalances", "WatchEvents",
+    "tok-approver": {"GetAnomalies", "Refund", "DecideRefund", "Adjust", "GetBalance", "ListBalances",
+                     "WatchEvents",
                      "RunCycle", *READS},
     "tok-resident": {"GetBalance", "WatchEvents", *READS},
     "tok-machine": {"RateBatch", "Deduct", "StreamDeduct", "GetAnomalies", "TopUp", "GetBalance",
@@ -215,6 +226,7 @@ def test_the_role_table_names_real_methods():
     services.append(billing_pb2.DESCRIPTOR.services_by_name["BillingService"])
     services.append(payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"])
     services.append(notify_pb2.DESCRIPTOR.services_by_name["NotifyService"])
+    services.append(usage_pb2.DESCRIPTOR.services_by_name["UsageService"])
     methods = {f"/{s.full_name}/{m.name}" for s in services for m in s.methods}
     listed = set(roles.METHODS) - {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}
     assert listed <= methods

@@ -283,7 +283,7 @@ def test_split_total_needs_the_energy_slabs():
 
 def test_energy_slabs_with_price_mode_are_rejected():
     body = ENERGY + tou("price", '[{ name = "all", price = 1 }]', ALL_DAY)
-    reject_in_version(body, "energy", "used only by tou mode split_total")
+    reject_in_version(body, "energy", "used only by tou modes split_total and matrix")
 
 
 def test_period_slabs_outside_slabs_mode_are_rejected():

@@ -111,6 +111,27 @@ def split(totals, offsets, weights, keys) -> np.ndarray:
     return shares
 
 
+PERCENT_UNITS = 100 * 10**6  # a percent at 10^-6, as the groups file allows
+
+
+def split_two_ways(totals, offsets, first_weights, second_weights, first_percent_units, keys) -> np.ndarray:
+    """`split` where each group's total is first cut in two exactly, the
+    first part `first_percent_units[g] / PERCENT_UNITS` of it (largest
+    remainder between the two parts, the first winning a tie), then the first
+    part is split by `first_weights` and the rest by `second_weights`; a
+    member's share is the sum of its two (method mixed: a fixed percent by
+    area, the rest by consumption)."""
+    totals = _int64_vector(totals, "totals")
+    percent = _int64_vector(first_percent_units, "first_percent_units")
+    if len(percent) != len(totals) or (percent < 0).any() or (percent > PERCENT_UNITS).any():
+        raise InputError(f"first_percent_units must be one per group, each in 0..{PERCENT_UNITS}")
+    groups = len(totals)
+    parts = split(totals, np.arange(0, 2 * groups + 1, 2),
+                  np.column_stack([percent, PERCENT_UNITS - percent]).ravel(), np.tile([0, 1], groups))
+    first = split(parts[0::2], offsets, first_weights, keys)
+    return first + split(parts[1::2], offsets, second_weights, keys)
+
+
 def split_amount(
     total: Decimal | int | str, weights: Mapping[str, Decimal | int | str], *, exponent: int = 2
 ) -> dict[str, Decimal]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from rating.apportion.largest_remainder import INT64_MAX, split
+from rating.apportion.largest_remainder import INT64_MAX, PERCENT_UNITS, split, split_two_ways
 from rating.apportion.shapes import ROLE_SHARE, ROLE_SOURCE, Prepared, Split, shared_lines_schema
 from rating.apportion.views import Consumption, Delta, RegistryView
 from rating.config.loader import Config
@@ -151,16 +151,17 @@ def shared_area_lines(prepared: Prepared, charges: pa.Table) -> tuple[pa.Table, 
         cost = _cost_by_meter_period(charges, config)
         totals = [sum(cost.get((m, s.start), 0) for m, _ in s.sources) for s in splits]
         sign = np.array([-1 if t < 0 else 1 for t in totals], dtype=np.int64)
-        offsets, weights, keys = _layout(splits)
-        money = split(np.abs(totals), offsets, weights, keys) * np.repeat(sign, np.diff(offsets))
-        qty = split([s.base_qty for s in splits], offsets, weights, keys)
+        offsets = _layout(splits)[0]
+        money = _cost_shares(np.abs(totals), splits) * np.repeat(sign, np.diff(offsets))
+        qty = _cost_shares([s.base_qty for s in splits], splits)
         registry = config.registry
         for i, (s, total) in enumerate(zip(splits, totals, strict=True)):
             tariff = registry.meters[s.sources[0][0]].tariff_id
             for j, account in enumerate(s.accounts):
                 k = offsets[i] + j
                 lines.add(account_id=account, tariff_id=tariff, quantity=int(qty[k]), amount=int(money[k]),
-                          split=s, role=ROLE_SHARE, base_amount=total, weight=s.weights[j])
+                          split=s, role=ROLE_SHARE, base_amount=total,
+                          weight=None if s.consumption_weights is not None else s.weights[j])
             for meter, moved in s.sources:
                 m = registry.meters[meter]
                 lines.add(account_id=m.account_id, meter_id=m.meter_id, tariff_id=m.tariff_id,
@@ -168,6 +169,18 @@ def shared_area_lines(prepared: Prepared, charges: pa.Table) -> tuple[pa.Table, 
                           role=ROLE_SOURCE, base_amount=total)
     table = pa.concat_tables([prepared.quantity_lines, lines.table(config)])
     return table, prepared.anomalies
+
+
+def _cost_shares(totals, splits: list[Split]) -> np.ndarray:
+    """Each split's total over its members by its weights; a mixed split's
+    area_percent of it by area, the rest by consumption."""
+    offsets, weights, keys = _layout(splits)
+    if all(s.consumption_weights is None for s in splits):
+        return split(totals, offsets, weights, keys)
+    percent = [PERCENT_UNITS if s.group.area_percent is None or s.consumption_weights is None
+               else int(s.group.area_percent.scaleb(6)) for s in splits]
+    second = np.array([w for s in splits for w in (s.consumption_weights or s.weights)], dtype=np.int64)
+    return split_two_ways(totals, offsets, weights, second, percent, keys)
 
 
 def _cost_by_meter_period(charges: pa.Table, config: Config) -> dict[tuple[int, int], int]:

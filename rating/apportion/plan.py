@@ -140,12 +140,12 @@ def _plan_period(group: Group, setup: _Setup, start: int, end: int, site: Regist
             delta.add(s, start, end, -usage.vector(s, start))
     if weighed is None:
         return None
-    weights, scale = weighed
+    weights, scale, consumption_weights = weighed
     return Split(
         group=group, start=start, end=end, base_qty=base, accounts=setup.accounts, weights=weights,
         weight_scale=scale, keys=[site.rank[a] for a in setup.accounts],
         sources=[(s, base if master is not None else usage.total(s, start)) for s in sources],
-        targets=setup.targets,
+        targets=setup.targets, consumption_weights=consumption_weights,
     )
 
 
@@ -158,16 +158,35 @@ def _spread(total: int, profile: np.ndarray) -> np.ndarray:
     return split([total], [0, len(weights)], weights, np.arange(len(weights)))
 
 
+_Weighed = tuple[list[int], int, list[int] | None]
+
+
 def _weights(group: Group, members, start: int, end: int, unit: str, site: RegistryView,
-             usage: Consumption, anomalies: GroupAnomalies) -> tuple[list[int], int] | None:
-    """Each member's weight in integer units and the units' decimals, or None
-    when the group's policy holds this period."""
+             usage: Consumption, anomalies: GroupAnomalies) -> _Weighed | None:
+    """Each member's weight in integer units, the units' decimals and, for
+    method mixed, the consumption weights of the part split by consumption
+    (the first weights are then the areas); None when the group's policy
+    holds this period."""
+    if group.method == "mixed":
+        area = _weights_by(group, "area", members, start, end, unit, site, usage, anomalies)
+        consumption = _weights_by(group, "consumption", members, start, end, unit, site, usage, anomalies)
+        if area is None or consumption is None:
+            return None
+        return area[0], area[1], consumption[0]
+    weighed = _weights_by(group, group.method, members, start, end, unit, site, usage, anomalies)
+    return None if weighed is None else (*weighed, None)
+
+
+def _weights_by(group: Group, method: str, members, start: int, end: int, unit: str,
+                site: RegistryView, usage: Consumption,
+                anomalies: GroupAnomalies) -> tuple[list[int], int] | None:
+    """The weights of one method (area, consumption, equal, weight)."""
     equal = ([1] * len(members), 0)
-    if group.method == "equal":
+    if method == "equal":
         return equal
-    if group.method == "weight":
+    if method == "weight":
         weights, scale = [_units(m.weight, WEIGHT_DECIMALS) for m in members], WEIGHT_DECIMALS
-    elif group.method == "area":
+    elif method == "area":
         weights, scale = [], WEIGHT_DECIMALS
         for m in members:
             area = m.area if m.area is not None else site.registry.accounts[m.account_id].area

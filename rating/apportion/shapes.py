@@ -37,7 +37,7 @@ def shared_lines_schema(site, meter_id_type: pa.DataType | None = None) -> pa.Sc
     """`rating.schema.charges_schema` plus the columns that explain a share."""
     extra = [
         ("group_id", pa.string()),
-        ("method", pa.string()),  # area | consumption | equal | weight
+        ("method", pa.string()),  # area | consumption | equal | weight | mixed
         ("basis", pa.string()),  # quantity | cost
         ("role", pa.string()),  # share | source
         ("base_quantity", pa.decimal128(38, site.quantity_decimals)),  # the group's common quantity
@@ -79,6 +79,8 @@ class Split:
     keys: list[int]
     sources: list[tuple[int, int]]  # (meter index, quantity that left it) per source meter
     targets: list[int] | None = None  # quantity basis: the member's target meter index
+    consumption_weights: list[int] | None = None  # method mixed: `weights` are areas, these
+    # weigh the part of the cost that is split by consumption (docs/apportionment.md)
 
 
 @dataclass(frozen=True)

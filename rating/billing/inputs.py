@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +49,21 @@ class SiteBilling:
     def units(self) -> list[Unit]:
         """Every account of the registry as a unit, with its meters; the bill
         is addressed to the owner (`name`) or the tenant as `bill_to` says."""
+        return list(self._units)
+
+    @functools.cached_property
+    def _units(self) -> tuple[Unit, ...]:
+        # built once per loaded site: a run asks for its months and then its units
         registry = self.config.registry
         meters: dict[str, list[tuple[str | int, str]]] = {}
         columns = (registry.meter_accounts, registry.meter_ids, registry.meter_tariffs)
         for account_id, meter_id, tariff_id in zip(*(c.to_pylist() for c in columns), strict=True):
             meters.setdefault(account_id, []).append((meter_id, tariff_id))
-        return [Unit(a.account_id, owner=a.name, area=a.area, occupancy=Occupancy(a.occupancy), tags=a.tags,
-                     billing_cycle=a.cycle, billed_from=a.active_from, billed_until=a.active_until,
-                     tenant=a.tenant, bill_to=BillTo(a.bill_to), address=a.address,
-                     meters=tuple(meters.get(a.account_id, ()))) for a in registry.accounts.values()]
+        return tuple(Unit(a.account_id, owner=a.name, area=a.area, occupancy=Occupancy(a.occupancy),
+                          tags=a.tags, billing_cycle=a.cycle, billed_from=a.active_from,
+                          billed_until=a.active_until, tenant=a.tenant, bill_to=BillTo(a.bill_to),
+                          address=a.address, meters=tuple(meters.get(a.account_id, ())))
+                     for a in registry.accounts.values())
 
 
 def load_site_billing(site_file: str | Path) -> SiteBilling:

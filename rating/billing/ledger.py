@@ -335,8 +335,9 @@ class DuesLedger(ABC):
 
     @abstractmethod
     async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
-                       limit: int = 1000) -> list[Payment]:
-        """Receipts in number order (of an account, or the one `receipt`)."""
+                       limit: int = 1000, offset: int = 0) -> list[Payment]:
+        """Receipts in number order (of an account, or the one `receipt`), `limit` of them
+        after the first `offset`."""
 
     @abstractmethod
     async def allocations(self, site_id: str, account_id: str = "", *,
@@ -353,10 +354,36 @@ class DuesLedger(ABC):
         `until` (a reversed payment as never made): interest's declining balance."""
 
     @abstractmethod
-    async def claims(self, site_id: str, *, status: str = "") -> list[Claim]: ...
+    async def claims(self, site_id: str, *, status: str = "", account_id: str = "", limit: int = 1_000_000,
+                     offset: int = 0) -> list[Claim]:
+        """Claims in claim order (of one status: open, confirmed, rejected; of one account), a page."""
 
     @abstractmethod
-    async def refunds(self, site_id: str, *, account_id: str = "") -> list[Refund]: ...
+    async def refunds(self, site_id: str, *, account_id: str = "", limit: int = 1_000_000,
+                      offset: int = 0) -> list[Refund]:
+        """Refunds in request order with their decisions and payouts, a page."""
+
+    # ------------------------------------------------------------ staff corrections (ledger_staff)
+
+    @abstractmethod
+    async def reallocate(self, key: str, site_id: str, account_id: str = "", *, on: dt.date, actor: str,
+                         rule: AllocationRule) -> OpResult:
+        """Allocate again the unallocated money (advances, held payments) of an account, or of
+        every account of the site, by `rule`. Summary: accounts, allocated_minor, allocations
+        [[account, receipt, bill, head, amount]]."""
+
+    @abstractmethod
+    async def assign_suspense(self, key: str, site_id: str, receipt: str, *, account_id: str, bill: str,
+                              on: dt.date, actor: str, numbering: Numbering,
+                              rule: AllocationRule) -> OpResult:
+        """Give a payment kept in suspense to its account: the suspense receipt closed, the money
+        booked as the account's payment (a new receipt, `from_receipt` naming the first)."""
+
+    @abstractmethod
+    async def refund_part(self, key: str, site_id: str, receipt: str, amount_minor: int, *, on: dt.date,
+                          reason: str, actor: str) -> OpResult:
+        """Give back part of a payment (a gateway's partial refund): its unallocated money first,
+        then its allocations undone newest due first; never more in all than the payment."""
 
     # ------------------------------------------------------------ bank statements (ledger_bank)
 

@@ -246,23 +246,33 @@ class SqlPaymentsLedger(SqlDuesLedger):
     async def _after_issue(self, tx: Tx, batch: IssueBatch, seq: int) -> None:
         """The accounts' advances pay the bills just issued, by the batch's rule."""
         accounts = {bill.account_id for bill in batch.bills}
-        holders = await tx.fetch("SELECT DISTINCT account_id FROM dues_credits WHERE site_id = $1 "
-                                 "GROUP BY account_id, receipt HAVING SUM(amount_minor) > 0", batch.site_id)
-        paying = {a for (a,) in holders} & accounts
+        paying = await self._credit_holders(tx, batch.site_id) & accounts
         if not paying:
             return
-        states = await self._states(tx, batch.site_id, paying)
-        written = Written(batch.site_id)
-        rule = batch.allocation or AllocationRule()
-        for account in sorted(paying):
-            state = states[account]
-            sources = credit_sources(state.items) + state.receipts
-            _apply(account, allocate(state.items, sources, rule), batch.bill_date, batch.actor, written,
-                   state)
+        written = await self._use_credits(tx, batch.site_id, paying, batch.bill_date, batch.actor,
+                                          batch.allocation or AllocationRule())
         await self._write(tx, written, {}, seq)
         used = sum(r[9] for r in written.allocations if r[3])
         await self._audit(tx, batch.site_id, batch.actor, "advances", batch.cycle_id,
                           f"advances of {len(paying)} accounts paid {used} of the cycle's bills", seq)
+
+    @staticmethod
+    async def _credit_holders(tx: Tx, site_id: str) -> set[str]:
+        """The accounts with a receipt's money not yet allocated."""
+        holders = await tx.fetch("SELECT DISTINCT account_id FROM dues_credits WHERE site_id = $1 "
+                                 "GROUP BY account_id, receipt HAVING SUM(amount_minor) > 0", site_id)
+        return {a for (a,) in holders}
+
+    async def _use_credits(self, tx: Tx, site_id: str, accounts: set[str], on: dt.date, actor: str,
+                           rule: AllocationRule) -> Written:
+        """The rows of the accounts' credits and unallocated money paying their open items by `rule`."""
+        states = await self._states(tx, site_id, accounts)
+        written = Written(site_id)
+        for account in sorted(accounts):
+            state = states.get(account, AccountState())
+            sources = credit_sources(state.items) + state.receipts
+            _apply(account, allocate(state.items, sources, rule), on, actor, written, state)
+        return written
 
 
 def _chunks(values: list[str]) -> list[list[str]]:

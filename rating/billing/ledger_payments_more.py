@@ -36,6 +36,7 @@ from rating.billing.numbering import DocType, Numbering
 from rating.errors import InputError
 
 REVERSAL_KINDS = ("bounce", "refund", "chargeback")
+CLAIMS_MAX = 1_000_000  # claims or refunds one read returns at most (a page asks for fewer)
 _PAYMENT_SELECT = ("SELECT receipt, site_id, account_id, method, amount_minor, received_on, reference, "
                    "details, tag, suspense, seq, actor FROM dues_payments")
 
@@ -227,14 +228,15 @@ class SqlMoneyLedger(SqlPaymentsLedger):
     # ------------------------------------------------------------ reads
 
     async def payments(self, site_id: str, account_id: str = "", *, receipt: str = "",
-                       limit: int = 1000) -> list[Payment]:
-        sql, args = f"{_PAYMENT_SELECT} WHERE site_id = $1", [site_id]
+                       limit: int = 1000, offset: int = 0) -> list[Payment]:
+        sql, args = f"{_PAYMENT_SELECT} WHERE site_id = $1", list[object]([site_id])
         for column, value in (("account_id", account_id), ("receipt", receipt)):
             if value:
                 args.append(value)
                 sql += f" AND {column} = ${len(args)}"
         async with self._reading() as tx:
-            found = await tx.fetch(f"{sql} ORDER BY fy, serial LIMIT ${len(args) + 1}", *args, limit)
+            found = await tx.fetch(f"{sql} ORDER BY fy, serial LIMIT ${len(args) + 1} "
+                                   f"OFFSET ${len(args) + 2}", *args, limit, offset)
         return [_payment_of(r) for r in found]
 
     async def allocations(self, site_id: str, account_id: str = "", *,
@@ -276,15 +278,22 @@ class SqlMoneyLedger(SqlPaymentsLedger):
                                                      int(amount)))
         return paid
 
-    async def claims(self, site_id: str, *, status: str = "") -> list[Claim]:
+    async def claims(self, site_id: str, *, status: str = "", account_id: str = "", limit: int = CLAIMS_MAX,
+                     offset: int = 0) -> list[Claim]:
+        sql, args = _claim_ids(site_id, status, account_id)
         async with self._reading() as tx:
-            found = _claims(await tx.fetch(f"{_CLAIM_SELECT} WHERE site_id = $1", site_id))
-        return [c for c in found if not status or c.status == status]
+            ids = [cid for (cid,) in await tx.fetch(f"{sql} ORDER BY c.seq LIMIT ${len(args) + 1} OFFSET "
+                                                    f"${len(args) + 2}", *args, limit, offset)]
+            if not ids:
+                return []
+            among, listed = tx.one_of(2, ids)
+            return _claims(await tx.fetch(f"{_CLAIM_SELECT} WHERE site_id = $1 AND claim_id {among}", site_id,
+                                          *listed))
 
-    async def refunds(self, site_id: str, *, account_id: str = "") -> list[Refund]:
+    async def refunds(self, site_id: str, *, account_id: str = "", limit: int = CLAIMS_MAX,
+                      offset: int = 0) -> list[Refund]:
         async with self._reading() as tx:
-            found = await refunds.all_of(tx, site_id)
-        return [r for r in found if not account_id or r.account_id == account_id]
+            return await refunds.page_of(tx, site_id, account_id, limit, offset)
 
 
 def _marks(count: int) -> str:
@@ -294,6 +303,22 @@ def _marks(count: int) -> str:
 _CLAIM_SELECT = ("SELECT claim_id, site_id, account_id, amount_minor, paid_on, method, reference, event, "
                  "receipt, "
                  "note, actor, seq FROM dues_claims")
+
+
+def _claim_ids(site_id: str, status: str, account_id: str) -> tuple[str, list[object]]:
+    """The query of the claims' ids in claim order, of one status and account when given."""
+    sql, args = ("SELECT c.claim_id FROM dues_claims c WHERE c.site_id = $1 AND c.event = 'claimed'",
+                 list[object]([site_id]))
+    if account_id:
+        args.append(account_id)
+        sql += f" AND c.account_id = ${len(args)}"
+    later = "SELECT 1 FROM dues_claims d WHERE d.site_id = c.site_id AND d.claim_id = c.claim_id AND d.event"
+    if status == "open":
+        sql += f" AND NOT EXISTS ({later} <> 'claimed')"
+    elif status:
+        args.append(status)
+        sql += f" AND EXISTS ({later} = ${len(args)})"
+    return sql, args
 
 
 def _claims(found: list[tuple]) -> list[Claim]:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 
 from rating.billing import ledger_payment_schema as payment_schema
-from rating.billing.ledger_bank import SqlBankLedger
+from rating.billing.ledger_staff import SqlStaffLedger
 from rating.errors import RatingError
 from rating.prepaid.ledger.base import LedgerUnavailable
 from rating.prepaid.ledger.postgres import pooled_connection, schema_pool
@@ -141,7 +141,7 @@ class _PostgresTx:
                                                  records=records)
 
 
-class PostgresDuesLedger(SqlBankLedger):
+class PostgresDuesLedger(SqlStaffLedger):
     name = "postgres"
 
     def __init__(self, dsn: str, *, schema: str = "rating", pool_size: int = 4, timeout_s: float = 300.0):

@@ -160,11 +160,31 @@ def check_decider(refund: Refund, actor: str, approvers: frozenset[str], *, appr
         raise InputError("a rejection needs its reason", where=where)
 
 
+async def page_of(tx: Tx, site_id: str, account_id: str, limit: int, offset: int) -> list[Refund]:
+    """Refunds in request order, `limit` of them after the first `offset`: only their rows are read."""
+    sql, args = ("SELECT refund_id FROM dues_refunds WHERE site_id = $1 AND event = 'requested'",
+                 list[object]([site_id]))
+    if account_id:
+        args.append(account_id)
+        sql += f" AND account_id = ${len(args)}"
+    ids = [rid for (rid,) in await tx.fetch(f"{sql} ORDER BY seq LIMIT ${len(args) + 1} OFFSET "
+                                            f"${len(args) + 2}", *args, limit, offset)]
+    if not ids:
+        return []
+    among, listed = tx.one_of(2, ids)
+    found = await tx.fetch(f"{_SELECT} AND refund_id {among}", site_id, *listed)
+    return [refund for refund, _ in _fold(site_id, found).values()]
+
+
 async def _folded(tx: Tx, site_id: str) -> dict[str, tuple[Refund, RefundRequest]]:
+    return _fold(site_id, await tx.fetch(_SELECT, site_id))
+
+
+def _fold(site_id: str, found: list[tuple]) -> dict[str, tuple[Refund, RefundRequest]]:
     """Each refund as its rows leave it, with the request it began as."""
     refunds: dict[str, tuple[Refund, RefundRequest]] = {}
     for rid, event, account, amount, source, head, reason, method, reference, on, terms, _, actor in sorted(
-            await tx.fetch(_SELECT, site_id), key=lambda r: r[11]):
+            found, key=lambda r: r[11]):
         if event == "requested":
             t = json.loads(terms)
             request = RefundRequest("", site_id, account, int(amount), RefundSource(source), reason, method,

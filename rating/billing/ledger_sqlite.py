@@ -17,7 +17,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 
 from rating.billing import ledger_payment_schema as payment_schema
-from rating.billing.ledger_bank import SqlBankLedger
+from rating.billing.ledger_staff import SqlStaffLedger
 from rating.prepaid.ledger.sqlite_file import SqliteFile
 
 _APPEND_ONLY = ("dues_ops", "dues_entries", "dues_documents", "dues_cycles", "dues_carried", "dues_rules",
@@ -171,7 +171,7 @@ class _SqliteTx:
         await self.ledger._run(insert)
 
 
-class SqliteDuesLedger(SqliteFile, SqlBankLedger):
+class SqliteDuesLedger(SqliteFile, SqlStaffLedger):
     name = "sqlite"
     what = "sqlite dues ledger"
 
@@ -210,7 +210,16 @@ class SqliteDuesLedger(SqliteFile, SqlBankLedger):
             except BaseException:
                 await self._run(self._rollback)
                 raise
-            await self._run(self.db.execute, "COMMIT")
+            # Shielded: a caller cancelled while its COMMIT waits for the thread would leave the
+            # transaction open for the next caller's BEGIN; its work is done, so it commits.
+            await asyncio.shield(self._run(self._commit))
+
+    def _commit(self) -> None:
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         if self.db.in_transaction:

@@ -9,13 +9,16 @@ one for its taxes. An entry counts on its document's date, or, without a
 document, on the day its operation was written. The opening balance is
 the sum of the entries before the first day, the closing balance the
 opening plus the rows: over all days it is the ledger's balance of the
-account. As a table (Arrow; CSV) and as HTML and PDF (rating.billing.render).
+account. Beside the rows, `paid` says what paid what in the range: each
+allocation of a payment (or of a credit note) to a bill's head, as the
+ledger recorded it (an undone one negative). As a table (Arrow; CSV) and as
+HTML and PDF (rating.billing.render).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -41,6 +44,18 @@ class StatementRow:
 
 
 @dataclass(frozen=True)
+class PaidLine:
+    """`amount_minor` of `bill`'s `head` paid on `on` by `payer` (a receipt, or
+    `<note>:<head>` of a credit)."""
+
+    on: dt.date
+    payer: str
+    bill: str
+    head: str
+    amount_minor: int  # negative: a reversal undid it
+
+
+@dataclass(frozen=True)
 class Statement:
     site_id: str
     account_id: str
@@ -48,6 +63,7 @@ class Statement:
     last: dt.date
     opening_minor: int
     rows: tuple[StatementRow, ...]
+    paid: tuple[PaidLine, ...] = ()
 
     @property
     def closing_minor(self) -> int:
@@ -66,7 +82,10 @@ async def statement(ledger: DuesLedger, site_id: str, account_id: str, first: dt
     """The account's statement from `first` to `last`, both days included."""
     check_range(first, last)
     entries = await ledger.account_entries(site_id, account_id)
-    return build(site_id, account_id, first, last, entries)
+    found = build(site_id, account_id, first, last, entries)
+    paid = tuple(PaidLine(a.on, a.receipt or a.credit_ref, a.bill_ref, a.head, a.amount_minor)
+                 for a in await ledger.allocations(site_id, account_id) if first <= a.on <= last)
+    return replace(found, paid=paid)
 
 
 def build(site_id: str, account_id: str, first: dt.date, last: dt.date,
@@ -95,17 +114,23 @@ def _description(entry: AccountEntry, kind: str) -> str:
 
 STATEMENT_SCHEMA = pa.schema([("on", pa.date32()), ("reference", pa.string()), ("kind", pa.string()),
                               ("description", pa.string()), ("heads", pa.string()),
-                              ("amount_minor", pa.int64()), ("balance_minor", pa.int64())])
+                              ("amount_minor", pa.int64()), ("balance_minor", pa.int64()),
+                              ("paid_by", pa.string()), ("paid_minor", pa.int64())])
 
 
 def statement_table(found: Statement) -> pa.Table:
     """The rows as Arrow, the opening balance first (reference `opening`),
-    the closing last (`closing`), amounts in minor units."""
-    opening = [(found.first, "opening", "balance", "Opening balance", "", 0, found.opening_minor)]
-    rows = [(r.on, r.reference, r.kind, r.description, " ".join(r.heads), r.amount_minor, r.balance_minor)
-            for r in found.rows]
-    closing = [(found.last, "closing", "balance", "Closing balance", "", 0, found.closing_minor)]
-    columns = list(zip(*(opening + rows + closing), strict=True))
+    the closing next (`closing`), amounts in minor units; then what paid what,
+    one row per allocation (kind `allocation`, reference the bill, `paid_by`
+    the receipt, `paid_minor` the amount; its `amount_minor` 0 and
+    `balance_minor` empty: the balance rows above already count the money)."""
+    opening = [(found.first, "opening", "balance", "Opening balance", "", 0, found.opening_minor, "", 0)]
+    rows = [(r.on, r.reference, r.kind, r.description, " ".join(r.heads), r.amount_minor, r.balance_minor, "",
+             0) for r in found.rows]
+    closing = [(found.last, "closing", "balance", "Closing balance", "", 0, found.closing_minor, "", 0)]
+    paid = [(p.on, p.bill, "allocation", f"{p.payer} paid {p.bill} {p.head}", p.head, 0, None, p.payer,
+             p.amount_minor) for p in found.paid]
+    columns = list(zip(*(opening + rows + closing + paid), strict=True))
     return pa.table([pa.array(column, field.type) for column, field in zip(columns, STATEMENT_SCHEMA,
                                                                             strict=True)],
                     schema=STATEMENT_SCHEMA)

@@ -25,7 +25,8 @@ BENCH_DESCRIPTION = """
     memory-bandwidth pass over the same columns, on the same data in the same
     run; `rate()` on Parquet, CSV and Arrow IPC files beside pyarrow decoding
     the same files (the CLI's path end to end); scaling curves over readings
-    (10^4 .. 10^8), meters (10^3 .. 10^7), tariff complexity, arrival order
+    (10^4 .. 10^8), meters (10^3 .. 10^7; 10^6 and 10^7 read 10 times each
+    beside numpy), tariff complexity, arrival order
     and apportionment group sizes; peak
     memory per scenario; the prepaid service end to end when
     bench/bench_service.py is there; gateway webhook payments over HTTP
@@ -37,7 +38,7 @@ BENCH_DESCRIPTION = """
     point checks that the implementations agree to the minor unit; a
     disagreement exits with 1. Speed never fails the run.
 
-    scenarios: files, readings, meters, tariffs, order, apportion, service, webhook
+    scenarios: files, readings, meters, many_meters, tariffs, order, apportion, service, webhook
 
     examples:
       rating bench --quick --out /tmp/bench        seconds: the CI smoke run

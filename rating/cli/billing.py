@@ -139,6 +139,8 @@ def _bills_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readings", nargs="+", type=Path, metavar="READINGS",
                         help="run, issue: the cycle's readings files, rated as `rating rate` does; "
                              "without them metered heads are billed at zero, with an anomaly")
+    parser.add_argument("--instalments", type=Path, metavar="PLANS.toml",
+                        help="run, issue: bill the instalments due in the cycle under their item heads")
     parser.add_argument("--account", help="show: the documents of one account")
     parser.add_argument("--accounts", type=int, default=20, metavar="N",
                         help="run: show at most N bills in detail (default 20)")
@@ -178,7 +180,8 @@ def bills_command(args: argparse.Namespace) -> int:
     allocation = load_payment_settings(args.site, society.config.site).allocation  # how advances pay
     usage = _usage(args, society, cycle)
     inputs = RunInputs(cycle, society.billing, society.numbering, society.units(), usage,
-                       rules_text=society.rules_text, allocation=allocation)
+                       items=_instalment_items(args, society, cycle), rules_text=society.rules_text,
+                       allocation=allocation)
     exponent = society.config.site.minor_unit_exponent
 
     async def run(ledger) -> int:
@@ -194,6 +197,16 @@ def bills_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _with_ledger(args, run)
+
+
+def _instalment_items(args: argparse.Namespace, society, cycle) -> dict:
+    """The instalments due in the cycle of the plans given, as items of their heads (docs/usage.md)."""
+    if args.instalments is None:
+        return {}
+    from rating.usage.instalments import billed_items, load_plans, schedule
+
+    plans = load_plans(args.instalments, society.config.site)
+    return billed_items(plans, schedule(plans), cycle)
 
 
 def _usage(args: argparse.Namespace, society, cycle) -> dict:

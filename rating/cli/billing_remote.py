@@ -68,18 +68,19 @@ def _site_id(args: argparse.Namespace) -> str:
     return load_site_file(args.site)[0].name
 
 
-def _calling(args: argparse.Namespace, action) -> int:
-    """Run action(client) (it prints); a failed call is said on stderr with its exit code."""
+def _calling(args: argparse.Namespace, action, kind=None) -> int:
+    """Run action(client) (it prints) with a client of `kind` (default BillingClient);
+    a failed call is said on stderr with its exit code."""
     from rating.client.billing import BillingClient
     from rating.client.calls import ClientError, OutcomeUnknown
 
-    site_id = _site_id(args)
-    with _client(args, lambda *a, **kw: BillingClient(*a, site_id=site_id, **kw)) as client:
+    site_id, kind = _site_id(args), kind or BillingClient
+    with _client(args, lambda *a, **kw: kind(*a, site_id=site_id, **kw)) as client:
         try:
             return action(client)
         except OutcomeUnknown as exc:
-            return _outcome_unknown(exc.message, "run the same command again: an issue is keyed by its "
-                                                 "cycle and an import by its file's content")
+            return _outcome_unknown(exc.message, "run the same command again: each write is keyed by what "
+                                                 "it records (a cycle, a file's content, the entry's key)")
         except ClientError as exc:
             return _client_failure(exc)
 

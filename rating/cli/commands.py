@@ -320,7 +320,7 @@ def demo_command(args: argparse.Namespace) -> int:
 # Modules that register more subcommands when imported (serve, bench, topup...).
 SUBCOMMAND_MODULES: tuple[str, ...] = ("rating.cli.bench", "rating.cli.prepaid", "rating.cli.billing",
                                         "rating.cli.partition", "rating.cli.payments", "rating.cli.reminders",
-                                        "rating.cli.reports")
+                                        "rating.cli.reports", "rating.cli.usage")
 
 MAIN_DESCRIPTION = """
     rating: exact, high-throughput metering and rating for housing societies,

@@ -5,19 +5,23 @@
                           the prepaid wallets' immediate refund)
     rating bank import    reconcile a bank statement file against the dues ledger
     rating bank review    the lines waiting for staff: resolve or dismiss them
+    rating claims         residents' "I have paid" claims: list, confirm, reject with a reason
 
 They open the dues ledger as `rating bills` does (the SQLite file, or
---postgres DSN) and read the site's payments.toml (rating.payments.settings).
+--postgres DSN) and read the site's payments.toml (rating.payments.settings);
+with --server (or RATING_SERVER) they go through the running server that
+holds the ledger (rating.cli.payments_remote).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import sys
 from pathlib import Path
 
+from rating.cli import billing_remote, payments_remote
+from rating.cli import payments_text as text
 from rating.cli.billing import _ledger_arguments, _with_ledger
 from rating.cli.commands import EXIT_OK, subcommand
 from rating.errors import InputError
@@ -43,9 +47,8 @@ def _money(minor: int, society) -> str:
     return str(major(minor, society.config.site.minor_unit_exponent))
 
 
-def _default_key(kind: str, *parts: object) -> str:
-    """A key made of what was entered: the same command again is a retry, never a second payment."""
-    return f"{kind}:" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+def _moneys(society) -> text.Money:
+    return lambda minor: _money(minor, society)
 
 
 # ---------------------------------------------------------------- pay
@@ -62,6 +65,11 @@ PAY_DESCRIPTION = """
                next bill as a debit note
       show     the receipts of the site or of --account, and what each paid
       receipt  write a receipt as PDF or HTML (--out FILE.pdf or FILE.html)
+      assign   a payment kept in suspense (it named no unit the books know)
+               is --account's: booked as its payment under a new receipt
+               (paying --bill first, when given), the suspense one closed
+      allocate allocate again, by the rule, the money --account (default:
+               every account) holds unallocated: advances, held payments
 
     Running the same command again (the same values and --on, which is
     today when not given) changes nothing: it prints the first receipt;
@@ -76,6 +84,8 @@ PAY_DESCRIPTION = """
       rating pay bounce R/25-26/000007 --site site.toml --reason "insufficient funds"
       rating pay show --site site.toml --account A-0101
       rating pay receipt R/25-26/000007 --site site.toml --out R-000007.pdf
+      rating pay assign R/25-26/000031 --site site.toml --account A-0101
+      rating pay allocate --site site.toml --account A-0101
 
     exit codes: 0 done; 2 bad input (an unknown unit or bill, an amount
     that is not money), nothing written; 3 the ledger cannot be reached.
@@ -83,8 +93,11 @@ PAY_DESCRIPTION = """
 
 
 def _pay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("verb", nargs="?", default="record", choices=("record", "bounce", "show", "receipt"))
-    parser.add_argument("receipt", nargs="?", help="bounce: the cheque's receipt number; receipt: the number")
+    parser.add_argument("verb", nargs="?", default="record",
+                        choices=("record", "bounce", "show", "receipt", "assign", "allocate"))
+    parser.add_argument("receipt", nargs="?",
+                        help="bounce: the cheque's receipt number; receipt: the number; "
+                             "assign: the one in suspense")
     parser.add_argument("--out", type=Path, metavar="FILE.pdf|FILE.html", help="receipt: where to write it")
     _ledger_arguments(parser)
     parser.add_argument("--account", help="the unit that paid (record; show: its receipts)")
@@ -104,23 +117,23 @@ def _pay_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("pay", help="record an offline payment, bounce a cheque, show receipts",
             description=PAY_DESCRIPTION, arguments=_pay_arguments)
 def pay_command(args: argparse.Namespace) -> int:
-    society, settings = _society(args)
     on = args.on or dt.date.today()
+    if billing_remote.wanted(args):
+        return payments_remote.pay(args, on)
+    society, settings = _society(args)
     if args.verb == "show":
         return _with_ledger(args, lambda ledger: _show_receipts(ledger, society, args.account or ""))
     if args.verb == "bounce":
         return _bounce(args, society, settings, on)
     if args.verb == "receipt":
         return _with_ledger(args, lambda ledger: _write_receipt(ledger, args, society))
-    if not args.account or not args.amount:
-        raise InputError("pay needs --account and --amount",
-                         where="--account" if not args.account else "--amount")
+    if args.verb in ("assign", "allocate"):
+        return _with_ledger(args, lambda ledger: _correct(ledger, args, society, settings, on))
+    text.check_record(args)
     from rating.billing.ledger_payment_types import Method, PaymentRequest
 
     amount = _amount(args.amount, society, "--amount")
-    key = args.key or _default_key("pay", society.site_id, args.account, args.method, amount, on,
-                                   args.reference,
-                                   args.bank, args.cheque_date, args.bill, args.tag)
+    key = args.key or text.payment_key(society.site_id, args, amount, on)
     request = PaymentRequest(key, society.site_id, args.account, Method(args.method), amount, on, args.actor,
                              society.numbering, settings.allocation, reference=args.reference, bank=args.bank,
                              instrument_date=args.cheque_date, bill=args.bill, tag=args.tag)
@@ -134,39 +147,42 @@ def pay_command(args: argparse.Namespace) -> int:
 
 
 def _receipt_text(result, society) -> str:
-    s = result.summary
-    again = " (recorded before: the first receipt)" if result.replayed else ""
-    lines = [f"receipt {s['receipt']}: {_money(s['amount_minor'], society)} from {s['account']}{again}"]
-    lines += [f"  paid {_money(amount, society):>12}  {bill} {head}" for bill, head,
-              amount in s["allocations"]]
-    if s["advance_minor"]:
-        lines.append(f"  advance {_money(s['advance_minor'], society):>9}  (used by the next bills)")
-    if s["flags"]:
-        lines.append(f"  flagged: {', '.join(s['flags'])}")
-    return "\n".join(lines) + "\n"
+    return text.receipt(result.summary, result.replayed, _moneys(society))
 
 
 def _bounce(args: argparse.Namespace, society, settings, on: dt.date) -> int:
     from rating.billing.ledger_payment_types import ReversalRequest
 
-    if not args.receipt or not args.reason:
-        raise InputError("pay bounce needs the RECEIPT and --reason",
-                         where="--reason" if args.receipt else "RECEIPT")
+    text.check_bounce(args)
     key = args.key or f"bounce:{society.site_id}:{args.receipt}"
     request = ReversalRequest(key, society.site_id, args.receipt, "bounce", on, args.reason, args.actor,
                               society.numbering, settings.bounce_charge_minor, settings.bounce_head)
 
     async def run(ledger) -> int:
-        result = await ledger.reverse(request)
-        s = result.summary
-        note = f"; charge {_money(settings.bounce_charge_minor, society)} on {s['charge_note']}" \
-            if s["charge_note"] else ""
-        print(f"receipt {s['receipt']} reversed ({args.reason}): {_money(s['reopened_minor'], society)} of "
-              f"dues "
-              f"open again{note}")
+        s = (await ledger.reverse(request)).summary
+        print(text.bounced(s["receipt"], args.reason, s["reopened_minor"], s["charge_note"],
+                           settings.bounce_charge_minor, _moneys(society)))
         return EXIT_OK
 
     return _with_ledger(args, run)
+
+
+async def _correct(ledger, args: argparse.Namespace, society, settings, on: dt.date) -> int:
+    """`pay assign` and `pay allocate`, keyed by what they correct (and the day)."""
+    site = society.site_id
+    if args.verb == "assign":
+        text.check_assign(args)
+        key = args.key or f"assign:{site}:{args.receipt}"
+        result = await ledger.assign_suspense(key, site, args.receipt, account_id=args.account,
+                                              bill=args.bill, on=on, actor=args.actor,
+                                              numbering=society.numbering, rule=settings.allocation)
+        sys.stdout.write(_receipt_text(result, society))
+        return EXIT_OK
+    key = args.key or f"allocate:{site}:{args.account or '*'}:{on.isoformat()}"
+    s = (await ledger.reallocate(key, site, args.account or "", on=on, actor=args.actor,
+                                 rule=settings.allocation)).summary
+    sys.stdout.write(text.allocated(s["accounts"], s["allocated_minor"], s["allocations"], _moneys(society)))
+    return EXIT_OK
 
 
 async def _write_receipt(ledger, args: argparse.Namespace, society) -> int:
@@ -193,14 +209,10 @@ async def _show_receipts(ledger, society, account: str) -> int:
     payments = await ledger.payments(society.site_id, account, limit=1_000_000)
     allocations: dict[str, list] = {}
     for a in await ledger.allocations(society.site_id, account):
-        allocations.setdefault(a.receipt, []).append(a)
-    for p in payments:
-        amount = _money(p.amount_minor, society)
-        print(f"{p.receipt}  {p.received_on}  {p.account_id:<10} {p.method:<8} {amount:>12}  {p.reference}")
-        for a in allocations.get(p.receipt, []):
-            what = "paid" if a.amount_minor > 0 else "undone"
-            print(f"    {what} {_money(abs(a.amount_minor), society):>10}  {a.bill_ref} {a.head} ({a.on})")
-    print(f"{len(payments)} receipts")
+        allocations.setdefault(a.receipt, []).append((a.amount_minor, a.bill_ref, a.head, a.on))
+    sys.stdout.write(text.receipts(
+        (((p.receipt, p.received_on, p.account_id, p.method, p.amount_minor, p.reference),
+          allocations.get(p.receipt, [])) for p in payments), _moneys(society)))
     return EXIT_OK
 
 
@@ -250,16 +262,18 @@ def _refund_arguments(parser: argparse.ArgumentParser) -> None:
             description=REFUND_DESCRIPTION,
             arguments=_refund_arguments)
 def refund_command(args: argparse.Namespace) -> int:
-    society, settings = _society(args)
     on = args.on or dt.date.today()
+    if args.verb != "request" and not args.refund:
+        raise InputError(f"refunds {args.verb} needs the REFUND id", where="REFUND")
+    if billing_remote.wanted(args):
+        return payments_remote.refunds(args, on)
+    society, settings = _society(args)
     site = society.site_id
     if args.verb == "request":
         request = _refund_request(args, society, settings, on)
 
         async def act(ledger):
             return await ledger.request_refund(request)
-    elif not args.refund:
-        raise InputError(f"refunds {args.verb} needs the REFUND id", where="REFUND")
     elif args.verb in ("approve", "reject"):
         key = args.key or f"refund-{args.verb}:{site}:{args.refund}"
 
@@ -277,9 +291,7 @@ def refund_command(args: argparse.Namespace) -> int:
 
     async def run(ledger) -> int:
         result = await act(ledger)
-        s = result.summary
-        again = " (recorded before)" if result.replayed else ""
-        print(f"refund {s['refund']}: {s['status']}{again}")
+        print(text.refund(result.summary["refund"], result.summary["status"], result.replayed))
         return EXIT_OK
 
     return _with_ledger(args, run)
@@ -288,15 +300,73 @@ def refund_command(args: argparse.Namespace) -> int:
 def _refund_request(args: argparse.Namespace, society, settings, on: dt.date):
     from rating.billing.ledger_payment_types import RefundRequest, RefundSource
 
-    if not args.account or not args.amount or not args.reason:
-        raise InputError("refunds request needs --account, --amount and --reason", where="refunds request")
+    text.check_refund_request(args)
     amount = _amount(args.amount, society, "--amount")
     source = RefundSource.DEPOSIT if args.deposit else RefundSource.ADVANCE
-    key = args.key or _default_key("refund", society.site_id, args.account, amount, args.reason, on,
-                                   args.deposit, args.deposit_end)
+    key = args.key or text.refund_key(society.site_id, args, amount, on)
     return RefundRequest(key, society.site_id, args.account, amount, source, args.reason, args.method, on,
                          args.actor, settings.refund_deadline_days, args.deposit or "", args.deposit_end,
                          settings.deposit_heads)
+
+
+# ---------------------------------------------------------------- claims
+
+CLAIMS_DESCRIPTION = """
+    A resident's "I have paid" is a claim: nothing moves until staff look at
+    the bank or the counter and decide it.
+
+      list     the claims, in order (--status open|confirmed|rejected, --account)
+      confirm  CLAIM_ID: its payment is recorded with a receipt and allocated
+               by the site's rule, as `rating pay` does
+      reject   CLAIM_ID --reason: set aside, the resident told why
+
+    Deciding a claim again changes nothing and prints the first result.
+
+    examples:
+      rating claims list --site site.toml --status open
+      rating claims confirm CL-41 --site site.toml
+      rating claims reject CL-42 --site site.toml --reason "no such transfer in the bank"
+
+    exit codes: 0 done; 2 refused (an unknown claim, one decided already),
+    nothing written; 3 the ledger cannot be reached.
+"""
+
+
+def _claims_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("verb", choices=("list", "confirm", "reject"))
+    parser.add_argument("claim", nargs="?", help="confirm, reject: the claim's id (CL-...)")
+    _ledger_arguments(parser)
+    parser.add_argument("--status", choices=("open", "confirmed", "rejected"), help="list: only these")
+    parser.add_argument("--account", help="list: one unit's claims")
+    parser.add_argument("--reason", default="", help="reject: why (the resident is told)")
+    parser.add_argument("--key", help="idempotency key (default: made of the claim and the decision)")
+
+
+@subcommand("claims", help="list, confirm and reject residents' \"I have paid\" claims",
+            description=CLAIMS_DESCRIPTION, arguments=_claims_arguments)
+def claims_command(args: argparse.Namespace) -> int:
+    text.check_claim(args)
+    if billing_remote.wanted(args):
+        return payments_remote.claims(args)
+    society, settings = _society(args)
+    site = society.site_id
+
+    async def run(ledger) -> int:
+        if args.verb == "list":
+            found = await ledger.claims(site, status=args.status or "", account_id=args.account or "")
+            sys.stdout.write(text.claims(found, _moneys(society)))
+        elif args.verb == "confirm":
+            result = await ledger.confirm_claim(args.key or f"claim-confirm:{site}:{args.claim}", site,
+                                                args.claim, actor=args.actor, numbering=society.numbering,
+                                                rule=settings.allocation)
+            sys.stdout.write(_receipt_text(result, society))
+        else:
+            result = await ledger.reject_claim(args.key or f"claim-reject:{site}:{args.claim}", site,
+                                               args.claim, reason=args.reason, actor=args.actor)
+            print(text.claim_rejected(args.claim, args.reason, result.replayed))
+        return EXIT_OK
+
+    return _with_ledger(args, run)
 
 
 # ---------------------------------------------------------------- bank
@@ -342,10 +412,12 @@ def _bank_arguments(parser: argparse.ArgumentParser) -> None:
 @subcommand("bank", help="import and reconcile bank statements, review what needs staff",
             description=BANK_DESCRIPTION, arguments=_bank_arguments)
 def bank_command(args: argparse.Namespace) -> int:
+    if args.verb == "import" and not args.file:
+        raise InputError("bank import needs the statement FILE", where="FILE")
+    if billing_remote.wanted(args):
+        return payments_remote.bank(args)
     society, settings = _society(args)
     if args.verb == "import":
-        if not args.file:
-            raise InputError("bank import needs the statement FILE", where="FILE")
         return _with_ledger(args, lambda ledger: _import(ledger, args, society, settings))
     return _with_ledger(args, lambda ledger: _review(ledger, args, society, settings))
 
@@ -357,21 +429,17 @@ async def _import(ledger, args: argparse.Namespace, society, settings) -> int:
                                   settings=settings,
                                   numbering=society.numbering, format=args.format)
     if done.result is None:
-        print(f"{args.file.name}: its {done.known} statements were imported before; nothing changed")
+        print(text.imported_before(args.file.name, done.known))
         return EXIT_OK
     s = done.result.summary
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(s["lines"].items()))
-    again = " (imported before: the first result)" if done.result.replayed else ""
-    print(f"{args.file.name}: {s['statements']} statements, lines: {counts}; {s['payments']} payments "
-          f"recorded{again}")
+    print(text.imported(args.file.name, s["statements"], s["lines"], s["payments"], done.result.replayed))
     return await _list_waiting(ledger, society)
 
 
 async def _review(ledger, args: argparse.Namespace, society, settings) -> int:
     site = society.site_id
     if args.resolve:
-        if not args.account:
-            raise InputError("--resolve needs the --account the line is a payment of", where="--account")
+        text.check_resolve(args)
         result = await ledger.resolve_bank_line(f"bank-resolve:{site}:{args.resolve}", site, args.resolve,
                                                 account_id=args.account, bill=args.bill, actor=args.actor,
                                                 numbering=society.numbering, rule=settings.allocation)
@@ -380,18 +448,11 @@ async def _review(ledger, args: argparse.Namespace, society, settings) -> int:
     if args.dismiss:
         await ledger.dismiss_bank_line(f"bank-dismiss:{site}:{args.dismiss}", site, args.dismiss,
                                        reason=args.reason, actor=args.actor)
-        print(f"{args.dismiss}: dismissed ({args.reason})")
+        print(text.dismissed(args.dismiss, args.reason))
         return EXIT_OK
     return await _list_waiting(ledger, society)
 
 
 async def _list_waiting(ledger, society) -> int:
-    lines = await ledger.bank_lines(society.site_id)
-    waiting = [line for line in lines if line.status in ("review", "unmatched")]
-    for line in waiting:
-        candidates = f"  candidates: {', '.join(line.candidates)}" if line.candidates else ""
-        amount = _money(line.amount_minor, society)
-        print(f"{line.status:<9} {line.line_id}  {line.booking_date}  {amount:>12}  {line.reason}  "
-              f"{line.text}{candidates}")
-    print(f"{len(waiting)} lines wait for staff")
+    sys.stdout.write(text.waiting(await ledger.bank_lines(society.site_id), _moneys(society)))
     return EXIT_OK

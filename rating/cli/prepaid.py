@@ -241,6 +241,9 @@ def _move_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=("online", "cash", "cheque", "bank_transfer"), default=None)
     parser.add_argument("--reason", default="")
     parser.add_argument("--reference", default="")
+    parser.add_argument("--actor", default=os.environ.get("RATING_ACTOR", ""),
+                        help="refund with approval: who asks, when the token does not name it "
+                             "(default $RATING_ACTOR)")
 
 
 def _move(kind: str, args: argparse.Namespace) -> int:
@@ -257,19 +260,66 @@ def _move(kind: str, args: argparse.Namespace) -> int:
             elif kind == "refund":
                 reply = client.refund(args.account, args.wallet, amount, key=args.idempotency_key,
                                       method=args.method or "bank_transfer", reason=args.reason,
-                                      reference=args.reference)
+                                      reference=args.reference, actor=args.actor)
             else:
                 reply = client.adjust(args.account, args.wallet, amount, key=args.idempotency_key,
                                       reason=args.reason, reference=args.reference)
         except ClientError as exc:
             return _client_failure(exc)
+    _print_movement(kind, reply, exponent)
+    return EXIT_OK
+
+
+def _print_movement(kind: str, reply, exponent: int) -> None:
     note = " (already recorded: first result)" if reply.replayed else ""
+    if reply.refund_status:  # the site's refunds wait for an approver
+        who = f"asked by {reply.requested_by}" + (f", {reply.refund_status} by {reply.decided_by}"
+                                                  if reply.decided_by else "")
+        note = f" [refund {reply.idempotency_key}: {reply.refund_status}, {who}]{note}"
     print(f"{kind} {reply.account_id} {reply.wallet} {_money(reply.amount_minor, exponent)}: balance "
           f"{_money(reply.balance_minor, exponent)} {STATUS_NAMES[reply.status]} [#{reply.sequence}]{note}")
     for e in reply.events:
         level = f" level {_money(e.level_minor, exponent)}" if e.type in LEVELLED else ""
         print(f"event {EVENT_NAMES.get(e.type, e.type)} {e.account_id} {e.wallet} "
               f"{_money(e.balance_minor, exponent)}{level}")
+
+
+DECIDE_DESCRIPTION = """
+    Where the site sets [prepaid] refund_approval = true, `rating refund`
+    asks for a refund and moves nothing; an approver other than the one who
+    asked approves it (the money moves, never below 0) or rejects it with a
+    reason. KEY is the refund's --key.
+
+    examples:
+      rating decide-refund REF-77 --approve
+      rating decide-refund REF-77 --reject --reason "paid by cheque instead"
+"""
+
+
+def _decide_arguments(parser: argparse.ArgumentParser) -> None:
+    _client_arguments(parser)
+    parser.add_argument("key", help="the refund's idempotency key (its --key)")
+    decision = parser.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", action="store_true")
+    decision.add_argument("--reject", action="store_true")
+    parser.add_argument("--reason", default="", help="a rejection: why")
+    parser.add_argument("--actor", default=os.environ.get("RATING_ACTOR", ""),
+                        help="who decides, when the token does not name it (default $RATING_ACTOR)")
+
+
+@subcommand("decide-refund", help="approve or reject a prepaid refund that waits for approval",
+            description=DECIDE_DESCRIPTION, arguments=_decide_arguments)
+def decide_refund_command(args: argparse.Namespace) -> int:
+    from rating.client.calls import ClientError
+
+    with _client(args) as client:
+        try:
+            reply = client.decide_wallet_refund(args.key, approve=args.approve, reason=args.reason,
+                                                actor=args.actor)
+            exponent = client.balance(reply.account_id).minor_unit_exponent
+        except ClientError as exc:
+            return _client_failure(exc)
+    _print_movement("refund", reply, exponent)
     return EXIT_OK
 
 

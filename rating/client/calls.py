@@ -170,12 +170,13 @@ def _options(max_message_bytes: int) -> list[tuple[str, int]]:
             ("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
 
 
-def _movement(key, account_id, wallet, amount_minor, method, reason, reference) -> pb.MovementRequest:
+def _movement(key, account_id, wallet, amount_minor, method, reason, reference,
+              actor: str = "") -> pb.MovementRequest:
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}")
     return pb.MovementRequest(idempotency_key=key, account_id=account_id, wallet=wallet,
                               amount_minor=amount_minor, method=METHODS[method], reason=reason,
-                              reference=reference)
+                              reference=reference, actor=actor)
 
 
 class RatingClient:
@@ -300,9 +301,18 @@ class RatingClient:
                                                          reason, reference), key=key)
 
     def refund(self, account_id: str, wallet: str, amount_minor: int, *, key: str,
-               method: str = "bank_transfer", reason: str = "", reference: str = "") -> pb.MovementResponse:
+               method: str = "bank_transfer", reason: str = "", reference: str = "",
+               actor: str = "") -> pb.MovementResponse:
+        """Where the site asks for approval, a request: `refund_status` "requested"."""
         return self._call(self.prepaid.Refund, _movement(key, account_id, wallet, amount_minor, method,
-                                                          reason, reference), key=key)
+                                                          reason, reference, actor), key=key)
+
+    def decide_wallet_refund(self, key: str, *, approve: bool, reason: str = "",
+                             actor: str = "") -> pb.MovementResponse:
+        """Approve or reject the refund requested under `key` (another approver than the one who asked)."""
+        request = pb.DecideWalletRefundRequest(idempotency_key=key, approve=approve, reason=reason,
+                                               actor=actor)
+        return self._call(self.prepaid.DecideRefund, request, key=key)
 
     def adjust(self, account_id: str, wallet: str, amount_minor: int, *, key: str, reason: str,
                reference: str = "") -> pb.MovementResponse:

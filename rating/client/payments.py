@@ -114,6 +114,42 @@ class PaymentsClient(RatingClient):
                 site_id=self.site_id, account_id=account_id, page_token=token))):
             yield from page.refunds
 
+    def allocate(self, key: str, on: dt.date, *, account_id: str = "", actor: str = "") -> pb.AllocateResult:
+        """Allocate again the unallocated money of `account_id` (empty: every account)."""
+        request = pb.AllocateRequest(site_id=self.site_id, idempotency_key=key, account_id=account_id,
+                                     on=on.isoformat(), actor=actor)
+        return self._call(self.payments_stub.Allocate, request, key=key)
+
+    def assign_suspense(self, receipt: str, account_id: str, on: dt.date, *, bill: str = "", key: str = "",
+                        actor: str = "") -> pb.PaymentResult:
+        request = pb.AssignSuspenseRequest(site_id=self.site_id, receipt=receipt, account_id=account_id,
+                                           bill=bill, on=on.isoformat(), idempotency_key=key, actor=actor)
+        return self._call(self.payments_stub.AssignSuspense, request, key=key or f"assign {receipt}")
+
+    def reconcile(self, content: bytes, file_name: str, *, format: str = "", actor: str = ""
+                  ) -> pb.ReconcileResult:
+        """Import a statement file: a retry is safe (a statement imported before changes nothing)."""
+        request = pb.ReconcileRequest(site_id=self.site_id, content=content, file_name=file_name,
+                                      format=format, actor=actor)
+        return self._call(self.payments_stub.Reconcile, request, key=f"statement {file_name}")
+
+    def bank_lines(self, *, status: str = "") -> Iterator[pb.BankLine]:
+        stub = self.payments_stub
+        for page in self._pages(lambda token: self._call(stub.ListBankLines, pb.ListBankLinesRequest(
+                site_id=self.site_id, status=status, page_token=token))):
+            yield from page.lines
+
+    def resolve_bank_line(self, line_id: str, account_id: str, *, bill: str = "", key: str = "",
+                          actor: str = "") -> pb.PaymentResult:
+        request = pb.ResolveBankLineRequest(site_id=self.site_id, line_id=line_id, account_id=account_id,
+                                            bill=bill, idempotency_key=key, actor=actor)
+        return self._call(self.payments_stub.ResolveBankLine, request, key=key or f"resolve {line_id}")
+
+    def dismiss_bank_line(self, line_id: str, reason: str, *, key: str = "", actor: str = "") -> pb.BankLine:
+        request = pb.DismissBankLineRequest(site_id=self.site_id, line_id=line_id, reason=reason,
+                                            idempotency_key=key, actor=actor)
+        return self._call(self.payments_stub.DismissBankLine, request, key=key or f"dismiss {line_id}")
+
     @staticmethod
     def _pages(fetch: Callable[[str], object]) -> Iterator:
         token = ""

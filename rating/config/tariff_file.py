@@ -22,6 +22,7 @@ from rating.model.tariff import (
     DAY_TYPES,
     MINUTES_PER_DAY,
     DayType,
+    Package,
     Slab,
     SlabSet,
     Tariff,
@@ -42,12 +43,13 @@ MONTHS = tuple(range(1, 13))
 
 _VERSION_KEYS = {
     "id", "name", "unit", "effective_from", "energy", "tou", "fixed_charge",
-    "area_charge", "fees", "minimum_charge", "taxes", "prorate",
+    "area_charge", "fees", "minimum_charge", "taxes", "prorate", "package", "export",
 }
 _SLAB_SET_KEYS = {"mode", "limit_basis", "slabs"}
 _SLAB_KEYS = {"upto", "width", "price", "fee"}
 _TOU_KEYS = {"mode", "periods", "schedules"}
-_TOU_PERIOD_KEYS = {"name", "price", "energy"}
+_TOU_PERIOD_KEYS = {"name", "price", "energy", "prices"}
+_PACKAGE_KEYS = {"free", "block", "price"}
 _SCHEDULE_KEYS = {"months", "day_types", "spans"}
 _SPAN = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 
@@ -184,11 +186,14 @@ def _version_header(entry: Any, where: str, i: int) -> tuple[str, dt.date]:
 
 def _version(entry: dict, at: str) -> TariffVersion:
     _check_keys(entry, _VERSION_KEYS, ("id", "effective_from"), at, "")
-    energy = _slab_set(entry["energy"], at, "energy") if "energy" in entry else None
-    tou = _time_of_use(entry["tou"], at, has_energy=energy is not None) if "tou" in entry else None
-    if "energy" in entry and tou is not None and tou.mode != "split_total":
+    # In tou mode matrix the energy slabs are tiers only: their prices are the periods'.
+    matrix = isinstance(entry.get("tou"), dict) and entry["tou"].get("mode") == "matrix"
+    energy = _slab_set(entry["energy"], at, "energy", priced=not matrix) if "energy" in entry else None
+    tiers = len(energy.slabs) if energy is not None else None
+    tou = _time_of_use(entry["tou"], at, tiers=tiers) if "tou" in entry else None
+    if "energy" in entry and tou is not None and tou.mode not in ("split_total", "matrix"):
         _fail(at, "energy", f"tou mode {tou.mode!r} prices energy per TOU period; "
-              "[tariff.energy] slabs are used only by tou mode split_total")
+              "[tariff.energy] slabs are used only by tou modes split_total and matrix")
     minimum_charge, minimum_on = _minimum(entry.get("minimum_charge"), at)
     version = TariffVersion(
         tariff_id=entry["id"],
@@ -196,6 +201,8 @@ def _version(entry: dict, at: str) -> TariffVersion:
         unit=_text(entry["unit"], at, "unit") if "unit" in entry else "",
         energy=energy,
         tou=tou,
+        package=_package(entry["package"], at) if "package" in entry else None,
+        export_price=_export(entry, at),
         fixed_charge=_optional_number(entry, "fixed_charge", at),
         area_charge_rate=_optional_number(entry, "area_charge", at),
         fees=_fees(entry.get("fees"), at),
@@ -205,7 +212,7 @@ def _version(entry: dict, at: str) -> TariffVersion:
     )
     components = component_order(version)
     if not components:
-        _fail(at, "", "charges nothing: give at least one of energy, tou, fixed_charge, "
+        _fail(at, "", "charges nothing: give at least one of energy, tou, package, export, fixed_charge, "
               "area_charge, fees, minimum_charge")
     if minimum_on is not None:
         _check_components(minimum_on, set(components) - {"minimum_charge"}, at, "minimum_charge.on")
@@ -222,7 +229,8 @@ def _optional_number(entry: dict, key: str, at: str) -> Decimal | None:
     return _number(entry[key], at, key) if key in entry else None
 
 
-def _slab_set(raw: Any, at: str, path: str) -> SlabSet:
+def _slab_set(raw: Any, at: str, path: str, *, priced: bool = True) -> SlabSet:
+    """A slab set; `priced = False` (the tiers of tou mode matrix) forbids prices."""
     _check_keys(raw, _SLAB_SET_KEYS, ("slabs",), at, path)
     mode = _choice(raw.get("mode", "graduated"), ("graduated", "volume"), at, f"{path}.mode")
     basis = _choice(raw.get("limit_basis", "period"), ("period", "per_day"), at, f"{path}.limit_basis")
@@ -232,7 +240,10 @@ def _slab_set(raw: Any, at: str, path: str) -> SlabSet:
     slabs = []
     for j, row in enumerate(rows):
         here = f"{path}.slabs[{j}]"
-        _check_keys(row, _SLAB_KEYS, ("price",), at, here)
+        _check_keys(row, _SLAB_KEYS, ("price",) if priced else (), at, here)
+        if not priced and "price" in row:
+            _fail(at, f"{here}.price", "is not used by tou mode matrix: each (TOU period, tier) "
+                  "price is in tou.periods[k].prices")
         given = [key for key in ("upto", "width") if key in row]
         if len(given) == 2:
             _fail(at, here, "gives both upto and width; give one")
@@ -260,7 +271,7 @@ def _slab_set(raw: Any, at: str, path: str) -> SlabSet:
             if upper >= VALUE_LIMIT:
                 _fail(at, f"{here}.{key}", f"puts the bound at {upper}, above 10^12")
             previous = upper
-        price = _number(row["price"], at, f"{here}.price")
+        price = _number(row["price"], at, f"{here}.price") if priced else Decimal(0)
         fee = _number(row.get("fee", 0), at, f"{here}.fee")
         slabs.append(Slab(upper, price, fee))
     return SlabSet(mode, basis, tuple(slabs))
@@ -269,15 +280,16 @@ def _slab_set(raw: Any, at: str, path: str) -> SlabSet:
 # -- time of use --------------------------------------------------------------
 
 
-def _time_of_use(raw: Any, at: str, *, has_energy: bool) -> TimeOfUse:
+def _time_of_use(raw: Any, at: str, *, tiers: int | None) -> TimeOfUse:
+    """`tiers`: the number of [tariff.energy] slabs, None without that table."""
     _check_keys(raw, _TOU_KEYS, ("mode", "periods", "schedules"), at, "tou")
-    mode = _choice(raw["mode"], ("price", "slabs", "split_total"), at, "tou.mode")
-    if mode == "split_total" and not has_energy:
-        _fail(at, "tou.mode", "split_total splits the energy slabs over TOU periods, "
+    mode = _choice(raw["mode"], ("price", "slabs", "split_total", "matrix"), at, "tou.mode")
+    if mode in ("split_total", "matrix") and tiers is None:
+        _fail(at, "tou.mode", f"{mode} prices the energy slabs' tiers per TOU period, "
               "but [tariff.energy] is missing")
     periods = []
     for k, row in enumerate(_tables(raw["periods"], at, "tou.periods")):
-        periods.append(_tou_period(row, at, f"tou.periods[{k}]", mode))
+        periods.append(_tou_period(row, at, f"tou.periods[{k}]", mode, tiers))
         if periods[-1].name in [p.name for p in periods[:-1]]:
             _fail(at, f"tou.periods[{k}].name", f"repeats the period name {periods[-1].name!r}")
     names = [p.name for p in periods]
@@ -293,9 +305,11 @@ def _time_of_use(raw: Any, at: str, *, has_energy: bool) -> TimeOfUse:
     return TimeOfUse(mode, tuple(periods), rules)
 
 
-def _tou_period(row: Any, at: str, path: str, mode: str) -> TouPeriod:
+def _tou_period(row: Any, at: str, path: str, mode: str, tiers: int | None) -> TouPeriod:
     _check_keys(row, _TOU_PERIOD_KEYS, ("name",), at, path)
     name = _text(row["name"], at, f"{path}.name")
+    if mode == "matrix" or "prices" in row:
+        return TouPeriod(name, tier_prices=_tier_prices(row, at, path, mode, tiers))
     if mode == "price" and "price" not in row:
         _fail(at, f"{path}.price", "is missing: tou mode price needs every period's price")
     if mode == "slabs" and "energy" not in row:
@@ -311,6 +325,21 @@ def _tou_period(row: Any, at: str, path: str, mode: str) -> TouPeriod:
         price = _number(row["price"], at, f"{path}.price", sign=sign)
     slabs = _slab_set(row["energy"], at, f"{path}.energy") if "energy" in row else None
     return TouPeriod(name, price, slabs)
+
+
+def _tier_prices(row: dict, at: str, path: str, mode: str, tiers: int | None) -> tuple[Decimal, ...]:
+    """A matrix row: one price per energy tier."""
+    if mode != "matrix":
+        _fail(at, f"{path}.prices", f"is only used by tou mode matrix, not {mode}")
+    for key in ("price", "energy"):
+        if key in row:
+            _fail(at, f"{path}.{key}", "is not used by tou mode matrix: give the period's "
+                  "price of each tier in prices")
+    prices = row.get("prices")
+    if not isinstance(prices, list) or len(prices) != tiers:
+        _fail(at, f"{path}.prices", f"must be an array of {tiers} prices, one per [tariff.energy] "
+              f"slab, got {prices!r}")
+    return tuple(_number(p, at, f"{path}.prices[{j}]") for j, p in enumerate(prices))
 
 
 def _schedule(row: Any, at: str, path: str, names: list[str]) -> TouRule:
@@ -407,6 +436,28 @@ def _fees(raw: Any, at: str) -> tuple[tuple[str, Decimal], ...]:
             _fail(at, f"fees[{i}].name", f"repeats the fee name {name!r}")
         fees.append((name, _number(row["amount"], at, f"fees[{i}].amount")))
     return tuple(fees)
+
+
+def _package(raw: Any, at: str) -> Package:
+    """`[tariff.package]`: `price` per started block of `block` units after `free` units."""
+    _check_keys(raw, _PACKAGE_KEYS, ("block", "price"), at, "package")
+    return Package(
+        free=_number(raw.get("free", 0), at, "package.free", decimals=BOUND_DECIMALS),
+        block=_number(raw["block"], at, "package.block", sign="positive", decimals=BOUND_DECIMALS),
+        price=_number(raw["price"], at, "package.price"),
+    )
+
+
+def _export(entry: dict, at: str) -> Decimal | None:
+    """`[tariff.export] price = ...`: the credit per unit an export register's tariff gives."""
+    if "export" not in entry:
+        return None
+    _check_keys(entry["export"], {"price"}, ("price",), at, "export")
+    for other in ("energy", "tou", "package"):
+        if other in entry:
+            _fail(at, "export", f"credits what an export register measures; a tariff with export "
+                  f"has no {other} (give the import meter its own tariff)")
+    return _number(entry["export"]["price"], at, "export.price")
 
 
 def _minimum(raw: Any, at: str) -> tuple[Decimal | None, tuple[str, ...] | None]:

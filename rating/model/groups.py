@@ -29,7 +29,7 @@ import pyarrow as pa
 from rating.errors import InputError
 from rating.inputs.tables import read_table
 
-METHODS = ("area", "consumption", "equal", "weight")
+METHODS = ("area", "consumption", "equal", "weight", "mixed")
 BASES = ("quantity", "cost")
 # Policy field -> its allowed values; the first is the default.
 POLICIES: Mapping[str, tuple[str, ...]] = {
@@ -70,6 +70,7 @@ class Group:
     on_zero_weights: str = "report"
     on_missing_area: str = "report"
     on_unknown_unit: str = "report"
+    area_percent: Decimal | None = None  # method mixed: the percent split by area, the rest by consumption
 
     def __post_init__(self) -> None:
         where = f"group {self.group_id!r}"
@@ -84,6 +85,7 @@ class Group:
                 raise InputError(
                     f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}", where=where
                 )
+        self._check_mixed(where)
         if bool(self.common_meters) == (self.master_meter is not None):
             raise InputError("give either common_meters or a master_meter (with sub_meters)", where=where)
         if self.sub_meters is not None and self.master_meter is None:
@@ -108,6 +110,23 @@ class Group:
             _check_amount(m.weight, "weight", at)
             if self.method == "weight" and m.weight is None:
                 raise InputError("weight is empty (method 'weight')", where=at)
+
+    def _check_mixed(self, where: str) -> None:
+        if self.method != "mixed":
+            if self.area_percent is not None:
+                raise InputError("area_percent is only used by method 'mixed'", where=f"{where} area_percent")
+            return
+        if self.area_percent is None:
+            raise InputError("is missing: method 'mixed' splits area_percent of the cost by area "
+                             "and the rest by consumption", where=f"{where} area_percent")
+        if not Decimal(0) <= self.area_percent <= Decimal(100):
+            raise InputError(f"must be a percent in 0..100, got {self.area_percent}",
+                             where=f"{where} area_percent")
+        if self.area_percent != self.area_percent.quantize(Decimal(1).scaleb(-WEIGHT_DECIMALS)):
+            raise InputError(f"has more than {WEIGHT_DECIMALS} decimals: {self.area_percent}",
+                             where=f"{where} area_percent")
+        if self.basis != "cost":
+            raise InputError("method 'mixed' splits a cost: basis must be cost", where=f"{where} basis")
 
     @property
     def source_meters(self) -> tuple[MeterId, ...]:
@@ -167,7 +186,7 @@ class Groups:
 
 _MEMBER_COLUMNS = ("group_id", "account_id", "area", "weight")
 _GROUP_COLUMNS = (
-    "method", "basis", "common_meters", "master_meter", "sub_meters", "meter_unit", *POLICIES,
+    "method", "basis", "common_meters", "master_meter", "sub_meters", "meter_unit", "area_percent", *POLICIES,
 )
 
 
@@ -180,15 +199,27 @@ def _text(value) -> str | None:
     return text or None
 
 
-def _decimal(value, name: str, where: str) -> Decimal | None:
-    text = _text(value)
+def _parsed(text: str | None, what: str, where: str) -> Decimal | None:
+    """A cell's text as a Decimal (None when blank); `what` begins the error."""
     if text is None:
         return None
     try:
-        number = Decimal(text)
+        return Decimal(text)
     except InvalidOperation:
-        raise InputError(f"{name} is not a number: {text!r}", where=where) from None
-    _check_amount(number, name, where)
+        raise InputError(f"{what} is not a number: {text!r}".lstrip(), where=where) from None
+
+
+def _decimal(value, name: str, where: str) -> Decimal | None:
+    number = _parsed(_text(value), name, where)
+    if number is not None:
+        _check_amount(number, name, where)
+    return number
+
+
+def _percent(text: str | None, where: str) -> Decimal | None:
+    number = _parsed(text, "", where)
+    if number is not None and not number.is_finite():
+        raise InputError(f"must be a percent in 0..100, got {text!r}", where=where)
     return number
 
 
@@ -262,12 +293,14 @@ def _group(group_id: str, members: list[Member], settings: dict[str, tuple[str, 
     given = {name: value for name, (value, _row) in settings.items()}
     subs = given.pop("sub_meters", None)
     common = given.pop("common_meters", None)
+    percent = given.pop("area_percent", None)
     try:
         return Group(
             group_id=group_id,
             members=tuple(members),
             common_meters=_meter_list(common),
             sub_meters=None if subs is None else _meter_list(subs),
+            area_percent=_percent(percent, f"group {group_id!r} area_percent"),
             **given,
         )
     except InputError as exc:

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rating._ext._lookup import IntIndex, TextIndex
+from rating._ext._lookup import IntIndex, TextIndex, dense_lookup
 
 DICTIONARIES_KEPT = 8  # a Parquet file has one dictionary per row group and column
 _DENSE_SPAN_MIN = 1 << 16
@@ -61,14 +61,11 @@ class _IntTable:
             self.index = IntIndex(self.keys)
 
     def lookup(self, values: np.ndarray) -> np.ndarray:
-        if self.table is not None:
-            span = np.uint64(len(self.table) - 1)
-            # modular difference: ids below low wrap round to >= span
-            offsets = values.astype(np.uint64, copy=False) - np.uint64(self.low % 2**64)
-            np.minimum(offsets, span, out=offsets)
-            return self.table[offsets]
-        assert self.index is not None
         out = np.empty(len(values), dtype=np.int32)
+        if self.table is not None:
+            dense_lookup(np.ascontiguousarray(values, dtype=np.int64), self.low, self.table, out)
+            return out
+        assert self.index is not None
         self.index.lookup(np.ascontiguousarray(values, dtype=np.int64), out)
         hit = out >= 0
         out[hit] = self.positions[out[hit]]

@@ -16,7 +16,7 @@ from rating.errors import TariffError
 
 SlabMode = Literal["graduated", "volume"]
 LimitBasis = Literal["period", "per_day"]
-TouMode = Literal["price", "slabs", "split_total"]
+TouMode = Literal["price", "slabs", "split_total", "matrix"]
 DayType = Literal["weekday", "weekend", "holiday"]
 DAY_TYPES: tuple[DayType, ...] = ("weekday", "weekend", "holiday")
 MINUTES_PER_DAY = 24 * 60
@@ -50,6 +50,7 @@ class TouPeriod:
     name: str
     price: Decimal | None = None  # price (mode price) or adder (mode split_total)
     slabs: SlabSet | None = None  # own slabs (mode slabs)
+    tier_prices: tuple[Decimal, ...] | None = None  # one price per energy tier (mode matrix)
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,24 @@ class Tax:
 
 
 @dataclass(frozen=True)
+class Package:
+    """A price per started block of `block` units of the period's total,
+    after `free` units (docs/tariffs.md, "package")."""
+
+    free: Decimal
+    block: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True)
 class TariffVersion:
     tariff_id: str
     effective_from: dt.date
     unit: str = ""
     energy: SlabSet | None = None  # without TOU; or the total's slabs in split_total
     tou: TimeOfUse | None = None
+    package: Package | None = None
+    export_price: Decimal | None = None  # an export register's credit per unit (docs/tariffs.md, "export")
     fixed_charge: Decimal | None = None
     area_charge_rate: Decimal | None = None
     fees: tuple[tuple[str, Decimal], ...] = ()
@@ -110,6 +123,12 @@ class TariffVersion:
     @property
     def tou_count(self) -> int:
         return len(self.tou.periods) if self.tou else 1
+
+    @property
+    def measures(self) -> bool:
+        """Whether some component prices the period's consumption."""
+        return (self.energy is not None or self.tou is not None or self.package is not None
+                or self.export_price is not None)
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,10 @@ def component_order(version: TariffVersion) -> tuple[str, ...]:
         names.append("energy")
     if any(slab.fee for slab_set in slab_sets(version) for slab in slab_set.slabs):
         names.append("slab_fee")
+    if version.package is not None:
+        names.append("package")
+    if version.export_price is not None:
+        names.append("export")
     if version.fixed_charge is not None:
         names.append("fixed_charge")
     if version.area_charge_rate is not None:

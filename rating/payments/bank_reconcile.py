@@ -19,7 +19,8 @@ from pathlib import Path
 from rating.billing.ledger import DuesLedger, OpResult
 from rating.billing.ledger_payment_types import BankBooking, BankLine, Method, PaymentRequest, StatementRecord
 from rating.billing.numbering import DocType, Numbering
-from rating.payments.bank_import import read_statements
+from rating.payments.bank_import import STATEMENT_FILE_BYTES_MAX, parse_statements, read_statements
+from rating.payments.errors import StatementError
 from rating.payments.matching import Line, OpenItem, Reconciliation, reconcile
 from rating.payments.settings import PaymentSettings
 from rating.payments.statement import Statement, StatementIdentity
@@ -42,13 +43,31 @@ async def import_bank_file(ledger: DuesLedger, path: str | Path, *, site_id: str
     """Read, check, match and book one statement file (see the module text)."""
     path = Path(path)
     statements = read_statements(path, format=format, layout=settings.bank_csv)
+    return await _book_new(ledger, statements, file=path.name, site_id=site_id, actor=actor,
+                           settings=settings, numbering=numbering)
+
+
+async def import_bank_data(ledger: DuesLedger, data: bytes, *, file: str, site_id: str, actor: str,
+                           settings: PaymentSettings, numbering: Numbering, format: str | None = None
+                           ) -> BankImport:
+    """`import_bank_file` of a file's bytes (sent over gRPC); `file` names it in errors."""
+    if len(data) > STATEMENT_FILE_BYTES_MAX:
+        raise StatementError(f"larger than {STATEMENT_FILE_BYTES_MAX} bytes", file=file,
+                             reason="LIMIT_EXCEEDED")
+    statements = parse_statements(data, file=file, format=format, layout=settings.bank_csv)
+    return await _book_new(ledger, statements, file=file, site_id=site_id, actor=actor, settings=settings,
+                           numbering=numbering)
+
+
+async def _book_new(ledger: DuesLedger, statements: list[Statement], *, file: str, site_id: str, actor: str,
+                    settings: PaymentSettings, numbering: Numbering) -> BankImport:
     registry = MemoryStatementRegistry()
     registry.add([_mark(r) for r in await ledger.statements(site_id)])
-    admission = admit(statements, registry, file=path.name)
+    admission = admit(statements, registry, file=file)
     if not admission.new:
         return BankImport(None, len(admission.known), None)
     result = reconcile(admission.new, await expected_items(ledger, site_id))
-    booking = _booking(result, admission.new, site_id=site_id, file=path.name, actor=actor,
+    booking = _booking(result, admission.new, site_id=site_id, file=file, actor=actor,
                        settings=settings, numbering=numbering)
     return BankImport(await ledger.book_statements(booking), len(admission.known), result)
 

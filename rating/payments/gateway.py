@@ -13,7 +13,9 @@ of the same payment, a retry after a crash: the first result again):
   settled bill is held unallocated as the account's advance.
 - `refunded`, `chargeback`: the captured payment is reversed (its
   allocations undone by new entries); one that was never captured is an
-  error (the gateway retries; it should not come first).
+  error (the gateway retries; it should not come first). A refund of part
+  of the payment (`amount_minor` below the payment's) gives back only that
+  part, once per `refund_id`, never more in all than the payment.
 - `failed`: nothing moves; the result says so.
 """
 
@@ -30,6 +32,7 @@ from rating.billing.numbering import Numbering
 from rating.errors import InputError
 
 EVENT_KINDS = ("captured", "failed", "refunded", "chargeback")
+REVERSAL_OF = {"refunded": "refund", "chargeback": "chargeback"}  # an event kind -> the ledger's reversal
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class GatewayEvent:
     bill: str = ""  # the bill (payment link, order) it pays, when known
     event_id: str = ""  # the gateway's event id (not part of the payment's identity)
     reason: str = ""  # refunded / chargeback: the gateway's reason
+    refund_id: str = ""  # refunded: the gateway's id of the refund (a part refunded is keyed by it)
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,29 @@ async def apply_gateway_payment(ledger: DuesLedger, event: GatewayEvent, *, acto
     if first is None:
         raise NotFound(f"gateway {event.gateway} payment {event.payment_id} was never captured here; "
                        "nothing was written", where=f"payment {event.payment_id}")
-    reversed_ = await ledger.reverse(ReversalRequest(f"{key}:{event.kind}", event.site_id,
-                                                     first.summary["receipt"], event.kind, event.paid_on,
-                                                     event.reason or event.kind, actor, numbering))
-    return GatewayResult("reversed", first.summary["receipt"], (), reversed_.replayed, reversed_.summary)
+    return await _reverse(ledger, event, key, first, actor, numbering)
+
+
+async def _reverse(ledger: DuesLedger, event: GatewayEvent, key: str, first: OpResult, actor: str,
+                   numbering: Numbering) -> GatewayResult:
+    """A refund (whole, or of a part: once per refund id) or a chargeback of the payment `first` booked."""
+    receipt, paid_minor = first.summary["receipt"], first.summary["amount_minor"]
+    where = f"payment {event.payment_id}"
+    if event.kind == "refunded" and event.amount_minor > paid_minor:
+        raise InputError(f"a refund of {event.amount_minor} is above the payment's {paid_minor}; nothing was "
+                         "written", where=where, reason="LIMIT_EXCEEDED")
+    if event.kind == "refunded" and event.amount_minor < paid_minor:
+        if not event.refund_id:
+            raise InputError("a refund of part of a payment names its refund id", where=where)
+        reversed_ = await ledger.refund_part(f"{key}:refund:{event.refund_id}", event.site_id, receipt,
+                                             event.amount_minor, on=event.paid_on,
+                                             reason=event.reason or "refund", actor=actor)
+    else:
+        kind = REVERSAL_OF[event.kind]
+        reversal = ReversalRequest(f"{key}:{event.kind}", event.site_id, receipt, kind, event.paid_on,
+                                   event.reason or kind, actor, numbering)
+        reversed_ = await ledger.reverse(reversal)
+    return GatewayResult("reversed", receipt, (), reversed_.replayed, reversed_.summary)
 
 
 async def apply_gateway_payments(ledger: DuesLedger, events: Sequence[GatewayEvent], *, actor: str,

@@ -1,5 +1,7 @@
 """Movements: a top-up, refund or adjustment of one wallet, idempotent by key
-(a refund may not take the balance below 0, checked inside the ledger's commit).
+(a refund may not take the balance below 0, checked inside the ledger's commit);
+the usage path's debits and credits (rating.usage: a priced use, which may not
+take the balance below 0 either, a parking session, a payment at the gate) too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from rating.prepaid.ledger.base import (
     OpRow,
     Settlement,
 )
-from rating.prepaid.records import MOVEMENT_KINDS, PAYMENT_METHODS, Entries, Movement, MovementResult
+from rating.prepaid.records import (
+    FLOORED_KINDS,
+    MOVEMENT_KINDS,
+    PAYMENT_METHODS,
+    Entries,
+    Movement,
+    MovementResult,
+)
 from rating.prepaid.wallets import AMOUNT_LIMIT_MINOR, Status
 
 
@@ -28,7 +37,7 @@ class Movements:
 
     async def move(self, movement: Movement, *, deadline: float | None = None) -> MovementResult:
         """Top up, refund or adjust one wallet (idempotent by key)."""
-        self._check(movement)
+        self.check(movement)
         key = f"move:{movement.key}"
         payload_sha256 = sha256(movement.canonical())
         core = self.core
@@ -37,18 +46,21 @@ class Movements:
             if row is None:
                 await core.store_ready()
                 check_deadline(deadline)
-                work = core.spawn(self._commit(key, movement, payload_sha256, deadline))
+                work = core.spawn(self.commit(key, movement, payload_sha256, deadline))
                 row, result = await asyncio.shield(work)
                 if result is not None:
                     return result
             check_replay(row, movement.kind, payload_sha256, movement.key)
             return MovementResult.from_bytes(await self.applier.settled_result(row))
 
-    async def _commit(self, key: str, movement: Movement, payload_sha256: bytes,
-                      deadline: float | None) -> tuple[OpRow, MovementResult | None]:
+    async def commit(self, key: str, movement: Movement, payload_sha256: bytes, deadline: float | None, *,
+                     request: bytes = b"") -> tuple[OpRow, MovementResult | None]:
+        """Commit and apply a checked movement; (its row, its result), or (the row
+        first committed under `key`, None). `request`: what the ledger keeps of it
+        for audit (default: the movement itself)."""
         entries = Entries.one(movement.account_id, movement.wallet, movement.change_minor)
-        floor = (movement.account_id, movement.wallet, 0) if movement.kind == "refund" else None
-        op = NewOp(key, movement.kind, payload_sha256, entries, request=movement.canonical(),
+        floor = (movement.account_id, movement.wallet, 0) if movement.kind in FLOORED_KINDS else None
+        op = NewOp(key, movement.kind, payload_sha256, entries, request=request or movement.canonical(),
                    floor=floor, created_us=self.core.now_us())
         try:
             row, created = await self.core.ledger.commit(op)
@@ -58,7 +70,7 @@ class Movements:
             raise balance_limit(exc, idempotency_key=movement.key) from None
         except LimitExceeded as exc:
             raise errors.InsufficientBalance(
-                f"refund of {movement.requested_minor} exceeds the balance {exc.balance_minor} of "
+                f"{movement.kind} of {movement.requested_minor} exceeds the balance {exc.balance_minor} of "
                 f"wallet {movement.wallet!r} of account {movement.account_id!r}",
                 balance_minor=exc.balance_minor, amount_minor=movement.requested_minor) from None
         if not created:
@@ -70,7 +82,7 @@ class Movements:
         self.applier.settle_later(Settlement(row.seq, result.to_bytes(), applied.events))
         return row, result
 
-    def _check(self, m: Movement) -> None:
+    def check(self, m: Movement) -> None:
         check_key(m.key, "idempotency_key")
         if m.kind not in MOVEMENT_KINDS:
             raise errors.InvalidArgument(f"unknown movement {m.kind!r}")

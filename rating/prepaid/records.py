@@ -22,7 +22,11 @@ DEDUCTIONS_SCHEMA = pa.schema([
     ("balance_minor", pa.int64()),  # after the batch
     ("status", pa.string()),
 ])
-MOVEMENT_KINDS = ("topup", "refund", "adjust")
+MOVEMENT_KINDS = ("topup", "refund", "adjust", "use", "session", "gate_payment")
+# Debits asked as a positive amount: a refund and a priced use (docs/usage.md) never take the
+# wallet below 0 (`FLOORED_KINDS`); a parking session that has ended debits what it cost.
+DEBIT_KINDS = frozenset({"refund", "use", "session"})
+FLOORED_KINDS = frozenset({"refund", "use"})
 PAYMENT_METHODS = ("online", "cash", "cheque", "bank_transfer")
 
 
@@ -223,7 +227,7 @@ class SentBatch:
 
 @dataclass(frozen=True)
 class Movement:
-    """A top-up, refund or adjustment as the caller asked for it."""
+    """A top-up, refund, adjustment, priced use, parking session or gate payment, as asked."""
 
     kind: str  # MOVEMENT_KINDS
     key: str  # idempotency key
@@ -237,7 +241,7 @@ class Movement:
     @property
     def change_minor(self) -> int:
         """The signed change of the balance."""
-        return -self.requested_minor if self.kind == "refund" else self.requested_minor
+        return -self.requested_minor if self.kind in DEBIT_KINDS else self.requested_minor
 
     def canonical(self) -> bytes:
         return json.dumps([self.kind, self.account_id, self.wallet, self.requested_minor, self.method,

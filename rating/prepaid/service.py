@@ -16,6 +16,7 @@ line, tests): it composes the parts, each of one job, over the state they
 share (`core.Core`), and owns their life cycle (start, load_config, close):
 
 - `movements`  top-ups, refunds and adjustments;
+- `refunds`    refunds that wait for an approver, where the site asks for one;
 - `deductions` batches of readings (their order: `ordering`);
 - `queries`    balances, events, a batch's anomaly pages;
 - `upkeep`     recovery, the store's marker and rebuild, sweeps, ledger upkeep;
@@ -42,6 +43,7 @@ from rating.prepaid.ledger.base import Ledger, LedgerBusy, LedgerUnavailable
 from rating.prepaid.movements import Movements
 from rating.prepaid.queries import BalanceFilter, Queries, Wallets
 from rating.prepaid.records import DeductionResult, Event, Movement, MovementResult, SentBatch
+from rating.prepaid.refund_approvals import RefundApprovals, RefundState
 from rating.prepaid.sitedocs import SiteDocs
 from rating.prepaid.store.base import BalanceStore
 from rating.prepaid.upkeep import Upkeep
@@ -62,6 +64,7 @@ class PrepaidService:
         self.movements = Movements(core, self.applier)
         self.deductions = Deductions(core, self.applier, rating_process=rating_process)
         self.queries = Queries(core, self.applier)
+        self.refunds = RefundApprovals(core, self.movements, self.queries.balance)
         self.upkeep = Upkeep(core, self.applier, rebuild_on_start=bool(rebuild_on_start))
         self._settler: asyncio.Task | None = None
         self._retrier: asyncio.Task | None = None
@@ -192,6 +195,17 @@ class PrepaidService:
     async def move(self, movement: Movement, *, deadline: float | None = None) -> MovementResult:
         """Top up, refund or adjust one wallet (idempotent by key)."""
         return await self.movements.move(movement, deadline=deadline)
+
+    async def request_refund(self, movement: Movement, *, requested_by: str) -> RefundState:
+        """A refund where the site asks for approval (policy.refund_approval): recorded, no money
+        moves until another person approves it (`decide_refund`)."""
+        return await self.refunds.request(movement, requested_by)
+
+    async def decide_refund(self, key: str, *, approve: bool, decided_by: str, reason: str = "",
+                            deadline: float | None = None) -> RefundState:
+        """Approve (the refund moves money, never below 0) or reject a requested refund."""
+        return await self.refunds.decide(key, approve=approve, decided_by=decided_by, reason=reason,
+                                         deadline=deadline)
 
     async def sweep(self) -> list[Event]:
         """Cut off deferred wallets whose friendly hours are over."""

@@ -17,6 +17,7 @@ from rating.prepaid.applying import Applier, result_of
 from rating.prepaid.core import Core
 from rating.prepaid.ledger.base import NewOp, OpRow, Settlement
 from rating.prepaid.records import Entries, Event, WalletState
+from rating.prepaid.refund_approvals import DECISION_KINDS, decision_settlement
 from rating.prepaid.store.base import StoreMismatch, StoreUnavailable
 from rating.prepaid.wallets import status_after_rebuild
 
@@ -42,6 +43,8 @@ class Upkeep:
         for row in pending:
             if row.kind == "sweep":
                 await self._finish_sweep(row)
+            elif row.kind in DECISION_KINDS:
+                await ledger.settle([decision_settlement(row)])
             else:
                 entries = await ledger.entries_of(row.seq)
                 applied = await self.applier.apply(row, entries, deadline=None)

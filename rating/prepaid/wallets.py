@@ -137,6 +137,8 @@ class PrepaidPolicy:
     account_lines_wallet: str = "maintenance"
     # (account, wallet) -> that account's own policy for the wallet (accounts table columns)
     overrides: dict[tuple[str, str], WalletPolicy] = field(default_factory=dict)
+    # a refund is a request that an approver other than the requester approves before money moves
+    refund_approval: bool = False
 
     def of(self, wallet: str, account_id: str = "") -> WalletPolicy:
         """The policy of a wallet: the account's own, else the wallet's table,
@@ -219,7 +221,7 @@ def check_wallet_name(name: str) -> str:
 
 _POLICY_KEYS = {"low_balance", "emergency_credit", "restore_above", "cut_off", "friendly_hours",
                 "friendly_days"}
-_PREPAID_KEYS = {"account_lines_wallet", "defaults", "wallets"}
+_PREPAID_KEYS = {"account_lines_wallet", "defaults", "wallets", "refund_approval"}
 
 
 def policy_from_mapping(data: dict | None, site: Site, *, where: str = "[prepaid]") -> PrepaidPolicy:
@@ -250,7 +252,11 @@ def policy_from_mapping(data: dict | None, site: Site, *, where: str = "[prepaid
             raise ConfigError(str(exc), where=at) from None
         base = replace(defaults, name=name, cut_off=name in CUT_BY_DEFAULT)
         wallets[name] = _wallet_policy(name, table, base, site, where=at)
-    return PrepaidPolicy(wallets=wallets, defaults=defaults, account_lines_wallet=lines_wallet)
+    approval = data.get("refund_approval", False)
+    if not isinstance(approval, bool):
+        raise ConfigError(f"must be true or false, got {approval!r}", where=f"{where}.refund_approval")
+    return PrepaidPolicy(wallets=wallets, defaults=defaults, account_lines_wallet=lines_wallet,
+                         refund_approval=approval)
 
 
 ACCOUNT_POLICY_KEYS = ("low_balance", "emergency_credit", "restore_above", "cut_off")

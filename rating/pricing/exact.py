@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import numpy as np
@@ -52,6 +53,27 @@ def round_product(a: np.ndarray, b: np.ndarray | int, divisor: int, rule: str) -
     pairs = zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
     exact = [round_div(x * y, divisor, rule) for x, y in pairs]
     return int64(exact, "a charge").reshape(a.shape)
+
+
+def round_ratio(factors: list[np.ndarray], divisor: np.ndarray, rule: str) -> np.ndarray:
+    """round(product of `factors` / `divisor`) elementwise (broadcast; every
+    divisor positive; `divisor` may hold Python integers), exact, as int64:
+    int64 arithmetic when no product (nor twice a remainder) can leave it,
+    else Python integers."""
+    *factors, divisor = np.broadcast_arrays(*(np.asarray(f) for f in factors), np.asarray(divisor))
+    bound = 1
+    for f in factors:
+        bound *= int(np.abs(f).max(initial=0))
+    exact_int64 = divisor.dtype != object and int(divisor.max(initial=0)) <= INT64_MAX // 2
+    if bound <= INT64_MAX and exact_int64 and all(f.dtype != object for f in factors):
+        numerator = np.ones(divisor.shape, dtype=np.int64)
+        for f in factors:
+            numerator = numerator * f
+        return round_div_array(numerator, divisor, rule)
+    columns = [f.ravel().tolist() for f in factors]
+    exact = [round_div(math.prod(xs), d, rule)
+             for *xs, d in zip(*columns, divisor.ravel().tolist(), strict=True)]
+    return int64(exact, "a charge").reshape(divisor.shape)
 
 
 def largest_remainder(total: np.ndarray, weights: np.ndarray, weight_sum: np.ndarray) -> np.ndarray:

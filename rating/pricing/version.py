@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import numpy as np
 
-from rating.errors import TariffError
+from rating.errors import AmountOverflowError, TariffError
 from rating.fixedpoint import INT64_MAX, checked_mul, round_div, round_div_array
 from rating.model.site import PRICE_DECIMALS, Site
-from rating.model.tariff import SlabSet, TariffVersion, Tax, component_order
-from rating.pricing.exact import int64, largest_remainder, round_product, sum_exact, units
+from rating.model.tariff import Package, SlabSet, TariffVersion, Tax, component_order
+from rating.pricing.exact import int64, largest_remainder, round_product, round_ratio, sum_exact, units
 from rating.pricing.lines import NO_SLAB, NO_TOU, Lines
 from rating.pricing.rows import Rows
 
@@ -92,6 +92,10 @@ class Pricer:
             qty=self._quantities(version, label, rows),
         )
         self._energy(group)
+        if version.package is not None:
+            self._package(group, version.package)
+        if version.export_price is not None:
+            self._export(group, version.export_price)
         if version.fixed_charge is not None:
             self._constant(group, "fixed_charge", version.fixed_charge)
         if version.area_charge_rate is not None:
@@ -105,7 +109,7 @@ class Pricer:
 
     def _quantities(self, version: TariffVersion, label: str, rows: np.ndarray) -> np.ndarray | None:
         """(g, tou_count) quantities; an account row measures nothing, so it has zeros."""
-        if version.energy is None and version.tou is None:
+        if not version.measures:
             return None
         width = version.tou_count
         is_meter = self.rows.meter[rows] >= 0
@@ -120,7 +124,7 @@ class Pricer:
 
     def _energy(self, group: _Group) -> None:
         version = group.version
-        if group.qty is None:
+        if group.qty is None or (version.energy is None and version.tou is None):  # a package alone
             return
         if version.tou is None:
             self._slab_lines(group, version.energy, group.qty[:, 0], "energy", NO_TOU)
@@ -129,6 +133,8 @@ class Pricer:
         elif version.tou.mode == "slabs":
             for k, period in enumerate(version.tou.periods):
                 self._slab_lines(group, period.slabs, group.qty[:, k], f"tou.periods[{k}].energy", k)
+        elif version.tou.mode == "matrix":
+            self._matrix_lines(group)
         else:
             self._split_total_lines(group)
 
@@ -159,7 +165,7 @@ class Pricer:
         slabs = self._slab_prices(group.version.energy, group.label, "energy")
         adder_micro = np.array([self._micro(p.price or Decimal(0), group.label, f"tou.periods[{k}].price")
                                 for k, p in enumerate(periods)], dtype=np.int64)
-        total_qty = int64(sum_exact(list(group.qty.T), len(group.rows)), "a period's total consumption")
+        total_qty = _total_qty(group)
         held, reached = _slab_quantities(slabs, total_qty, group)
         amounts_minor = []
         for j, slab_price in enumerate(slabs.price_micro):
@@ -169,6 +175,32 @@ class Pricer:
             r, k = np.nonzero(parts)
             group.emit("energy", r, amount_minor[r, k], tou=k, slab=j + 1, qty=parts[r, k],
                        price_micro=price_micro[k])
+            amounts_minor += list(amount_minor.T)
+        group.charge("energy", sum_exact(amounts_minor, len(group.rows)))
+        self._slab_fee_lines(group, slabs, reached, NO_TOU)
+
+    def _matrix_lines(self, group: _Group) -> None:
+        """amount = round(price(p, k) × t_k × q_p / Q) per (TOU period p, tier k), rounded once
+        (t_k: what tier k holds of Q; q_p: the consumption of TOU period p)."""
+        assert group.version.tou is not None and group.qty is not None  # the caller's dispatch
+        periods = group.version.tou.periods
+        slabs = self._slab_prices(group.version.energy, group.label, "energy")
+        price_micro = np.array([[self._micro(price, group.label, f"tou.periods[{k}].prices[{j}]")
+                                 for j, price in enumerate(p.tier_prices or ())]
+                                for k, p in enumerate(periods)], dtype=np.int64)  # (T, m)
+        total_qty = _total_qty(group)
+        held, reached = _slab_quantities(slabs, total_qty, group)
+        per_row = np.maximum(total_qty, 1)[:, None]  # a row with Q = 0 has no pieces
+        wide = int(per_row.max(initial=0)) * self.line_divisor > INT64_MAX // 2
+        amount_divisor = (per_row.astype(object) if wide else per_row) * self.line_divisor
+        amounts_minor = []
+        for j in range(len(slabs.price_micro)):
+            tier = held[:, j:j + 1]
+            amount_minor = round_ratio([tier, group.qty, price_micro[:, j]], amount_divisor, self.rule)
+            r, k = np.nonzero((tier > 0) & (group.qty > 0))
+            piece_qty = round_ratio([tier[r, 0], group.qty[r, k]], per_row[r, 0], self.rule)
+            group.emit("energy", r, amount_minor[r, k], tou=k, slab=j + 1, qty=piece_qty,
+                       price_micro=price_micro[k, j])
             amounts_minor += list(amount_minor.T)
         group.charge("energy", sum_exact(amounts_minor, len(group.rows)))
         self._slab_fee_lines(group, slabs, reached, NO_TOU)
@@ -187,6 +219,33 @@ class Pricer:
         return round_product(qty, price_micro, self.line_divisor, self.rule)
 
     # -- other components --
+
+    def _package(self, group: _Group, package: Package) -> None:
+        """price × the started blocks of the total beyond the free units."""
+        qd = self.site.quantity_decimals
+        resolution = f"the site's quantity resolution 10^-{qd}"
+        free = units(package.free, qd, f"{group.label} package.free", resolution)
+        block = units(package.block, qd, f"{group.label} package.block", resolution)
+        free_qty = np.full(len(group.rows), free, dtype=np.int64)
+        for r, d in zip(group.part.tolist(), group.part_days, strict=True):
+            free_qty[r] = free * d // int(group.days[r])  # part periods: free units × d / D, down
+        blocks = -(-np.maximum(_total_qty(group) - free_qty, 0) // block)
+        if int(blocks.max(initial=0)) * 10**qd > INT64_MAX:
+            raise AmountOverflowError(f"{int(blocks.max())} blocks exceed the int64 quantity range",
+                                      where=f"{group.label} package")
+        price_micro = self._micro(package.price, group.label, "package.price")
+        per_row = round_product(blocks, price_micro, self.micro_per_minor, self.rule)
+        group.emit("package", np.arange(len(group.rows)), per_row, qty=blocks * 10**qd,
+                   price_micro=price_micro)
+        group.charge("package", per_row)
+
+    def _export(self, group: _Group, price: Decimal) -> None:
+        """An export register's Q credited: −round(Q × price), a negative amount."""
+        total_qty = _total_qty(group)
+        price_micro = self._micro(price, group.label, "export.price")
+        per_row = -round_product(total_qty, price_micro, self.line_divisor, self.rule)
+        group.emit("export", np.arange(len(group.rows)), per_row, qty=total_qty, price_micro=price_micro)
+        group.charge("export", per_row)
 
     def _constant(self, group: _Group, component: str, amount: Decimal) -> None:
         amount_micro = self._micro(amount, group.label, component)
@@ -281,6 +340,12 @@ class Pricer:
             fee_micro=np.array([self._micro(s.fee, label, f"{where}.slabs[{j}].fee")
                                 for j, s in enumerate(slabs)], dtype=np.int64),
         )
+
+
+def _total_qty(group: _Group) -> np.ndarray:
+    """Q = Σ q_k per row; a quantity like any other, it must fit int64."""
+    assert group.qty is not None
+    return int64(sum_exact(list(group.qty.T), len(group.rows)), "a period's total consumption")
 
 
 def _slab_quantities(slabs: _SlabPrices, qty: np.ndarray, group: _Group) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from rating._ext._fixed import float_to_fixed
 from rating.errors import AmountOverflowError, InputError, RatingError, SchemaError
 from rating.fixedpoint import decimal_units
 from rating.inputs.tables import check_arrow
@@ -248,6 +249,11 @@ def _float_to_fixed(
 ) -> np.ndarray:
     if mask is not None:
         data = np.where(mask, 0.0, data)
+    if data.dtype == np.float64:
+        # one pass in C; a bad value is named by the numpy pass below
+        fixed = np.empty(len(data), dtype=np.int64)
+        if float_to_fixed(np.ascontiguousarray(data), float(10**decimals), fixed) < 0:
+            return fixed
     scaled = np.multiply(data, float(10**decimals), dtype=np.float64)
     np.rint(scaled, out=scaled)  # round half to even
     if len(scaled):

@@ -49,6 +49,22 @@ def split_reference(total: int, weights: Sequence[int], keys: Sequence) -> list[
     return shares
 
 
+def split_mixed_reference(total: int, area_percent: Decimal, areas: Sequence[int],
+                          consumptions: Sequence[int], keys: Sequence) -> list[int]:
+    """Method mixed: `total` is first cut in two, the area part
+    total × area_percent / 100 and the rest, by `split_reference` over the two
+    parts (the area part first on a tie); the area part is split by `areas`,
+    the rest by `consumptions`, and each member gets the sum of its two shares."""
+    if not Decimal(0) <= area_percent <= 100:
+        raise ValueError("area_percent must be in 0..100")
+    percent = Fraction(area_percent)
+    scale = percent.denominator
+    area_part, rest = split_reference(total, [percent.numerator, int((100 - percent) * scale)], [0, 1])
+    by_area = split_reference(area_part, areas, keys)
+    by_consumption = split_reference(rest, consumptions, keys)
+    return [a + c for a, c in zip(by_area, by_consumption, strict=True)]
+
+
 def split_groups_reference(
     totals: Sequence[int], offsets: Sequence[int], weights: Sequence[int], keys: Sequence
 ) -> list[int]:

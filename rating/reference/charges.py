@@ -14,7 +14,7 @@ Charge lines are returned sorted by
     (account_id, meter_id (None, the account-level lines, last), period_start,
      component, tou index (None first), slab (None first))
 
-with components in the order energy, slab_fee, fixed_charge, area_charge,
+with components in the order energy, slab_fee, package, export, fixed_charge, area_charge,
 fee:<name> (in the tariff's order), minimum_charge, tax:<name> (in the
 tariff's order). Anomalies are returned in input (row) order, at most one per
 reading.
@@ -52,15 +52,16 @@ from rating.reference.records import (
 
 
 def _component_rank(component: str, version: TariffVersion) -> tuple[int, int]:
-    """energy, slab_fee, fixed_charge, area_charge, fee:* (tariff order),
-    minimum_charge, tax:* (tariff order)."""
-    fixed = {"energy": 0, "slab_fee": 1, "fixed_charge": 2, "area_charge": 3, "minimum_charge": 5}
+    """energy, slab_fee, package, export, fixed_charge, area_charge, fee:*
+    (tariff order), minimum_charge, tax:* (tariff order)."""
+    fixed = {"energy": 0, "slab_fee": 1, "package": 2, "export": 3, "fixed_charge": 4, "area_charge": 5,
+             "minimum_charge": 7}
     if component in fixed:
         return fixed[component], 0
     if component.startswith("fee:"):
-        return 4, [f"fee:{name}" for name, _ in version.fees].index(component)
+        return 6, [f"fee:{name}" for name, _ in version.fees].index(component)
     if component.startswith("tax:"):
-        return 6, [f"tax:{t.name}" for t in version.taxes].index(component)
+        return 8, [f"tax:{t.name}" for t in version.taxes].index(component)
     raise AssertionError(f"unknown component {component!r}")
 
 

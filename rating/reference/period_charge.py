@@ -251,12 +251,7 @@ def _tou_split_total_lines(
     slabs = version.energy
     if slabs is None:
         raise TariffError("split_total needs energy slabs", where=f"tariff {version.tariff_id!r}")
-    total = sum(tou_qty)
-    if total > INT64_MAX:  # Q is a quantity like any other: it must fit the int64 range
-        raise AmountOverflowError(
-            f"the period's total consumption {total} exceeds the int64 quantity range",
-            where=f"tariff {version.tariff_id!r}",
-        )
+    total = _checked_total(tou_qty, version)
     bounds = _part_bounds(_slab_bounds(slabs, days.period, site, tariff_id=version.tariff_id), days)
     held = _slab_quantities(slabs, total, bounds)
     lines = []
@@ -269,6 +264,86 @@ def _tou_split_total_lines(
                 price = slab.price + adder
                 lines.append(_energy_line(part, price, slab=j + 1, tou=(k, period.name), site=site))
     return lines + _slab_fee_line(slabs, total, bounds, tou=None, site=site)
+
+
+def _tou_matrix_lines(
+    version: TariffVersion, tou_qty: Sequence[int], days: Days, site: Site
+) -> list[_Charge]:
+    """TOU mode `matrix`: the tier bounds of `version.energy` apply to Q; tier
+    k holds q_k, and each (TOU period p, tier k) piece is q_k × Q_p / Q,
+    priced at its own price: amount = round(price(p, k) × q_k × Q_p / Q),
+    exact, rounded once. One line per piece with q_k × Q_p > 0; its quantity
+    column is the piece rounded to the quantity resolution (the amount uses
+    the exact piece). The slab fee on Q."""
+    assert version.tou is not None and version.energy is not None  # the file reader's checks
+    slabs = version.energy
+    total = _checked_total(tou_qty, version)
+    bounds = _part_bounds(_slab_bounds(slabs, days.period, site, tariff_id=version.tariff_id), days)
+    held = _slab_quantities(slabs, total, bounds)
+    unit = Fraction(1, 10**site.quantity_decimals)
+    lines = []
+    for j, tier_qty in enumerate(held):
+        for k, period in enumerate(version.tou.periods):
+            if tier_qty * tou_qty[k] == 0:
+                continue
+            assert period.tier_prices is not None
+            piece = Fraction(tier_qty * tou_qty[k], total) * unit
+            price = period.tier_prices[j]
+            lines.append(_Charge("energy", k, period.name, j + 1, round_quantity(piece, site), price,
+                                 round_fraction(piece * Fraction(price), site)))
+    return lines + _slab_fee_line(slabs, total, bounds, tou=None, site=site)
+
+
+def _checked_total(tou_qty: Sequence[int], version: TariffVersion) -> int:
+    """Q = Σ q_k; a quantity like any other, it must fit the int64 range."""
+    total = sum(tou_qty)
+    if total > INT64_MAX:
+        raise AmountOverflowError(
+            f"the period's total consumption {total} exceeds the int64 quantity range",
+            where=f"tariff {version.tariff_id!r}",
+        )
+    return total
+
+
+def _package_lines(version: TariffVersion, tou_qty: Sequence[int], days: Days, site: Site) -> list[_Charge]:
+    """package: price × the started blocks of `block` units in Q beyond the
+    free units (free units × active / period days, rounded down, on a part
+    period). The line's quantity is the number of blocks, its unit_price the
+    block price. A count of blocks past the int64 quantity range is an
+    overflow error."""
+    package = version.package
+    if package is None:
+        return []
+    total = _checked_total(tou_qty, version)
+    free = _whole_units(package.free, site, version, "package.free")
+    block = _whole_units(package.block, site, version, "package.block")
+    if days.part:
+        free = free * days.active // days.period
+    blocks = -(-max(total - free, 0) // block)
+    if blocks * 10**site.quantity_decimals > INT64_MAX:
+        raise AmountOverflowError(f"{blocks} blocks exceed the int64 quantity range",
+                                  where=f"tariff {version.tariff_id!r}")
+    return [_Charge("package", None, None, None, Decimal(blocks), package.price,
+                    round_money(blocks * package.price, site))]
+
+
+def _export_lines(version: TariffVersion, tou_qty: Sequence[int], site: Site) -> list[_Charge]:
+    """export: an export register's Q credited at the export price, one line
+    per touched period: amount = −round(Q × price) (a credit), quantity Q."""
+    if version.export_price is None:
+        return []
+    quantity = qty_decimal(_checked_total(tou_qty, version), site)
+    return [_Charge("export", None, None, None, quantity, version.export_price,
+                    -round_money(quantity * version.export_price, site))]
+
+
+def _whole_units(value: Decimal, site: Site, version: TariffVersion, field: str) -> int:
+    """A quantity of the tariff in quantity units; finer than the site's resolution is an error."""
+    units = value.scaleb(site.quantity_decimals)
+    if units != units.to_integral_value():
+        raise TariffError(f"{value} is not a multiple of {site.quantity_unit}",
+                          where=f"tariff {version.tariff_id!r} {field}")
+    return int(units)
 
 
 def _energy_lines(
@@ -289,6 +364,8 @@ def _energy_lines(
         return _tou_slabs_lines(version, tou_qty, days, site)
     if version.tou.mode == "split_total":
         return _tou_split_total_lines(version, tou_qty, days, site)
+    if version.tou.mode == "matrix":
+        return _tou_matrix_lines(version, tou_qty, days, site)
     raise TariffError(
         f"unknown TOU mode {version.tou.mode!r}", where=f"tariff {version.tariff_id!r}"
     )
@@ -303,16 +380,27 @@ def _part(amount: Decimal, days: Days) -> Fraction:
     return Fraction(amount) * days.active / days.period if days.part else Fraction(amount)
 
 
-def round_fraction(value: Fraction, site: Site) -> Decimal:
-    """`round_money` of an exact rational: the nearest minor unit, a tie by the
-    site's rule (half_even: to the even unit; half_up: away from zero)."""
-    scaled = value * 10**site.minor_unit_exponent
+def round_quantity(value: Fraction, site: Site) -> Decimal:
+    """An exact quantity shown at the quantity resolution, rounded by the site's rule."""
+    return _round_to(value, site.quantity_decimals, site.rounding)
+
+
+def _round_to(value: Fraction, places: int, rule: str) -> Decimal:
+    """The nearest multiple of 10^-places, a tie by `rule` (half_even: to the
+    even unit; half_up: away from zero)."""
+    scaled = value * 10**places
     low = math.floor(scaled)
     rest = scaled - low
     if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and (
-            low % 2 == 1 if site.rounding == "half_even" else scaled > 0)):
+            low % 2 == 1 if rule == "half_even" else scaled > 0)):
         low += 1
-    return round_money(Decimal(low).scaleb(-site.minor_unit_exponent), site)
+    return Decimal(low).scaleb(-places)
+
+
+def round_fraction(value: Fraction, site: Site) -> Decimal:
+    """`round_money` of an exact rational: the nearest minor unit, a tie by the
+    site's rule (half_even: to the even unit; half_up: away from zero)."""
+    return round_money(_round_to(value, site.minor_unit_exponent, site.rounding), site)
 
 
 def _fixed_lines(version: TariffVersion, days: Days, site: Site) -> list[_Charge]:
@@ -386,6 +474,8 @@ def period_charge(
     whole = active_days is None or not version.prorate
     days = Days(period.days, period.days) if active_days is None or whole else Days(active_days, period.days)
     lines = _energy_lines(version, tou_qty, days, site)
+    lines += _package_lines(version, tou_qty, days, site)
+    lines += _export_lines(version, tou_qty, site)
     lines += _fixed_lines(version, days, site)
     lines += _area_lines(version, account, days, site)
     lines += _fee_lines(version, days, site)

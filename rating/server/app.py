@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -39,9 +40,11 @@ from rating.server import roles
 from rating.server.billing_servicer import BillingRules, BillingServicer
 from rating.server.interceptors import BearerAuth, ConcurrencyLimit
 from rating.server.notify_servicer import NotifyServicer, Reminding
-from rating.server.payments_servicer import PaymentsServicer
+from rating.server.payments_staff import PaymentsStaffServicer
 from rating.server.servicers import PrepaidServicer, RatingServicer
 from rating.server.settings import Settings
+from rating.server.usage_servicer import UsageServicer, usage_service
+from rating.usage.service import UsageService
 from rating.v1 import (
     billing_pb2,
     billing_pb2_grpc,
@@ -51,6 +54,8 @@ from rating.v1 import (
     payments_pb2_grpc,
     rating_pb2,
     rating_pb2_grpc,
+    usage_pb2,
+    usage_pb2_grpc,
 )
 from rating.web.dues_payments import DuesGatewayPayments
 from rating.web.payments_port import GatewayPayments
@@ -62,7 +67,8 @@ SERVICES = [*(rating_pb2.DESCRIPTOR.services_by_name[name].full_name
               for name in ("RatingService", "PrepaidService")),
             billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name,
             payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name,
-            notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
+            notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name,
+            usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name]
 
 
 class JsonFormatter(logging.Formatter):
@@ -222,11 +228,15 @@ class Running:
 
     def __init__(self, server: grpc.aio.Server, service: PrepaidService, prepaid: PrepaidServicer,
                  checks: health.aio.HealthServicer, port: int, settings: Settings, dues=None,
-                 web: WebSide | None = None, reminders: Reminders | None = None):
+                 web: WebSide | None = None, reminders: Reminders | None = None,
+                 usage: UsageService | None = None):
         self.server, self.service, self.prepaid, self.health = server, service, prepaid, checks
         self.port, self.settings, self.dues, self.web = port, settings, dues, web
-        self.reminders = reminders
+        self.reminders, self.usage = reminders, usage
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
+        self._renewed_on: dt.date | None = None
+        renewing = usage is not None and bool(usage.subscriptions)
+        self._renewer = asyncio.ensure_future(self._renew_forever()) if renewing else None
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -238,6 +248,26 @@ class Running:
             except errors.PrepaidError as exc:
                 log.warning("sweep of deferred cut-offs failed: %s", exc.message)
 
+    async def _renew_forever(self) -> None:
+        """Parking passes renewed once a local day (at start, then when the date changes)."""
+        while True:
+            await self.renew_passes_today()
+            await asyncio.sleep(self.settings.sweep_interval_s)
+
+    async def renew_passes_today(self) -> None:
+        assert self.usage is not None
+        today = self.service.now().astimezone(self.usage.settings.site.zone).date()
+        if today == self._renewed_on:
+            return
+        try:
+            renewals = await self.usage.renew_passes(today)
+        except errors.PrepaidError as exc:
+            log.warning("pass renewal failed: %s", exc.message)
+            return
+        self._renewed_on = today
+        outcomes = [r.outcome for r in renewals]
+        log.info("passes renewed", extra={"fields": {o: outcomes.count(o) for o in sorted(set(outcomes))}})
+
     async def stop(self, grace_s: float | None = None) -> None:
         grace_s = self.settings.grace_s if grace_s is None else grace_s
         started = time.monotonic()
@@ -245,6 +275,8 @@ class Running:
         await self.health.enter_graceful_shutdown()  # NOT_SERVING
         self.prepaid.draining.set()
         self._sweeper.cancel()
+        if self._renewer is not None:
+            self._renewer.cancel()
         if self.web is not None:  # webhooks in flight answer first: they may be writing the ledger
             await self.web.stop()
         await self.server.stop(grace_s)
@@ -266,6 +298,22 @@ async def _health_and_reflection(server: grpc.aio.Server) -> health.aio.HealthSe
     return checks
 
 
+def _add_servicers(server: grpc.aio.Server, settings: Settings, service: PrepaidService, dues,
+                   rules: BillingRules | None, notify: Reminding | None,
+                   usage: UsageService | None) -> PrepaidServicer:
+    """Every service's handlers on the server; the prepaid one (draining stops its streams)."""
+    prepaid = PrepaidServicer(service, stream_window=settings.stream_window_batches)
+    rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
+    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
+    billing = BillingServicer(service, dues, rules)
+    billing_pb2_grpc.add_BillingServiceServicer_to_server(billing, server)
+    payments_servicer = PaymentsStaffServicer(billing, payment_settings(settings, service))
+    payments_pb2_grpc.add_PaymentsServiceServicer_to_server(payments_servicer, server)
+    notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(notify), server)
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(usage), server)
+    return prepaid
+
+
 async def start(settings: Settings, service: PrepaidService | None = None, *,
                 payments: PaymentsFactory | None = None, web_routes: Sequence[BaseRoute] = ()) -> Running:
     """Start the backends and the server (and its HTTP listener when `http_port` is set,
@@ -275,6 +323,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     service = service or make_service(settings, postpaid_groups=postpaid_groups(rules))
     callers = roles.callers(settings.all_tokens())
     await service.start()
+    usage = await _usage(settings, service)
     web_on = settings.http_port >= 0
     dues = await _open_dues(settings, service) if rules or web_on else None
     relay, reply_routes, notify = await _attach_reminders(settings, reminding, dues, service)
@@ -282,14 +331,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
     interceptors = [BearerAuth(callers, site_of=lambda: service.config.site.name),
                     ConcurrencyLimit(settings.concurrent_rpcs_max)]
     server = grpc.aio.server(options=grpc_options(settings), interceptors=interceptors)
-    prepaid = PrepaidServicer(service, stream_window=settings.stream_window_batches)
-    rating_pb2_grpc.add_PrepaidServiceServicer_to_server(prepaid, server)
-    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(service), server)
-    billing = BillingServicer(service, dues, rules)
-    billing_pb2_grpc.add_BillingServiceServicer_to_server(billing, server)
-    payments_servicer = PaymentsServicer(billing, payment_settings(settings, service))
-    payments_pb2_grpc.add_PaymentsServiceServicer_to_server(payments_servicer, server)
-    notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(notify), server)
+    prepaid = _add_servicers(server, settings, service, dues, rules, notify, usage)
     checks = await _health_and_reflection(server)
     address = f"{settings.host}:{settings.port}"
     creds = credentials(settings)
@@ -313,7 +355,7 @@ async def start(settings: Settings, service: PrepaidService | None = None, *,
         web = await start_web(settings, service, dues, gateway_payments, routes=[*web_routes, *reply_routes],
                               callers={t: (c.role.value, c.site) for t, c in callers.items()})
     reminders = Reminders(relay, settings.reminders_interval_s) if relay is not None else None
-    return Running(server, service, prepaid, checks, port, settings, dues, web, reminders)
+    return Running(server, service, prepaid, checks, port, settings, dues, web, reminders, usage)
 
 
 def _dues_payments(settings: Settings, service: PrepaidService,
@@ -330,6 +372,15 @@ def _dues_payments(settings: Settings, service: PrepaidService,
 def payment_settings(settings: Settings, service: PrepaidService) -> PaymentSettings:
     """The site's payments.toml, checked (the defaults without a site or that file)."""
     return load_payment_settings(settings.site, service.config.site) if settings.site else PaymentSettings()
+
+
+async def _usage(settings: Settings, service: PrepaidService) -> UsageService | None:
+    """The site's usage file, read once the configuration is in force (the service stops on an error)."""
+    try:
+        return usage_service(settings.site, service, settings.data_dir)
+    except BaseException:
+        await service.close()
+        raise
 
 
 async def _open_dues(settings: Settings, service: PrepaidService):

@@ -210,7 +210,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                             from_date=found.first.isoformat(), to_date=found.last.isoformat(),
                             opening_minor=found.opening_minor, lines=lines, closing_minor=found.closing_minor,
                             currency=site.currency,
-                            minor_unit_exponent=site.minor_unit_exponent)
+                            minor_unit_exponent=site.minor_unit_exponent,
+                            paid=[pb.StatementPaid(date=p.on.isoformat(), paid_by=p.payer, bill=p.bill,
+                                                   head=p.head, amount_minor=p.amount_minor)
+                                  for p in found.paid])
 
     @unary("RenderStatement")
     async def RenderStatement(self, request, context):

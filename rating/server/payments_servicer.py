@@ -114,7 +114,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         s = result.summary
         return pb.BounceResult(idempotency_key=result.key, sequence=result.seq, receipt=s["receipt"],
                                amount_minor=s["amount_minor"], reopened_minor=s["reopened_minor"],
-                               charge_note=s["charge_note"], replayed=result.replayed)
+                               charge_note=s["charge_note"], replayed=result.replayed,
+                               charge_minor=reversal.charge_minor if s["charge_note"] else 0)
 
     @unary("RequestRefund")
     async def RequestRefund(self, request, context):
@@ -171,13 +172,13 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         society, ledger = self.billing.site(request.site_id)
         size, offset = _page(request)
         found = await ledger.payments(society.site_id, request.account_id, receipt=request.receipt,
-                                      limit=offset + size + 1)  # one more: is there a next page
-        page = found[offset:offset + size]
+                                      limit=size + 1, offset=offset)  # one more: is there a next page
+        page = found[:size]
         paid = await _allocations(ledger, society.site_id, request, [p.receipt for p in page])
         site = society.config.site
         return pb.ListPaymentsResponse(
             payments=[_payment(p, paid.get(p.receipt, ())) for p in page],
-            next_page_token=_next(offset, size, len(found)), currency=site.currency,
+            next_page_token=_next_after(offset, size, found), currency=site.currency,
             minor_unit_exponent=site.minor_unit_exponent)
 
     @unary("ListClaims")
@@ -187,27 +188,28 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         if request.status not in CLAIM_STATUSES:
             raise InvalidArgument(f"status must be empty or one of {', '.join(CLAIM_STATUSES[1:])}, got "
                                   f"{request.status!r}", field="status")
-        found = [c for c in await ledger.claims(society.site_id, status=request.status)
-                 if not request.account_id or c.account_id == request.account_id]
+        found = await ledger.claims(society.site_id, status=request.status, account_id=request.account_id,
+                                    limit=size + 1, offset=offset)
         return pb.ListClaimsResponse(
             claims=[pb.ClaimRecord(claim_id=c.claim_id, account_id=c.account_id, amount_minor=c.amount_minor,
                                    paid_on=c.paid_on.isoformat(), method=c.method, reference=c.reference,
                                    status=c.status, receipt=c.receipt, reason=c.reason, actor=c.actor)
-                    for c in found[offset:offset + size]],
-            next_page_token=_next(offset, size, len(found)))
+                    for c in found[:size]],
+            next_page_token=_next_after(offset, size, found))
 
     @unary("ListRefunds")
     async def ListRefunds(self, request, context):
         society, ledger = self.billing.site(request.site_id)
         size, offset = _page(request)
-        found = await ledger.refunds(society.site_id, account_id=request.account_id)
+        found = await ledger.refunds(society.site_id, account_id=request.account_id, limit=size + 1,
+                                     offset=offset)
         return pb.ListRefundsResponse(
             refunds=[pb.RefundRecord(
                 refund_id=r.refund_id, account_id=r.account_id, amount_minor=r.amount_minor, source=r.source,
                 head=r.head, reason=r.reason, method=r.method, status=r.status, requested_by=r.requested_by,
                 decided_by=r.decided_by, decision_reason=r.decision_reason, paid_reference=r.paid_reference,
-                requested_on=r.requested_on.isoformat()) for r in found[offset:offset + size]],
-            next_page_token=_next(offset, size, len(found)))
+                requested_on=r.requested_on.isoformat()) for r in found[:size]],
+            next_page_token=_next_after(offset, size, found))
 
 
 async def _allocations(ledger, site_id: str, request, receipts: list[str]) -> dict[str, list[AllocationRow]]:
@@ -279,6 +281,11 @@ def _page(request) -> tuple[int, int]:
 
 def _next(offset: int, size: int, found: int) -> str:
     return str(offset + size) if found > offset + size else ""
+
+
+def _next_after(offset: int, size: int, page: list) -> str:
+    """The next page's token, `page` read with one row more than `size` (is there a next page)."""
+    return str(offset + size) if len(page) > size else ""
 
 
 def _day_text(day: dt.date | None) -> str:

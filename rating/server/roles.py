@@ -43,6 +43,7 @@ STAFF, APPROVER, RESIDENT, MACHINE = Role.STAFF, Role.APPROVER, Role.RESIDENT, R
 _RATING, _PREPAID = "/rating.v1.RatingService/", "/rating.v1.PrepaidService/"
 _BILLING, _PAYMENTS = "/rating.v1.BillingService/", "/rating.v1.PaymentsService/"
 _NOTIFY = "/rating.v1.NotifyService/"
+_USAGE = "/rating.v1.UsageService/"
 _READERS = frozenset({STAFF, APPROVER})
 _RESIDENT_READERS = frozenset({STAFF, APPROVER, RESIDENT})
 
@@ -56,6 +57,7 @@ METHODS: dict[str, tuple[frozenset[Role], str]] = {
     _PREPAID + "GetAnomalies": (frozenset({STAFF, APPROVER, MACHINE}), ""),
     _PREPAID + "TopUp": (frozenset({STAFF, MACHINE}), ""),
     _PREPAID + "Refund": (frozenset({APPROVER}), ""),
+    _PREPAID + "DecideRefund": (frozenset({APPROVER}), ""),
     _PREPAID + "Adjust": (frozenset({APPROVER}), ""),
     _PREPAID + "GetBalance": (frozenset({STAFF, APPROVER, MACHINE, RESIDENT}), "account_id"),
     _PREPAID + "ListBalances": (frozenset({STAFF, APPROVER, MACHINE}), ""),
@@ -84,6 +86,15 @@ METHODS: dict[str, tuple[frozenset[Role], str]] = {
     _NOTIFY + "CancelNotification": (frozenset({STAFF}), ""),
     _NOTIFY + "ResendNotification": (frozenset({STAFF}), ""),
     _NOTIFY + "ListStaffTasks": (frozenset({STAFF}), ""),
+    _PAYMENTS + "Allocate": (frozenset({STAFF}), ""),
+    _PAYMENTS + "AssignSuspense": (frozenset({STAFF}), ""),
+    _PAYMENTS + "Reconcile": (frozenset({STAFF}), ""),
+    _PAYMENTS + "ListBankLines": (_READERS, ""),
+    _PAYMENTS + "ResolveBankLine": (frozenset({STAFF}), ""),
+    _PAYMENTS + "DismissBankLine": (frozenset({STAFF}), ""),
+    _USAGE + "Park": (frozenset({MACHINE}), ""),
+    _USAGE + "Use": (frozenset({STAFF, MACHINE}), ""),
+    _USAGE + "RenewPasses": (frozenset({STAFF}), ""),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": (frozenset(Role), ""),
 }
 _KEYS = ("role", "site", "unit", "name")

@@ -18,9 +18,10 @@ from google.protobuf import timestamp_pb2
 
 from rating.engine import rate
 from rating.prepaid import errors
-from rating.prepaid.records import DeductionResult, Event, Movement, SentBatch, WalletState
+from rating.prepaid.records import DeductionResult, Event, Movement, MovementResult, SentBatch, WalletState
 from rating.prepaid.service import BalanceFilter, PrepaidService
 from rating.prepaid.wallets import Status, WalletPolicy
+from rating.server import roles
 from rating.server.arrow_io import read_ipc, table_bytes
 from rating.server.status import abort, as_prepaid_error, code_of, rpc_status, set_status
 from rating.v1 import rating_pb2 as pb
@@ -32,6 +33,18 @@ METHODS = {pb.PAYMENT_METHOD_UNSPECIFIED: "", pb.PAYMENT_METHOD_ONLINE: "online"
            pb.PAYMENT_METHOD_CASH: "cash", pb.PAYMENT_METHOD_CHEQUE: "cheque",
            pb.PAYMENT_METHOD_BANK_TRANSFER: "bank_transfer"}
 _END = object()
+
+
+def _method_of(wire) -> str:
+    method = METHODS.get(wire)
+    if method is None:
+        raise errors.InvalidArgument(f"unknown payment method {wire}", field="method")
+    return method
+
+
+def _acting(actor: str) -> str:
+    """Who acts: the token's name (its role let it call), else the request's `actor`."""
+    return roles.CALLER.get().name or actor
 
 
 def _deadline(context) -> float | None:
@@ -111,6 +124,13 @@ def event_message(e: Event) -> pb.BalanceEvent:
                            at=_timestamp(e.at_us), cause=e.cause, level_minor=e.level_minor)
 
 
+def movement_message(r: MovementResult) -> pb.MovementResponse:
+    return pb.MovementResponse(idempotency_key=r.key, sequence=r.sequence, account_id=r.account_id,
+                               wallet=r.wallet, amount_minor=r.change_minor, balance_minor=r.balance_minor,
+                               status=_enum(r.status), events=[event_message(e) for e in r.events],
+                               replayed=r.replayed)
+
+
 def deduct_response(result: DeductionResult, window: int = 0) -> pb.DeductResponse:
     return pb.DeductResponse(
         batch_id=result.batch_id, sequence=result.sequence, deductions=result.deductions_ipc,
@@ -180,16 +200,10 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
     # ---- movements ---------------------------------------------------------------------------
 
     async def _move(self, kind: str, request, context) -> pb.MovementResponse:
-        method = METHODS.get(request.method)
-        if method is None:
-            raise errors.InvalidArgument(f"unknown payment method {request.method}", field="method")
         movement = Movement(kind, request.idempotency_key, request.account_id, request.wallet,
-                            request.amount_minor, method, request.reason, request.reference)
-        r = await self.service.move(movement, deadline=_deadline(context))
-        return pb.MovementResponse(idempotency_key=r.key, sequence=r.sequence, account_id=r.account_id,
-                                   wallet=r.wallet, amount_minor=r.change_minor,
-                                   balance_minor=r.balance_minor, status=_enum(r.status),
-                                   events=[event_message(e) for e in r.events], replayed=r.replayed)
+                            request.amount_minor, _method_of(request.method), request.reason,
+                            request.reference)
+        return movement_message(await self.service.move(movement, deadline=_deadline(context)))
 
     @unary("TopUp")
     async def TopUp(self, request, context):
@@ -197,7 +211,35 @@ class PrepaidServicer(rating_pb2_grpc.PrepaidServiceServicer):
 
     @unary("Refund")
     async def Refund(self, request, context):
-        return await self._move("refund", request, context)
+        if not self.service.policy.refund_approval:
+            return await self._move("refund", request, context)
+        movement = Movement("refund", request.idempotency_key, request.account_id, request.wallet,
+                            request.amount_minor, _method_of(request.method), request.reason,
+                            request.reference)
+        state = await self.service.request_refund(movement, requested_by=_acting(request.actor))
+        return await self._refund_answer(state)
+
+    @unary("DecideRefund")
+    async def DecideRefund(self, request, context):
+        state = await self.service.decide_refund(
+            request.idempotency_key, approve=request.approve, decided_by=_acting(request.actor),
+            reason=request.reason, deadline=_deadline(context))
+        return await self._refund_answer(state)
+
+    async def _refund_answer(self, state) -> pb.MovementResponse:
+        """A refund with approval: the movement once approved, else the wallet as it stands."""
+        told = dict(refund_status=state.status, requested_by=state.requested_by, decided_by=state.decided_by,
+                    replayed=state.replayed, idempotency_key=state.key, account_id=state.account_id,
+                    wallet=state.wallet)
+        r = state.movement
+        if r is not None:
+            return pb.MovementResponse(sequence=r.sequence, amount_minor=r.change_minor,
+                                       balance_minor=r.balance_minor, status=_enum(r.status),
+                                       events=[event_message(e) for e in r.events], **told)
+        wallets = {s.wallet: s for s, _ in await self.service.balance(state.account_id)}
+        now = wallets.get(state.wallet)
+        return pb.MovementResponse(sequence=state.sequence, balance_minor=now.balance_minor if now else 0,
+                                   status=_enum(now.status) if now else pb.WALLET_STATUS_OK, **told)
 
     @unary("Adjust")
     async def Adjust(self, request, context):

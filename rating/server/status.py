@@ -78,6 +78,11 @@ PAYMENTS_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
     "DEADLINE_PASSED": (S.FAILED_PRECONDITION,),
     "NOT_A_CHEQUE": (S.INVALID_ARGUMENT,),
     "NOT_REFUNDABLE": (S.INVALID_ARGUMENT,),
+    "NOT_IN_SUSPENSE": (S.FAILED_PRECONDITION,),
+}
+# The reasons only the UsageService adds (docs/api.md, Errors of usage).
+USAGE_REASONS: dict[str, tuple[grpc.StatusCode, ...]] = {
+    "NO_USAGE_FILE": (S.FAILED_PRECONDITION,),
 }
 # Reasons of the ledger's input errors that say more than bad input: their own status.
 REASON_CODES: dict[str, grpc.StatusCode] = {

@@ -48,7 +48,8 @@ class DuesGatewayPayments:
     async def apply_gateway_payment(self, payment: GatewayPayment) -> PaymentOutcome:
         event = GatewayEvent(payment.gateway, payment.payment_id, payment.kind, payment.site_id,
                              payment.account_id, payment.amount_minor, payment.received_on, payment.bill,
-                             payment.event_id, payment.reason)
+                             payment.event_id, payment.reason,
+                             payment.object_id if payment.kind == "refunded" else "")
         if event.kind == "captured":
             result = await self._grouped(event, payment.actor)
         else:  # reversals are few: one transaction each

@@ -38,6 +38,7 @@ class GatewayPayment:
     reason: str
     actor: str  # gateway:<name>
     flags: tuple[str, ...] = ()  # the endpoint's: UNKNOWN_ORDER, UNKNOWN_UNIT, ORDER_AMOUNT_MISMATCH
+    object_id: str = ""  # a refund's or a dispute's own id (a part refunded is keyed by it)
 
 
 @dataclass(frozen=True)

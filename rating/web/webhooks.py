@@ -141,7 +141,7 @@ class Webhooks:
             account = f"unknown-order:{event.order_id}"
         return GatewayPayment(site.name, event.gateway, event.event_id, event.kind, event.payment_id, account,
                               bill, event.order_id, event.amount_minor, received_on, event.reason,
-                              f"gateway:{event.gateway}", tuple(flags))
+                              f"gateway:{event.gateway}", tuple(flags), event.object_id)
 
     async def _top_up(self, event: GatewayEvent) -> Answer:
         """A prepaid top-up, or its refund or chargeback, as a movement of the wallet."""

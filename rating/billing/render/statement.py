@@ -23,6 +23,15 @@ class StatementLine:
 
 
 @dataclass(frozen=True)
+class PaidView:
+    on: dt.date
+    payer: str  # the receipt (or credit note) whose money paid it
+    bill: str
+    head: str
+    amount: str
+
+
+@dataclass(frozen=True)
 class StatementView:
     site: DocumentSettings
     account_id: str
@@ -32,6 +41,7 @@ class StatementView:
     opening: str
     closing: str
     lines: tuple[StatementLine, ...]
+    paid: tuple[PaidView, ...] = ()  # what paid what
 
 
 def statement_view(found: Statement, site: DocumentSettings, name: str = "") -> StatementView:
@@ -39,8 +49,9 @@ def statement_view(found: Statement, site: DocumentSettings, name: str = "") -> 
                                 site.money(row.amount_minor) if row.amount_minor > 0 else "",
                                 site.money(-row.amount_minor) if row.amount_minor < 0 else "",
                                 site.money(row.balance_minor)) for row in found.rows)
+    paid = tuple(PaidView(p.on, p.payer, p.bill, p.head, site.money(p.amount_minor)) for p in found.paid)
     return StatementView(site, found.account_id, name, found.first, found.last,
-                         site.money(found.opening_minor), site.money(found.closing_minor), lines)
+                         site.money(found.opening_minor), site.money(found.closing_minor), lines, paid)
 
 
 COLUMNS_PT = (0.0, 62.0, 150.0)  # date, reference, description; amounts right-aligned after
@@ -64,6 +75,12 @@ def statement_pdf(view: StatementView) -> bytes:
              (line.debit, line.credit, line.balance))
     page.rule(2)
     _row(page, (view.last.isoformat(), "", "Closing balance"), ("", "", view.closing), bold=True)
+    if view.paid:
+        page.y -= 8
+        _row(page, ("Date", "Paid by", "Bill and head"), ("", "", "Paid"), bold=True)
+        page.rule(2)
+        for p in view.paid:
+            _row(page, (p.on.isoformat(), p.payer, f"{p.bill} {p.head}"), ("", "", p.amount))
     return page.finish()
 
 

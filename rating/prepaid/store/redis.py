@@ -25,13 +25,16 @@ before each commit and the script checks again before it writes.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
 
 from rating.prepaid.records import Applied, Entries, Event, WalletState
 from rating.prepaid.store.base import BalanceStore, Overrides, StoreMismatch, StoreUnavailable, past_the_limit
@@ -197,8 +200,15 @@ redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', ARGV[1])
 return result
 """
 
-_DOWN = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
+# a cluster that stays down, or keeps migrating past its retries, is as unreachable as one Redis
+_DOWN = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, rexc.ClusterError,
+         rexc.TryAgainError, OSError)
 _first = operator.itemgetter(0)
+# Script calls in flight at once from one store to a cluster: below the client's connections
+# per node, past which it refuses (MaxConnectionsError)
+CLUSTER_CALLS_MAX = 32
+CLUSTER_CONNECTIONS_MAX = 64
+CLUSTER_CALL_TRIES = 3
 
 
 class RedisStore(BalanceStore):
@@ -208,8 +218,9 @@ class RedisStore(BalanceStore):
         self.url = url
         self.marker_ttl_s = marker_ttl_s
         self.timeout_s = timeout_s
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                             retry_on_timeout=False)
+        self.redis = _client(url, timeout_s)
+        self.clustered = isinstance(self.redis, RedisCluster)
+        self._cluster_calls = asyncio.Semaphore(CLUSTER_CALLS_MAX)
         # Script objects: a pipeline that runs one loads it first if Redis lacks it (SCRIPT EXISTS)
         self._scripts = {"apply": self.redis.register_script(APPLY_LUA),
                          "sweep": self.redis.register_script(SWEEP_LUA)}
@@ -246,19 +257,14 @@ class RedisStore(BalanceStore):
         return args, wallet_number, own_number
 
     async def _run_shards(self, script: str, calls: dict[int, tuple[list, list]]) -> dict[int, list]:
-        """One call of a script per shard, all in one pipeline. A call that still
+        """One call of a script per shard: all in one pipeline on one Redis; on a
+        cluster, each call to its shard's master, all at once. A call that still
         finds the script missing (Redis lost it after the pipeline checked) changed
         nothing: it is run once more, and the pipeline loads the script again."""
         results: dict[int, list] = {}
         todo = calls
         for _attempt in range(2):
-            pipe = self.redis.pipeline(transaction=False)
-            for keys, args in todo.values():
-                await self._scripts[script](keys=keys, args=args, client=pipe)
-            try:
-                replies = await pipe.execute(raise_on_error=False)
-            except _DOWN as exc:
-                raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+            replies = await (self._calls_apart if self.clustered else self._calls_piped)(script, todo)
             missing = {}
             for shard, reply in zip(todo, replies, strict=True):
                 if isinstance(reply, rexc.NoScriptError):
@@ -273,6 +279,35 @@ class RedisStore(BalanceStore):
                 return {shard: results[shard] for shard in calls}  # in the calls' order
             todo = missing
         raise StoreUnavailable(f"redis {self.url}: script {script} could not be loaded")
+
+    async def _calls_piped(self, script: str, calls: dict[int, tuple[list, list]]) -> list:
+        pipe = self.redis.pipeline(transaction=False)
+        for keys, args in calls.values():
+            await self._scripts[script](keys=keys, args=args, client=pipe)
+        try:
+            return await pipe.execute(raise_on_error=False)
+        except _DOWN as exc:
+            raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    async def _calls_apart(self, script: str, calls: dict[int, tuple[list, list]]) -> list:
+        """A cluster pipeline cannot carry EVALSHA: one call per shard, concurrently;
+        each follows MOVED/ASK itself and loads the script on all masters when its
+        master lacks it (a promoted replica may)."""
+        return await asyncio.gather(*(self._call_apart(script, keys, args) for keys, args in calls.values()),
+                                    return_exceptions=True)
+
+    async def _call_apart(self, script: str, keys: list, args: list) -> Any:
+        # redis-py's cluster client can fail inside itself while it opens connections
+        # concurrently or refreshes its map of the cluster (redis/redis-py#3835): the
+        # call is sent again, which the script's kept result makes safe, and after a
+        # few such failures its outcome is unknown, as for a dropped connection
+        async with self._cluster_calls:  # past its connections per node the client fails
+            for _attempt in range(CLUSTER_CALL_TRIES):
+                try:
+                    return await self._scripts[script](keys=keys, args=args)
+                except (AttributeError, TypeError) as exc:
+                    failed = exc
+        return rexc.ConnectionError(f"cluster client: {failed!r}")
 
     async def apply(self, seq: int, entries: Entries, policies: dict[str, WalletPolicy],
                     friendly: dict[str, bool], overrides: Overrides | None = None) -> Applied:
@@ -421,32 +456,32 @@ class RedisStore(BalanceStore):
     async def scan(self, page_size: int = 1000) -> AsyncIterator[list[WalletState]]:
         await self._check_marks()
         try:
-            cursor = 0
-            while True:
-                cursor, keys = await self.redis.scan(cursor, match="{s*}:bal:*", count=page_size)
-                if keys:
-                    pipe = self.redis.pipeline(transaction=False)
-                    for key in keys:
-                        pipe.hgetall(key)
-                    page = []
-                    for key, fields in zip(keys, await pipe.execute(), strict=True):
-                        page += _states(_account_of(key), fields)
-                    yield page
-                if cursor == 0:
-                    return
+            keys: list[bytes] = []
+            async for key in self.redis.scan_iter(match="{s*}:bal:*", count=page_size):  # every master
+                keys.append(key)
+                if len(keys) == page_size:
+                    yield await self._page(keys)
+                    keys = []
+            if keys:
+                yield await self._page(keys)
         except _DOWN as exc:
             raise StoreUnavailable(f"redis {self.url}: {exc}") from exc
+
+    async def _page(self, keys: list[bytes]) -> list[WalletState]:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        page = []
+        for key, fields in zip(keys, await pipe.execute(), strict=True):
+            page += _states(_account_of(key), fields)
+        return page
 
     async def replace_all(self, states: list[WalletState], *, seq: int = 0) -> None:
         epoch = self._epoch_bytes()
         try:
-            cursor = 0
-            while True:
-                cursor, keys = await self.redis.scan(cursor, match="{s*}:*", count=1000)
-                if keys:
-                    await self.redis.unlink(*keys)
-                if cursor == 0:
-                    break
+            stale = [key async for key in self.redis.scan_iter(match="{s*}:*", count=1000)]
+            for lo in range(0, len(stale), 1000):
+                await self.redis.unlink(*stale[lo:lo + 1000])  # a cluster splits it by slot
             pipe = self.redis.pipeline(transaction=False)
             for i, s in enumerate(states):
                 key = self._key(s.account_id)[1]
@@ -484,6 +519,18 @@ class RedisStore(BalanceStore):
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _client(url: str, timeout_s: float) -> Any:
+    """A client of one Redis, or of a Redis Cluster for `redis+cluster://host:port`
+    (any node; the client learns the others and follows MOVED and ASK redirections,
+    and retries TRYAGAIN while slots migrate)."""
+    options: dict[str, Any] = dict(socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        return RedisCluster.from_url(scheme.removesuffix("+cluster") + sep + rest,
+                                     max_connections=CLUSTER_CONNECTIONS_MAX, **options)
+    return aioredis.Redis.from_url(url, retry_on_timeout=False, **options)
 
 
 def _account_of(balance_key: bytes | str) -> str:

@@ -1,0 +1,3 @@
+import numpy as np
+
+def float_to_fixed(data: np.ndarray, scale: float, out: np.ndarray) -> int: ...
